@@ -1,0 +1,135 @@
+# shellcheck shell=bash
+# Shared helpers for scripts/test, scripts/demo and scripts/bench: bring up a private PostgreSQL
+# cluster and the local S3-compatible server (s3s-fs), each on a free loopback port.
+# Sourced, not run. Everything installed goes to a cache folder outside the clone, reused by
+# later runs: ${PIPEWATCH_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/pipewatch}.
+
+PW_CACHE_DIR="${PIPEWATCH_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/pipewatch}"
+PW_S3S_VERSION="0.14.1"
+PW_S3S_ROOT="$PW_CACHE_DIR/s3s-fs-$PW_S3S_VERSION"
+PW_PG_PASSWORD_ROLE="pipewatch_password_role"
+PW_PG_PASSWORD="correct-horse-battery"
+
+pw_log() { printf '==> %s\n' "$*" >&2; }
+pw_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Prints a free TCP port on 127.0.0.1.
+pw_free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Waits until something listens on 127.0.0.1:$1 (at most $2 seconds, default 30).
+pw_wait_port() {
+  local port=$1 limit=${2:-30} i
+  for ((i = 0; i < limit * 10; i++)); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  return 1
+}
+
+pw_as_root() { [ "$(id -u)" -eq 0 ]; }
+
+pw_apt_install() {
+  pw_as_root || pw_die "missing $*; install it (apt-get install $*) or run this script as root"
+  if [ -z "${PW_APT_UPDATED:-}" ]; then
+    pw_log "apt-get update"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+    PW_APT_UPDATED=1
+  fi
+  pw_log "apt-get install $*"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# Sets PW_PG_BIN to the folder holding initdb, pg_ctl and psql, installing PostgreSQL if needed.
+pw_find_pg_bin() {
+  local candidate
+  for candidate in "$(pg_config --bindir 2>/dev/null)" $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+    if [ -n "$candidate" ] && [ -x "$candidate/initdb" ] && [ -x "$candidate/pg_ctl" ]; then
+      PW_PG_BIN=$candidate
+      return 0
+    fi
+  done
+  pw_apt_install postgresql postgresql-client
+  PW_PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V -r | head -n 1)
+  [ -x "$PW_PG_BIN/initdb" ] || pw_die "PostgreSQL was installed but initdb is not in $PW_PG_BIN"
+}
+
+# Runs a command as the owner of private clusters: postgres refuses to run as root.
+pw_as_pg_owner() {
+  if pw_as_root; then
+    id postgres >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
+    runuser -u postgres -- "$@"
+  else
+    "$@"
+  fi
+}
+
+# Starts a private PostgreSQL cluster in folder $1 on port $2 (initialising it when empty).
+# Local connections are trusted, except role $PW_PG_PASSWORD_ROLE, which must give its password
+# over TCP (scram-sha-256), so tests can check wrong-password handling. $3 = "fast" turns off
+# durability (fsync) for throwaway test clusters.
+pw_start_private_pg() {
+  local dir=$1 port=$2 mode=${3:-durable}
+  pw_find_pg_bin
+  mkdir -p "$dir"
+  if pw_as_root; then chown postgres: "$dir"; fi
+  chmod 700 "$dir"
+  if [ ! -f "$dir/PG_VERSION" ]; then
+    pw_as_pg_owner "$PW_PG_BIN/initdb" -D "$dir" -U postgres --auth=trust --encoding=UTF8 --locale=C.UTF-8 >/dev/null \
+      || pw_as_pg_owner "$PW_PG_BIN/initdb" -D "$dir" -U postgres --auth=trust --encoding=UTF8 --no-locale >/dev/null \
+      || pw_die "initdb failed in $dir"
+    cat >"$dir/pg_hba.conf" <<HBA
+local all all trust
+host all $PW_PG_PASSWORD_ROLE 127.0.0.1/32 scram-sha-256
+host all $PW_PG_PASSWORD_ROLE ::1/128 scram-sha-256
+host all all 127.0.0.1/32 trust
+host all all ::1/128 trust
+HBA
+    if pw_as_root; then chown postgres: "$dir/pg_hba.conf"; fi
+  fi
+  local opts="-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=200"
+  if [ "$mode" = fast ]; then
+    opts="$opts -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+  fi
+  pw_as_pg_owner "$PW_PG_BIN/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 -o "$opts" start >/dev/null \
+    || { tail -n 20 "$dir/server.log" >&2; pw_die "PostgreSQL did not start in $dir (log above)"; }
+  PGHOST=127.0.0.1 PGPORT=$port PGUSER=postgres "$PW_PG_BIN/psql" -X -q -d postgres -v ON_ERROR_STOP=1 <<SQL >/dev/null
+DO \$\$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$PW_PG_PASSWORD_ROLE') THEN
+    CREATE ROLE $PW_PG_PASSWORD_ROLE LOGIN PASSWORD '$PW_PG_PASSWORD';
+  END IF;
+END \$\$;
+SQL
+}
+
+pw_stop_private_pg() {
+  local dir=$1
+  [ -n "${PW_PG_BIN:-}" ] && [ -f "$dir/postmaster.pid" ] \
+    && pw_as_pg_owner "$PW_PG_BIN/pg_ctl" -D "$dir" -m immediate stop >/dev/null 2>&1 || true
+}
+
+# Installs s3s-fs into the cache folder unless it is there already (about 3 minutes, once).
+pw_ensure_s3s_fs() {
+  PW_S3S_BIN="$PW_S3S_ROOT/bin/s3s-fs"
+  if [ -x "$PW_S3S_BIN" ]; then return 0; fi
+  mkdir -p "$PW_CACHE_DIR"
+  pw_log "installing s3s-fs $PW_S3S_VERSION into $PW_S3S_ROOT (once; about 3 minutes)"
+  (
+    # Two scripts starting at once must not both build into the same folder.
+    flock 9
+    [ -x "$PW_S3S_BIN" ] || cargo install "s3s-fs@$PW_S3S_VERSION" --features binary --locked --root "$PW_S3S_ROOT" >"$PW_CACHE_DIR/s3s-fs-install.log" 2>&1 \
+      || { tail -n 30 "$PW_CACHE_DIR/s3s-fs-install.log" >&2; exit 1; }
+  ) 9>"$PW_CACHE_DIR/.s3s-fs.lock" || pw_die "could not install s3s-fs (log above)"
+}
+
+# Starts s3s-fs on port $1 serving folder $2 with access key $3 and secret $4; sets PW_S3_PID.
+pw_start_s3() {
+  local port=$1 data=$2 key=$3 secret=$4
+  pw_ensure_s3s_fs
+  mkdir -p "$data"
+  "$PW_S3S_BIN" --host 127.0.0.1 --port "$port" --access-key "$key" --secret-key "$secret" "$data" \
+    >"$data.log" 2>&1 &
+  PW_S3_PID=$!
+  pw_wait_port "$port" 30 || { cat "$data.log" >&2; pw_die "s3s-fs did not start on port $port"; }
+}

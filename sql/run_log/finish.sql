@@ -1,0 +1,11 @@
+-- Records how one stage ended.
+-- Grain: updates one row of pipewatch_run_log.
+-- Params: $1 run_log_id, $2 outcome ('succeeded' or 'failed'), $3 rows_read, $4 rows_written,
+-- $5 error_message (NULL on success).
+UPDATE pipewatch_run_log
+SET ended_at = clock_timestamp(),
+    outcome = $2,
+    rows_read = $3,
+    rows_written = $4,
+    error_message = $5
+WHERE run_log_id = $1

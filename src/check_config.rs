@@ -1,0 +1,132 @@
+//! `pipewatch check-config`: validates the configuration, then tries every connection.
+//!
+//! The configuration is validated first (a problem there is a usage error, reported by the
+//! caller before this runs). Then each configured connection is tried on its own: the
+//! warehouse (and whether its schema is migrated), every Airflow metadata database (and which
+//! `dag_run` layout it has), and the stage. Each is reported as `ok` or with the exact failure;
+//! nothing is written anywhere except a probe file in a local stage folder, removed at once.
+//! check-config does not migrate: it reports pending migrations instead.
+
+use std::fmt;
+
+use crate::airflow;
+use crate::config::Settings;
+use crate::context::RunContext;
+use crate::db::{self, Role};
+use crate::migrate;
+use crate::stage::ObjectStore;
+
+/// The result of one check.
+#[derive(Debug, Clone)]
+pub struct Check {
+    /// What was checked (`warehouse`, `airflow default`, `staging`).
+    pub name: String,
+    /// `Ok(detail)` or `Err(failure)`.
+    pub result: Result<String, String>,
+}
+
+impl fmt::Display for Check {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.result {
+            Ok(detail) => write!(f, "ok      {:<18} {detail}", self.name),
+            Err(failure) => write!(f, "FAILED  {:<18} {failure}", self.name),
+        }
+    }
+}
+
+/// All checks of one run.
+#[derive(Debug, Clone)]
+pub struct CheckReport {
+    /// The checks, in order.
+    pub checks: Vec<Check>,
+}
+
+impl CheckReport {
+    /// Whether every check passed.
+    pub fn all_ok(&self) -> bool {
+        self.checks.iter().all(|c| c.result.is_ok())
+    }
+}
+
+/// Runs every check; never fails as a whole: each failure is in the report.
+pub async fn run(settings: &Settings, ctx: &RunContext) -> CheckReport {
+    let mut checks = vec![Check {
+        name: "configuration".into(),
+        result: Ok(format!("{} is valid", settings.path.display())),
+    }];
+    checks.push(Check {
+        name: "warehouse".into(),
+        result: check_warehouse(settings, ctx).await,
+    });
+    if settings.airflow.is_empty() {
+        checks.push(Check {
+            name: "airflow".into(),
+            result: Err(
+                "no [airflowdb_config] section: add one for each Airflow metadata database to read"
+                    .into(),
+            ),
+        });
+    }
+    for instance in &settings.airflow {
+        checks.push(Check {
+            name: format!("airflow {}", instance.instance),
+            result: check_airflow(instance, ctx).await,
+        });
+    }
+    checks.push(Check {
+        name: "staging".into(),
+        result: check_stage(settings).await,
+    });
+    CheckReport { checks }
+}
+
+async fn check_warehouse(settings: &Settings, ctx: &RunContext) -> Result<String, String> {
+    let wh = &settings.warehouse;
+    let client = db::connect(wh, Role::Warehouse, ctx.run_id)
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = migrate::status(&client, &wh.schema)
+        .await
+        .map_err(|e| e.to_string())?;
+    let schema_note = if status.pending.is_empty() {
+        format!(
+            "schema {} is up to date ({} migrations applied)",
+            wh.schema, status.applied
+        )
+    } else {
+        format!(
+            "schema {}: {} migrations pending (applied by `pipewatch migrate` or the next run)",
+            wh.schema,
+            status.pending.len()
+        )
+    };
+    Ok(format!(
+        "connected to {} as {:?}; {schema_note}",
+        wh.address(),
+        wh.username
+    ))
+}
+
+async fn check_airflow(
+    instance: &crate::config::AirflowSettings,
+    ctx: &RunContext,
+) -> Result<String, String> {
+    let client = db::connect(&instance.database, Role::Airflow, ctx.run_id)
+        .await
+        .map_err(|e| e.to_string())?;
+    let layout = airflow::detect_schema(&client, instance)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(format!(
+        "connected to {} as {:?} (read-only); dag_run has the Airflow {} layout",
+        instance.database.address(),
+        instance.database.username,
+        layout.major_version()
+    ))
+}
+
+async fn check_stage(settings: &Settings) -> Result<String, String> {
+    let store = ObjectStore::from_settings(&settings.staging).map_err(|e| e.to_string())?;
+    store.check().await.map_err(|e| e.to_string())?;
+    Ok(format!("{} is writable", store.describe()))
+}

@@ -1,0 +1,115 @@
+//! The command line: subcommands and global options.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use tracing_subscriber::filter::LevelFilter;
+
+use crate::logging::LogFormat;
+
+/// pipewatch: copies Airflow DAG-run history and data-validation results into a PostgreSQL
+/// warehouse and computes daily pipeline-performance figures for dashboards.
+#[derive(Debug, Parser)]
+#[command(name = "pipewatch", version, about, long_about = None)]
+pub struct Cli {
+    /// Configuration file (INI). Default: ./pipeline.conf, then /etc/pipewatch/pipeline.conf.
+    #[arg(long, global = true, env = "PIPEWATCH_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Log format: readable text, or JSON lines for log collectors.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "PIPEWATCH_LOG_FORMAT"
+    )]
+    pub log_format: LogFormat,
+    /// Lowest level of pipewatch's log lines that are written.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "info",
+        env = "PIPEWATCH_LOG_LEVEL"
+    )]
+    pub log_level: LogLevel,
+    /// Append logs to this file instead of standard error.
+    #[arg(long, global = true, env = "PIPEWATCH_LOG_FILE", value_name = "PATH")]
+    pub log_file: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log levels, from quietest to noisiest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogLevel {
+    /// Errors only.
+    Error,
+    /// Errors and warnings.
+    Warn,
+    /// What each stage did (the default).
+    Info,
+    /// Details for debugging.
+    Debug,
+    /// Everything.
+    Trace,
+}
+
+impl From<LogLevel> for LevelFilter {
+    fn from(level: LogLevel) -> Self {
+        match level {
+            LogLevel::Error => LevelFilter::ERROR,
+            LogLevel::Warn => LevelFilter::WARN,
+            LogLevel::Info => LevelFilter::INFO,
+            LogLevel::Debug => LevelFilter::DEBUG,
+            LogLevel::Trace => LevelFilter::TRACE,
+        }
+    }
+}
+
+/// Arguments of a subcommand that is not built yet: accepted as they come, so that the answer
+/// is always "not built yet" rather than a usage error about arguments.
+#[derive(Debug, Clone, clap::Args)]
+pub struct NotBuiltArgs {
+    /// Arguments (ignored).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    pub args: Vec<String>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Extract, stage, load and transform in one go (the scheduled job).
+    Run(NotBuiltArgs),
+    /// Extract DAG runs from Airflow into the stage.
+    Extract(NotBuiltArgs),
+    /// Load a staged extract into dag_run_history.
+    Load(NotBuiltArgs),
+    /// Recompute the daily tables and dashboard views.
+    Transform(NotBuiltArgs),
+    /// Run validation tests and record their results.
+    Validate(NotBuiltArgs),
+    /// Re-extract and recompute a window of days.
+    Backfill(NotBuiltArgs),
+    /// Create or upgrade the warehouse schema.
+    Migrate,
+    /// Validate the configuration and try every connection.
+    CheckConfig,
+}
+
+impl Command {
+    /// The subcommand's name, as typed.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Run(_) => "run",
+            Command::Extract(_) => "extract",
+            Command::Load(_) => "load",
+            Command::Transform(_) => "transform",
+            Command::Validate(_) => "validate",
+            Command::Backfill(_) => "backfill",
+            Command::Migrate => "migrate",
+            Command::CheckConfig => "check-config",
+        }
+    }
+}

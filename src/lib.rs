@@ -1,0 +1,108 @@
+//! pipewatch: a batch ETL job that copies Apache Airflow's DAG-run history and data-validation
+//! results into a PostgreSQL warehouse and computes daily pipeline-performance figures.
+//!
+//! The binary (`main.rs`) only parses arguments, starts logging and maps the outcome of [`run`]
+//! to an exit code ([`exit`]). Each subcommand lives in its own module with one entry point;
+//! shared infrastructure (configuration, connections, the stage, the run log) lives once.
+
+pub mod airflow;
+pub mod check_config;
+pub mod cli;
+pub mod config;
+pub mod context;
+pub mod db;
+pub mod logging;
+pub mod migrate;
+pub mod run_log;
+pub mod stage;
+
+use cli::{Cli, Command};
+use context::RunContext;
+
+/// The documented exit codes (README, "Exit codes").
+pub mod exit {
+    /// Everything succeeded (validation: all passed, or only `warn` tests failed).
+    pub const SUCCESS: u8 = 0;
+    /// The command ran, and what it checked did not hold: a `halt` validation test failed, a
+    /// connection in `check-config` failed, or `reconcile` found differences.
+    pub const CHECKS_FAILED: u8 = 1;
+    /// Usage or configuration error: bad arguments, an invalid or missing configuration file.
+    /// Nothing was attempted; fix the call or the file before retrying.
+    pub const USAGE: u8 = 2;
+    /// The command could not do its work: a connection, query, object store or file failed, or
+    /// the subcommand is not built yet. Retrying may help when the cause was transient.
+    pub const ERROR: u8 = 3;
+}
+
+/// How a command that ran ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// All done.
+    Success,
+    /// The command ran, and what it checked did not hold.
+    ChecksFailed,
+}
+
+impl Outcome {
+    /// The exit code for this outcome.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Outcome::Success => exit::SUCCESS,
+            Outcome::ChecksFailed => exit::CHECKS_FAILED,
+        }
+    }
+}
+
+/// A subcommand that this version does not implement yet.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "`pipewatch {command}` is not built yet in pipewatch {version}; nothing was done (see the README's \"Status\" section)"
+)]
+pub struct NotBuilt {
+    command: &'static str,
+    version: &'static str,
+}
+
+/// The exit code for an error that ended a command.
+pub fn exit_code_for(error: &anyhow::Error) -> u8 {
+    if error.downcast_ref::<config::ConfigError>().is_some() {
+        exit::USAGE
+    } else {
+        exit::ERROR
+    }
+}
+
+/// Runs the command of `cli` within the invocation `ctx`.
+pub async fn run(cli: &Cli, ctx: &RunContext) -> anyhow::Result<Outcome> {
+    match &cli.command {
+        Command::Migrate => {
+            let settings = load_settings(cli)?;
+            migrate::run(&settings, ctx).await?;
+            Ok(Outcome::Success)
+        }
+        Command::CheckConfig => {
+            let settings = load_settings(cli)?;
+            let report = check_config::run(&settings, ctx).await;
+            for check in &report.checks {
+                println!("{check}");
+            }
+            if report.all_ok() {
+                Ok(Outcome::Success)
+            } else {
+                Ok(Outcome::ChecksFailed)
+            }
+        }
+        other => Err(NotBuilt {
+            command: other.name(),
+            version: context::VERSION,
+        }
+        .into()),
+    }
+}
+
+fn load_settings(cli: &Cli) -> Result<config::Settings, config::ConfigError> {
+    let path = config::locate(cli.config.as_deref())?;
+    let settings = config::load(&path)?;
+    tracing::debug!(path = %path.display(), "Read configuration.");
+    Ok(settings)
+}

@@ -1,0 +1,314 @@
+//! `pipewatch migrate`: the warehouse schema, versioned and checksummed.
+//!
+//! The migrations are the files in `sql/schema/`, embedded in the binary. They are applied in
+//! order, in one transaction, under an advisory lock, and each is recorded in
+//! `pipewatch_schema_migrations` with the SHA-256 of its text. A migration that was edited after
+//! it was applied is refused (edit nothing once released: add a new migration instead), and so is
+//! a schema that a newer pipewatch has migrated further than this binary knows.
+//!
+//! Every command that writes to the warehouse calls [`apply`] first, so a new version of
+//! pipewatch upgrades its schema on its first run; `pipewatch migrate` does only that.
+
+use chrono::Utc;
+use tokio_postgres::Client;
+
+use crate::config::{Identifier, Settings};
+use crate::context::RunContext;
+use crate::db::{self, Role};
+use crate::run_log::{self, StageCounts, StageOutcome};
+
+/// One embedded migration.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    /// Its number, from the file name.
+    pub version: i32,
+    /// Its file name in `sql/schema/`.
+    pub name: &'static str,
+    /// Its text.
+    pub sql: &'static str,
+}
+
+/// The migrations this binary carries, in order. Never edit a released one: add a new file.
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_dag_run_history.sql",
+        sql: include_str!("../sql/schema/0001_dag_run_history.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_validation_run_history.sql",
+        sql: include_str!("../sql/schema/0002_validation_run_history.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "0003_pipewatch_run_log.sql",
+        sql: include_str!("../sql/schema/0003_pipewatch_run_log.sql"),
+    },
+];
+
+const BOOTSTRAP_SQL: &str = include_str!("../sql/migrate/bootstrap.sql");
+const APPLIED_SQL: &str = include_str!("../sql/migrate/applied.sql");
+const RECORD_SQL: &str = include_str!("../sql/migrate/record.sql");
+const LOCK_SQL: &str = include_str!("../sql/migrate/lock.sql");
+const SCHEMA_EXISTS_SQL: &str = include_str!("../sql/migrate/schema_exists.sql");
+const TABLE_EXISTS_SQL: &str = include_str!("../sql/migrate/table_exists.sql");
+
+/// Why the schema could not be migrated.
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    /// The warehouse could not be reached.
+    #[error(transparent)]
+    Connect(#[from] db::ConnectError),
+    /// A statement failed.
+    #[error("could not migrate warehouse schema {schema}: {step}: {detail}")]
+    Sql {
+        /// The schema.
+        schema: String,
+        /// What was being done.
+        step: String,
+        /// The server's message.
+        detail: String,
+    },
+    /// An applied migration's text differs from the one in this binary.
+    #[error(
+        "migration {name} was changed after it was applied to schema {schema} (applied checksum {applied}, this binary's {embedded}): released migrations must never be edited; restore the original file and add a new migration instead"
+    )]
+    Edited {
+        /// The schema.
+        schema: String,
+        /// The migration's file name.
+        name: String,
+        /// Checksum recorded when applied.
+        applied: String,
+        /// Checksum of the text in this binary.
+        embedded: String,
+    },
+    /// The schema has a migration this binary does not know.
+    #[error(
+        "warehouse schema {schema} has migration {version} ({name}), which this pipewatch {binary} does not know: it was migrated by a newer pipewatch; upgrade pipewatch"
+    )]
+    Newer {
+        /// The schema.
+        schema: String,
+        /// The unknown version.
+        version: i32,
+        /// Its recorded name.
+        name: String,
+        /// This binary's version.
+        binary: &'static str,
+    },
+    /// Recording the stage failed.
+    #[error(transparent)]
+    RunLog(#[from] run_log::RunLogError),
+}
+
+/// What a migration did.
+#[derive(Debug, Clone, Default)]
+pub struct MigrateReport {
+    /// Names of the migrations applied now.
+    pub applied_now: Vec<&'static str>,
+    /// How many were already applied before.
+    pub already_applied: usize,
+}
+
+/// The state of the schema, read without changing anything.
+#[derive(Debug, Clone)]
+pub struct SchemaStatus {
+    /// Migrations applied.
+    pub applied: usize,
+    /// Migrations this binary would apply.
+    pub pending: Vec<&'static str>,
+}
+
+/// `pipewatch migrate`: connects to the warehouse and applies pending migrations.
+pub async fn run(settings: &Settings, ctx: &RunContext) -> Result<MigrateReport, MigrateError> {
+    let mut client = db::connect(&settings.warehouse, Role::Warehouse, ctx.run_id).await?;
+    apply(&mut client, &settings.warehouse.schema, ctx).await
+}
+
+/// Applies the pending migrations to `schema` (creating it if needed) and records the stage in
+/// `pipewatch_run_log`. A no-op, apart from that record, when nothing is pending.
+pub async fn apply(
+    client: &mut Client,
+    schema: &Identifier,
+    ctx: &RunContext,
+) -> Result<MigrateReport, MigrateError> {
+    let started_at = Utc::now();
+    let sql_error = |step: &str, e: tokio_postgres::Error| MigrateError::Sql {
+        schema: schema.to_string(),
+        step: step.to_string(),
+        detail: db::describe(&e),
+    };
+    let tx = client
+        .transaction()
+        .await
+        .map_err(|e| sql_error("begin", e))?;
+    tx.query_one(LOCK_SQL, &[&schema.as_str()])
+        .await
+        .map_err(|e| sql_error("take the migration lock", e))?;
+    let exists: bool = tx
+        .query_one(SCHEMA_EXISTS_SQL, &[&schema.as_str()])
+        .await
+        .map_err(|e| sql_error("look up the schema", e))?
+        .get(0);
+    if !exists {
+        // The identifier is validated and quoted in one place (config::Identifier).
+        tx.batch_execute(&format!("CREATE SCHEMA {}", schema.quoted()))
+            .await
+            .map_err(|e| {
+                sql_error(
+                    "create the schema (does the role have CREATE on the database?)",
+                    e,
+                )
+            })?;
+    }
+    tx.batch_execute(BOOTSTRAP_SQL)
+        .await
+        .map_err(|e| sql_error("create pipewatch_schema_migrations", e))?;
+    let applied = check_applied(&tx, schema).await?;
+    let mut report = MigrateReport {
+        already_applied: applied,
+        ..Default::default()
+    };
+    for migration in &MIGRATIONS[applied..] {
+        tx.batch_execute(migration.sql)
+            .await
+            .map_err(|e| sql_error(&format!("apply {}", migration.name), e))?;
+        tx.execute(
+            RECORD_SQL,
+            &[
+                &migration.version,
+                &migration.name,
+                &migration.sql,
+                &ctx.run_id,
+            ],
+        )
+        .await
+        .map_err(|e| sql_error(&format!("record {}", migration.name), e))?;
+        tracing::info!(migration = migration.name, "Applied migration.");
+        report.applied_now.push(migration.name);
+    }
+    let counts = StageCounts {
+        rows_read: None,
+        rows_written: Some(report.applied_now.len() as i64),
+    };
+    run_log::record(
+        &tx,
+        ctx,
+        "migrate",
+        started_at,
+        StageOutcome::Succeeded,
+        &counts,
+        None,
+    )
+    .await?;
+    tx.commit().await.map_err(|e| sql_error("commit", e))?;
+    tracing::info!(
+        schema = schema.as_str(),
+        applied_now = report.applied_now.len(),
+        already_applied = report.already_applied,
+        "Warehouse schema is up to date."
+    );
+    Ok(report)
+}
+
+/// Reads which migrations are applied and pending, changing nothing.
+pub async fn status(client: &Client, schema: &Identifier) -> Result<SchemaStatus, MigrateError> {
+    let has_table: bool = client
+        .query_one(TABLE_EXISTS_SQL, &[&schema.as_str()])
+        .await
+        .map_err(|e| MigrateError::Sql {
+            schema: schema.to_string(),
+            step: "look up pipewatch_schema_migrations".into(),
+            detail: db::describe(&e),
+        })?
+        .get(0);
+    let applied = if has_table {
+        check_applied(client, schema).await?
+    } else {
+        0
+    };
+    Ok(SchemaStatus {
+        applied,
+        pending: MIGRATIONS[applied..].iter().map(|m| m.name).collect(),
+    })
+}
+
+/// Verifies the applied migrations against this binary's and returns how many are applied.
+async fn check_applied(
+    client: &impl tokio_postgres::GenericClient,
+    schema: &Identifier,
+) -> Result<usize, MigrateError> {
+    let versions: Vec<i32> = MIGRATIONS.iter().map(|m| m.version).collect();
+    let texts: Vec<&str> = MIGRATIONS.iter().map(|m| m.sql).collect();
+    let rows = client
+        .query(APPLIED_SQL, &[&versions, &texts])
+        .await
+        .map_err(|e| MigrateError::Sql {
+            schema: schema.to_string(),
+            step: "read applied migrations".into(),
+            detail: db::describe(&e),
+        })?;
+    for row in &rows {
+        let version: i32 = row.get("version");
+        let name: String = row.get("name");
+        let applied: String = row.get("checksum_sha256");
+        let embedded: Option<String> = row.get("embedded_checksum_sha256");
+        match embedded {
+            None => {
+                return Err(MigrateError::Newer {
+                    schema: schema.to_string(),
+                    version,
+                    name,
+                    binary: crate::context::VERSION,
+                });
+            }
+            Some(embedded) if embedded != applied => {
+                return Err(MigrateError::Edited {
+                    schema: schema.to_string(),
+                    name,
+                    applied,
+                    embedded,
+                });
+            }
+            Some(_) => {}
+        }
+    }
+    // Versions are 1..=N without gaps (a unit test pins that), so applied ones are a prefix.
+    Ok(rows.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_numbered_in_order_without_gaps() {
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(m.version as usize, i + 1, "{}", m.name);
+            assert!(
+                m.name.starts_with(&format!("{:04}_", m.version)),
+                "{} should start with its version",
+                m.name
+            );
+        }
+    }
+
+    #[test]
+    fn every_sql_file_starts_with_a_comment_stating_its_grain() {
+        let mut files: Vec<(&str, &str)> = MIGRATIONS.iter().map(|m| (m.name, m.sql)).collect();
+        files.extend([
+            ("bootstrap.sql", BOOTSTRAP_SQL),
+            ("applied.sql", APPLIED_SQL),
+            ("record.sql", RECORD_SQL),
+            ("lock.sql", LOCK_SQL),
+            ("schema_exists.sql", SCHEMA_EXISTS_SQL),
+            ("table_exists.sql", TABLE_EXISTS_SQL),
+        ]);
+        for (name, sql) in files {
+            assert!(sql.starts_with("-- "), "{name} must start with a comment");
+            assert!(sql.contains("Grain:"), "{name} must state its grain");
+        }
+    }
+}

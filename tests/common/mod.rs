@@ -1,0 +1,233 @@
+//! Helpers shared by the integration tests: the services that `scripts/test` starts (a real
+//! PostgreSQL and a real S3-compatible server), per-test schemas and buckets, and running the
+//! `pipewatch` binary. A test that needs a service and does not find it fails, saying how to run
+//! the suite; nothing is skipped.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use aws_sdk_s3::config::{
+    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+};
+use tokio_postgres::{Client, NoTls};
+
+/// An environment variable that `scripts/test` sets; panics with instructions when missing.
+pub fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!(
+            "{name} is not set: the integration tests need the PostgreSQL and S3 servers that \
+             scripts/test starts; run the suite with `scripts/test` (add `-- TEST_NAME` to pick tests)"
+        )
+    })
+}
+
+/// A short random suffix for schema, bucket and folder names.
+pub fn unique(prefix: &str) -> String {
+    let id = uuid::Uuid::now_v7().simple().to_string();
+    // The random tail of a v7 UUID; the head is the timestamp, shared by tests started together.
+    format!("{prefix}_{}", &id[20..])
+}
+
+/// Connection details of the test PostgreSQL.
+pub fn pg_host() -> String {
+    env("PIPEWATCH_TEST_PG_HOST")
+}
+pub fn pg_port() -> u16 {
+    env("PIPEWATCH_TEST_PG_PORT")
+        .parse()
+        .expect("PIPEWATCH_TEST_PG_PORT is a port")
+}
+pub fn pg_user() -> String {
+    env("PIPEWATCH_TEST_PG_USER")
+}
+pub fn pg_database() -> String {
+    env("PIPEWATCH_TEST_PG_DATABASE")
+}
+
+/// A superuser connection to the test database.
+pub async fn pg() -> Client {
+    let conn = format!(
+        "host={} port={} user={} dbname={}",
+        pg_host(),
+        pg_port(),
+        pg_user(),
+        pg_database()
+    );
+    let (client, connection) = tokio_postgres::connect(&conn, NoTls)
+        .await
+        .unwrap_or_else(|e| {
+            panic!("cannot connect to the test PostgreSQL ({conn}): {e}; run the suite with scripts/test")
+        });
+    tokio::spawn(connection);
+    client
+}
+
+/// Creates an Airflow `dag_run` table (fixture of the given major version) in a new schema.
+pub async fn airflow_source(client: &Client, major: u8) -> String {
+    let schema = unique("af");
+    let ddl = match major {
+        2 => include_str!("../fixtures/airflow/dag_run_airflow2.sql"),
+        3 => include_str!("../fixtures/airflow/dag_run_airflow3.sql"),
+        _ => panic!("no fixture for Airflow {major}"),
+    };
+    client
+        .batch_execute(&format!(
+            "CREATE SCHEMA {schema}; SET search_path TO {schema}; {ddl}; RESET search_path;"
+        ))
+        .await
+        .expect("create Airflow fixture");
+    schema
+}
+
+/// The test S3 server's endpoint and keys.
+pub fn s3_endpoint() -> String {
+    env("PIPEWATCH_TEST_S3_ENDPOINT")
+}
+pub fn s3_access_key() -> String {
+    env("PIPEWATCH_TEST_S3_ACCESS_KEY")
+}
+pub fn s3_secret_key() -> String {
+    env("PIPEWATCH_TEST_S3_SECRET_KEY")
+}
+
+/// An S3 client for the test server.
+pub fn s3() -> aws_sdk_s3::Client {
+    let conf = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new(
+            s3_access_key(),
+            s3_secret_key(),
+            None,
+            None,
+            "test",
+        ))
+        .endpoint_url(s3_endpoint())
+        .force_path_style(true)
+        .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+        .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
+/// Creates a new bucket on the test server and returns its name.
+pub async fn bucket() -> String {
+    let name = unique("pw").replace('_', "-");
+    s3().create_bucket()
+        .bucket(&name)
+        .send()
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot create bucket {name} at {}: {}; run the suite with scripts/test",
+                s3_endpoint(),
+                aws_sdk_s3::error::DisplayErrorContext(&e)
+            )
+        });
+    name
+}
+
+/// A temporary folder for one test, removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new() -> Self {
+        let dir = std::env::temp_dir().join(unique("pipewatch-test"));
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The `[warehouse]` section for a warehouse schema in the test database.
+pub fn warehouse_section(schema: &str) -> String {
+    format!(
+        "[warehouse]\nhost = {}\nport = {}\nusername = {}\ndatabase = {}\nschema = {schema}\n",
+        pg_host(),
+        pg_port(),
+        pg_user(),
+        pg_database()
+    )
+}
+
+/// An `[airflowdb_config]`-style section reading the fixture in `schema`.
+pub fn airflow_section(section: &str, schema: &str) -> String {
+    format!(
+        "[{section}]\nhost = {}\nport = {}\nusername = {}\ndatabase = {}\nschema = {schema}\n",
+        pg_host(),
+        pg_port(),
+        pg_user(),
+        pg_database()
+    )
+}
+
+/// A `[staging]` section for a bucket on the test S3 server.
+pub fn s3_staging_section(bucket: &str) -> String {
+    format!(
+        "[staging]\nbackend = s3\nbucket = {bucket}\nendpoint_url = {}\naccess_key_id = {}\nsecret_access_key = {}\ntimeout_seconds = 10\n",
+        s3_endpoint(),
+        s3_access_key(),
+        s3_secret_key()
+    )
+}
+
+/// Writes `text` as `pipeline.conf` in `dir` and returns its path.
+pub fn write_config(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("pipeline.conf");
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+/// The output of one `pipewatch` invocation.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn all_output(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit code {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs the pipewatch binary with `args`, in `dir`, with a clean environment plus `env`.
+pub fn pipewatch(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pipewatch"));
+    cmd.args(args).current_dir(dir).env_clear();
+    if let Ok(path) = std::env::var("PATH") {
+        cmd.env("PATH", path);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().expect("run pipewatch");
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    }
+}

@@ -1,0 +1,531 @@
+//! The foundation: the binary's exit codes, configuration errors, check-config against real
+//! services, migrations, and run ids in logs and rows. Runs against the PostgreSQL and S3 server
+//! that `scripts/test` starts; each test uses its own schemas, bucket and folder.
+
+mod common;
+
+use common::*;
+
+const WRONG_PASSWORD: &str = "Wr0ng-Pa55word-xyzzy";
+
+fn base_config(schema: &str) -> String {
+    warehouse_section(schema)
+}
+
+#[tokio::test]
+async fn migrate_twice_is_a_no_op_the_second_time() {
+    let dir = TempDir::new();
+    let schema = unique("wh");
+    let config = write_config(dir.path(), &base_config(&schema));
+    let config = config.to_str().unwrap();
+
+    let first = pipewatch(dir.path(), &["--config", config, "migrate"], &[]);
+    assert_eq!(first.code, 0, "{first:?}");
+    let second = pipewatch(dir.path(), &["--config", config, "migrate"], &[]);
+    assert_eq!(second.code, 0, "{second:?}");
+
+    let client = pg().await;
+    let applied: i64 = client
+        .query_one(
+            &format!("SELECT count(*) FROM {schema}.pipewatch_schema_migrations"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(applied as usize, pipewatch::migrate::MIGRATIONS.len());
+    let runs = client
+        .query(
+            &format!(
+                "SELECT rows_written, outcome FROM {schema}.pipewatch_run_log \
+                 WHERE stage = 'migrate' ORDER BY run_log_id"
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    let runs: Vec<(Option<i64>, String)> = runs.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(
+        runs,
+        vec![
+            (
+                Some(pipewatch::migrate::MIGRATIONS.len() as i64),
+                "succeeded".to_string()
+            ),
+            (Some(0), "succeeded".to_string()),
+        ],
+        "the second migrate applies nothing"
+    );
+}
+
+#[tokio::test]
+async fn edited_applied_migration_is_refused() {
+    let dir = TempDir::new();
+    let schema = unique("wh");
+    let config = write_config(dir.path(), &base_config(&schema));
+    let config = config.to_str().unwrap();
+    assert_eq!(
+        pipewatch(dir.path(), &["--config", config, "migrate"], &[]).code,
+        0
+    );
+
+    // What an edited file looks like from the warehouse: the recorded checksum of the applied
+    // text no longer matches the text this binary carries.
+    let client = pg().await;
+    client
+        .execute(
+            &format!(
+                "UPDATE {schema}.pipewatch_schema_migrations \
+                 SET checksum_sha256 = encode(sha256('the original text'), 'hex') WHERE version = 2"
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    let run = pipewatch(dir.path(), &["--config", config, "migrate"], &[]);
+    assert_eq!(run.code, pipewatch::exit::ERROR as i32, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("migration 0002_validation_run_history.sql was changed after it was applied"),
+        "{run:?}"
+    );
+    assert!(
+        run.stderr.contains("never be edited"),
+        "says what to do: {run:?}"
+    );
+}
+
+#[tokio::test]
+async fn schema_migrated_by_a_newer_pipewatch_is_refused() {
+    let dir = TempDir::new();
+    let schema = unique("wh");
+    let config = write_config(dir.path(), &base_config(&schema));
+    let config = config.to_str().unwrap();
+    assert_eq!(
+        pipewatch(dir.path(), &["--config", config, "migrate"], &[]).code,
+        0
+    );
+    pg().await
+        .execute(
+            &format!(
+                "INSERT INTO {schema}.pipewatch_schema_migrations \
+                 (version, name, checksum_sha256, applied_by_run_id) \
+                 VALUES (999, '0999_future.sql', 'x', gen_random_uuid())"
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    let run = pipewatch(dir.path(), &["--config", config, "migrate"], &[]);
+    assert_eq!(run.code, pipewatch::exit::ERROR as i32, "{run:?}");
+    assert!(run.stderr.contains("upgrade pipewatch"), "{run:?}");
+}
+
+#[tokio::test]
+async fn concurrent_migrations_apply_each_migration_once() {
+    let dir = TempDir::new();
+    let schema = unique("wh");
+    let config = write_config(dir.path(), &base_config(&schema));
+    let config = config.to_str().unwrap().to_string();
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let dir = dir.path().to_path_buf();
+            let config = config.clone();
+            std::thread::spawn(move || pipewatch(&dir, &["--config", &config, "migrate"], &[]))
+        })
+        .collect();
+    for handle in handles {
+        let run = handle.join().unwrap();
+        assert_eq!(run.code, 0, "{run:?}");
+    }
+    let applied: i64 = pg()
+        .await
+        .query_one(
+            &format!("SELECT sum(rows_written)::bigint FROM {schema}.pipewatch_run_log WHERE stage = 'migrate'"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(applied as usize, pipewatch::migrate::MIGRATIONS.len());
+}
+
+#[tokio::test]
+async fn every_table_and_column_is_documented_in_the_schema() {
+    let dir = TempDir::new();
+    let schema = unique("wh");
+    let config = write_config(dir.path(), &base_config(&schema));
+    let run = pipewatch(
+        dir.path(),
+        &["--config", config.to_str().unwrap(), "migrate"],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let client = pg().await;
+    let undocumented = client
+        .query(
+            "SELECT c.relname || coalesce('.' || a.attname, '') \
+             FROM pg_class c \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped \
+             WHERE n.nspname = $1 AND c.relkind IN ('r', 'v', 'm', 'p') \
+               AND col_description(c.oid, coalesce(a.attnum, 0)) IS NULL \
+               AND (a.attnum IS NOT NULL OR obj_description(c.oid, 'pg_class') IS NULL)",
+            &[&schema],
+        )
+        .await
+        .unwrap();
+    let undocumented: Vec<String> = undocumented.iter().map(|r| r.get(0)).collect();
+    assert!(
+        undocumented.is_empty(),
+        "tables or columns without a COMMENT: {undocumented:?}"
+    );
+    let tables: Vec<String> = client
+        .query(
+            "SELECT tablename::text FROM pg_tables WHERE schemaname = $1 ORDER BY 1",
+            &[&schema],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        tables,
+        [
+            "dag_run_history",
+            "pipewatch_run_log",
+            "pipewatch_schema_migrations",
+            "validation_run_history"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn json_logs_carry_the_run_id_written_to_the_warehouse() {
+    let dir = TempDir::new();
+    let schema = unique("wh");
+    let config = write_config(dir.path(), &base_config(&schema));
+    let run = pipewatch(
+        dir.path(),
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--log-format",
+            "json",
+            "migrate",
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let mut run_ids = std::collections::BTreeSet::new();
+    for line in run.stderr.lines() {
+        let event: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("log line is not JSON ({e}): {line}"));
+        let run_id = event["spans"][0]["run_id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("log line without run_id: {line}"));
+        run_ids.insert(run_id.to_string());
+        assert!(event["level"].is_string() && event["message"].is_string());
+    }
+    assert_eq!(run_ids.len(), 1, "one run id per invocation: {run_ids:?}");
+    let logged = run_ids.into_iter().next().unwrap();
+    let recorded: Vec<String> = pg()
+        .await
+        .query(
+            &format!(
+                "SELECT DISTINCT run_id::text FROM {schema}.pipewatch_run_log \
+                 UNION SELECT DISTINCT applied_by_run_id::text FROM {schema}.pipewatch_schema_migrations"
+            ),
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(recorded, vec![logged]);
+}
+
+#[tokio::test]
+async fn check_config_reports_every_connection_ok() {
+    let client = pg().await;
+    let airflow2 = airflow_source(&client, 2).await;
+    let airflow3 = airflow_source(&client, 3).await;
+    let bucket = bucket().await;
+    let dir = TempDir::new();
+    let schema = unique("wh");
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "{}{}{}{}",
+            base_config(&schema),
+            airflow_section("airflowdb_config", &airflow2),
+            airflow_section("airflowdb_config_v3", &airflow3),
+            s3_staging_section(&bucket)
+        ),
+    );
+    let run = pipewatch(
+        dir.path(),
+        &["--config", config.to_str().unwrap(), "check-config"],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 5, "{run:?}");
+    assert!(lines.iter().all(|l| l.starts_with("ok ")), "{run:?}");
+    assert!(run.stdout.contains("3 migrations pending"), "{run:?}");
+    assert!(
+        run.stdout.contains("airflow default")
+            && run.stdout.contains("Airflow 2 layout")
+            && run.stdout.contains("airflow v3")
+            && run.stdout.contains("Airflow 3 layout"),
+        "{run:?}"
+    );
+    assert!(
+        run.stdout.contains(&format!("s3://{bucket}/pipewatch/")),
+        "{run:?}"
+    );
+    // check-config changes nothing: the schema was not created.
+    let exists: bool = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)",
+            &[&schema],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(!exists, "check-config must not migrate");
+}
+
+#[tokio::test]
+async fn check_config_with_wrong_password_names_the_problem_and_hides_the_password() {
+    let dir = TempDir::new();
+    let role = env("PIPEWATCH_TEST_PG_PASSWORD_ROLE");
+    let text = format!(
+        "[warehouse]\nhost = {}\nport = {}\nusername = {role}\npassword = {WRONG_PASSWORD}\ndatabase = {}\n",
+        pg_host(),
+        pg_port(),
+        pg_database()
+    );
+    let config = write_config(dir.path(), &text);
+    let config = config.to_str().unwrap();
+    for log_format in ["text", "json"] {
+        let run = pipewatch(
+            dir.path(),
+            &[
+                "--config",
+                config,
+                "--log-format",
+                log_format,
+                "--log-level",
+                "trace",
+                "check-config",
+            ],
+            &[],
+        );
+        assert_eq!(run.code, pipewatch::exit::CHECKS_FAILED as i32, "{run:?}");
+        let warehouse_line = run
+            .stdout
+            .lines()
+            .find(|l| l.contains("warehouse"))
+            .expect("a warehouse line");
+        assert!(warehouse_line.starts_with("FAILED"), "{run:?}");
+        assert!(
+            warehouse_line.contains("password authentication failed"),
+            "{run:?}"
+        );
+        assert!(
+            warehouse_line.contains("PIPEWATCH__WAREHOUSE__PASSWORD"),
+            "{run:?}"
+        );
+        assert!(
+            !run.all_output().contains(WRONG_PASSWORD),
+            "the password must never be printed: {run:?}"
+        );
+    }
+    // The same password given through the environment, and then the right one.
+    let env_config = write_config(dir.path(), &text.replace(WRONG_PASSWORD, ""));
+    let env_config = env_config.to_str().unwrap();
+    let run = pipewatch(
+        dir.path(),
+        &["--config", env_config, "check-config"],
+        &[("PIPEWATCH__WAREHOUSE__PASSWORD", WRONG_PASSWORD)],
+    );
+    assert!(
+        run.stdout.contains("password authentication failed"),
+        "{run:?}"
+    );
+    assert!(!run.all_output().contains(WRONG_PASSWORD), "{run:?}");
+    let right = env("PIPEWATCH_TEST_PG_PASSWORD");
+    let run = pipewatch(
+        dir.path(),
+        &["--config", env_config, "check-config"],
+        &[("PIPEWATCH__WAREHOUSE__PASSWORD", right.as_str())],
+    );
+    let warehouse_line = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("warehouse"))
+        .unwrap();
+    assert!(warehouse_line.starts_with("ok"), "{run:?}");
+    assert!(!run.all_output().contains(&right), "{run:?}");
+}
+
+#[tokio::test]
+async fn check_config_reports_unreachable_servers_and_missing_bucket() {
+    let dir = TempDir::new();
+    // A port where nothing listens: bind one, then release it.
+    let closed_port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let text = format!(
+        "[warehouse]\nhost = 127.0.0.1\nport = {closed_port}\nusername = x\ndatabase = y\nconnect_timeout_seconds = 2\n\
+         [airflowdb_config]\nhost = 127.0.0.1\nport = {closed_port}\nusername = x\ndatabase = y\nconnect_timeout_seconds = 2\n{}",
+        s3_staging_section("no-such-bucket-pipewatch")
+    );
+    let config = write_config(dir.path(), &text);
+    let run = pipewatch(
+        dir.path(),
+        &["--config", config.to_str().unwrap(), "check-config"],
+        &[],
+    );
+    assert_eq!(run.code, pipewatch::exit::CHECKS_FAILED as i32, "{run:?}");
+    let failed: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("FAILED"))
+        .collect();
+    assert_eq!(failed.len(), 3, "{run:?}");
+    assert!(
+        failed[0].contains(&format!(
+            "could not connect to the warehouse at 127.0.0.1:{closed_port}/y"
+        )),
+        "{run:?}"
+    );
+    assert!(
+        failed[1].contains("could not connect to the Airflow metadata database"),
+        "{run:?}"
+    );
+    assert!(
+        failed[2].contains("bucket \"no-such-bucket-pipewatch\" does not exist"),
+        "{run:?}"
+    );
+}
+
+#[tokio::test]
+async fn check_config_reports_rejected_s3_credentials() {
+    let bucket = bucket().await;
+    let dir = TempDir::new();
+    let text = format!(
+        "{}{}",
+        base_config(&unique("wh")),
+        s3_staging_section(&bucket).replace(&s3_secret_key(), "not-the-secret")
+    );
+    let config = write_config(dir.path(), &text);
+    let run = pipewatch(
+        dir.path(),
+        &["--config", config.to_str().unwrap(), "check-config"],
+        &[],
+    );
+    assert_eq!(run.code, pipewatch::exit::CHECKS_FAILED as i32, "{run:?}");
+    let staging = run.stdout.lines().find(|l| l.contains("staging")).unwrap();
+    assert!(staging.starts_with("FAILED"), "{run:?}");
+    assert!(staging.contains("check the S3 credentials"), "{run:?}");
+    assert!(!run.all_output().contains("not-the-secret"), "{run:?}");
+}
+
+#[test]
+fn configuration_errors_are_one_line_and_exit_2_before_connecting() {
+    let dir = TempDir::new();
+    // Nothing listens on port 1: had pipewatch tried to connect, the message would say so.
+    let base = "[warehouse]\nhost = 127.0.0.1\nport = 1\nusername = x\ndatabase = y\npassword = Sekr1t-value\n";
+    let cases = [
+        (
+            format!("{base}hots = typo\n"),
+            "unknown key `hots` in section [warehouse]",
+        ),
+        (
+            base.replace("port = 1", "port = fifty"),
+            "[warehouse] port = \"fifty\" is not valid",
+        ),
+        (
+            base.replace("database = y\n", ""),
+            "missing required key `database` in section [warehouse]",
+        ),
+        (
+            format!("{base}[airflow]\nhost = x\n"),
+            "unknown section [airflow]",
+        ),
+    ];
+    for (text, expected) in cases {
+        let config = write_config(dir.path(), &text);
+        let run = pipewatch(
+            dir.path(),
+            &["--config", config.to_str().unwrap(), "check-config"],
+            &[],
+        );
+        assert_eq!(run.code, pipewatch::exit::USAGE as i32, "{run:?}");
+        assert!(run.stdout.is_empty(), "nothing was checked: {run:?}");
+        let lines: Vec<&str> = run.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "one line: {run:?}");
+        assert!(lines[0].contains(expected), "{run:?}");
+        assert!(
+            lines[0].contains("pipeline.conf"),
+            "names the file: {run:?}"
+        );
+        assert!(!run.all_output().contains("Sekr1t-value"), "{run:?}");
+    }
+    // A missing file, given explicitly or looked for in the default places.
+    let run = pipewatch(
+        dir.path(),
+        &["--config", "does-not-exist.conf", "check-config"],
+        &[],
+    );
+    assert_eq!(run.code, pipewatch::exit::USAGE as i32, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("cannot read configuration file does-not-exist.conf"),
+        "{run:?}"
+    );
+    let empty = TempDir::new();
+    let run = pipewatch(empty.path(), &["check-config"], &[]);
+    if !std::path::Path::new("/etc/pipewatch/pipeline.conf").exists() {
+        assert_eq!(run.code, pipewatch::exit::USAGE as i32, "{run:?}");
+        assert!(
+            run.stderr.contains("no configuration file found"),
+            "{run:?}"
+        );
+    }
+}
+
+#[test]
+fn subcommands_not_built_yet_say_so_and_fail() {
+    let dir = TempDir::new();
+    for command in [
+        "run",
+        "extract",
+        "load",
+        "transform",
+        "validate",
+        "backfill",
+    ] {
+        let run = pipewatch(dir.path(), &[command, "--some-flag", "x"], &[]);
+        assert_eq!(
+            run.code,
+            pipewatch::exit::ERROR as i32,
+            "{command}: {run:?}"
+        );
+        assert!(run.stderr.contains("is not built yet"), "{run:?}");
+    }
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let dir = TempDir::new();
+    let run = pipewatch(dir.path(), &["no-such-command"], &[]);
+    assert_eq!(run.code, pipewatch::exit::USAGE as i32, "{run:?}");
+    let run = pipewatch(dir.path(), &["--log-format", "xml", "migrate"], &[]);
+    assert_eq!(run.code, pipewatch::exit::USAGE as i32, "{run:?}");
+}
