@@ -12,14 +12,21 @@ use crate::db;
 const COLUMNS_SQL: &str = include_str!("../sql/extract/dag_run_columns.sql");
 
 /// Columns pipewatch reads from both versions.
+/// Airflow 2.8 added `clear_number`; older 2.x releases are not supported (all of Airflow 2
+/// reached end of life in April 2026).
 const COMMON_COLUMNS: &[&str] = &[
     "id",
     "dag_id",
     "run_id",
     "state",
     "run_type",
+    "queued_at",
     "start_date",
     "end_date",
+    "data_interval_start",
+    "data_interval_end",
+    "updated_at",
+    "clear_number",
 ];
 const AIRFLOW2_COLUMNS: &[&str] = &["execution_date", "external_trigger"];
 const AIRFLOW3_COLUMNS: &[&str] = &["logical_date", "run_after"];
@@ -147,7 +154,8 @@ mod tests {
 
     #[test]
     fn tells_airflow_2_from_3_and_names_missing_columns() {
-        let base = "id dag_id run_id state run_type start_date end_date";
+        let base = "id dag_id run_id state run_type queued_at start_date end_date \
+                    data_interval_start data_interval_end updated_at clear_number";
         assert_eq!(
             classify(&cols(&format!("{base} execution_date external_trigger"))),
             Ok(DagRunSchema::Airflow2)

@@ -77,15 +77,38 @@ pub struct NotBuiltArgs {
     pub args: Vec<String>,
 }
 
+/// Arguments of `run` and `extract`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ExtractArgs {
+    /// Read every DAG run, not only new and changed ones.
+    #[arg(long)]
+    pub full: bool,
+    /// Only this Airflow instance (default: every configured one).
+    #[arg(long, value_name = "NAME")]
+    pub instance: Option<String>,
+}
+
+/// Arguments of `load`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LoadArgs {
+    /// Load (or reload) this staged object, by its key in the stage, instead of the pending
+    /// extracts.
+    #[arg(long, value_name = "KEY", conflicts_with = "instance")]
+    pub object: Option<String>,
+    /// Only the pending extracts of this Airflow instance.
+    #[arg(long, value_name = "NAME")]
+    pub instance: Option<String>,
+}
+
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Extract, stage, load and transform in one go (the scheduled job).
-    Run(NotBuiltArgs),
+    Run(ExtractArgs),
     /// Extract DAG runs from Airflow into the stage.
-    Extract(NotBuiltArgs),
-    /// Load a staged extract into dag_run_history.
-    Load(NotBuiltArgs),
+    Extract(ExtractArgs),
+    /// Load staged extracts into dag_run_history (the pending ones, or one by key).
+    Load(LoadArgs),
     /// Recompute the daily tables and dashboard views.
     Transform(NotBuiltArgs),
     /// Run validation tests and record their results.

@@ -56,6 +56,13 @@ pub const DEFAULT_S3_PREFIX: &str = "pipewatch/";
 /// Default time allowed for one S3 request.
 pub const DEFAULT_S3_TIMEOUT_SECONDS: u64 = 60;
 
+/// Default number of the newest already-loaded dag_run ids each extract reads again.
+pub const DEFAULT_RECHECK_LAST_IDS: u64 = 1000;
+/// Default minutes between scans for runs Airflow changed (by `updated_at`).
+pub const DEFAULT_CHANGED_RUNS_SCAN_INTERVAL_MINUTES: u64 = 60;
+/// Default overlap of consecutive changed-run scans, in minutes.
+pub const DEFAULT_CHANGED_RUNS_SCAN_OVERLAP_MINUTES: u64 = 10;
+
 /// The section naming the (first) Airflow metadata database, as in the book.
 pub const AIRFLOW_SECTION: &str = "airflowdb_config";
 
@@ -286,6 +293,31 @@ pub struct S3Settings {
     pub timeout_seconds: u64,
 }
 
+/// How incremental extracts find new and changed runs (see docs/extract-watermark.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtractSettings {
+    /// How many of the newest already-loaded dag_run ids each extract reads again, to catch
+    /// rows that committed after a higher id was read.
+    pub recheck_last_ids: u64,
+    /// Minutes between scans for runs Airflow changed (`updated_at`, which has no index: the
+    /// scan reads the whole table), to catch runs cleared and re-run between two extracts.
+    /// 0 scans on every extract.
+    pub changed_runs_scan_interval_minutes: u64,
+    /// How far, in minutes, each changed-run scan reaches back before the previous one began,
+    /// to catch changes whose transaction committed late.
+    pub changed_runs_scan_overlap_minutes: u64,
+}
+
+impl Default for ExtractSettings {
+    fn default() -> Self {
+        ExtractSettings {
+            recheck_last_ids: DEFAULT_RECHECK_LAST_IDS,
+            changed_runs_scan_interval_minutes: DEFAULT_CHANGED_RUNS_SCAN_INTERVAL_MINUTES,
+            changed_runs_scan_overlap_minutes: DEFAULT_CHANGED_RUNS_SCAN_OVERLAP_MINUTES,
+        }
+    }
+}
+
 /// The whole validated configuration.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -297,6 +329,8 @@ pub struct Settings {
     pub airflow: Vec<AirflowSettings>,
     /// The stage.
     pub staging: StagingSettings,
+    /// Incremental extraction.
+    pub extract: ExtractSettings,
 }
 
 /// Finds the configuration file: the explicit path, else the first default path that exists.
@@ -389,6 +423,7 @@ impl Parser<'_> {
         };
         let mut warehouse = None;
         let mut staging = None;
+        let mut extract = None;
         let mut airflow = Vec::new();
         for (name, value) in sections {
             let origin = self.origin(&value, &name, None);
@@ -414,6 +449,8 @@ impl Parser<'_> {
                 warehouse = Some(self.warehouse(section)?);
             } else if name == "staging" {
                 staging = Some(self.staging(section)?);
+            } else if name == "extract" {
+                extract = Some(self.extract(section)?);
             } else if name == AIRFLOW_SECTION || name.starts_with(&format!("{AIRFLOW_SECTION}_")) {
                 airflow.push(self.airflow(section)?);
             } else {
@@ -421,7 +458,7 @@ impl Parser<'_> {
                     origin,
                     section: name,
                     known: format!(
-                        "[warehouse], [staging], [{AIRFLOW_SECTION}], [{AIRFLOW_SECTION}_<instance>]"
+                        "[warehouse], [staging], [extract], [{AIRFLOW_SECTION}], [{AIRFLOW_SECTION}_<instance>]"
                     ),
                 });
             }
@@ -455,7 +492,25 @@ impl Parser<'_> {
             warehouse,
             airflow,
             staging,
+            extract: extract.unwrap_or_default(),
         })
+    }
+
+    fn extract(&self, mut s: Section) -> Result<ExtractSettings, ConfigError> {
+        let d = ExtractSettings::default();
+        let settings = ExtractSettings {
+            recheck_last_ids: s
+                .number("recheck_last_ids", 0, 10_000_000)?
+                .unwrap_or(d.recheck_last_ids),
+            changed_runs_scan_interval_minutes: s
+                .number("changed_runs_scan_interval_minutes", 0, 7 * 24 * 60)?
+                .unwrap_or(d.changed_runs_scan_interval_minutes),
+            changed_runs_scan_overlap_minutes: s
+                .number("changed_runs_scan_overlap_minutes", 0, 24 * 60)?
+                .unwrap_or(d.changed_runs_scan_overlap_minutes),
+        };
+        s.finish()?;
+        Ok(settings)
     }
 
     fn postgres(
@@ -612,6 +667,12 @@ impl Section<'_> {
                 "connect_timeout_seconds",
                 "statement_timeout_seconds",
             ]
+        } else if self.name == "extract" {
+            &[
+                "recheck_last_ids",
+                "changed_runs_scan_interval_minutes",
+                "changed_runs_scan_overlap_minutes",
+            ]
         } else if self.name == "staging" {
             &[
                 "backend",
@@ -760,6 +821,7 @@ mod tests {
         assert_eq!(settings.warehouse.schema.as_str(), DEFAULT_WAREHOUSE_SCHEMA);
         assert_eq!(settings.airflow.len(), 1);
         assert_eq!(settings.airflow[0].instance, DEFAULT_INSTANCE_NAME);
+        assert_eq!(settings.extract, ExtractSettings::default());
         match &settings.staging {
             StagingSettings::Local { directory } => {
                 assert_eq!(directory, Path::new("/etc/pipewatch/stage"))
@@ -774,6 +836,7 @@ mod tests {
         for (section, probe) in [
             ("warehouse", "warehouse"),
             ("staging", "staging"),
+            ("extract", "extract"),
             (AIRFLOW_SECTION, AIRFLOW_SECTION),
         ] {
             let s = Section {

@@ -11,8 +11,11 @@ pub mod cli;
 pub mod config;
 pub mod context;
 pub mod db;
+pub mod extract;
+pub mod load;
 pub mod logging;
 pub mod migrate;
+pub mod pipeline;
 pub mod run_log;
 pub mod stage;
 
@@ -80,6 +83,56 @@ pub async fn run(cli: &Cli, ctx: &RunContext) -> anyhow::Result<Outcome> {
             migrate::run(&settings, ctx).await?;
             Ok(Outcome::Success)
         }
+        Command::Extract(args) => {
+            let settings = load_settings(cli)?;
+            let reports = pipeline::extract(&settings, ctx, &extract_options(args)).await?;
+            for r in &reports {
+                println!(
+                    "staged {} ({} runs, {} extract of Airflow instance {})",
+                    r.object_key,
+                    r.rows,
+                    r.mode.as_str(),
+                    r.instance
+                );
+            }
+            Ok(Outcome::Success)
+        }
+        Command::Load(args) => {
+            let settings = load_settings(cli)?;
+            let reports = pipeline::load(
+                &settings,
+                ctx,
+                args.object.as_deref(),
+                args.instance.as_deref(),
+            )
+            .await?;
+            for r in &reports {
+                println!(
+                    "loaded {} ({} runs read, {} inserted or changed)",
+                    r.object_key, r.rows_read, r.rows_changed
+                );
+            }
+            Ok(Outcome::Success)
+        }
+        Command::Run(args) => {
+            let settings = load_settings(cli)?;
+            let report = pipeline::run(&settings, ctx, &extract_options(args)).await?;
+            for r in &report.extracts {
+                println!(
+                    "extracted {} runs from Airflow instance {} ({})",
+                    r.rows,
+                    r.instance,
+                    r.mode.as_str()
+                );
+            }
+            for r in &report.loads {
+                println!(
+                    "loaded {} ({} runs read, {} inserted or changed)",
+                    r.object_key, r.rows_read, r.rows_changed
+                );
+            }
+            Ok(Outcome::Success)
+        }
         Command::CheckConfig => {
             let settings = load_settings(cli)?;
             let report = check_config::run(&settings, ctx).await;
@@ -97,6 +150,13 @@ pub async fn run(cli: &Cli, ctx: &RunContext) -> anyhow::Result<Outcome> {
             version: context::VERSION,
         }
         .into()),
+    }
+}
+
+fn extract_options(args: &cli::ExtractArgs) -> extract::ExtractOptions {
+    extract::ExtractOptions {
+        full: args.full,
+        instance: args.instance.clone(),
     }
 }
 

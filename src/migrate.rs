@@ -12,7 +12,7 @@
 use chrono::Utc;
 use tokio_postgres::Client;
 
-use crate::config::{Identifier, Settings};
+use crate::config::{Identifier, PostgresSettings, Settings};
 use crate::context::RunContext;
 use crate::db::{self, Role};
 use crate::run_log::{self, StageCounts, StageOutcome};
@@ -44,6 +44,11 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 3,
         name: "0003_pipewatch_run_log.sql",
         sql: include_str!("../sql/schema/0003_pipewatch_run_log.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "0004_extract_state.sql",
+        sql: include_str!("../sql/schema/0004_extract_state.sql"),
     },
 ];
 
@@ -121,18 +126,31 @@ pub struct SchemaStatus {
     pub pending: Vec<&'static str>,
 }
 
-/// `pipewatch migrate`: connects to the warehouse and applies pending migrations.
+/// `pipewatch migrate`: connects to the warehouse and applies pending migrations, recording the
+/// stage in `pipewatch_run_log` even when nothing was pending.
 pub async fn run(settings: &Settings, ctx: &RunContext) -> Result<MigrateReport, MigrateError> {
     let mut client = db::connect(&settings.warehouse, Role::Warehouse, ctx.run_id).await?;
-    apply(&mut client, &settings.warehouse.schema, ctx).await
+    apply(&mut client, &settings.warehouse.schema, ctx, true).await
 }
 
-/// Applies the pending migrations to `schema` (creating it if needed) and records the stage in
-/// `pipewatch_run_log`. A no-op, apart from that record, when nothing is pending.
+/// Connects to the warehouse for a command that writes to it, applying pending migrations first
+/// (recorded in `pipewatch_run_log` only when there were some).
+pub async fn connect_and_apply(
+    settings: &PostgresSettings,
+    ctx: &RunContext,
+) -> Result<Client, MigrateError> {
+    let mut client = db::connect(settings, Role::Warehouse, ctx.run_id).await?;
+    apply(&mut client, &settings.schema, ctx, false).await?;
+    Ok(client)
+}
+
+/// Applies the pending migrations to `schema` (creating it if needed). The stage is recorded in
+/// `pipewatch_run_log` when `always_record` is set or a migration was applied.
 pub async fn apply(
     client: &mut Client,
     schema: &Identifier,
     ctx: &RunContext,
+    always_record: bool,
 ) -> Result<MigrateReport, MigrateError> {
     let started_at = Utc::now();
     let sql_error = |step: &str, e: tokio_postgres::Error| MigrateError::Sql {
@@ -189,20 +207,22 @@ pub async fn apply(
         tracing::info!(migration = migration.name, "Applied migration.");
         report.applied_now.push(migration.name);
     }
-    let counts = StageCounts {
-        rows_read: None,
-        rows_written: Some(report.applied_now.len() as i64),
-    };
-    run_log::record(
-        &tx,
-        ctx,
-        "migrate",
-        started_at,
-        StageOutcome::Succeeded,
-        &counts,
-        None,
-    )
-    .await?;
+    if always_record || !report.applied_now.is_empty() {
+        let counts = StageCounts {
+            rows_read: None,
+            rows_written: Some(report.applied_now.len() as i64),
+        };
+        run_log::record(
+            &tx,
+            ctx,
+            "migrate",
+            started_at,
+            StageOutcome::Succeeded,
+            &counts,
+            None,
+        )
+        .await?;
+    }
     tx.commit().await.map_err(|e| sql_error("commit", e))?;
     tracing::info!(
         schema = schema.as_str(),

@@ -5,14 +5,19 @@
 //! client uses path-style addressing and computes checksums only where the API requires them,
 //! which S3-compatible servers handle reliably.
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{
     BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
 };
 use aws_sdk_s3::error::DisplayErrorContext;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 
 use crate::config::{S3Settings, StagingSettings};
 
@@ -47,6 +52,22 @@ pub enum StageError {
         detail: String,
         /// What to check.
         hint: &'static str,
+    },
+    /// An object key that is not a relative path inside the stage.
+    #[error(
+        "invalid object key {key:?}: expected a relative path such as dag_run/<instance>/<date>/<run id>.csv, without `..`"
+    )]
+    InvalidKey {
+        /// The key.
+        key: String,
+    },
+    /// The object does not exist.
+    #[error("no object {key:?} in the stage ({store})")]
+    NotFound {
+        /// The key.
+        key: String,
+        /// The stage, described.
+        store: String,
     },
     /// A local-folder failure.
     #[error(
@@ -135,6 +156,399 @@ impl ObjectStore {
                     }
                 }),
         }
+    }
+}
+
+/// S3 multipart part size: parts are buffered in memory one at a time, which bounds the memory
+/// an upload takes whatever the extract's size (S3 requires at least 5 MiB but for the last).
+const PART_SIZE: usize = 8 * 1024 * 1024;
+/// Read size of local stage files.
+const LOCAL_READ_SIZE: usize = 1024 * 1024;
+
+impl ObjectStore {
+    /// Starts writing a new object at `key`. Nothing is visible at `key` until
+    /// [`ObjectWriter::finish`] succeeds; [`ObjectWriter::abort`] leaves nothing behind.
+    pub async fn create(&self, key: &str) -> Result<ObjectWriter, StageError> {
+        check_key(key)?;
+        match self {
+            ObjectStore::Local { directory } => {
+                let path = directory.join(key);
+                let parent = path.parent().unwrap_or(directory).to_path_buf();
+                tokio::fs::create_dir_all(&parent)
+                    .await
+                    .map_err(|cause| StageError::Local {
+                        path: parent.clone(),
+                        operation: "create the folder",
+                        cause,
+                    })?;
+                let temp = path.with_extension(format!("partial-{}", uuid::Uuid::now_v7()));
+                let file =
+                    tokio::fs::File::create(&temp)
+                        .await
+                        .map_err(|cause| StageError::Local {
+                            path: temp.clone(),
+                            operation: "create the file",
+                            cause,
+                        })?;
+                Ok(ObjectWriter::Local {
+                    file: tokio::io::BufWriter::with_capacity(LOCAL_READ_SIZE, file),
+                    temp,
+                    path,
+                })
+            }
+            ObjectStore::S3 {
+                client,
+                bucket,
+                prefix,
+                endpoint,
+            } => Ok(ObjectWriter::S3(S3Upload {
+                client: client.clone(),
+                bucket: bucket.clone(),
+                key: format!("{prefix}{key}"),
+                endpoint: endpoint.clone(),
+                buffer: BytesMut::with_capacity(PART_SIZE),
+                upload_id: None,
+                parts: Vec::new(),
+            })),
+        }
+    }
+
+    /// Opens the object at `key` for reading, chunk by chunk.
+    pub async fn open(&self, key: &str) -> Result<ObjectReader, StageError> {
+        check_key(key)?;
+        match self {
+            ObjectStore::Local { directory } => {
+                let path = directory.join(key);
+                match tokio::fs::File::open(&path).await {
+                    Ok(file) => Ok(ObjectReader::Local { file, path }),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        Err(StageError::NotFound {
+                            key: key.to_string(),
+                            store: self.describe(),
+                        })
+                    }
+                    Err(cause) => Err(StageError::Local {
+                        path,
+                        operation: "open the file",
+                        cause,
+                    }),
+                }
+            }
+            ObjectStore::S3 {
+                client,
+                bucket,
+                prefix,
+                endpoint,
+            } => {
+                let full_key = format!("{prefix}{key}");
+                match client
+                    .get_object()
+                    .bucket(bucket)
+                    .key(&full_key)
+                    .send()
+                    .await
+                {
+                    Ok(output) => Ok(ObjectReader::S3 {
+                        body: output.body,
+                        key: full_key,
+                        bucket: bucket.clone(),
+                        endpoint: endpoint.clone(),
+                    }),
+                    Err(e) => {
+                        if e.as_service_error().is_some_and(|se| se.is_no_such_key()) {
+                            Err(StageError::NotFound {
+                                key: key.to_string(),
+                                store: self.describe(),
+                            })
+                        } else {
+                            let status = e.raw_response().map(|r| r.status().as_u16());
+                            Err(s3_error("GetObject", bucket, endpoint, status, &e))
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A new object being written.
+#[derive(Debug)]
+pub enum ObjectWriter {
+    /// A temporary file, renamed into place by `finish`.
+    Local {
+        /// The open temporary file.
+        file: tokio::io::BufWriter<tokio::fs::File>,
+        /// Its path.
+        temp: PathBuf,
+        /// The final path.
+        path: PathBuf,
+    },
+    /// An S3 upload: a single PUT when small, else a multipart upload.
+    S3(S3Upload),
+}
+
+/// State of one S3 upload.
+#[derive(Debug)]
+pub struct S3Upload {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+    key: String,
+    endpoint: String,
+    buffer: BytesMut,
+    upload_id: Option<String>,
+    parts: Vec<CompletedPart>,
+}
+
+impl ObjectWriter {
+    /// Appends `chunk` to the object.
+    pub async fn write(&mut self, chunk: &[u8]) -> Result<(), StageError> {
+        match self {
+            ObjectWriter::Local { file, temp, .. } => {
+                file.write_all(chunk)
+                    .await
+                    .map_err(|cause| StageError::Local {
+                        path: temp.clone(),
+                        operation: "write the file",
+                        cause,
+                    })
+            }
+            ObjectWriter::S3(upload) => {
+                upload.buffer.extend_from_slice(chunk);
+                if upload.buffer.len() >= PART_SIZE {
+                    upload.send_part().await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Makes the object durable and visible at its key.
+    pub async fn finish(self) -> Result<(), StageError> {
+        match self {
+            ObjectWriter::Local {
+                mut file,
+                temp,
+                path,
+            } => {
+                let local = |operation, cause| StageError::Local {
+                    path: temp.clone(),
+                    operation,
+                    cause,
+                };
+                file.flush().await.map_err(|e| local("write the file", e))?;
+                file.get_ref()
+                    .sync_all()
+                    .await
+                    .map_err(|e| local("sync the file to disk", e))?;
+                tokio::fs::rename(&temp, &path)
+                    .await
+                    .map_err(|e| local("rename the file into place", e))
+            }
+            ObjectWriter::S3(mut upload) => upload.complete().await,
+        }
+    }
+
+    /// Abandons the object: removes the temporary file or aborts the multipart upload.
+    pub async fn abort(self) {
+        match self {
+            ObjectWriter::Local { temp, .. } => {
+                let _ = tokio::fs::remove_file(&temp).await;
+            }
+            ObjectWriter::S3(upload) => {
+                if let Some(id) = &upload.upload_id {
+                    let _ = upload
+                        .client
+                        .abort_multipart_upload()
+                        .bucket(&upload.bucket)
+                        .key(&upload.key)
+                        .upload_id(id)
+                        .send()
+                        .await;
+                }
+            }
+        }
+    }
+}
+
+impl S3Upload {
+    fn error<E: std::error::Error + 'static>(
+        &self,
+        operation: &'static str,
+        status: Option<u16>,
+        e: &E,
+    ) -> StageError {
+        if status == Some(404) {
+            return StageError::NoSuchBucket {
+                bucket: self.bucket.clone(),
+                endpoint: self.endpoint.clone(),
+            };
+        }
+        s3_error(operation, &self.bucket, &self.endpoint, status, e)
+    }
+
+    async fn send_part(&mut self) -> Result<(), StageError> {
+        if self.upload_id.is_none() {
+            let created = self
+                .client
+                .create_multipart_upload()
+                .bucket(&self.bucket)
+                .key(&self.key)
+                .content_type("text/csv")
+                .send()
+                .await
+                .map_err(|e| {
+                    self.error(
+                        "CreateMultipartUpload",
+                        e.raw_response().map(|r| r.status().as_u16()),
+                        &e,
+                    )
+                })?;
+            self.upload_id = created.upload_id;
+        }
+        let part_number = self.parts.len() as i32 + 1;
+        let body = self.buffer.split().freeze();
+        let uploaded = self
+            .client
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .upload_id(self.upload_id.clone().unwrap_or_default())
+            .part_number(part_number)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(|e| {
+                self.error(
+                    "UploadPart",
+                    e.raw_response().map(|r| r.status().as_u16()),
+                    &e,
+                )
+            })?;
+        self.parts.push(
+            CompletedPart::builder()
+                .set_e_tag(uploaded.e_tag)
+                .part_number(part_number)
+                .build(),
+        );
+        Ok(())
+    }
+
+    async fn complete(&mut self) -> Result<(), StageError> {
+        if self.upload_id.is_none() {
+            let body = self.buffer.split().freeze();
+            return self
+                .client
+                .put_object()
+                .bucket(&self.bucket)
+                .key(&self.key)
+                .content_type("text/csv")
+                .body(ByteStream::from(body))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| {
+                    self.error(
+                        "PutObject",
+                        e.raw_response().map(|r| r.status().as_u16()),
+                        &e,
+                    )
+                });
+        }
+        if !self.buffer.is_empty() {
+            self.send_part().await?;
+        }
+        self.client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .upload_id(self.upload_id.clone().unwrap_or_default())
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(std::mem::take(&mut self.parts)))
+                    .build(),
+            )
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                self.error(
+                    "CompleteMultipartUpload",
+                    e.raw_response().map(|r| r.status().as_u16()),
+                    &e,
+                )
+            })
+    }
+}
+
+/// An object being read.
+#[derive(Debug)]
+pub enum ObjectReader {
+    /// A local file.
+    Local {
+        /// The open file.
+        file: tokio::fs::File,
+        /// Its path.
+        path: PathBuf,
+    },
+    /// An S3 object body.
+    S3 {
+        /// The body stream.
+        body: ByteStream,
+        /// Its full key.
+        key: String,
+        /// The bucket.
+        bucket: String,
+        /// The endpoint.
+        endpoint: String,
+    },
+}
+
+impl ObjectReader {
+    /// The next chunk of the object, or None at its end.
+    pub async fn next_chunk(&mut self) -> Result<Option<Bytes>, StageError> {
+        match self {
+            ObjectReader::Local { file, path } => {
+                let mut buffer = BytesMut::with_capacity(LOCAL_READ_SIZE);
+                let n = file
+                    .read_buf(&mut buffer)
+                    .await
+                    .map_err(|cause| StageError::Local {
+                        path: path.clone(),
+                        operation: "read the file",
+                        cause,
+                    })?;
+                Ok((n > 0).then(|| buffer.freeze()))
+            }
+            ObjectReader::S3 {
+                body,
+                key,
+                bucket,
+                endpoint,
+            } => match body.next().await {
+                None => Ok(None),
+                Some(Ok(chunk)) => Ok(Some(chunk)),
+                Some(Err(e)) => Err(StageError::S3 {
+                    operation: "GetObject (reading the body)",
+                    bucket: bucket.clone(),
+                    endpoint: endpoint.clone(),
+                    detail: format!("{key}: {}", DisplayErrorContext(&e)),
+                    hint: "",
+                }),
+            },
+        }
+    }
+}
+
+/// Refuses keys that could leave the stage folder.
+fn check_key(key: &str) -> Result<(), StageError> {
+    let path = Path::new(key);
+    let ok = !key.is_empty() && path.components().all(|c| matches!(c, Component::Normal(_)));
+    if ok {
+        Ok(())
+    } else {
+        Err(StageError::InvalidKey {
+            key: key.to_string(),
+        })
     }
 }
 

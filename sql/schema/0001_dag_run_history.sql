@@ -22,10 +22,13 @@ CREATE TABLE dag_run_history (
     data_interval_end   timestamptz,
     clear_number        integer,
     source_updated_at   timestamptz,
+    source_read_at      timestamptz  NOT NULL,
     airflow_major_version smallint   NOT NULL,
     first_loaded_at     timestamptz  NOT NULL DEFAULT now(),
     loaded_at           timestamptz  NOT NULL DEFAULT now(),
-    loaded_by_run_id    uuid         NOT NULL,
+    -- The loader sets pipewatch.run_id for its transaction, so a bulk COPY fills this column;
+    -- a session that has not set it cannot insert (NULL violates NOT NULL).
+    loaded_by_run_id    uuid         NOT NULL DEFAULT (nullif(current_setting('pipewatch.run_id', true), ''))::uuid,
     CONSTRAINT dag_run_history_pkey PRIMARY KEY (airflow_instance, dag_id, run_id),
     CONSTRAINT dag_run_history_airflow_major_version_check CHECK (airflow_major_version IN (2, 3))
 );
@@ -57,6 +60,8 @@ COMMENT ON COLUMN dag_run_history.clear_number IS
     'How many times the run was cleared in Airflow (Airflow 2.8+ and 3); NULL when the source does not track it.';
 COMMENT ON COLUMN dag_run_history.source_updated_at IS
     'Airflow''s dag_run.updated_at when pipewatch last read the row: when Airflow last changed it. NULL if Airflow did not set it.';
+COMMENT ON COLUMN dag_run_history.source_read_at IS
+    'When pipewatch read this state of the run from Airflow (the Airflow database''s clock at the extract). A load never replaces a row with a state read earlier.';
 COMMENT ON COLUMN dag_run_history.airflow_major_version IS 'Major version of the Airflow schema the row was read from: 2 or 3.';
 COMMENT ON COLUMN dag_run_history.first_loaded_at IS 'When pipewatch first loaded this run into the warehouse (UTC).';
 COMMENT ON COLUMN dag_run_history.loaded_at IS 'When pipewatch last inserted or updated this row (UTC).';

@@ -231,3 +231,97 @@ pub fn pipewatch(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
         stderr: String::from_utf8_lossy(&stderr).into_owned(),
     }
 }
+
+/// One DAG run to insert into an Airflow fixture. Timestamps are RFC 3339 strings or None.
+#[derive(Debug, Clone, Default)]
+pub struct RunSpec {
+    pub dag_id: String,
+    pub run_id: String,
+    /// Logical date (execution_date / logical_date); None only makes sense on Airflow 3.
+    pub logical_date: Option<String>,
+    /// Airflow 3 run_after; defaults to the logical date (or now).
+    pub run_after: Option<String>,
+    pub state: Option<String>,
+    pub run_type: String,
+    pub start_date: Option<String>,
+    pub end_date: Option<String>,
+}
+
+impl RunSpec {
+    /// A finished scheduled run of `dag_id` at `logical` with `state`, running 10 minutes.
+    pub fn finished(dag_id: &str, logical: &str, state: &str) -> Self {
+        let start =
+            chrono::DateTime::parse_from_rfc3339(logical).unwrap() + chrono::Duration::hours(1);
+        RunSpec {
+            dag_id: dag_id.into(),
+            run_id: format!("scheduled__{logical}"),
+            logical_date: Some(logical.into()),
+            run_after: None,
+            state: Some(state.into()),
+            run_type: "scheduled".into(),
+            start_date: Some(start.to_rfc3339()),
+            end_date: Some((start + chrono::Duration::minutes(10)).to_rfc3339()),
+        }
+    }
+}
+
+fn ts(value: &Option<String>) -> Option<chrono::DateTime<chrono::Utc>> {
+    value
+        .as_deref()
+        .map(|v| chrono::DateTime::parse_from_rfc3339(v).unwrap().to_utc())
+}
+
+/// Inserts `run` into the `dag_run` fixture (Airflow `major`) in `schema`; returns its id.
+pub async fn insert_run(client: &Client, schema: &str, major: u8, run: &RunSpec) -> i32 {
+    let logical = ts(&run.logical_date);
+    let start = ts(&run.start_date);
+    let end = ts(&run.end_date);
+    let sql = match major {
+        2 => format!(
+            "INSERT INTO {schema}.dag_run (dag_id, run_id, execution_date, state, run_type, \
+             external_trigger, queued_at, start_date, end_date, data_interval_start, \
+             data_interval_end, updated_at, clear_number) \
+             VALUES ($1, $2, $3::timestamptz, $4, $5::text, $5::text = 'manual', $6::timestamptz, \
+                     $6::timestamptz, $7::timestamptz, $3::timestamptz, $3::timestamptz + interval '1 hour', \
+                     coalesce($7::timestamptz, $6::timestamptz, now()), 0) RETURNING id"
+        ),
+        3 => format!(
+            "INSERT INTO {schema}.dag_run (dag_id, run_id, logical_date, state, run_type, \
+             queued_at, start_date, end_date, data_interval_start, data_interval_end, \
+             run_after, updated_at, clear_number, triggered_by) \
+             VALUES ($1, $2, $3::timestamptz, $4, $5, $6::timestamptz, $6::timestamptz, \
+                     $7::timestamptz, $3::timestamptz, $3::timestamptz + interval '1 hour', \
+                     coalesce($8::timestamptz, $3::timestamptz, now()), \
+                     coalesce($7::timestamptz, $6::timestamptz, now()), 0, 'TIMETABLE') RETURNING id"
+        ),
+        _ => panic!("no Airflow {major}"),
+    };
+    let run_after = ts(&run.run_after);
+    let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = if major == 2 {
+        vec![
+            &run.dag_id,
+            &run.run_id,
+            &logical,
+            &run.state,
+            &run.run_type,
+            &start,
+            &end,
+        ]
+    } else {
+        vec![
+            &run.dag_id,
+            &run.run_id,
+            &logical,
+            &run.state,
+            &run.run_type,
+            &start,
+            &end,
+            &run_after,
+        ]
+    };
+    client
+        .query_one(&sql, &params)
+        .await
+        .unwrap_or_else(|e| panic!("insert {run:?}: {e:?}"))
+        .get(0)
+}

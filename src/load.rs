@@ -1,0 +1,358 @@
+//! `pipewatch load`: from the stage into `dag_run_history`, idempotently.
+//!
+//! Each staged object is loaded in one warehouse transaction: the CSV bytes are streamed with
+//! `COPY ... FROM STDIN` (never parsed or held in memory here), merged with one upsert on the
+//! natural key (airflow_instance, dag_id, run_id), and the instance's watermark, the object's
+//! `staged_extract` row and the stage's `pipewatch_run_log` row are updated in the same
+//! transaction. A crash at any point leaves the warehouse as it was or fully loaded; loading
+//! the same object again changes no row.
+//!
+//! The first load of an instance (the warehouse holds none of its runs, so nothing can
+//! conflict) copies straight into `dag_run_history`; later loads copy into a temporary table and
+//! upsert from it. Loads into one warehouse schema are serialised by an advisory lock.
+
+use std::time::Instant;
+
+use bytes::BytesMut;
+use chrono::{DateTime, Utc};
+use futures_util::SinkExt;
+use tokio_postgres::Client;
+
+use crate::config::Identifier;
+use crate::context::RunContext;
+use crate::db;
+use crate::extract::EXTRACT_COLUMNS;
+use crate::run_log::{self, StageCounts, StageOutcome};
+use crate::stage::{ObjectStore, StageError};
+
+const LOCK_SQL: &str = include_str!("../sql/load/lock.sql");
+const SET_SETTING_SQL: &str = include_str!("../sql/extract/set_setting.sql");
+const CREATE_BATCH_SQL: &str = include_str!("../sql/load/create_batch_table.sql");
+const COPY_BATCH_SQL: &str = include_str!("../sql/load/copy_into_batch.sql");
+const COPY_HISTORY_SQL: &str = include_str!("../sql/load/copy_into_history.sql");
+const HAS_RUNS_SQL: &str = include_str!("../sql/load/instance_has_runs.sql");
+const UPSERT_SQL: &str = include_str!("../sql/load/upsert_dag_runs.sql");
+const ADVANCE_WATERMARK_SQL: &str = include_str!("../sql/load/advance_watermark.sql");
+const MARK_LOADED_SQL: &str = include_str!("../sql/load/mark_loaded.sql");
+const STAGED_EXTRACTS_SQL: &str = include_str!("../sql/load/staged_extracts.sql");
+
+/// Why a load failed. Nothing of a failed load is committed.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// A warehouse statement failed.
+    #[error("load of {object}: could not {step}: {detail}")]
+    Sql {
+        /// The object key.
+        object: String,
+        /// What was being done.
+        step: &'static str,
+        /// The server's message.
+        detail: String,
+    },
+    /// Reading the object failed.
+    #[error("load of {object}: {error}")]
+    Stage {
+        /// The object key.
+        object: String,
+        /// The stage error (boxed: it is large and rare).
+        error: Box<StageError>,
+    },
+    /// The object is not a pipewatch dag_run extract.
+    #[error(
+        "load of {object}: not a pipewatch dag_run extract: its header is {found:?}, expected {expected:?}"
+    )]
+    Header {
+        /// The object key.
+        object: String,
+        /// The header found (first 300 bytes).
+        found: String,
+        /// The header expected.
+        expected: String,
+    },
+    /// The object holds a different number of rows than its extract wrote.
+    #[error(
+        "load of {object}: the object holds {found} rows but its extract staged {expected}: the object was changed or truncated; re-extract (pipewatch extract) instead of loading it"
+    )]
+    RowCount {
+        /// The object key.
+        object: String,
+        /// Rows copied.
+        found: u64,
+        /// Rows the extract recorded.
+        expected: i64,
+    },
+    /// Recording the stage failed.
+    #[error(transparent)]
+    RunLog(#[from] run_log::RunLogError),
+}
+
+/// A staged extract as registered in `staged_extract`.
+#[derive(Debug, Clone)]
+pub struct StagedExtract {
+    /// Its key in the stage.
+    pub object_key: String,
+    /// The Airflow instance.
+    pub airflow_instance: String,
+    /// `incremental` or `full`.
+    pub extract_mode: String,
+    /// The source's clock at the extract.
+    pub source_read_at: DateTime<Utc>,
+    /// Rows the extract wrote.
+    pub row_count: i64,
+    /// Highest source id the extract saw.
+    pub max_source_id: Option<i32>,
+    /// Lower bound of its changed-run scan, if it scanned.
+    pub changed_runs_since: Option<DateTime<Utc>>,
+    /// When it was loaded, if it was.
+    pub loaded_at: Option<DateTime<Utc>>,
+}
+
+/// What one load did.
+#[derive(Debug, Clone)]
+pub struct LoadReport {
+    /// The object loaded.
+    pub object_key: String,
+    /// Rows in the object.
+    pub rows_read: u64,
+    /// Rows of dag_run_history inserted or changed.
+    pub rows_changed: u64,
+    /// Whether the first-load fast path (straight COPY) was used.
+    pub direct: bool,
+    /// Wall time.
+    pub seconds: f64,
+}
+
+/// Lists registered extracts: pending ones (of one instance or all), or the one with `key`.
+pub async fn staged_extracts(
+    warehouse: &Client,
+    instance: Option<&str>,
+    key: Option<&str>,
+    pending_only: bool,
+) -> Result<Vec<StagedExtract>, LoadError> {
+    let rows = warehouse
+        .query(STAGED_EXTRACTS_SQL, &[&instance, &key, &pending_only])
+        .await
+        .map_err(|e| LoadError::Sql {
+            object: key.unwrap_or("(pending extracts)").to_string(),
+            step: "list staged extracts",
+            detail: db::describe(&e),
+        })?;
+    Ok(rows
+        .iter()
+        .map(|r| StagedExtract {
+            object_key: r.get("object_key"),
+            airflow_instance: r.get("airflow_instance"),
+            extract_mode: r.get("extract_mode"),
+            source_read_at: r.get("source_read_at"),
+            row_count: r.get("row_count"),
+            max_source_id: r.get("max_source_id"),
+            changed_runs_since: r.get("changed_runs_since"),
+            loaded_at: r.get("loaded_at"),
+        })
+        .collect())
+}
+
+/// Loads the object `key` (registered as `registered`, or an unregistered object given by
+/// hand, which is merged but moves no watermark), recording the stage in `pipewatch_run_log`.
+pub async fn load_object(
+    warehouse: &mut Client,
+    schema: &Identifier,
+    store: &ObjectStore,
+    key: &str,
+    registered: Option<&StagedExtract>,
+    ctx: &RunContext,
+) -> Result<LoadReport, LoadError> {
+    let instance = registered.map(|r| r.airflow_instance.as_str());
+    let record = run_log::start(&*warehouse, ctx, "load", instance).await?;
+    let result = load_inner(warehouse, schema, store, key, registered, ctx, &record).await;
+    if let Err(e) = &result {
+        // The transaction rolled back; record the failure on its own.
+        run_log::finish(
+            &*warehouse,
+            &record,
+            StageOutcome::Failed,
+            &StageCounts::default(),
+            Some(&e.to_string()),
+        )
+        .await?;
+    }
+    if let Ok(report) = &result {
+        tracing::info!(
+            object = %report.object_key,
+            rows_read = report.rows_read,
+            rows_changed = report.rows_changed,
+            first_load = report.direct,
+            seconds = report.seconds,
+            "Loaded extract."
+        );
+    }
+    result
+}
+
+async fn load_inner(
+    warehouse: &mut Client,
+    schema: &Identifier,
+    store: &ObjectStore,
+    key: &str,
+    registered: Option<&StagedExtract>,
+    ctx: &RunContext,
+    record: &run_log::StageRecord,
+) -> Result<LoadReport, LoadError> {
+    let started = Instant::now();
+    let sql_error = |step: &'static str| {
+        move |e: tokio_postgres::Error| LoadError::Sql {
+            object: key.to_string(),
+            step,
+            detail: db::describe(&e),
+        }
+    };
+    let stage_error = |error| LoadError::Stage {
+        object: key.to_string(),
+        error: Box::new(error),
+    };
+    // Open the object first: a missing object fails before any lock is taken.
+    let mut reader = store.open(key).await.map_err(stage_error)?;
+
+    let tx = warehouse
+        .transaction()
+        .await
+        .map_err(sql_error("begin a transaction"))?;
+    tx.query_one(LOCK_SQL, &[&schema.as_str()])
+        .await
+        .map_err(sql_error("take the load lock"))?;
+    tx.query_one(
+        SET_SETTING_SQL,
+        &[&"pipewatch.run_id", &ctx.run_id.to_string()],
+    )
+    .await
+    .map_err(sql_error("set the run id"))?;
+    let direct = match registered {
+        Some(r) => {
+            let has_runs: bool = tx
+                .query_one(HAS_RUNS_SQL, &[&r.airflow_instance])
+                .await
+                .map_err(sql_error("check for loaded runs"))?
+                .get(0);
+            !has_runs
+        }
+        None => false,
+    };
+    if !direct {
+        tx.batch_execute(CREATE_BATCH_SQL)
+            .await
+            .map_err(sql_error("create the batch table"))?;
+    }
+    let sink = tx
+        .copy_in(if direct {
+            COPY_HISTORY_SQL
+        } else {
+            COPY_BATCH_SQL
+        })
+        .await
+        .map_err(sql_error("start copying the extract"))?;
+    futures_util::pin_mut!(sink);
+
+    // The header is checked before anything is sent, so a wrong file fails with a clear message.
+    let mut head = BytesMut::new();
+    let mut header_checked = false;
+    while let Some(chunk) = reader.next_chunk().await.map_err(stage_error)? {
+        if header_checked {
+            sink.send(chunk)
+                .await
+                .map_err(sql_error("copy the extract"))?;
+            continue;
+        }
+        head.extend_from_slice(&chunk);
+        if let Some(end) = head.iter().position(|&b| b == b'\n') {
+            check_header(key, &head[..end])?;
+            header_checked = true;
+            sink.send(head.split().freeze())
+                .await
+                .map_err(sql_error("copy the extract"))?;
+        } else if head.len() > 64 * 1024 {
+            check_header(key, &head)?;
+        }
+    }
+    if !header_checked {
+        check_header(key, &head)?;
+        // A header without its newline, and no rows: still a valid, empty extract.
+        sink.send(head.split().freeze())
+            .await
+            .map_err(sql_error("copy the extract"))?;
+    }
+    let rows_read = sink
+        .as_mut()
+        .finish()
+        .await
+        .map_err(sql_error("copy the extract"))?;
+    if let Some(r) = registered
+        && rows_read != r.row_count as u64
+    {
+        return Err(LoadError::RowCount {
+            object: key.to_string(),
+            found: rows_read,
+            expected: r.row_count,
+        });
+    }
+    let rows_changed = if direct {
+        rows_read
+    } else {
+        tx.execute(UPSERT_SQL, &[&ctx.run_id])
+            .await
+            .map_err(sql_error("merge the extract into dag_run_history"))?
+    };
+    if let Some(r) = registered {
+        // A full extract read everything, so it also counts as a changed-run scan.
+        let scanned_at = (r.extract_mode == "full" || r.changed_runs_since.is_some())
+            .then_some(r.source_read_at);
+        tx.execute(
+            ADVANCE_WATERMARK_SQL,
+            &[
+                &r.airflow_instance,
+                &r.max_source_id,
+                &scanned_at,
+                &r.source_read_at,
+                &ctx.run_id,
+            ],
+        )
+        .await
+        .map_err(sql_error("advance the watermark"))?;
+        tx.execute(
+            MARK_LOADED_SQL,
+            &[&key, &ctx.run_id, &(rows_changed as i64)],
+        )
+        .await
+        .map_err(sql_error("mark the extract loaded"))?;
+    }
+    let counts = StageCounts {
+        rows_read: Some(rows_read as i64),
+        rows_written: Some(rows_changed as i64),
+    };
+    run_log::finish(&tx, record, StageOutcome::Succeeded, &counts, None).await?;
+    tx.commit().await.map_err(sql_error("commit"))?;
+    Ok(LoadReport {
+        object_key: key.to_string(),
+        rows_read,
+        rows_changed,
+        direct,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+fn check_header(key: &str, line: &[u8]) -> Result<(), LoadError> {
+    let text = String::from_utf8_lossy(line);
+    let found: Vec<&str> = text
+        .trim_end_matches('\r')
+        .split(',')
+        .map(|f| f.trim_matches('"'))
+        .collect();
+    if found == EXTRACT_COLUMNS {
+        Ok(())
+    } else {
+        Err(LoadError::Header {
+            object: key.to_string(),
+            found: text.chars().take(300).collect(),
+            expected: EXTRACT_COLUMNS.join(","),
+        })
+    }
+}
