@@ -100,6 +100,23 @@ pub struct LoadArgs {
     pub instance: Option<String>,
 }
 
+/// Arguments of `reconcile`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReconcileArgs {
+    /// Only this Airflow instance (default: every configured one).
+    #[arg(long, value_name = "NAME")]
+    pub instance: Option<String>,
+    /// First day to compare (YYYY-MM-DD, in the reporting time zone). Default: --days before --to.
+    #[arg(long, value_name = "DATE")]
+    pub from: Option<chrono::NaiveDate>,
+    /// Last day to compare (YYYY-MM-DD). Default: today in the reporting time zone.
+    #[arg(long, value_name = "DATE")]
+    pub to: Option<chrono::NaiveDate>,
+    /// How many days to compare when --from is not given.
+    #[arg(long, default_value_t = crate::reconcile::DEFAULT_DAYS, value_name = "N")]
+    pub days: u32,
+}
+
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -115,6 +132,8 @@ pub enum Command {
     Validate(NotBuiltArgs),
     /// Re-extract and recompute a window of days.
     Backfill(NotBuiltArgs),
+    /// Compare finished runs per day in Airflow and in the warehouse (log-loss check).
+    Reconcile(ReconcileArgs),
     /// Create or upgrade the warehouse schema.
     Migrate,
     /// Validate the configuration and try every connection.
@@ -131,6 +150,7 @@ impl Command {
             Command::Transform(_) => "transform",
             Command::Validate(_) => "validate",
             Command::Backfill(_) => "backfill",
+            Command::Reconcile(_) => "reconcile",
             Command::Migrate => "migrate",
             Command::CheckConfig => "check-config",
         }

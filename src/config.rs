@@ -63,6 +63,9 @@ pub const DEFAULT_CHANGED_RUNS_SCAN_INTERVAL_MINUTES: u64 = 60;
 /// Default overlap of consecutive changed-run scans, in minutes.
 pub const DEFAULT_CHANGED_RUNS_SCAN_OVERLAP_MINUTES: u64 = 10;
 
+/// Default reporting time zone.
+pub const DEFAULT_TIME_ZONE: &str = "UTC";
+
 /// The section naming the (first) Airflow metadata database, as in the book.
 pub const AIRFLOW_SECTION: &str = "airflowdb_config";
 
@@ -331,6 +334,9 @@ pub struct Settings {
     pub staging: StagingSettings,
     /// Incremental extraction.
     pub extract: ExtractSettings,
+    /// The IANA time zone whose calendar days the daily figures use (`[reporting] time_zone`).
+    /// Checked against PostgreSQL's zone list (`pg_timezone_names`) when first used.
+    pub time_zone: String,
 }
 
 /// Finds the configuration file: the explicit path, else the first default path that exists.
@@ -424,6 +430,7 @@ impl Parser<'_> {
         let mut warehouse = None;
         let mut staging = None;
         let mut extract = None;
+        let mut time_zone = None;
         let mut airflow = Vec::new();
         for (name, value) in sections {
             let origin = self.origin(&value, &name, None);
@@ -451,6 +458,8 @@ impl Parser<'_> {
                 staging = Some(self.staging(section)?);
             } else if name == "extract" {
                 extract = Some(self.extract(section)?);
+            } else if name == "reporting" {
+                time_zone = Some(self.reporting(section)?);
             } else if name == AIRFLOW_SECTION || name.starts_with(&format!("{AIRFLOW_SECTION}_")) {
                 airflow.push(self.airflow(section)?);
             } else {
@@ -458,7 +467,7 @@ impl Parser<'_> {
                     origin,
                     section: name,
                     known: format!(
-                        "[warehouse], [staging], [extract], [{AIRFLOW_SECTION}], [{AIRFLOW_SECTION}_<instance>]"
+                        "[warehouse], [staging], [extract], [reporting], [{AIRFLOW_SECTION}], [{AIRFLOW_SECTION}_<instance>]"
                     ),
                 });
             }
@@ -493,7 +502,28 @@ impl Parser<'_> {
             airflow,
             staging,
             extract: extract.unwrap_or_default(),
+            time_zone: time_zone.unwrap_or_else(|| DEFAULT_TIME_ZONE.to_string()),
         })
+    }
+
+    fn reporting(&self, mut s: Section) -> Result<String, ConfigError> {
+        let zone = s
+            .string("time_zone")?
+            .unwrap_or_else(|| DEFAULT_TIME_ZONE.to_string());
+        // The zone's existence is checked by PostgreSQL when used; here only its form.
+        let plausible = zone.len() <= 64
+            && zone
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_/+-".contains(c));
+        if !plausible {
+            return Err(s.invalid(
+                "time_zone",
+                &zone,
+                "an IANA time zone name such as UTC or Europe/Berlin",
+            ));
+        }
+        s.finish()?;
+        Ok(zone)
     }
 
     fn extract(&self, mut s: Section) -> Result<ExtractSettings, ConfigError> {
@@ -667,6 +697,8 @@ impl Section<'_> {
                 "connect_timeout_seconds",
                 "statement_timeout_seconds",
             ]
+        } else if self.name == "reporting" {
+            &["time_zone"]
         } else if self.name == "extract" {
             &[
                 "recheck_last_ids",
@@ -837,6 +869,7 @@ mod tests {
             ("warehouse", "warehouse"),
             ("staging", "staging"),
             ("extract", "extract"),
+            ("reporting", "reporting"),
             (AIRFLOW_SECTION, AIRFLOW_SECTION),
         ] {
             let s = Section {

@@ -16,6 +16,7 @@ pub mod load;
 pub mod logging;
 pub mod migrate;
 pub mod pipeline;
+pub mod reconcile;
 pub mod run_log;
 pub mod stage;
 
@@ -132,6 +133,49 @@ pub async fn run(cli: &Cli, ctx: &RunContext) -> anyhow::Result<Outcome> {
                 );
             }
             Ok(Outcome::Success)
+        }
+        Command::Reconcile(args) => {
+            let settings = load_settings(cli)?;
+            let results = pipeline::reconcile(&settings, ctx, args).await?;
+            let mut all_match = true;
+            for r in &results {
+                print!(
+                    "Airflow instance {}: {}..{} ({}): {} finished runs in Airflow, {} in the warehouse; ",
+                    r.instance,
+                    r.from,
+                    r.to,
+                    settings.time_zone,
+                    r.source_finished,
+                    r.warehouse_finished
+                );
+                if r.differences.is_empty() {
+                    println!("every day matches");
+                    continue;
+                }
+                all_match = false;
+                match r.differences.len() {
+                    1 => println!("1 day differs:"),
+                    n => println!("{n} days differ:"),
+                }
+                println!(
+                    "  {:<10}  {:>8}  {:>9}  {:>10}",
+                    "day", "airflow", "warehouse", "difference"
+                );
+                for d in &r.differences {
+                    println!(
+                        "  {:<10}  {:>8}  {:>9}  {:>+10}",
+                        d.day.to_string(),
+                        d.source_finished,
+                        d.warehouse_finished,
+                        d.warehouse_finished - d.source_finished
+                    );
+                }
+            }
+            Ok(if all_match {
+                Outcome::Success
+            } else {
+                Outcome::ChecksFailed
+            })
         }
         Command::CheckConfig => {
             let settings = load_settings(cli)?;

@@ -13,6 +13,7 @@ use crate::context::RunContext;
 use crate::extract::{self, ExtractOptions, ExtractReport};
 use crate::load::{self, LoadReport};
 use crate::migrate;
+use crate::reconcile;
 use crate::stage::ObjectStore;
 
 /// Some instances or objects failed; the others were processed.
@@ -183,4 +184,29 @@ pub async fn run(
         }
     }
     finish("Airflow instances", instances.len(), errors, report)
+}
+
+/// `pipewatch reconcile`: compares finished runs per day, per selected instance.
+pub async fn reconcile(
+    settings: &Settings,
+    ctx: &RunContext,
+    args: &crate::cli::ReconcileArgs,
+) -> anyhow::Result<Vec<reconcile::InstanceReconciliation>> {
+    let instances = extract::select_instances(settings, args.instance.as_deref())?;
+    let warehouse = migrate::connect_and_apply(&settings.warehouse, ctx).await?;
+    let today = reconcile::today_in_zone(&warehouse, &settings.time_zone).await?;
+    let to = args.to.unwrap_or(today);
+    let from = args
+        .from
+        .unwrap_or_else(|| to - chrono::Duration::days(i64::from(args.days.max(1)) - 1));
+    if from > to {
+        anyhow::bail!("--from {from} is after --to {to}");
+    }
+    let mut results = Vec::new();
+    for instance in instances {
+        results.push(
+            reconcile::reconcile_instance(settings, instance, &warehouse, ctx, from, to).await?,
+        );
+    }
+    Ok(results)
 }

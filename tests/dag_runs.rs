@@ -1026,3 +1026,71 @@ async fn assert_nothing_written(schema: &str, dir: &TempDir, failed_extracts: i6
                 .is_none()
     );
 }
+
+#[tokio::test]
+async fn reconcile_reports_days_whose_finished_runs_differ() {
+    let w = World::new(3, "[reporting]\ntime_zone = America/New_York\n").await;
+    // 03:00 UTC on March 2nd is still March 1st in New York.
+    for logical in [
+        "2025-03-01T12:00:00Z",
+        "2025-03-02T03:00:00Z",
+        "2025-03-02T12:00:00Z",
+        "2025-03-03T12:00:00Z",
+    ] {
+        w.insert(&RunSpec::finished("etl", logical, "success"))
+            .await;
+    }
+    w.run_ok(&["run"]);
+    let window = ["reconcile", "--from", "2025-03-01", "--to", "2025-03-03"];
+    let run = w.run_ok(&window);
+    assert!(
+        run.stdout
+            .contains("4 finished runs in Airflow, 4 in the warehouse; every day matches"),
+        "{run:?}"
+    );
+
+    // A run that finished after the last load (Airflow stamps updated_at now) is not "missing".
+    w.insert(&RunSpec::finished("etl", "2025-03-03T18:00:00Z", "failed"))
+        .await;
+    w.exec(
+        "UPDATE AF.dag_run SET updated_at = now() WHERE run_id = 'scheduled__2025-03-03T18:00:00Z'",
+    )
+    .await;
+    w.run_ok(&window);
+
+    // A run lost from the warehouse is.
+    w.exec(&format!(
+        "DELETE FROM {}.dag_run_history WHERE run_id = 'scheduled__2025-03-02T03:00:00Z'",
+        w.warehouse
+    ))
+    .await;
+    let run = w.pipewatch(&window);
+    assert_eq!(run.code, pipewatch::exit::CHECKS_FAILED as i32, "{run:?}");
+    assert!(run.stdout.contains("1 day differs"), "{run:?}");
+    let differing: Vec<Vec<&str>> = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("  2025"))
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        differing,
+        [["2025-03-01", "2", "1", "-1"]],
+        "the New York day of the lost run: {run:?}"
+    );
+
+    let run = w.pipewatch(&["reconcile", "--from", "2025-03-05", "--to", "2025-03-01"]);
+    assert_eq!(run.code, pipewatch::exit::ERROR as i32, "{run:?}");
+}
+
+#[tokio::test]
+async fn unknown_reporting_time_zone_is_a_clear_error() {
+    let w = World::new(2, "[reporting]\ntime_zone = Mars/Olympus_Mons\n").await;
+    let run = w.pipewatch(&["reconcile"]);
+    assert_eq!(run.code, pipewatch::exit::ERROR as i32, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("unknown time zone \"Mars/Olympus_Mons\" in [reporting] time_zone"),
+        "{run:?}"
+    );
+}
