@@ -314,21 +314,4 @@ mod tests {
             );
         }
     }
-
-    #[test]
-    fn every_sql_file_starts_with_a_comment_stating_its_grain() {
-        let mut files: Vec<(&str, &str)> = MIGRATIONS.iter().map(|m| (m.name, m.sql)).collect();
-        files.extend([
-            ("bootstrap.sql", BOOTSTRAP_SQL),
-            ("applied.sql", APPLIED_SQL),
-            ("record.sql", RECORD_SQL),
-            ("lock.sql", LOCK_SQL),
-            ("schema_exists.sql", SCHEMA_EXISTS_SQL),
-            ("table_exists.sql", TABLE_EXISTS_SQL),
-        ]);
-        for (name, sql) in files {
-            assert!(sql.starts_with("-- "), "{name} must start with a comment");
-            assert!(sql.contains("Grain:"), "{name} must state its grain");
-        }
-    }
 }
