@@ -117,6 +117,32 @@ pub struct ReconcileArgs {
     pub days: u32,
 }
 
+/// Arguments of `validate`: the book's `SCRIPT_1 SCRIPT_2 OPERATOR [SEVERITY]`, or `--suite`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ValidateArgs {
+    /// SQL script returning the left value (one row, one column).
+    #[arg(required_unless_present = "suite", conflicts_with = "suite")]
+    pub script_1: Option<String>,
+    /// SQL script returning the right value.
+    #[arg(required_unless_present = "suite")]
+    pub script_2: Option<String>,
+    /// equals, greater_equals, greater, less_equals, less or not_equal: SCRIPT_1 OPERATOR SCRIPT_2
+    /// must hold.
+    #[arg(required_unless_present = "suite")]
+    pub operator: Option<String>,
+    /// halt (default: a failure exits 1) or warn (a failure is recorded and notified; exit 0).
+    pub severity: Option<String>,
+    /// Run every test of this suite file (INI, one section per test) instead.
+    #[arg(long, value_name = "FILE")]
+    pub suite: Option<PathBuf>,
+    /// Database the scripts run against: warehouse (default) or an Airflow instance name.
+    #[arg(long, value_name = "NAME", conflicts_with = "suite")]
+    pub database: Option<String>,
+    /// Name recorded for the test (default: "SCRIPT_1 OPERATOR SCRIPT_2").
+    #[arg(long, value_name = "NAME", conflicts_with = "suite")]
+    pub name: Option<String>,
+}
+
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -129,7 +155,7 @@ pub enum Command {
     /// Recompute the daily tables and dashboard views.
     Transform(NotBuiltArgs),
     /// Run validation tests and record their results.
-    Validate(NotBuiltArgs),
+    Validate(ValidateArgs),
     /// Re-extract and recompute a window of days.
     Backfill(NotBuiltArgs),
     /// Compare finished runs per day in Airflow and in the warehouse (log-loss check).

@@ -63,6 +63,13 @@ pub const DEFAULT_CHANGED_RUNS_SCAN_INTERVAL_MINUTES: u64 = 60;
 /// Default overlap of consecutive changed-run scans, in minutes.
 pub const DEFAULT_CHANGED_RUNS_SCAN_OVERLAP_MINUTES: u64 = 10;
 
+/// Default statement timeout of each validation script, in seconds.
+pub const DEFAULT_VALIDATE_STATEMENT_TIMEOUT_SECONDS: u64 = 60;
+/// Default time allowed for one webhook request, in seconds.
+pub const DEFAULT_WEBHOOK_TIMEOUT_SECONDS: u64 = 10;
+/// Default number of attempts to deliver one webhook notification.
+pub const DEFAULT_WEBHOOK_ATTEMPTS: u64 = 3;
+
 /// Default reporting time zone.
 pub const DEFAULT_TIME_ZONE: &str = "UTC";
 
@@ -321,6 +328,30 @@ impl Default for ExtractSettings {
     }
 }
 
+/// How `pipewatch validate` runs tests and notifies failures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidateSettings {
+    /// Longest time one validation script may run, in seconds (0: no limit).
+    pub statement_timeout_seconds: u64,
+    /// Where failed and errored tests are posted as Slack-compatible JSON; None: no notices.
+    pub webhook_url: Option<Secret>,
+    /// Seconds allowed for one webhook request.
+    pub webhook_timeout_seconds: u64,
+    /// Attempts to deliver one notification (with 1 s, 2 s, 4 s ... between attempts).
+    pub webhook_attempts: u64,
+}
+
+impl Default for ValidateSettings {
+    fn default() -> Self {
+        ValidateSettings {
+            statement_timeout_seconds: DEFAULT_VALIDATE_STATEMENT_TIMEOUT_SECONDS,
+            webhook_url: None,
+            webhook_timeout_seconds: DEFAULT_WEBHOOK_TIMEOUT_SECONDS,
+            webhook_attempts: DEFAULT_WEBHOOK_ATTEMPTS,
+        }
+    }
+}
+
 /// The whole validated configuration.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -337,6 +368,8 @@ pub struct Settings {
     /// The IANA time zone whose calendar days the daily figures use (`[reporting] time_zone`).
     /// Checked against PostgreSQL's zone list (`pg_timezone_names`) when first used.
     pub time_zone: String,
+    /// The validator.
+    pub validate: ValidateSettings,
 }
 
 /// Finds the configuration file: the explicit path, else the first default path that exists.
@@ -431,6 +464,7 @@ impl Parser<'_> {
         let mut staging = None;
         let mut extract = None;
         let mut time_zone = None;
+        let mut validate = None;
         let mut airflow = Vec::new();
         for (name, value) in sections {
             let origin = self.origin(&value, &name, None);
@@ -460,6 +494,8 @@ impl Parser<'_> {
                 extract = Some(self.extract(section)?);
             } else if name == "reporting" {
                 time_zone = Some(self.reporting(section)?);
+            } else if name == "validate" {
+                validate = Some(self.validate(section)?);
             } else if name == AIRFLOW_SECTION || name.starts_with(&format!("{AIRFLOW_SECTION}_")) {
                 airflow.push(self.airflow(section)?);
             } else {
@@ -467,7 +503,7 @@ impl Parser<'_> {
                     origin,
                     section: name,
                     known: format!(
-                        "[warehouse], [staging], [extract], [reporting], [{AIRFLOW_SECTION}], [{AIRFLOW_SECTION}_<instance>]"
+                        "[warehouse], [staging], [extract], [reporting], [validate], [{AIRFLOW_SECTION}], [{AIRFLOW_SECTION}_<instance>]"
                     ),
                 });
             }
@@ -503,7 +539,38 @@ impl Parser<'_> {
             staging,
             extract: extract.unwrap_or_default(),
             time_zone: time_zone.unwrap_or_else(|| DEFAULT_TIME_ZONE.to_string()),
+            validate: validate.unwrap_or_default(),
         })
+    }
+
+    fn validate(&self, mut s: Section) -> Result<ValidateSettings, ConfigError> {
+        let d = ValidateSettings::default();
+        let webhook_url = s.secret("webhook_url")?;
+        if let Some(url) = &webhook_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            // The URL is a secret (Slack puts its token in the path): show only its start.
+            let shown: String = url.chars().take(8).collect();
+            return Err(s.invalid(
+                "webhook_url",
+                &format!("{shown}..."),
+                "a URL starting with http:// or https://",
+            ));
+        }
+        let settings = ValidateSettings {
+            statement_timeout_seconds: s
+                .number("statement_timeout_seconds", 0, 24 * 3600)?
+                .unwrap_or(d.statement_timeout_seconds),
+            webhook_url: webhook_url.map(Secret::new),
+            webhook_timeout_seconds: s
+                .number("webhook_timeout_seconds", 1, 600)?
+                .unwrap_or(d.webhook_timeout_seconds),
+            webhook_attempts: s
+                .number("webhook_attempts", 1, 10)?
+                .unwrap_or(d.webhook_attempts),
+        };
+        s.finish()?;
+        Ok(settings)
     }
 
     fn reporting(&self, mut s: Section) -> Result<String, ConfigError> {
@@ -699,6 +766,13 @@ impl Section<'_> {
             ]
         } else if self.name == "reporting" {
             &["time_zone"]
+        } else if self.name == "validate" {
+            &[
+                "statement_timeout_seconds",
+                "webhook_url",
+                "webhook_timeout_seconds",
+                "webhook_attempts",
+            ]
         } else if self.name == "extract" {
             &[
                 "recheck_last_ids",
@@ -870,6 +944,7 @@ mod tests {
             ("staging", "staging"),
             ("extract", "extract"),
             ("reporting", "reporting"),
+            ("validate", "validate"),
             (AIRFLOW_SECTION, AIRFLOW_SECTION),
         ] {
             let s = Section {

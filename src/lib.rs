@@ -15,10 +15,12 @@ pub mod extract;
 pub mod load;
 pub mod logging;
 pub mod migrate;
+pub mod notify;
 pub mod pipeline;
 pub mod reconcile;
 pub mod run_log;
 pub mod stage;
+pub mod validate;
 
 use cli::{Cli, Command};
 use context::RunContext;
@@ -33,8 +35,9 @@ pub mod exit {
     /// Usage or configuration error: bad arguments, an invalid or missing configuration file.
     /// Nothing was attempted; fix the call or the file before retrying.
     pub const USAGE: u8 = 2;
-    /// The command could not do its work: a connection, query, object store or file failed, or
-    /// the subcommand is not built yet. Retrying may help when the cause was transient.
+    /// The command could not do its work: a connection, query, object store or file failed, a
+    /// validation test could not run (whatever its severity), or the subcommand is not built
+    /// yet. Retrying may help when the cause was transient.
     pub const ERROR: u8 = 3;
 }
 
@@ -45,6 +48,9 @@ pub enum Outcome {
     Success,
     /// The command ran, and what it checked did not hold.
     ChecksFailed,
+    /// The command ran to its end, but part of its work could not be done (a validation test
+    /// could not run); that part is recorded.
+    Errored,
 }
 
 impl Outcome {
@@ -53,6 +59,7 @@ impl Outcome {
         match self {
             Outcome::Success => exit::SUCCESS,
             Outcome::ChecksFailed => exit::CHECKS_FAILED,
+            Outcome::Errored => exit::ERROR,
         }
     }
 }
@@ -69,7 +76,9 @@ pub struct NotBuilt {
 
 /// The exit code for an error that ended a command.
 pub fn exit_code_for(error: &anyhow::Error) -> u8 {
-    if error.downcast_ref::<config::ConfigError>().is_some() {
+    if error.downcast_ref::<config::ConfigError>().is_some()
+        || error.downcast_ref::<validate::UsageError>().is_some()
+    {
         exit::USAGE
     } else {
         exit::ERROR
@@ -177,6 +186,33 @@ pub async fn run(cli: &Cli, ctx: &RunContext) -> anyhow::Result<Outcome> {
                 Outcome::ChecksFailed
             })
         }
+        Command::Validate(args) => {
+            // Arguments are checked before the configuration is even read.
+            let tests = match &args.suite {
+                Some(path) => validate::parse_suite(path)?,
+                None => vec![validate::single_test(
+                    args.script_1.as_deref().unwrap_or_default(),
+                    args.script_2.as_deref().unwrap_or_default(),
+                    args.operator.as_deref().unwrap_or_default(),
+                    args.severity.as_deref(),
+                    args.database.as_deref(),
+                    args.name.as_deref(),
+                )?],
+            };
+            let settings = load_settings(cli)?;
+            validate::check_databases(&settings, &tests)?;
+            let report = validate::run(&settings, ctx, &tests).await?;
+            for result in &report.results {
+                println!("{}", validate::summary_line(result));
+            }
+            Ok(if report.any_error() {
+                Outcome::Errored
+            } else if report.any_halt_failure() {
+                Outcome::ChecksFailed
+            } else {
+                Outcome::Success
+            })
+        }
         Command::CheckConfig => {
             let settings = load_settings(cli)?;
             let report = check_config::run(&settings, ctx).await;
@@ -209,4 +245,49 @@ fn load_settings(cli: &Cli) -> Result<config::Settings, config::ConfigError> {
     let settings = config::load(&path)?;
     tracing::debug!(path = %path.display(), "Read configuration.");
     Ok(settings)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    fn files(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                files(&path, ext, out);
+            } else if path.extension().is_some_and(|e| e == ext) {
+                out.push(path);
+            }
+        }
+    }
+
+    #[test]
+    fn every_sql_file_states_its_grain_and_params_and_is_used() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut sql = Vec::new();
+        files(&root.join("sql"), "sql", &mut sql);
+        let mut rust = Vec::new();
+        files(&root.join("src"), "rs", &mut rust);
+        let sources: String = rust
+            .iter()
+            .map(|p| std::fs::read_to_string(p).unwrap())
+            .collect();
+        assert!(sql.len() > 10);
+        for path in sql {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let name = path.strip_prefix(root).unwrap().display().to_string();
+            assert!(text.starts_with("-- "), "{name} must open with a comment");
+            let header: String = text.lines().take_while(|l| l.starts_with("--")).collect();
+            assert!(header.contains("Grain:"), "{name} must state its grain");
+            assert!(
+                header.contains("Params"),
+                "{name} must state its parameters"
+            );
+            assert!(
+                sources.contains(&format!("../{name}\")")),
+                "{name} is not embedded by any module (include_str!)"
+            );
+        }
+    }
 }

@@ -483,6 +483,24 @@ async fn awkward_values_and_nulls_survive_the_round_trip() {
         .await;
     assert_eq!(source.len(), awkward.len() + 1);
     assert_eq!(warehouse, source);
+
+    // The staged file is RFC 4180 CSV that a standard reader parses back to the same values.
+    let files = w.stage_files();
+    let mut reader = csv::Reader::from_path(&files[0]).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    assert_eq!(
+        headers.iter().collect::<Vec<_>>(),
+        pipewatch::extract::EXTRACT_COLUMNS
+    );
+    let mut dag_ids: Vec<String> = reader
+        .records()
+        .map(|r| r.unwrap().get(3).unwrap().to_string())
+        .collect();
+    dag_ids.sort();
+    let mut expected: Vec<String> = awkward.iter().map(|t| format!("dag {t}")).collect();
+    expected.push("nulls".into());
+    expected.sort();
+    assert_eq!(dag_ids, expected);
     assert_eq!(
         w.count(
             "SELECT count(*) FROM WH.dag_run_history WHERE dag_id = 'nulls' \

@@ -509,7 +509,7 @@ fn configuration_errors_are_one_line_and_exit_2_before_connecting() {
 #[test]
 fn subcommands_not_built_yet_say_so_and_fail() {
     let dir = TempDir::new();
-    for command in ["transform", "validate", "backfill"] {
+    for command in ["transform", "backfill"] {
         let run = pipewatch(dir.path(), &[command, "--some-flag", "x"], &[]);
         assert_eq!(
             run.code,

@@ -1,0 +1,2 @@
+-- 5 %, as a fraction.
+SELECT 0.05

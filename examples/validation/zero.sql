@@ -1,0 +1,2 @@
+-- The number zero, to compare counts against.
+SELECT 0
