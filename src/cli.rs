@@ -68,15 +68,6 @@ impl From<LogLevel> for LevelFilter {
     }
 }
 
-/// Arguments of a subcommand that is not built yet: accepted as they come, so that the answer
-/// is always "not built yet" rather than a usage error about arguments.
-#[derive(Debug, Clone, clap::Args)]
-pub struct NotBuiltArgs {
-    /// Arguments (ignored).
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    pub args: Vec<String>,
-}
-
 /// Arguments of `run` and `extract`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ExtractArgs {
@@ -143,6 +134,28 @@ pub struct ValidateArgs {
     pub name: Option<String>,
 }
 
+/// Arguments of `transform`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TransformArgs {
+    /// Rebuild every day from all history instead of the queued days.
+    #[arg(long)]
+    pub full_refresh: bool,
+}
+
+/// Arguments of `backfill`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BackfillArgs {
+    /// First day of the window (YYYY-MM-DD, in the reporting time zone).
+    #[arg(long, value_name = "DATE")]
+    pub from: chrono::NaiveDate,
+    /// Last day of the window, included.
+    #[arg(long, value_name = "DATE")]
+    pub to: chrono::NaiveDate,
+    /// Only this Airflow instance (default: every configured one).
+    #[arg(long, value_name = "NAME")]
+    pub instance: Option<String>,
+}
+
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -153,11 +166,11 @@ pub enum Command {
     /// Load staged extracts into dag_run_history (the pending ones, or one by key).
     Load(LoadArgs),
     /// Recompute the daily tables and dashboard views.
-    Transform(NotBuiltArgs),
+    Transform(TransformArgs),
     /// Run validation tests and record their results.
     Validate(ValidateArgs),
     /// Re-extract and recompute a window of days.
-    Backfill(NotBuiltArgs),
+    Backfill(BackfillArgs),
     /// Compare finished runs per day in Airflow and in the warehouse (log-loss check).
     Reconcile(ReconcileArgs),
     /// Create or upgrade the warehouse schema.

@@ -38,6 +38,8 @@ const SET_SETTING_SQL: &str = include_str!("../sql/extract/set_setting.sql");
 const WATERMARK_SQL: &str = include_str!("../sql/extract/watermark.sql");
 const UNFINISHED_IDS_SQL: &str = include_str!("../sql/extract/unfinished_ids.sql");
 const REGISTER_SQL: &str = include_str!("../sql/extract/register.sql");
+const WINDOW2_SQL: &str = include_str!("../sql/extract/window_ids_airflow2.sql");
+const WINDOW3_SQL: &str = include_str!("../sql/extract/window_ids_airflow3.sql");
 
 /// The CSV columns of every extract, in order: the header row of each staged object.
 pub const EXTRACT_COLUMNS: [&str; 18] = [
@@ -123,6 +125,8 @@ pub enum ExtractMode {
     Incremental,
     /// Every run.
     Full,
+    /// Every run of a window of days (a backfill); moves no watermark.
+    Window,
 }
 
 impl ExtractMode {
@@ -131,8 +135,28 @@ impl ExtractMode {
         match self {
             ExtractMode::Incremental => "incremental",
             ExtractMode::Full => "full",
+            ExtractMode::Window => "window",
         }
     }
+}
+
+/// Which runs an extract reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExtractScope<'a> {
+    /// New and changed runs since the watermark (every run when `full`).
+    Incremental {
+        /// Read every run.
+        full: bool,
+    },
+    /// Every run whose day (in `time_zone`) is in `from..=to`.
+    Window {
+        /// First day.
+        from: chrono::NaiveDate,
+        /// Last day.
+        to: chrono::NaiveDate,
+        /// The reporting time zone.
+        time_zone: &'a str,
+    },
 }
 
 /// What to extract.
@@ -194,13 +218,13 @@ pub fn select_instances<'a>(
 pub async fn extract_instance(
     instance: &AirflowSettings,
     extract: &ExtractSettings,
-    full: bool,
+    scope: ExtractScope<'_>,
     warehouse: &Client,
     store: &ObjectStore,
     ctx: &RunContext,
 ) -> Result<ExtractReport, ExtractError> {
     let record = run_log::start(warehouse, ctx, "extract", Some(&instance.instance)).await?;
-    let result = extract_inner(instance, extract, full, warehouse, store, ctx).await;
+    let result = extract_inner(instance, extract, scope, warehouse, store, ctx).await;
     let (outcome, counts, error) = match &result {
         Ok(report) => (
             StageOutcome::Succeeded,
@@ -235,7 +259,7 @@ pub async fn extract_instance(
 async fn extract_inner(
     instance: &AirflowSettings,
     extract: &ExtractSettings,
-    full: bool,
+    scope: ExtractScope<'_>,
     warehouse: &Client,
     store: &ObjectStore,
     ctx: &RunContext,
@@ -289,23 +313,49 @@ async fn extract_inner(
     let source_now: DateTime<Utc> = snapshot.get("source_now");
     let source_max_id: Option<i32> = snapshot.get("max_id");
 
-    let mode = match (full, loaded_max_id) {
-        (true, _) | (false, None) => ExtractMode::Full,
-        (false, Some(loaded)) if source_max_id.unwrap_or(0) < loaded => {
-            tracing::warn!(
-                instance = name,
-                loaded_max_id = loaded,
-                source_max_id,
-                "Airflow's highest dag_run id is below the one already loaded (was the metadata database recreated?): reading every run."
-            );
-            ExtractMode::Full
+    let (mode, window) = match scope {
+        ExtractScope::Window {
+            from,
+            to,
+            time_zone,
+        } => (ExtractMode::Window, Some((from, to, time_zone))),
+        ExtractScope::Incremental { full } => {
+            let mode = match loaded_max_id {
+                _ if full => ExtractMode::Full,
+                None => ExtractMode::Full,
+                Some(loaded) if source_max_id.unwrap_or(0) < loaded => {
+                    tracing::warn!(
+                        instance = name,
+                        loaded_max_id = loaded,
+                        source_max_id,
+                        "Airflow's highest dag_run id is below the one already loaded (was the metadata database recreated?): reading every run."
+                    );
+                    ExtractMode::Full
+                }
+                Some(_) => ExtractMode::Incremental,
+            };
+            (mode, None)
         }
-        (false, Some(_)) => ExtractMode::Incremental,
     };
 
     let mut changed_runs_since = None;
     let ids = match mode {
         ExtractMode::Full => None,
+        ExtractMode::Window => {
+            let (from, to, time_zone) = window.unwrap_or_default();
+            let sql = match layout {
+                DagRunSchema::Airflow2 => WINDOW2_SQL,
+                DagRunSchema::Airflow3 => WINDOW3_SQL,
+            };
+            let ids: Vec<i32> = tx
+                .query(sql, &[&time_zone, &from, &to])
+                .await
+                .map_err(src_error("select the runs of the window"))?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            Some(ids)
+        }
         ExtractMode::Incremental => {
             let above = loaded_max_id
                 .unwrap_or(0)

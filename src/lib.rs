@@ -20,6 +20,7 @@ pub mod pipeline;
 pub mod reconcile;
 pub mod run_log;
 pub mod stage;
+pub mod transform;
 pub mod validate;
 
 use cli::{Cli, Command};
@@ -35,9 +36,9 @@ pub mod exit {
     /// Usage or configuration error: bad arguments, an invalid or missing configuration file.
     /// Nothing was attempted; fix the call or the file before retrying.
     pub const USAGE: u8 = 2;
-    /// The command could not do its work: a connection, query, object store or file failed, a
-    /// validation test could not run (whatever its severity), or the subcommand is not built
-    /// yet. Retrying may help when the cause was transient.
+    /// The command could not do its work: a connection, query, object store or file failed, or
+    /// a validation test could not run (whatever its severity). Retrying may help when the
+    /// cause was transient.
     pub const ERROR: u8 = 3;
 }
 
@@ -62,16 +63,6 @@ impl Outcome {
             Outcome::Errored => exit::ERROR,
         }
     }
-}
-
-/// A subcommand that this version does not implement yet.
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "`pipewatch {command}` is not built yet in pipewatch {version}; nothing was done (see the README's \"Status\" section)"
-)]
-pub struct NotBuilt {
-    command: &'static str,
-    version: &'static str,
 }
 
 /// The exit code for an error that ended a command.
@@ -127,20 +118,21 @@ pub async fn run(cli: &Cli, ctx: &RunContext) -> anyhow::Result<Outcome> {
         Command::Run(args) => {
             let settings = load_settings(cli)?;
             let report = pipeline::run(&settings, ctx, &extract_options(args)).await?;
-            for r in &report.extracts {
-                println!(
-                    "extracted {} runs from Airflow instance {} ({})",
-                    r.rows,
-                    r.instance,
-                    r.mode.as_str()
-                );
-            }
-            for r in &report.loads {
-                println!(
-                    "loaded {} ({} runs read, {} inserted or changed)",
-                    r.object_key, r.rows_read, r.rows_changed
-                );
-            }
+            print_run_report(&report);
+            Ok(Outcome::Success)
+        }
+        Command::Backfill(args) => {
+            let settings = load_settings(cli)?;
+            let report =
+                pipeline::backfill(&settings, ctx, args.instance.as_deref(), args.from, args.to)
+                    .await?;
+            print_run_report(&report);
+            Ok(Outcome::Success)
+        }
+        Command::Transform(args) => {
+            let settings = load_settings(cli)?;
+            let report = pipeline::transform(&settings, ctx, args.full_refresh).await?;
+            print_transform_report(&report);
             Ok(Outcome::Success)
         }
         Command::Reconcile(args) => {
@@ -225,12 +217,37 @@ pub async fn run(cli: &Cli, ctx: &RunContext) -> anyhow::Result<Outcome> {
                 Ok(Outcome::ChecksFailed)
             }
         }
-        other => Err(NotBuilt {
-            command: other.name(),
-            version: context::VERSION,
-        }
-        .into()),
     }
+}
+
+fn print_run_report(report: &pipeline::RunReport) {
+    for r in &report.extracts {
+        println!(
+            "extracted {} runs from Airflow instance {} ({})",
+            r.rows,
+            r.instance,
+            r.mode.as_str()
+        );
+    }
+    for r in &report.loads {
+        println!(
+            "loaded {} ({} runs read, {} inserted or changed)",
+            r.object_key, r.rows_read, r.rows_changed
+        );
+    }
+    if let Some(t) = &report.transform {
+        print_transform_report(t);
+    }
+}
+
+fn print_transform_report(t: &transform::TransformReport) {
+    println!(
+        "recomputed {} DAG-run days and {} validation days{} ({} model rows)",
+        t.dag_run_days,
+        t.validation_days,
+        if t.full_refresh { ", full refresh" } else { "" },
+        t.rows_written
+    );
 }
 
 fn extract_options(args: &cli::ExtractArgs) -> extract::ExtractOptions {

@@ -32,6 +32,8 @@ const COPY_BATCH_SQL: &str = include_str!("../sql/load/copy_into_batch.sql");
 const COPY_HISTORY_SQL: &str = include_str!("../sql/load/copy_into_history.sql");
 const HAS_RUNS_SQL: &str = include_str!("../sql/load/instance_has_runs.sql");
 const UPSERT_SQL: &str = include_str!("../sql/load/upsert_dag_runs.sql");
+const QUEUE_MOVED_DAYS_SQL: &str = include_str!("../sql/load/queue_moved_days.sql");
+const QUEUE_INSTANCE_DAYS_SQL: &str = include_str!("../sql/load/queue_instance_days.sql");
 const ADVANCE_WATERMARK_SQL: &str = include_str!("../sql/load/advance_watermark.sql");
 const MARK_LOADED_SQL: &str = include_str!("../sql/load/mark_loaded.sql");
 const STAGED_EXTRACTS_SQL: &str = include_str!("../sql/load/staged_extracts.sql");
@@ -122,6 +124,16 @@ pub struct LoadReport {
     pub seconds: f64,
 }
 
+/// Where loads go: the warehouse schema, and the reporting time zone in which the days of
+/// changed runs are queued for the transform.
+#[derive(Debug, Clone, Copy)]
+pub struct LoadTarget<'a> {
+    /// pipewatch's schema.
+    pub schema: &'a Identifier,
+    /// The reporting time zone.
+    pub time_zone: &'a str,
+}
+
 /// Lists registered extracts: pending ones (of one instance or all), or the one with `key`.
 pub async fn staged_extracts(
     warehouse: &Client,
@@ -156,7 +168,7 @@ pub async fn staged_extracts(
 /// hand, which is merged but moves no watermark), recording the stage in `pipewatch_run_log`.
 pub async fn load_object(
     warehouse: &mut Client,
-    schema: &Identifier,
+    target: &LoadTarget<'_>,
     store: &ObjectStore,
     key: &str,
     registered: Option<&StagedExtract>,
@@ -164,7 +176,7 @@ pub async fn load_object(
 ) -> Result<LoadReport, LoadError> {
     let instance = registered.map(|r| r.airflow_instance.as_str());
     let record = run_log::start(&*warehouse, ctx, "load", instance).await?;
-    let result = load_inner(warehouse, schema, store, key, registered, ctx, &record).await;
+    let result = load_inner(warehouse, target, store, key, registered, ctx, &record).await;
     if let Err(e) = &result {
         // The transaction rolled back; record the failure on its own.
         run_log::finish(
@@ -191,7 +203,7 @@ pub async fn load_object(
 
 async fn load_inner(
     warehouse: &mut Client,
-    schema: &Identifier,
+    target: &LoadTarget<'_>,
     store: &ObjectStore,
     key: &str,
     registered: Option<&StagedExtract>,
@@ -199,6 +211,7 @@ async fn load_inner(
     record: &run_log::StageRecord,
 ) -> Result<LoadReport, LoadError> {
     let started = Instant::now();
+    let (schema, time_zone) = (target.schema, target.time_zone);
     let sql_error = |step: &'static str| {
         move |e: tokio_postgres::Error| LoadError::Sql {
             object: key.to_string(),
@@ -294,15 +307,31 @@ async fn load_inner(
             expected: r.row_count,
         });
     }
-    let rows_changed = if direct {
-        rows_read
-    } else {
-        tx.execute(UPSERT_SQL, &[&ctx.run_id])
-            .await
-            .map_err(sql_error("merge the extract into dag_run_history"))?
+    // Every day whose figures may change is queued for the transform, in this transaction.
+    let rows_changed = match registered {
+        Some(r) if direct => {
+            tx.execute(QUEUE_INSTANCE_DAYS_SQL, &[&r.airflow_instance, &time_zone])
+                .await
+                .map_err(sql_error("queue the loaded days for the transform"))?;
+            rows_read
+        }
+        _ => {
+            tx.execute(QUEUE_MOVED_DAYS_SQL, &[&time_zone])
+                .await
+                .map_err(sql_error("queue the days runs move out of"))?;
+            let changed: i64 = tx
+                .query_one(UPSERT_SQL, &[&ctx.run_id, &time_zone])
+                .await
+                .map_err(sql_error("merge the extract into dag_run_history"))?
+                .get(0);
+            changed as u64
+        }
     };
-    if let Some(r) = registered {
-        // A full extract read everything, so it also counts as a changed-run scan.
+    if let Some(r) = registered
+        && r.extract_mode != "window"
+    {
+        // A full extract read everything, so it also counts as a changed-run scan. A window
+        // extract (backfill) saw only some days: it moves no watermark.
         let scanned_at = (r.extract_mode == "full" || r.changed_runs_since.is_some())
             .then_some(r.source_read_at);
         tx.execute(

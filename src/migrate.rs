@@ -50,6 +50,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0004_extract_state.sql",
         sql: include_str!("../sql/schema/0004_extract_state.sql"),
     },
+    Migration {
+        version: 5,
+        name: "0005_daily_models.sql",
+        sql: include_str!("../sql/schema/0005_daily_models.sql"),
+    },
 ];
 
 const BOOTSTRAP_SQL: &str = include_str!("../sql/migrate/bootstrap.sql");

@@ -1,5 +1,5 @@
-//! The commands that move DAG runs: `extract`, `load` and `run` (extract then load, per
-//! instance; the transform stage joins when it is built).
+//! The commands that move DAG runs: `extract`, `load`, `run` (extract then load, per instance,
+//! then transform), `backfill` (the same for a window of days) and `transform`.
 //!
 //! Each opens the warehouse once (applying pending migrations first) and works through the
 //! selected Airflow instances one by one. A failing instance does not stop the others: each
@@ -10,11 +10,12 @@ use tokio_postgres::Client;
 
 use crate::config::Settings;
 use crate::context::RunContext;
-use crate::extract::{self, ExtractOptions, ExtractReport};
+use crate::extract::{self, ExtractOptions, ExtractReport, ExtractScope};
 use crate::load::{self, LoadReport};
 use crate::migrate;
 use crate::reconcile;
 use crate::stage::ObjectStore;
+use crate::transform::{self, TransformReport};
 
 /// Some instances or objects failed; the others were processed.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +34,8 @@ pub struct RunReport {
     pub extracts: Vec<ExtractReport>,
     /// The loads done.
     pub loads: Vec<LoadReport>,
+    /// The transform, when it ran.
+    pub transform: Option<TransformReport>,
 }
 
 async fn open(settings: &Settings, ctx: &RunContext) -> anyhow::Result<(Client, ObjectStore)> {
@@ -72,7 +75,7 @@ pub async fn extract(
         match extract::extract_instance(
             instance,
             &settings.extract,
-            options.full,
+            ExtractScope::Incremental { full: options.full },
             &warehouse,
             &store,
             ctx,
@@ -106,8 +109,19 @@ pub async fn load(
                 "The object is not a registered extract of this warehouse: merging its rows without moving any watermark."
             );
         }
-        let report =
-            load::load_object(&mut warehouse, schema, &store, key, registered.first(), ctx).await?;
+        let target = load::LoadTarget {
+            schema,
+            time_zone: &settings.time_zone,
+        };
+        let report = load::load_object(
+            &mut warehouse,
+            &target,
+            &store,
+            key,
+            registered.first(),
+            ctx,
+        )
+        .await?;
         return Ok(vec![report]);
     }
     let pending = load::staged_extracts(&warehouse, instance, None, true).await?;
@@ -127,9 +141,13 @@ async fn load_pending(
         tracing::info!("No pending extracts to load.");
     }
     for extract in pending {
+        let target = load::LoadTarget {
+            schema: &settings.warehouse.schema,
+            time_zone: &settings.time_zone,
+        };
         match load::load_object(
             warehouse,
-            &settings.warehouse.schema,
+            &target,
             store,
             &extract.object_key,
             Some(extract),
@@ -148,42 +166,139 @@ async fn load_pending(
 }
 
 /// `pipewatch run`: for each selected instance, extract, then load its pending extracts (the
-/// new one and any left over by an earlier failed run).
+/// new one and any left over by an earlier failed run); then recompute the days the loads (and
+/// validation results) touched. The transform runs even when an instance failed, so the healthy
+/// instances' figures stay current.
 pub async fn run(
     settings: &Settings,
     ctx: &RunContext,
     options: &ExtractOptions,
 ) -> anyhow::Result<RunReport> {
     let instances = extract::select_instances(settings, options.instance.as_deref())?;
+    let scope = ExtractScope::Incremental { full: options.full };
     let (mut warehouse, store) = open(settings, ctx).await?;
     let mut report = RunReport::default();
     let mut errors = Vec::new();
     for instance in &instances {
-        let name = instance.instance.as_str();
-        let extracted = extract::extract_instance(
+        extract_and_load(
+            settings,
+            ctx,
             instance,
-            &settings.extract,
-            options.full,
-            &warehouse,
+            scope,
+            &mut warehouse,
             &store,
+            &mut report,
+            &mut errors,
+        )
+        .await?;
+    }
+    report.transform = Some(
+        transform::run(
+            &mut warehouse,
+            &settings.warehouse.schema,
+            &settings.time_zone,
+            false,
             ctx,
         )
-        .await;
-        match extracted {
-            Ok(e) => report.extracts.push(e),
-            Err(e) => {
-                tracing::error!(instance = name, error = %e, "Extract failed.");
-                errors.push(e.to_string());
-                // Older pending extracts of this instance can still be loaded below.
-            }
-        }
-        let pending = load::staged_extracts(&warehouse, Some(name), None, true).await?;
-        match load_pending(&mut warehouse, settings, &store, &pending, ctx).await {
-            Ok(loads) => report.loads.extend(loads),
-            Err(e) => errors.push(format!("{e:#}")),
+        .await?,
+    );
+    finish("Airflow instances", instances.len(), errors, report)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn extract_and_load(
+    settings: &Settings,
+    ctx: &RunContext,
+    instance: &crate::config::AirflowSettings,
+    scope: ExtractScope<'_>,
+    warehouse: &mut Client,
+    store: &ObjectStore,
+    report: &mut RunReport,
+    errors: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    let name = instance.instance.as_str();
+    match extract::extract_instance(instance, &settings.extract, scope, warehouse, store, ctx).await
+    {
+        Ok(e) => report.extracts.push(e),
+        Err(e) => {
+            tracing::error!(instance = name, error = %e, "Extract failed.");
+            errors.push(e.to_string());
+            // Older pending extracts of this instance can still be loaded below.
         }
     }
+    let pending = load::staged_extracts(warehouse, Some(name), None, true).await?;
+    match load_pending(warehouse, settings, store, &pending, ctx).await {
+        Ok(loads) => report.loads.extend(loads),
+        Err(e) => errors.push(format!("{e:#}")),
+    }
+    Ok(())
+}
+
+/// `pipewatch backfill`: re-extracts every run of the window `from..=to` (days in the reporting
+/// time zone) of each selected instance, loads it, and recomputes exactly those days (with
+/// any other days already queued). Watermarks do not move.
+pub async fn backfill(
+    settings: &Settings,
+    ctx: &RunContext,
+    instance: Option<&str>,
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+) -> anyhow::Result<RunReport> {
+    if from > to {
+        anyhow::bail!("--from {from} is after --to {to}");
+    }
+    let instances = extract::select_instances(settings, instance)?;
+    let (mut warehouse, store) = open(settings, ctx).await?;
+    reconcile::today_in_zone(&warehouse, &settings.time_zone).await?;
+    let scope = ExtractScope::Window {
+        from,
+        to,
+        time_zone: &settings.time_zone,
+    };
+    let mut report = RunReport::default();
+    let mut errors = Vec::new();
+    for instance in &instances {
+        extract_and_load(
+            settings,
+            ctx,
+            instance,
+            scope,
+            &mut warehouse,
+            &store,
+            &mut report,
+            &mut errors,
+        )
+        .await?;
+        transform::queue_window(&warehouse, &instance.instance, from, to).await?;
+    }
+    report.transform = Some(
+        transform::run(
+            &mut warehouse,
+            &settings.warehouse.schema,
+            &settings.time_zone,
+            false,
+            ctx,
+        )
+        .await?,
+    );
     finish("Airflow instances", instances.len(), errors, report)
+}
+
+/// `pipewatch transform`: recomputes the queued days, or every day with `full_refresh`.
+pub async fn transform(
+    settings: &Settings,
+    ctx: &RunContext,
+    full_refresh: bool,
+) -> anyhow::Result<TransformReport> {
+    let mut warehouse = migrate::connect_and_apply(&settings.warehouse, ctx).await?;
+    Ok(transform::run(
+        &mut warehouse,
+        &settings.warehouse.schema,
+        &settings.time_zone,
+        full_refresh,
+        ctx,
+    )
+    .await?)
 }
 
 /// `pipewatch reconcile`: compares finished runs per day, per selected instance.

@@ -2,8 +2,11 @@
 -- A run not yet in the warehouse is inserted. A run already there is updated only when the
 -- batch read it no earlier than the stored state (a replayed old extract never rolls a run back)
 -- and something differs, so loading the same extract again changes nothing.
--- Grain: one row per DAG run. Params: $1 the loading invocation's run id.
--- Returns: the number of rows inserted or changed (the command tag).
+-- The day (in the reporting time zone) of every inserted or changed run is queued for the
+-- transform in the same statement.
+-- Grain: one row per DAG run. Params: $1 the loading invocation's run id, $2 reporting time zone.
+-- Returns: one row, the number of runs inserted or changed.
+WITH changed AS (
 INSERT INTO dag_run_history AS h (
     airflow_instance, airflow_major_version, id, dag_id, run_id, execution_date, run_after,
     state, run_type, external_trigger, queued_at, start_date, end_date, data_interval_start,
@@ -39,3 +42,13 @@ WHERE EXCLUDED.source_read_at >= h.source_read_at
        EXCLUDED.state, EXCLUDED.run_type, EXCLUDED.external_trigger, EXCLUDED.queued_at,
        EXCLUDED.start_date, EXCLUDED.end_date, EXCLUDED.data_interval_start,
        EXCLUDED.data_interval_end, EXCLUDED.clear_number, EXCLUDED.source_updated_at)
+RETURNING h.airflow_instance, coalesce(h.execution_date, h.run_after) AS run_instant
+),
+queued AS (
+    INSERT INTO dag_run_pending_day (airflow_instance, day)
+    SELECT DISTINCT airflow_instance, (run_instant AT TIME ZONE $2::text)::date
+    FROM changed
+    WHERE run_instant IS NOT NULL
+    ON CONFLICT DO NOTHING
+)
+SELECT count(*) AS changed_runs FROM changed

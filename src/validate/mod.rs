@@ -363,7 +363,7 @@ async fn run_tests(
             seconds: clock.elapsed().as_secs_f64(),
             result_id: Uuid::now_v7(),
         };
-        record_result(warehouse, ctx, &result).await?;
+        record_result(warehouse, ctx, &result, &settings.time_zone).await?;
         log_result(&result);
         if result.outcome != TestOutcome::Passed
             && let Some(url) = &settings.validate.webhook_url
@@ -468,6 +468,7 @@ async fn record_result(
     warehouse: &Client,
     ctx: &RunContext,
     r: &TestResult,
+    time_zone: &str,
 ) -> Result<(), ValidateError> {
     let error = match &r.outcome {
         TestOutcome::Error(message) => Some(message.as_str()),
@@ -492,6 +493,7 @@ async fn record_result(
                 &r.started_at,
                 &r.seconds,
                 &ctx.run_id,
+                &time_zone,
             ],
         )
         .await

@@ -1,0 +1,251 @@
+//! `pipewatch transform`: the daily models dashboards read, recomputed day by day.
+//!
+//! Loads (and `validate`, and backfills) queue the days whose figures may have changed, in
+//! their own transactions: the old and the new day of every DAG run they inserted or changed,
+//! the day of every validation result. A transform takes the queued days and, in one
+//! transaction, deletes those days' rows from each model and inserts them again from
+//! `dag_run_history` / `validation_run_history` (SQL in `sql/transform/`). The cost follows the
+//! days touched, not all of history: each day's runs are found by an index range on the run's
+//! instant. A dashboard reading meanwhile sees the old rows or the new ones (no TRUNCATE, no
+//! table lock), never a day missing.
+//!
+//! `--full-refresh` rebuilds every day; so does the first transform, and any transform after the
+//! reporting time zone changed (the zone of the models is kept in `transform_state`).
+
+use std::time::Instant;
+
+use chrono::NaiveDate;
+use tokio_postgres::Client;
+
+use crate::config::Identifier;
+use crate::context::RunContext;
+use crate::db;
+use crate::reconcile;
+use crate::run_log::{self, StageCounts, StageOutcome};
+
+const LOCK_SQL: &str = include_str!("../sql/transform/lock.sql");
+const STATE_SQL: &str = include_str!("../sql/transform/state.sql");
+const SAVE_STATE_SQL: &str = include_str!("../sql/transform/save_state.sql");
+const TAKE_DAG_RUN_DAYS_SQL: &str = include_str!("../sql/transform/take_pending_dag_run_days.sql");
+const TAKE_VALIDATION_DAYS_SQL: &str =
+    include_str!("../sql/transform/take_pending_validation_days.sql");
+const ALL_DAG_RUN_DAYS_SQL: &str = include_str!("../sql/transform/all_dag_run_days.sql");
+const ALL_VALIDATION_DAYS_SQL: &str = include_str!("../sql/transform/all_validation_days.sql");
+const DELETE_DAG_RUN_DAYS_SQL: &str = include_str!("../sql/transform/delete_dag_run_days.sql");
+const DELETE_VALIDATION_DAYS_SQL: &str =
+    include_str!("../sql/transform/delete_validation_days.sql");
+const QUEUE_WINDOW_SQL: &str = include_str!("../sql/transform/queue_window.sql");
+
+/// The DAG-run models, each an INSERT over `dag_runs_on_days($1, $2, $3)`.
+const DAG_RUN_MODELS: [(&str, &str); 3] = [
+    (
+        "dag_history_daily",
+        include_str!("../sql/transform/dag_history_daily.sql"),
+    ),
+    (
+        "dag_success_daily",
+        include_str!("../sql/transform/dag_success_daily.sql"),
+    ),
+    (
+        "dag_runtime_daily",
+        include_str!("../sql/transform/dag_runtime_daily.sql"),
+    ),
+];
+
+/// The validation models, each an INSERT over `validation_results_on_days($1, $2)`.
+const VALIDATION_MODELS: [(&str, &str); 2] = [
+    (
+        "validation_test_daily",
+        include_str!("../sql/transform/validation_test_daily.sql"),
+    ),
+    (
+        "validator_summary_daily",
+        include_str!("../sql/transform/validator_summary_daily.sql"),
+    ),
+];
+
+/// Why a transform failed; nothing of it is committed.
+#[derive(Debug, thiserror::Error)]
+pub enum TransformError {
+    /// A statement failed.
+    #[error("transform: could not {step}: {detail}")]
+    Sql {
+        /// What was being done.
+        step: String,
+        /// The server's message.
+        detail: String,
+    },
+    /// The reporting time zone is unknown.
+    #[error(transparent)]
+    TimeZone(#[from] reconcile::ReconcileError),
+    /// Recording the stage failed.
+    #[error(transparent)]
+    RunLog(#[from] run_log::RunLogError),
+}
+
+/// What a transform did.
+#[derive(Debug, Clone, Default)]
+pub struct TransformReport {
+    /// Whether every day was rebuilt.
+    pub full_refresh: bool,
+    /// (instance, day) pairs recomputed.
+    pub dag_run_days: usize,
+    /// Validation days recomputed.
+    pub validation_days: usize,
+    /// Model rows written.
+    pub rows_written: u64,
+    /// Wall time.
+    pub seconds: f64,
+}
+
+/// Recomputes the queued days (or every day), recording the stage in `pipewatch_run_log`.
+pub async fn run(
+    warehouse: &mut Client,
+    schema: &Identifier,
+    time_zone: &str,
+    full_refresh: bool,
+    ctx: &RunContext,
+) -> Result<TransformReport, TransformError> {
+    let record = run_log::start(&*warehouse, ctx, "transform", None).await?;
+    let result = recompute(warehouse, schema, time_zone, full_refresh, ctx, &record).await;
+    if let Err(e) = &result {
+        run_log::finish(
+            &*warehouse,
+            &record,
+            StageOutcome::Failed,
+            &StageCounts::default(),
+            Some(&e.to_string()),
+        )
+        .await?;
+    }
+    if let Ok(r) = &result {
+        tracing::info!(
+            full_refresh = r.full_refresh,
+            dag_run_days = r.dag_run_days,
+            validation_days = r.validation_days,
+            rows_written = r.rows_written,
+            seconds = r.seconds,
+            "Recomputed daily models."
+        );
+    }
+    result
+}
+
+fn sql_error(step: impl Into<String>) -> impl FnOnce(tokio_postgres::Error) -> TransformError {
+    let step = step.into();
+    move |e| TransformError::Sql {
+        step,
+        detail: db::describe(&e),
+    }
+}
+
+async fn recompute(
+    warehouse: &mut Client,
+    schema: &Identifier,
+    time_zone: &str,
+    full_refresh: bool,
+    ctx: &RunContext,
+    record: &run_log::StageRecord,
+) -> Result<TransformReport, TransformError> {
+    let started = Instant::now();
+    reconcile::today_in_zone(warehouse, time_zone).await?;
+    let tx = warehouse
+        .transaction()
+        .await
+        .map_err(sql_error("begin a transaction"))?;
+    tx.query_one(LOCK_SQL, &[&schema.as_str()])
+        .await
+        .map_err(sql_error("take the transform lock"))?;
+    let previous_zone: Option<String> = tx
+        .query_opt(STATE_SQL, &[])
+        .await
+        .map_err(sql_error("read transform_state"))?
+        .map(|r| r.get(0));
+    let full = full_refresh || previous_zone.as_deref() != Some(time_zone);
+    if full && !full_refresh {
+        tracing::info!(
+            previous_zone = previous_zone.as_deref().unwrap_or("(none)"),
+            time_zone,
+            "The models were not computed in this reporting time zone yet: rebuilding every day."
+        );
+    }
+    // Queued days are taken (deleted) either way: a full refresh covers them.
+    let queued_dag_days = tx
+        .query(TAKE_DAG_RUN_DAYS_SQL, &[])
+        .await
+        .map_err(sql_error("take the queued DAG-run days"))?;
+    let queued_validation_days = tx
+        .query(TAKE_VALIDATION_DAYS_SQL, &[])
+        .await
+        .map_err(sql_error("take the queued validation days"))?;
+    let (dag_rows, validation_rows) = if full {
+        (
+            tx.query(ALL_DAG_RUN_DAYS_SQL, &[&time_zone])
+                .await
+                .map_err(sql_error("list every DAG-run day"))?,
+            tx.query(ALL_VALIDATION_DAYS_SQL, &[&time_zone])
+                .await
+                .map_err(sql_error("list every validation day"))?,
+        )
+    } else {
+        (queued_dag_days, queued_validation_days)
+    };
+    let instances: Vec<String> = dag_rows.iter().map(|r| r.get(0)).collect();
+    let dag_days: Vec<NaiveDate> = dag_rows.iter().map(|r| r.get(1)).collect();
+    let validation_days: Vec<NaiveDate> = validation_rows.iter().map(|r| r.get(0)).collect();
+
+    tx.execute(DELETE_DAG_RUN_DAYS_SQL, &[&instances, &dag_days, &full])
+        .await
+        .map_err(sql_error("delete the DAG-run model rows of the days"))?;
+    tx.execute(DELETE_VALIDATION_DAYS_SQL, &[&validation_days, &full])
+        .await
+        .map_err(sql_error("delete the validation model rows of the days"))?;
+    let mut rows_written = 0;
+    if !dag_days.is_empty() {
+        for (model, sql) in DAG_RUN_MODELS {
+            rows_written += tx
+                .execute(sql, &[&instances, &dag_days, &time_zone, &ctx.run_id])
+                .await
+                .map_err(sql_error(format!("compute {model}")))?;
+        }
+    }
+    if !validation_days.is_empty() {
+        for (model, sql) in VALIDATION_MODELS {
+            rows_written += tx
+                .execute(sql, &[&validation_days, &time_zone, &ctx.run_id])
+                .await
+                .map_err(sql_error(format!("compute {model}")))?;
+        }
+    }
+    tx.execute(SAVE_STATE_SQL, &[&time_zone, &full, &ctx.run_id])
+        .await
+        .map_err(sql_error("save transform_state"))?;
+    let report = TransformReport {
+        full_refresh: full,
+        dag_run_days: dag_days.len(),
+        validation_days: validation_days.len(),
+        rows_written,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    let counts = StageCounts {
+        rows_read: Some((report.dag_run_days + report.validation_days) as i64),
+        rows_written: Some(rows_written as i64),
+    };
+    run_log::finish(&tx, record, StageOutcome::Succeeded, &counts, None).await?;
+    tx.commit().await.map_err(sql_error("commit"))?;
+    Ok(report)
+}
+
+/// Queues every day of `from..=to` for `instance` (and for validation), for a backfill.
+pub async fn queue_window(
+    warehouse: &Client,
+    instance: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<(), TransformError> {
+    warehouse
+        .execute(QUEUE_WINDOW_SQL, &[&instance, &from, &to])
+        .await
+        .map_err(sql_error("queue the backfill window"))?;
+    Ok(())
+}
