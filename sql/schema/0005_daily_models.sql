@@ -207,8 +207,10 @@ COMMENT ON COLUMN transform_state.updated_at IS 'When this row last changed (UTC
 COMMENT ON COLUMN transform_state.updated_by_run_id IS 'Run id of the invocation that last changed it.';
 
 -- The runs of some days, each with its day and runtime: what every DAG-run model aggregates.
--- A plain SQL function the planner inlines: the day window becomes an index range on
--- dag_run_history_run_instant_idx. Unqualified names resolve in the caller's search_path.
+-- A plain SQL function the planner inlines. The join states the day twice on purpose: as an
+-- instant range (an index range on dag_run_history_run_instant_idx, for a few days) and as an
+-- equality on the computed day (a hash join, for many days, e.g. a full refresh).
+-- Unqualified names resolve in the caller's search_path.
 CREATE FUNCTION dag_runs_on_days(p_instances text[], p_days date[], p_time_zone text)
 RETURNS TABLE (airflow_instance text, day date, dag_id varchar(250), state varchar(250),
                runtime_seconds double precision)
@@ -221,6 +223,7 @@ LANGUAGE sql STABLE AS $$
       ON h.airflow_instance = p.airflow_instance
      AND coalesce(h.execution_date, h.run_after) >= (p.day::timestamp AT TIME ZONE p_time_zone)
      AND coalesce(h.execution_date, h.run_after) < ((p.day + 1)::timestamp AT TIME ZONE p_time_zone)
+     AND (coalesce(h.execution_date, h.run_after) AT TIME ZONE p_time_zone)::date = p.day
 $$;
 COMMENT ON FUNCTION dag_runs_on_days(text[], date[], text) IS
     'The DAG runs of the given (instance, day) pairs, days in the given IANA time zone, with runtime_seconds (end_date - start_date) for finished runs: the input of every daily DAG model. Example: SELECT * FROM dag_runs_on_days(ARRAY[''default''], ARRAY[current_date], ''UTC'').';
@@ -235,6 +238,7 @@ LANGUAGE sql STABLE AS $$
     JOIN validation_run_history AS v
       ON v.test_run_at >= (p.day::timestamp AT TIME ZONE p_time_zone)
      AND v.test_run_at < ((p.day + 1)::timestamp AT TIME ZONE p_time_zone)
+     AND (v.test_run_at AT TIME ZONE p_time_zone)::date = p.day
 $$;
 COMMENT ON FUNCTION validation_results_on_days(date[], text) IS
     'The validation results of the given days (in the given IANA time zone): the input of every daily validation model.';
