@@ -39,6 +39,8 @@ pub const DEFAULT_PORT: u16 = 5432;
 pub const DEFAULT_CONNECT_TIMEOUT_SECONDS: u64 = 10;
 /// Default statement timeout on the warehouse (0 disables it).
 pub const DEFAULT_WAREHOUSE_STATEMENT_TIMEOUT_SECONDS: u64 = 600;
+/// Default seconds an invocation waits for another one to release the run lock.
+pub const DEFAULT_LOCK_WAIT_SECONDS: u64 = 300;
 /// Default statement timeout on the Airflow metadata database: short, to protect Airflow.
 pub const DEFAULT_AIRFLOW_STATEMENT_TIMEOUT_SECONDS: u64 = 300;
 /// Default warehouse schema holding pipewatch's tables.
@@ -250,6 +252,8 @@ pub struct PostgresSettings {
     pub connect_timeout_seconds: u64,
     /// Server-side statement timeout in seconds; 0 disables it.
     pub statement_timeout_seconds: u64,
+    /// Seconds to wait for another invocation's run lock (warehouse only; 0 for Airflow).
+    pub lock_wait_seconds: u64,
 }
 
 impl PostgresSettings {
@@ -639,15 +643,19 @@ impl Parser<'_> {
             statement_timeout_seconds: s
                 .number("statement_timeout_seconds", 0, 7 * 24 * 3600)?
                 .unwrap_or(default_statement_timeout),
+            lock_wait_seconds: 0,
         })
     }
 
     fn warehouse(&self, mut s: Section) -> Result<PostgresSettings, ConfigError> {
-        let pg = self.postgres(
+        let mut pg = self.postgres(
             &mut s,
             DEFAULT_WAREHOUSE_SCHEMA,
             DEFAULT_WAREHOUSE_STATEMENT_TIMEOUT_SECONDS,
         )?;
+        pg.lock_wait_seconds = s
+            .number("lock_wait_seconds", 0, 24 * 3600)?
+            .unwrap_or(DEFAULT_LOCK_WAIT_SECONDS);
         s.finish()?;
         Ok(pg)
     }
@@ -763,6 +771,7 @@ impl Section<'_> {
                 "schema",
                 "connect_timeout_seconds",
                 "statement_timeout_seconds",
+                "lock_wait_seconds",
             ]
         } else if self.name == "reporting" {
             &["time_zone"]

@@ -18,6 +18,7 @@ pub mod migrate;
 pub mod notify;
 pub mod pipeline;
 pub mod reconcile;
+pub mod run_lock;
 pub mod run_log;
 pub mod stage;
 pub mod transform;
@@ -40,6 +41,9 @@ pub mod exit {
     /// a validation test could not run (whatever its severity). Retrying may help when the
     /// cause was transient.
     pub const ERROR: u8 = 3;
+    /// Another pipewatch invocation held the warehouse's run lock for all of
+    /// `[warehouse] lock_wait_seconds`: nothing was done; the next scheduled run will catch up.
+    pub const LOCKED: u8 = 4;
 }
 
 /// How a command that ran ended.
@@ -71,6 +75,11 @@ pub fn exit_code_for(error: &anyhow::Error) -> u8 {
         || error.downcast_ref::<validate::UsageError>().is_some()
     {
         exit::USAGE
+    } else if matches!(
+        error.downcast_ref::<run_lock::LockError>(),
+        Some(run_lock::LockError::Busy { .. })
+    ) {
+        exit::LOCKED
     } else {
         exit::ERROR
     }

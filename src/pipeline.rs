@@ -14,6 +14,7 @@ use crate::extract::{self, ExtractOptions, ExtractReport, ExtractScope};
 use crate::load::{self, LoadReport};
 use crate::migrate;
 use crate::reconcile;
+use crate::run_lock;
 use crate::stage::ObjectStore;
 use crate::transform::{self, TransformReport};
 
@@ -38,8 +39,20 @@ pub struct RunReport {
     pub transform: Option<TransformReport>,
 }
 
-async fn open(settings: &Settings, ctx: &RunContext) -> anyhow::Result<(Client, ObjectStore)> {
+/// Connects to the warehouse (migrating it) and takes the run lock (see `run_lock`).
+async fn open_locked(settings: &Settings, ctx: &RunContext) -> anyhow::Result<Client> {
     let warehouse = migrate::connect_and_apply(&settings.warehouse, ctx).await?;
+    run_lock::acquire(
+        &warehouse,
+        &settings.warehouse.schema,
+        std::time::Duration::from_secs(settings.warehouse.lock_wait_seconds),
+    )
+    .await?;
+    Ok(warehouse)
+}
+
+async fn open(settings: &Settings, ctx: &RunContext) -> anyhow::Result<(Client, ObjectStore)> {
+    let warehouse = open_locked(settings, ctx).await?;
     let store = ObjectStore::from_settings(&settings.staging)?;
     // Fail before reading any source when the stage cannot be written (e.g. a missing bucket:
     // some S3-compatible servers would accept objects into a bucket that does not exist).
@@ -290,7 +303,7 @@ pub async fn transform(
     ctx: &RunContext,
     full_refresh: bool,
 ) -> anyhow::Result<TransformReport> {
-    let mut warehouse = migrate::connect_and_apply(&settings.warehouse, ctx).await?;
+    let mut warehouse = open_locked(settings, ctx).await?;
     Ok(transform::run(
         &mut warehouse,
         &settings.warehouse.schema,

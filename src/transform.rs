@@ -35,6 +35,11 @@ const DELETE_DAG_RUN_DAYS_SQL: &str = include_str!("../sql/transform/delete_dag_
 const DELETE_VALIDATION_DAYS_SQL: &str =
     include_str!("../sql/transform/delete_validation_days.sql");
 const QUEUE_WINDOW_SQL: &str = include_str!("../sql/transform/queue_window.sql");
+const PLAN_FOR_FEW_DAYS_SQL: &str = include_str!("../sql/transform/plan_for_few_days.sql");
+
+/// Up to this many (instance, day) pairs, the transform steers the planner to index range scans
+/// per day (see `sql/transform/plan_for_few_days.sql`); beyond, one pass over history is cheaper.
+const FEW_DAYS: usize = 400;
 
 /// The DAG-run models, each an INSERT over `dag_runs_on_days($1, $2, $3)`.
 const DAG_RUN_MODELS: [(&str, &str); 3] = [
@@ -194,6 +199,11 @@ async fn recompute(
     let dag_days: Vec<NaiveDate> = dag_rows.iter().map(|r| r.get(1)).collect();
     let validation_days: Vec<NaiveDate> = validation_rows.iter().map(|r| r.get(0)).collect();
 
+    if !full && dag_days.len() + validation_days.len() <= FEW_DAYS {
+        tx.batch_execute(PLAN_FOR_FEW_DAYS_SQL)
+            .await
+            .map_err(sql_error("set the planner for a few days"))?;
+    }
     tx.execute(DELETE_DAG_RUN_DAYS_SQL, &[&instances, &dag_days, &full])
         .await
         .map_err(sql_error("delete the DAG-run model rows of the days"))?;

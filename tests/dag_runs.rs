@@ -1112,3 +1112,120 @@ async fn unknown_reporting_time_zone_is_a_clear_error() {
         "{run:?}"
     );
 }
+
+#[tokio::test]
+async fn two_concurrent_runs_give_exactly_the_rows_of_one() {
+    let w = World::new(2, "").await;
+    w.exec(
+        "INSERT INTO AF.dag_run (dag_id, run_id, execution_date, state, run_type, external_trigger,
+                                 start_date, end_date, updated_at)
+         SELECT 'dag_' || (n % 30), 'scheduled__' || n, timestamptz '2024-01-01' + n * interval '5 minutes',
+                CASE WHEN n % 9 = 0 THEN 'failed' ELSE 'success' END, 'scheduled', false,
+                timestamptz '2024-01-01' + n * interval '5 minutes',
+                timestamptz '2024-01-01' + n * interval '6 minutes', now()
+         FROM generate_series(1, 30000) AS n",
+    )
+    .await;
+    let handles: Vec<_> = (0..2)
+        .map(|_| {
+            let dir = w.dir.path().to_path_buf();
+            let config = w.config.clone();
+            std::thread::spawn(move || {
+                pipewatch(&dir, &["--config", config.to_str().unwrap(), "run"], &[])
+            })
+        })
+        .collect();
+    for h in handles {
+        let run = h.join().unwrap();
+        assert_eq!(run.code, 0, "the second waits for the first: {run:?}");
+    }
+    assert_eq!(
+        w.count("SELECT count(*) FROM WH.dag_run_history").await,
+        30000
+    );
+    let models_after_two = w
+        .query_strings(&format!(
+            "SELECT (to_jsonb(t) - 'computed_at' - 'computed_by_run_id')::text FROM {}.dag_success_daily t ORDER BY day, dag_id",
+            w.warehouse
+        ))
+        .await;
+    w.run_ok(&["transform", "--full-refresh"]);
+    let rebuilt = w
+        .query_strings(&format!(
+            "SELECT (to_jsonb(t) - 'computed_at' - 'computed_by_run_id')::text FROM {}.dag_success_daily t ORDER BY day, dag_id",
+            w.warehouse
+        ))
+        .await;
+    assert_eq!(models_after_two, rebuilt, "nothing double-counted");
+}
+
+#[tokio::test]
+async fn a_killed_lock_holder_frees_the_lock_and_a_waiting_run_gives_up_with_code_4() {
+    let w = World::new(2, "").await;
+    w.insert(&RunSpec::finished("etl", "2025-03-01T00:00:00Z", "success"))
+        .await;
+    w.run_ok(&["extract"]);
+    // A load that holds the run lock and blocks on its last statement.
+    let (blocker, connection) = tokio_postgres::connect(
+        &format!(
+            "host={} port={} user={} dbname={}",
+            pg_host(),
+            pg_port(),
+            pg_user(),
+            pg_database()
+        ),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    blocker.batch_execute("BEGIN").await.unwrap();
+    blocker
+        .execute(
+            &format!("SELECT 1 FROM {}.staged_extract FOR UPDATE", w.warehouse),
+            &[],
+        )
+        .await
+        .unwrap();
+    let mut holder = std::process::Command::new(env!("CARGO_BIN_EXE_pipewatch"))
+        .args(["--config", w.config.to_str().unwrap(), "load"])
+        .current_dir(w.dir.path())
+        .env_clear()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = wait_for_blocked_load(&w.client).await;
+
+    let impatient = w.dir.path().join("impatient.conf");
+    std::fs::write(
+        &impatient,
+        std::fs::read_to_string(&w.config)
+            .unwrap()
+            .replace("[warehouse]\n", "[warehouse]\nlock_wait_seconds = 1\n"),
+    )
+    .unwrap();
+    let run = pipewatch(
+        w.dir.path(),
+        &["--config", impatient.to_str().unwrap(), "run"],
+        &[],
+    );
+    assert_eq!(run.code, pipewatch::exit::LOCKED as i32, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("another pipewatch invocation is working on warehouse schema"),
+        "{run:?}"
+    );
+    assert!(
+        run.stderr.contains("pipewatch "),
+        "names the holder: {run:?}"
+    );
+
+    holder.kill().unwrap(); // SIGKILL: no chance to clean up
+    holder.wait().unwrap();
+    blocker.batch_execute("ROLLBACK").await.unwrap();
+    wait_until_gone(&w.client, pid).await;
+    let run = w.run_ok(&["run"]);
+    assert!(run.stdout.contains("loaded"), "{run:?}");
+    assert_eq!(w.count("SELECT count(*) FROM WH.dag_run_history").await, 1);
+}
