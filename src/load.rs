@@ -179,14 +179,7 @@ pub async fn load_object(
     let result = load_inner(warehouse, target, store, key, registered, ctx, &record).await;
     if let Err(e) = &result {
         // The transaction rolled back; record the failure on its own.
-        run_log::finish(
-            &*warehouse,
-            &record,
-            StageOutcome::Failed,
-            &StageCounts::default(),
-            Some(&e.to_string()),
-        )
-        .await?;
+        run_log::finish_failed(&*warehouse, &record, &e.to_string()).await?;
     }
     if let Ok(report) = &result {
         tracing::info!(

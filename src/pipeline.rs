@@ -82,24 +82,22 @@ pub async fn extract(
 ) -> anyhow::Result<Vec<ExtractReport>> {
     let instances = extract::select_instances(settings, options.instance.as_deref())?;
     let (warehouse, store) = open(settings, ctx).await?;
+    let scope = ExtractScope::Incremental { full: options.full };
     let mut reports = Vec::new();
     let mut errors = Vec::new();
     for instance in &instances {
-        match extract::extract_instance(
+        if let Some(report) = extract_logged(
+            settings,
+            ctx,
             instance,
-            &settings.extract,
-            ExtractScope::Incremental { full: options.full },
+            scope,
             &warehouse,
             &store,
-            ctx,
+            &mut errors,
         )
         .await
         {
-            Ok(report) => reports.push(report),
-            Err(e) => {
-                tracing::error!(instance = %instance.instance, error = %e, "Extract failed.");
-                errors.push(e.to_string());
-            }
+            reports.push(report);
         }
     }
     finish("Airflow instances", instances.len(), errors, reports)
@@ -218,6 +216,27 @@ pub async fn run(
     finish("Airflow instances", instances.len(), errors, report)
 }
 
+/// Extracts one instance; a failure is logged with its instance and collected in `errors`.
+async fn extract_logged(
+    settings: &Settings,
+    ctx: &RunContext,
+    instance: &crate::config::AirflowSettings,
+    scope: ExtractScope<'_>,
+    warehouse: &Client,
+    store: &ObjectStore,
+    errors: &mut Vec<String>,
+) -> Option<ExtractReport> {
+    match extract::extract_instance(instance, &settings.extract, scope, warehouse, store, ctx).await
+    {
+        Ok(report) => Some(report),
+        Err(e) => {
+            tracing::error!(instance = %instance.instance, error = %e, "Extract failed.");
+            errors.push(e.to_string());
+            None
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn extract_and_load(
     settings: &Settings,
@@ -230,14 +249,10 @@ async fn extract_and_load(
     errors: &mut Vec<String>,
 ) -> anyhow::Result<()> {
     let name = instance.instance.as_str();
-    match extract::extract_instance(instance, &settings.extract, scope, warehouse, store, ctx).await
+    // When the extract fails, older pending extracts of this instance are still loaded below.
+    if let Some(e) = extract_logged(settings, ctx, instance, scope, warehouse, store, errors).await
     {
-        Ok(e) => report.extracts.push(e),
-        Err(e) => {
-            tracing::error!(instance = name, error = %e, "Extract failed.");
-            errors.push(e.to_string());
-            // Older pending extracts of this instance can still be loaded below.
-        }
+        report.extracts.push(e);
     }
     let pending = load::staged_extracts(warehouse, Some(name), None, true).await?;
     match load_pending(warehouse, settings, store, &pending, ctx).await {

@@ -117,6 +117,22 @@ pub async fn finish(
     Ok(())
 }
 
+/// Records that a started stage failed with `error` (after its transaction rolled back).
+pub async fn finish_failed(
+    client: &impl GenericClient,
+    record: &StageRecord,
+    error: &str,
+) -> Result<(), RunLogError> {
+    finish(
+        client,
+        record,
+        StageOutcome::Failed,
+        &StageCounts::default(),
+        Some(error),
+    )
+    .await
+}
+
 /// Records a whole stage after it ended (for stages that run before the table can be written).
 pub async fn record(
     client: &impl GenericClient,

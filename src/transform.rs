@@ -114,14 +114,7 @@ pub async fn run(
     let record = run_log::start(&*warehouse, ctx, "transform", None).await?;
     let result = recompute(warehouse, schema, time_zone, full_refresh, ctx, &record).await;
     if let Err(e) = &result {
-        run_log::finish(
-            &*warehouse,
-            &record,
-            StageOutcome::Failed,
-            &StageCounts::default(),
-            Some(&e.to_string()),
-        )
-        .await?;
+        run_log::finish_failed(&*warehouse, &record, &e.to_string()).await?;
     }
     if let Ok(r) = &result {
         tracing::info!(
