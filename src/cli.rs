@@ -156,6 +156,26 @@ pub struct BackfillArgs {
     pub instance: Option<String>,
 }
 
+/// Output formats of `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusFormat {
+    /// Readable text.
+    Text,
+    /// One JSON document.
+    Json,
+}
+
+/// Arguments of `status`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StatusArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: StatusFormat,
+    /// How many recent invocations to show.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub last: u32,
+}
+
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -173,6 +193,8 @@ pub enum Command {
     Backfill(BackfillArgs),
     /// Compare finished runs per day in Airflow and in the warehouse (log-loss check).
     Reconcile(ReconcileArgs),
+    /// Show recent invocations, watermarks, pending work and the run lock, from the warehouse.
+    Status(StatusArgs),
     /// Create or upgrade the warehouse schema.
     Migrate,
     /// Validate the configuration and try every connection.
@@ -190,6 +212,7 @@ impl Command {
             Command::Validate(_) => "validate",
             Command::Backfill(_) => "backfill",
             Command::Reconcile(_) => "reconcile",
+            Command::Status(_) => "status",
             Command::Migrate => "migrate",
             Command::CheckConfig => "check-config",
         }

@@ -21,6 +21,7 @@ pub mod reconcile;
 pub mod run_lock;
 pub mod run_log;
 pub mod stage;
+pub mod status;
 pub mod transform;
 pub mod validate;
 
@@ -213,6 +214,15 @@ pub async fn run(cli: &Cli, ctx: &RunContext) -> anyhow::Result<Outcome> {
             } else {
                 Outcome::Success
             })
+        }
+        Command::Status(args) => {
+            let settings = load_settings(cli)?;
+            let status = status::read(&settings, ctx, i64::from(args.last.max(1))).await?;
+            match args.format {
+                cli::StatusFormat::Text => print!("{}", status::render_text(&status)),
+                cli::StatusFormat::Json => println!("{}", serde_json::to_string_pretty(&status)?),
+            }
+            Ok(Outcome::Success)
         }
         Command::CheckConfig => {
             let settings = load_settings(cli)?;

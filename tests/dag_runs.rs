@@ -1229,3 +1229,63 @@ async fn a_killed_lock_holder_frees_the_lock_and_a_waiting_run_gives_up_with_cod
     assert!(run.stdout.contains("loaded"), "{run:?}");
     assert_eq!(w.count("SELECT count(*) FROM WH.dag_run_history").await, 1);
 }
+
+#[tokio::test]
+async fn status_reports_invocations_watermarks_and_the_lock() {
+    let w = World::new(2, "").await;
+    w.insert(&RunSpec::finished("etl", "2025-03-01T00:00:00Z", "success"))
+        .await;
+    w.run_ok(&["run"]);
+    w.run_ok(&["extract"]);
+    let run = w.run_ok(&["status", "--format", "json", "--last", "2"]);
+    let status: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(status["schema"], w.warehouse.as_str());
+    assert_eq!(status["lock_holder"], serde_json::Value::Null);
+    let instance = &status["instances"][0];
+    assert_eq!(instance["airflow_instance"], "default");
+    assert_eq!(
+        instance["pending_extracts"], 1,
+        "the extract not loaded yet"
+    );
+    assert!(instance["seconds_since_last_load"].as_i64().unwrap() < 60);
+    let invocations = status["recent_invocations"].as_array().unwrap();
+    assert_eq!(invocations.len(), 2);
+    assert_eq!(invocations[0]["command"], "extract");
+    assert_eq!(invocations[1]["command"], "run");
+    let stages: Vec<&str> = invocations[1]["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["stage"].as_str().unwrap())
+        .collect();
+    assert_eq!(stages, ["migrate", "extract", "load", "transform"]);
+
+    // While another session holds the run lock, status names it.
+    let (holder, connection) = tokio_postgres::connect(
+        &format!(
+            "host={} port={} user={} dbname={} application_name=lock-holder-for-test",
+            pg_host(),
+            pg_port(),
+            pg_user(),
+            pg_database()
+        ),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    holder
+        .execute(
+            "SELECT pg_advisory_lock(hashtext('pipewatch run'), hashtext($1::text))",
+            &[&w.warehouse],
+        )
+        .await
+        .unwrap();
+    let run = w.run_ok(&["status"]);
+    assert!(
+        run.stdout
+            .contains("run lock: held by lock-holder-for-test"),
+        "{run:?}"
+    );
+    assert!(run.stdout.contains("1 pending extracts"), "{run:?}");
+}

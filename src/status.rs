@@ -1,0 +1,276 @@
+//! `pipewatch status`: what operators ask at 3 a.m., answered from the warehouse.
+//!
+//! The last invocations with their stages, rows, durations and outcomes (`pipewatch_run_log`),
+//! each Airflow instance's watermark and how long ago it last loaded, pending extracts and days,
+//! and whether an invocation holds the run lock right now. Readable text, or JSON for scripts.
+//! It only reads (and applies no migration: on a schema that was never migrated it says so).
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tokio_postgres::Client;
+
+use crate::config::Settings;
+use crate::context::RunContext;
+use crate::db::{self, Role};
+use crate::migrate;
+use crate::run_lock;
+
+const RECENT_SQL: &str = include_str!("../sql/status/recent_invocations.sql");
+const INSTANCES_SQL: &str = include_str!("../sql/status/instances.sql");
+
+/// Why the status could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum StatusError {
+    /// The warehouse could not be reached or its schema checked.
+    #[error(transparent)]
+    Migrate(#[from] migrate::MigrateError),
+    /// The warehouse could not be reached.
+    #[error(transparent)]
+    Connect(#[from] db::ConnectError),
+    /// A query failed.
+    #[error("status: could not {step}: {detail}")]
+    Sql {
+        /// What was being done.
+        step: &'static str,
+        /// The server's message.
+        detail: String,
+    },
+}
+
+/// One recent invocation.
+#[derive(Debug, Clone, Serialize)]
+pub struct Invocation {
+    /// Its run id.
+    pub run_id: String,
+    /// The command.
+    pub command: String,
+    /// When its first stage started.
+    pub started_at: DateTime<Utc>,
+    /// When its last stage ended, if any did.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// failed if a stage failed, running if one is still running, else succeeded.
+    pub outcome: String,
+    /// Its stages, in order (stage, instance, outcome, rows, seconds, error).
+    pub stages: serde_json::Value,
+}
+
+/// One Airflow instance as the warehouse knows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct InstanceStatus {
+    /// The instance.
+    pub airflow_instance: String,
+    /// Highest loaded dag_run.id.
+    pub max_source_id: Option<i32>,
+    /// Airflow's clock at the newest loaded extract.
+    pub last_source_read_at: Option<DateTime<Utc>>,
+    /// When the last changed-run scan that was loaded began (Airflow's clock).
+    pub changed_runs_scanned_at: Option<DateTime<Utc>>,
+    /// When an extract of it was last loaded.
+    pub last_loaded_at: Option<DateTime<Utc>>,
+    /// Seconds since then.
+    pub seconds_since_last_load: Option<i64>,
+    /// Extracts staged but not loaded.
+    pub pending_extracts: i64,
+    /// Days queued for the next transform.
+    pub pending_days: i64,
+}
+
+/// The whole status.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    /// The warehouse schema.
+    pub schema: String,
+    /// Migrations applied and pending.
+    pub migrations_applied: usize,
+    /// Migrations this binary would apply.
+    pub migrations_pending: Vec<String>,
+    /// Who holds the run lock, if anyone.
+    pub lock_holder: Option<String>,
+    /// The instances.
+    pub instances: Vec<InstanceStatus>,
+    /// The last invocations, newest first.
+    pub recent_invocations: Vec<Invocation>,
+}
+
+/// Reads the status of the warehouse of `settings`.
+pub async fn read(
+    settings: &Settings,
+    ctx: &RunContext,
+    limit: i64,
+) -> Result<Status, StatusError> {
+    let schema = &settings.warehouse.schema;
+    let client = db::connect(&settings.warehouse, Role::Warehouse, ctx.run_id).await?;
+    let schema_status = migrate::status(&client, schema).await?;
+    let mut status = Status {
+        schema: schema.to_string(),
+        migrations_applied: schema_status.applied,
+        migrations_pending: schema_status
+            .pending
+            .iter()
+            .map(|m| m.to_string())
+            .collect(),
+        lock_holder: run_lock::holder(&client, schema).await,
+        instances: Vec::new(),
+        recent_invocations: Vec::new(),
+    };
+    if schema_status.applied < migrate::MIGRATIONS.len() {
+        // Not (fully) migrated yet: the tables to read may not exist.
+        return Ok(status);
+    }
+    status.instances = instances(&client).await?;
+    status.recent_invocations = recent(&client, limit).await?;
+    Ok(status)
+}
+
+async fn instances(client: &Client) -> Result<Vec<InstanceStatus>, StatusError> {
+    let now = Utc::now();
+    let rows = client
+        .query(INSTANCES_SQL, &[])
+        .await
+        .map_err(|e| StatusError::Sql {
+            step: "read the instances",
+            detail: db::describe(&e),
+        })?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let last_loaded_at: Option<DateTime<Utc>> = r.get("last_loaded_at");
+            InstanceStatus {
+                airflow_instance: r.get("airflow_instance"),
+                max_source_id: r.get("max_source_id"),
+                last_source_read_at: r.get("last_source_read_at"),
+                changed_runs_scanned_at: r.get("changed_runs_scanned_at"),
+                seconds_since_last_load: last_loaded_at.map(|t| (now - t).num_seconds()),
+                last_loaded_at,
+                pending_extracts: r.get("pending_extracts"),
+                pending_days: r.get("pending_days"),
+            }
+        })
+        .collect())
+}
+
+async fn recent(client: &Client, limit: i64) -> Result<Vec<Invocation>, StatusError> {
+    let rows = client
+        .query(RECENT_SQL, &[&limit])
+        .await
+        .map_err(|e| StatusError::Sql {
+            step: "read pipewatch_run_log",
+            detail: db::describe(&e),
+        })?;
+    Ok(rows
+        .iter()
+        .map(|r| Invocation {
+            run_id: r.get("run_id"),
+            command: r.get("command"),
+            started_at: r.get("started_at"),
+            ended_at: r.get("ended_at"),
+            outcome: r.get("outcome"),
+            stages: serde_json::from_str(r.get::<_, &str>("stages"))
+                .unwrap_or(serde_json::Value::Null),
+        })
+        .collect())
+}
+
+fn ago(seconds: i64) -> String {
+    match seconds {
+        s if s < 120 => format!("{s} s ago"),
+        s if s < 7200 => format!("{} min ago", s / 60),
+        s if s < 172_800 => format!("{} h ago", s / 3600),
+        s => format!("{} days ago", s / 86_400),
+    }
+}
+
+/// The status as readable text.
+pub fn render_text(status: &Status) -> String {
+    let mut out = String::new();
+    let push = |out: &mut String, line: String| {
+        out.push_str(&line);
+        out.push('\n');
+    };
+    push(
+        &mut out,
+        format!(
+            "warehouse schema {}: {} migrations applied{}",
+            status.schema,
+            status.migrations_applied,
+            if status.migrations_pending.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    ", {} pending (the next run applies them)",
+                    status.migrations_pending.len()
+                )
+            }
+        ),
+    );
+    push(
+        &mut out,
+        match &status.lock_holder {
+            Some(holder) => format!("run lock: held by {holder}"),
+            None => "run lock: free".to_string(),
+        },
+    );
+    push(&mut out, String::new());
+    push(&mut out, "Airflow instances:".to_string());
+    if status.instances.is_empty() {
+        push(&mut out, "  (none loaded yet)".to_string());
+    }
+    for i in &status.instances {
+        push(
+            &mut out,
+            format!(
+                "  {}: last loaded {}, watermark id {}, Airflow clock {}, {} pending extracts, {} days queued",
+                i.airflow_instance,
+                i.seconds_since_last_load
+                    .map(ago)
+                    .unwrap_or_else(|| "never".into()),
+                i.max_source_id
+                    .map(|v| v.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                i.last_source_read_at
+                    .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+                    .unwrap_or_else(|| "-".into()),
+                i.pending_extracts,
+                i.pending_days
+            ),
+        );
+    }
+    push(&mut out, String::new());
+    push(&mut out, "Recent invocations (newest first):".to_string());
+    for inv in &status.recent_invocations {
+        push(
+            &mut out,
+            format!(
+                "  {} {:<10} {:<9} run {}",
+                inv.started_at.format("%Y-%m-%d %H:%M:%S"),
+                inv.command,
+                inv.outcome,
+                inv.run_id
+            ),
+        );
+        for stage in inv.stages.as_array().into_iter().flatten() {
+            let field = |k: &str| match &stage[k] {
+                serde_json::Value::Null => "-".to_string(),
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            let instance = match &stage["airflow_instance"] {
+                serde_json::Value::String(s) => format!(" [{s}]"),
+                _ => String::new(),
+            };
+            let mut line = format!(
+                "      {}{instance}: {}, rows read {}, written {}, {} s",
+                field("stage"),
+                field("outcome"),
+                field("rows_read"),
+                field("rows_written"),
+                field("seconds")
+            );
+            if let serde_json::Value::String(error) = &stage["error"] {
+                line.push_str(&format!("; error: {error}"));
+            }
+            push(&mut out, line);
+        }
+    }
+    out
+}
