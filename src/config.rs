@@ -72,6 +72,11 @@ pub const DEFAULT_WEBHOOK_TIMEOUT_SECONDS: u64 = 10;
 /// Default number of attempts to deliver one webhook notification.
 pub const DEFAULT_WEBHOOK_ATTEMPTS: u64 = 3;
 
+/// Default days a loaded extract object is kept in the stage.
+pub const DEFAULT_STAGED_EXTRACT_DAYS: u64 = 30;
+/// Default days pipewatch_run_log rows are kept.
+pub const DEFAULT_RUN_LOG_DAYS: u64 = 90;
+
 /// Default reporting time zone.
 pub const DEFAULT_TIME_ZONE: &str = "UTC";
 
@@ -356,6 +361,24 @@ impl Default for ValidateSettings {
     }
 }
 
+/// What `pipewatch run` deletes once it is old enough (0 keeps forever).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetentionSettings {
+    /// Days a loaded extract object stays in the stage after its load (pending ones always stay).
+    pub staged_extract_days: u64,
+    /// Days `pipewatch_run_log` rows are kept.
+    pub run_log_days: u64,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        RetentionSettings {
+            staged_extract_days: DEFAULT_STAGED_EXTRACT_DAYS,
+            run_log_days: DEFAULT_RUN_LOG_DAYS,
+        }
+    }
+}
+
 /// The whole validated configuration.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -374,6 +397,8 @@ pub struct Settings {
     pub time_zone: String,
     /// The validator.
     pub validate: ValidateSettings,
+    /// Retention.
+    pub retention: RetentionSettings,
 }
 
 /// Finds the configuration file: the explicit path, else the first default path that exists.
@@ -469,6 +494,7 @@ impl Parser<'_> {
         let mut extract = None;
         let mut time_zone = None;
         let mut validate = None;
+        let mut retention = None;
         let mut airflow = Vec::new();
         for (name, value) in sections {
             let origin = self.origin(&value, &name, None);
@@ -500,6 +526,8 @@ impl Parser<'_> {
                 time_zone = Some(self.reporting(section)?);
             } else if name == "validate" {
                 validate = Some(self.validate(section)?);
+            } else if name == "retention" {
+                retention = Some(self.retention(section)?);
             } else if name == AIRFLOW_SECTION || name.starts_with(&format!("{AIRFLOW_SECTION}_")) {
                 airflow.push(self.airflow(section)?);
             } else {
@@ -507,7 +535,7 @@ impl Parser<'_> {
                     origin,
                     section: name,
                     known: format!(
-                        "[warehouse], [staging], [extract], [reporting], [validate], [{AIRFLOW_SECTION}], [{AIRFLOW_SECTION}_<instance>]"
+                        "[warehouse], [staging], [extract], [reporting], [validate], [retention], [{AIRFLOW_SECTION}], [{AIRFLOW_SECTION}_<instance>]"
                     ),
                 });
             }
@@ -544,7 +572,22 @@ impl Parser<'_> {
             extract: extract.unwrap_or_default(),
             time_zone: time_zone.unwrap_or_else(|| DEFAULT_TIME_ZONE.to_string()),
             validate: validate.unwrap_or_default(),
+            retention: retention.unwrap_or_default(),
         })
+    }
+
+    fn retention(&self, mut s: Section) -> Result<RetentionSettings, ConfigError> {
+        let d = RetentionSettings::default();
+        let settings = RetentionSettings {
+            staged_extract_days: s
+                .number("staged_extract_days", 0, 100_000)?
+                .unwrap_or(d.staged_extract_days),
+            run_log_days: s
+                .number("run_log_days", 0, 100_000)?
+                .unwrap_or(d.run_log_days),
+        };
+        s.finish()?;
+        Ok(settings)
     }
 
     fn validate(&self, mut s: Section) -> Result<ValidateSettings, ConfigError> {
@@ -775,6 +818,8 @@ impl Section<'_> {
             ]
         } else if self.name == "reporting" {
             &["time_zone"]
+        } else if self.name == "retention" {
+            &["staged_extract_days", "run_log_days"]
         } else if self.name == "validate" {
             &[
                 "statement_timeout_seconds",
@@ -954,6 +999,7 @@ mod tests {
             ("extract", "extract"),
             ("reporting", "reporting"),
             ("validate", "validate"),
+            ("retention", "retention"),
             (AIRFLOW_SECTION, AIRFLOW_SECTION),
         ] {
             let s = Section {

@@ -18,6 +18,7 @@ pub mod migrate;
 pub mod notify;
 pub mod pipeline;
 pub mod reconcile;
+pub mod retention;
 pub mod run_lock;
 pub mod run_log;
 pub mod stage;

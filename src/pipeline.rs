@@ -37,6 +37,8 @@ pub struct RunReport {
     pub loads: Vec<LoadReport>,
     /// The transform, when it ran.
     pub transform: Option<TransformReport>,
+    /// Retention, when it ran.
+    pub retention: Option<crate::retention::RetentionReport>,
 }
 
 /// Connects to the warehouse (migrating it) and takes the run lock (see `run_lock`).
@@ -213,6 +215,8 @@ pub async fn run(
         )
         .await?,
     );
+    report.retention =
+        Some(crate::retention::apply(&warehouse, &store, &settings.retention, ctx).await?);
     finish("Airflow instances", instances.len(), errors, report)
 }
 

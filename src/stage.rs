@@ -271,6 +271,43 @@ impl ObjectStore {
     }
 }
 
+impl ObjectStore {
+    /// Deletes the object at `key`; an object that is already gone is not an error.
+    pub async fn delete(&self, key: &str) -> Result<(), StageError> {
+        check_key(key)?;
+        match self {
+            ObjectStore::Local { directory } => {
+                let path = directory.join(key);
+                match tokio::fs::remove_file(&path).await {
+                    Ok(()) => Ok(()),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                    Err(cause) => Err(StageError::Local {
+                        path,
+                        operation: "delete the file",
+                        cause,
+                    }),
+                }
+            }
+            ObjectStore::S3 {
+                client,
+                bucket,
+                prefix,
+                endpoint,
+            } => client
+                .delete_object()
+                .bucket(bucket)
+                .key(format!("{prefix}{key}"))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| {
+                    let status = e.raw_response().map(|r| r.status().as_u16());
+                    s3_error("DeleteObject", bucket, endpoint, status, &e)
+                }),
+        }
+    }
+}
+
 /// A new object being written.
 #[derive(Debug)]
 pub enum ObjectWriter {

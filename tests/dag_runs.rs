@@ -1289,3 +1289,63 @@ async fn status_reports_invocations_watermarks_and_the_lock() {
     );
     assert!(run.stdout.contains("1 pending extracts"), "{run:?}");
 }
+
+#[tokio::test]
+async fn retention_deletes_old_loaded_extracts_and_run_log_rows_but_never_pending_ones() {
+    let w = World::new(
+        2,
+        "[retention]\nstaged_extract_days = 30\nrun_log_days = 90\n",
+    )
+    .await;
+    w.insert(&RunSpec::finished("etl", "2025-03-01T00:00:00Z", "success"))
+        .await;
+    w.run_ok(&["run"]);
+    w.run_ok(&["extract"]);
+    let keys = w
+        .query_strings(&format!(
+            "SELECT object_key FROM {}.staged_extract ORDER BY extracted_at",
+            w.warehouse
+        ))
+        .await;
+    assert_eq!(keys.len(), 2);
+    let stage = w.dir.path().join("stage");
+    // The loaded extract is 40 days old; the pending one belongs to a retired instance that no
+    // load will take any more, and is a year old: still never deleted.
+    w.exec(&format!(
+        "UPDATE {wh}.staged_extract SET loaded_at = now() - interval '40 days' WHERE object_key = '{old}';
+         UPDATE {wh}.staged_extract SET airflow_instance = 'retired', extracted_at = now() - interval '1 year'
+             WHERE object_key = '{pending}';
+         UPDATE {wh}.pipewatch_run_log SET started_at = now() - interval '100 days', ended_at = now() - interval '100 days'
+             WHERE stage = 'migrate';",
+        wh = w.warehouse,
+        old = keys[0],
+        pending = keys[1]
+    ))
+    .await;
+    assert!(stage.join(&keys[0]).exists());
+    w.run_ok(&["run"]);
+    assert!(
+        !stage.join(&keys[0]).exists(),
+        "the old loaded object is deleted"
+    );
+    assert!(stage.join(&keys[1]).exists(), "the pending object stays");
+    let remaining = w
+        .query_strings(&format!(
+            "SELECT object_key FROM {}.staged_extract ORDER BY extracted_at",
+            w.warehouse
+        ))
+        .await;
+    assert!(!remaining.contains(&keys[0]));
+    assert!(remaining.contains(&keys[1]));
+    assert_eq!(
+        w.count("SELECT count(*) FROM WH.pipewatch_run_log WHERE stage = 'migrate'")
+            .await,
+        0
+    );
+    assert_eq!(
+        w.count("SELECT count(*) FROM WH.pipewatch_run_log WHERE stage = 'retention' AND rows_written = 2")
+            .await,
+        1,
+        "one object and one run-log row deleted, recorded"
+    );
+}
