@@ -77,6 +77,13 @@ pub const DEFAULT_STAGED_EXTRACT_DAYS: u64 = 30;
 /// Default days pipewatch_run_log rows are kept.
 pub const DEFAULT_RUN_LOG_DAYS: u64 = 90;
 
+/// Default attempts for an operation that fails transiently (connections, S3 requests).
+pub const DEFAULT_RETRY_ATTEMPTS: u64 = 5;
+/// Default wait before the second attempt; it doubles for each next one.
+pub const DEFAULT_RETRY_INITIAL_BACKOFF_SECONDS: u64 = 1;
+/// Default longest wait between two attempts.
+pub const DEFAULT_RETRY_MAX_BACKOFF_SECONDS: u64 = 30;
+
 /// Default reporting time zone.
 pub const DEFAULT_TIME_ZONE: &str = "UTC";
 
@@ -259,6 +266,8 @@ pub struct PostgresSettings {
     pub statement_timeout_seconds: u64,
     /// Seconds to wait for another invocation's run lock (warehouse only; 0 for Airflow).
     pub lock_wait_seconds: u64,
+    /// Retries of transient connection failures (`[retry]`).
+    pub retry: RetrySettings,
 }
 
 impl PostgresSettings {
@@ -269,6 +278,41 @@ impl PostgresSettings {
     /// The environment variable that overrides `key` of this section.
     pub fn env_var(&self, key: &str) -> String {
         env_var_name(&self.section, key)
+    }
+}
+
+/// How transient failures (connection refused or reset, a server starting or shutting down,
+/// S3 5xx answers and timeouts) are retried: bounded exponential backoff. Permanent failures
+/// (authentication, a missing database, table or bucket, bad SQL) are never retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetrySettings {
+    /// Attempts in all (1: no retry).
+    pub attempts: u64,
+    /// Seconds before the second attempt; doubled for each next one.
+    pub initial_backoff_seconds: u64,
+    /// Longest wait between two attempts, in seconds.
+    pub max_backoff_seconds: u64,
+}
+
+impl Default for RetrySettings {
+    fn default() -> Self {
+        RetrySettings {
+            attempts: DEFAULT_RETRY_ATTEMPTS,
+            initial_backoff_seconds: DEFAULT_RETRY_INITIAL_BACKOFF_SECONDS,
+            max_backoff_seconds: DEFAULT_RETRY_MAX_BACKOFF_SECONDS,
+        }
+    }
+}
+
+impl RetrySettings {
+    /// The wait before attempt `next` (2, 3, ...).
+    pub fn backoff(&self, next: u64) -> std::time::Duration {
+        let factor = 1u64 << (next.saturating_sub(2)).min(20);
+        std::time::Duration::from_secs(
+            self.initial_backoff_seconds
+                .saturating_mul(factor)
+                .min(self.max_backoff_seconds),
+        )
     }
 }
 
@@ -310,6 +354,8 @@ pub struct S3Settings {
     pub secret_access_key: Option<Secret>,
     /// Seconds allowed for one request.
     pub timeout_seconds: u64,
+    /// Retries of transient S3 failures (`[retry]`).
+    pub retry: RetrySettings,
 }
 
 /// How incremental extracts find new and changed runs (see docs/extract-watermark.md).
@@ -495,6 +541,7 @@ impl Parser<'_> {
         let mut time_zone = None;
         let mut validate = None;
         let mut retention = None;
+        let mut retry = None;
         let mut airflow = Vec::new();
         for (name, value) in sections {
             let origin = self.origin(&value, &name, None);
@@ -528,6 +575,8 @@ impl Parser<'_> {
                 validate = Some(self.validate(section)?);
             } else if name == "retention" {
                 retention = Some(self.retention(section)?);
+            } else if name == "retry" {
+                retry = Some(self.retry(section)?);
             } else if name == AIRFLOW_SECTION || name.starts_with(&format!("{AIRFLOW_SECTION}_")) {
                 airflow.push(self.airflow(section)?);
             } else {
@@ -535,7 +584,7 @@ impl Parser<'_> {
                     origin,
                     section: name,
                     known: format!(
-                        "[warehouse], [staging], [extract], [reporting], [validate], [retention], [{AIRFLOW_SECTION}], [{AIRFLOW_SECTION}_<instance>]"
+                        "[warehouse], [staging], [extract], [reporting], [validate], [retention], [retry], [{AIRFLOW_SECTION}], [{AIRFLOW_SECTION}_<instance>]"
                     ),
                 });
             }
@@ -558,12 +607,22 @@ impl Parser<'_> {
                 });
             }
         }
-        let staging = match staging {
+        let mut staging = match staging {
             Some(s) => s,
             None => StagingSettings::Local {
                 directory: self.base.join(DEFAULT_LOCAL_DIRECTORY),
             },
         };
+        // One retry policy for every connection and request.
+        let retry = retry.unwrap_or_default();
+        let mut warehouse = warehouse;
+        warehouse.retry = retry;
+        for a in &mut airflow {
+            a.database.retry = retry;
+        }
+        if let StagingSettings::S3(s3) = &mut staging {
+            s3.retry = retry;
+        }
         Ok(Settings {
             path: self.path.to_path_buf(),
             warehouse,
@@ -574,6 +633,21 @@ impl Parser<'_> {
             validate: validate.unwrap_or_default(),
             retention: retention.unwrap_or_default(),
         })
+    }
+
+    fn retry(&self, mut s: Section) -> Result<RetrySettings, ConfigError> {
+        let d = RetrySettings::default();
+        let settings = RetrySettings {
+            attempts: s.number("attempts", 1, 100)?.unwrap_or(d.attempts),
+            initial_backoff_seconds: s
+                .number("initial_backoff_seconds", 0, 3600)?
+                .unwrap_or(d.initial_backoff_seconds),
+            max_backoff_seconds: s
+                .number("max_backoff_seconds", 0, 3600)?
+                .unwrap_or(d.max_backoff_seconds),
+        };
+        s.finish()?;
+        Ok(settings)
     }
 
     fn retention(&self, mut s: Section) -> Result<RetentionSettings, ConfigError> {
@@ -687,6 +761,7 @@ impl Parser<'_> {
                 .number("statement_timeout_seconds", 0, 7 * 24 * 3600)?
                 .unwrap_or(default_statement_timeout),
             lock_wait_seconds: 0,
+            retry: RetrySettings::default(),
         })
     }
 
@@ -789,6 +864,7 @@ impl Parser<'_> {
             access_key_id,
             secret_access_key: secret_access_key.map(Secret::new),
             timeout_seconds: timeout_seconds.unwrap_or(DEFAULT_S3_TIMEOUT_SECONDS),
+            retry: RetrySettings::default(),
         }))
     }
 }
@@ -818,6 +894,8 @@ impl Section<'_> {
             ]
         } else if self.name == "reporting" {
             &["time_zone"]
+        } else if self.name == "retry" {
+            &["attempts", "initial_backoff_seconds", "max_backoff_seconds"]
         } else if self.name == "retention" {
             &["staged_extract_days", "run_log_days"]
         } else if self.name == "validate" {
@@ -1000,6 +1078,7 @@ mod tests {
             ("reporting", "reporting"),
             ("validate", "validate"),
             ("retention", "retention"),
+            ("retry", "retry"),
             (AIRFLOW_SECTION, AIRFLOW_SECTION),
         ] {
             let s = Section {

@@ -50,8 +50,36 @@ pub struct ConnectError {
 }
 
 /// Opens a connection to the database of `settings` for `role`, tagged with the invocation's
-/// `run_id`, and drives it on the Tokio runtime.
+/// `run_id`, and drives it on the Tokio runtime. Transient failures (see [`ConnectError`]'s
+/// `transient`) are retried as `settings.retry` says, each attempt logged; permanent ones
+/// (authentication, a missing database) fail at once.
 pub async fn connect(
+    settings: &PostgresSettings,
+    role: Role,
+    run_id: Uuid,
+) -> Result<Client, ConnectError> {
+    let mut attempt = 1;
+    loop {
+        match connect_once(settings, role, run_id).await {
+            Ok(client) => return Ok(client),
+            Err(e) if e.transient && attempt < settings.retry.attempts => {
+                attempt += 1;
+                let wait = settings.retry.backoff(attempt);
+                tracing::warn!(
+                    attempt,
+                    max_attempts = settings.retry.attempts,
+                    wait_seconds = wait.as_secs(),
+                    error = %e,
+                    "Connection failed; retrying."
+                );
+                tokio::time::sleep(wait).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+async fn connect_once(
     settings: &PostgresSettings,
     role: Role,
     run_id: Uuid,
@@ -177,4 +205,15 @@ pub fn describe(error: &tokio_postgres::Error) -> String {
         }
         None => error_chain(error),
     }
+}
+
+/// Whether a failed statement may succeed when its transaction is simply run again: a
+/// serialization failure or a deadlock (PostgreSQL rolled the transaction back). The one place
+/// that decides which statement errors are retried; connection failures are decided in
+/// [`connect`].
+pub fn is_retryable_statement_error(error: &tokio_postgres::Error) -> bool {
+    matches!(
+        error.code(),
+        Some(&SqlState::T_R_SERIALIZATION_FAILURE) | Some(&SqlState::T_R_DEADLOCK_DETECTED)
+    )
 }

@@ -50,6 +50,8 @@ pub enum LoadError {
         step: &'static str,
         /// The server's message.
         detail: String,
+        /// Whether running the load again may succeed (serialization failure, deadlock).
+        retryable: bool,
     },
     /// Reading the object failed.
     #[error("load of {object}: {error}")]
@@ -132,6 +134,21 @@ pub struct LoadTarget<'a> {
     pub schema: &'a Identifier,
     /// The reporting time zone.
     pub time_zone: &'a str,
+    /// How a load rolled back by a serialization failure or deadlock is retried.
+    pub retry: crate::config::RetrySettings,
+}
+
+impl LoadError {
+    /// Whether running the whole load again may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            LoadError::Sql {
+                retryable: true,
+                ..
+            }
+        )
+    }
 }
 
 /// Lists registered extracts: pending ones (of one instance or all), or the one with `key`.
@@ -148,6 +165,7 @@ pub async fn staged_extracts(
             object: key.unwrap_or("(pending extracts)").to_string(),
             step: "list staged extracts",
             detail: db::describe(&e),
+            retryable: false,
         })?;
     Ok(rows
         .iter()
@@ -176,7 +194,19 @@ pub async fn load_object(
 ) -> Result<LoadReport, LoadError> {
     let instance = registered.map(|r| r.airflow_instance.as_str());
     let record = run_log::start(&*warehouse, ctx, "load", instance).await?;
-    let result = load_inner(warehouse, target, store, key, registered, ctx, &record).await;
+    let mut attempt = 1;
+    let result = loop {
+        let result = load_inner(warehouse, target, store, key, registered, ctx, &record).await;
+        match &result {
+            Err(e) if e.is_retryable() && attempt < target.retry.attempts => {
+                attempt += 1;
+                let wait = target.retry.backoff(attempt);
+                tracing::warn!(attempt, max_attempts = target.retry.attempts, wait_seconds = wait.as_secs(), error = %e, "Load rolled back; retrying.");
+                tokio::time::sleep(wait).await;
+            }
+            _ => break result,
+        }
+    };
     if let Err(e) = &result {
         // The transaction rolled back; record the failure on its own.
         run_log::finish_failed(&*warehouse, &record, &e.to_string()).await?;
@@ -210,6 +240,7 @@ async fn load_inner(
             object: key.to_string(),
             step,
             detail: db::describe(&e),
+            retryable: db::is_retryable_statement_error(&e),
         }
     };
     let stage_error = |error| LoadError::Stage {

@@ -125,6 +125,7 @@ pub async fn load(
         let target = load::LoadTarget {
             schema,
             time_zone: &settings.time_zone,
+            retry: settings.warehouse.retry,
         };
         let report = load::load_object(
             &mut warehouse,
@@ -157,6 +158,7 @@ async fn load_pending(
         let target = load::LoadTarget {
             schema: &settings.warehouse.schema,
             time_zone: &settings.time_zone,
+            retry: settings.warehouse.retry,
         };
         match load::load_object(
             warehouse,
@@ -211,6 +213,7 @@ pub async fn run(
             &settings.warehouse.schema,
             &settings.time_zone,
             false,
+            settings.warehouse.retry,
             ctx,
         )
         .await?,
@@ -309,6 +312,7 @@ pub async fn backfill(
             &settings.warehouse.schema,
             &settings.time_zone,
             false,
+            settings.warehouse.retry,
             ctx,
         )
         .await?,
@@ -328,6 +332,7 @@ pub async fn transform(
         &settings.warehouse.schema,
         &settings.time_zone,
         full_refresh,
+        settings.warehouse.retry,
         ctx,
     )
     .await?)

@@ -11,6 +11,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{
     BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
@@ -613,6 +614,14 @@ fn s3_store(s3: &S3Settings) -> Result<ObjectStore, StageError> {
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(s3.region.clone()))
         .credentials_provider(credentials)
+        // The SDK's standard retry mode retries only transient failures (5xx, throttling,
+        // timeouts, connection errors); its budget follows [retry].
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(s3.retry.attempts.min(u32::MAX as u64) as u32)
+                .with_initial_backoff(Duration::from_secs(s3.retry.initial_backoff_seconds.max(1)))
+                .with_max_backoff(Duration::from_secs(s3.retry.max_backoff_seconds.max(1))),
+        )
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(timeout.min(Duration::from_secs(10)))

@@ -79,6 +79,8 @@ pub enum TransformError {
         step: String,
         /// The server's message.
         detail: String,
+        /// Whether running the transform again may succeed (serialization failure, deadlock).
+        retryable: bool,
     },
     /// The reporting time zone is unknown.
     #[error(transparent)]
@@ -109,10 +111,25 @@ pub async fn run(
     schema: &Identifier,
     time_zone: &str,
     full_refresh: bool,
+    retry: crate::config::RetrySettings,
     ctx: &RunContext,
 ) -> Result<TransformReport, TransformError> {
     let record = run_log::start(&*warehouse, ctx, "transform", None).await?;
-    let result = recompute(warehouse, schema, time_zone, full_refresh, ctx, &record).await;
+    let mut attempt = 1;
+    let result = loop {
+        let result = recompute(warehouse, schema, time_zone, full_refresh, ctx, &record).await;
+        match &result {
+            Err(TransformError::Sql {
+                retryable: true, ..
+            }) if attempt < retry.attempts => {
+                attempt += 1;
+                let wait = retry.backoff(attempt);
+                tracing::warn!(attempt, max_attempts = retry.attempts, wait_seconds = wait.as_secs(), error = %result.as_ref().err().map(ToString::to_string).unwrap_or_default(), "Transform rolled back; retrying.");
+                tokio::time::sleep(wait).await;
+            }
+            _ => break result,
+        }
+    };
     if let Err(e) = &result {
         run_log::finish_failed(&*warehouse, &record, &e.to_string()).await?;
     }
@@ -134,6 +151,7 @@ fn sql_error(step: impl Into<String>) -> impl FnOnce(tokio_postgres::Error) -> T
     move |e| TransformError::Sql {
         step,
         detail: db::describe(&e),
+        retryable: db::is_retryable_statement_error(&e),
     }
 }
 

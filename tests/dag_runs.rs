@@ -918,7 +918,7 @@ async fn unreachable_source_is_a_clear_error_and_writes_nothing() {
     let config = write_config(
         dir.path(),
         &format!(
-            "{}[airflowdb_config]\nhost = 127.0.0.1\nport = {closed_port}\nusername = airflow\ndatabase = airflow\nconnect_timeout_seconds = 2\n",
+            "{}[retry]\nattempts = 1\n[airflowdb_config]\nhost = 127.0.0.1\nport = {closed_port}\nusername = airflow\ndatabase = airflow\nconnect_timeout_seconds = 2\n",
             warehouse_section(&schema)
         ),
     );
@@ -1258,7 +1258,10 @@ async fn status_reports_invocations_watermarks_and_the_lock() {
         .iter()
         .map(|s| s["stage"].as_str().unwrap())
         .collect();
-    assert_eq!(stages, ["migrate", "extract", "load", "transform"]);
+    assert_eq!(
+        stages,
+        ["migrate", "extract", "load", "transform", "retention"]
+    );
 
     // While another session holds the run lock, status names it.
     let (holder, connection) = tokio_postgres::connect(

@@ -395,7 +395,7 @@ async fn check_config_reports_unreachable_servers_and_missing_bucket() {
         listener.local_addr().unwrap().port()
     };
     let text = format!(
-        "[warehouse]\nhost = 127.0.0.1\nport = {closed_port}\nusername = x\ndatabase = y\nconnect_timeout_seconds = 2\n\
+        "[retry]\nattempts = 1\n[warehouse]\nhost = 127.0.0.1\nport = {closed_port}\nusername = x\ndatabase = y\nconnect_timeout_seconds = 2\n\
          [airflowdb_config]\nhost = 127.0.0.1\nport = {closed_port}\nusername = x\ndatabase = y\nconnect_timeout_seconds = 2\n{}",
         s3_staging_section("no-such-bucket-pipewatch")
     );
@@ -521,4 +521,112 @@ fn usage_errors_exit_2() {
     assert_eq!(run.code, pipewatch::exit::USAGE as i32, "{run:?}");
     let run = pipewatch(dir.path(), &["--log-format", "xml", "migrate"], &[]);
     assert_eq!(run.code, pipewatch::exit::USAGE as i32, "{run:?}");
+}
+
+/// A TCP forwarder to the test PostgreSQL that starts listening on `port` only after `delay`:
+/// a warehouse that is restarting, then comes back.
+fn warehouse_coming_back(port: u16, delay: std::time::Duration) {
+    let target = format!("{}:{}", pg_host(), pg_port());
+    std::thread::spawn(move || {
+        std::thread::sleep(delay);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+                .await
+                .unwrap();
+            // Serve for a bounded time, then stop by itself.
+            let serve = async {
+                loop {
+                    let (mut inbound, _) = listener.accept().await.unwrap();
+                    let target = target.clone();
+                    tokio::spawn(async move {
+                        if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                            let _ =
+                                tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                        }
+                    });
+                }
+            };
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(60), serve).await;
+        });
+    });
+}
+
+#[tokio::test]
+async fn a_warehouse_that_comes_back_during_retries_is_used() {
+    let dir = TempDir::new();
+    let schema = unique("wh");
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "[warehouse]\nhost = 127.0.0.1\nport = {port}\nusername = {}\ndatabase = {}\nschema = {schema}\n\
+             [retry]\nattempts = 6\ninitial_backoff_seconds = 1\nmax_backoff_seconds = 2\n",
+            pg_user(),
+            pg_database()
+        ),
+    );
+    warehouse_coming_back(port, std::time::Duration::from_millis(2500));
+    let run = pipewatch(
+        dir.path(),
+        &["--config", config.to_str().unwrap(), "migrate"],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr.contains("Connection failed; retrying."),
+        "{run:?}"
+    );
+    assert!(
+        run.stderr.contains("attempt=2"),
+        "each attempt is logged: {run:?}"
+    );
+    let applied: i64 = pg()
+        .await
+        .query_one(
+            &format!("SELECT count(*) FROM {schema}.pipewatch_schema_migrations"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(applied as usize, pipewatch::migrate::MIGRATIONS.len());
+}
+
+#[test]
+fn a_permanent_error_is_not_retried() {
+    let dir = TempDir::new();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "[warehouse]\nhost = {}\nport = {}\nusername = {}\npassword = wrong-wrong\ndatabase = {}\n\
+             [retry]\nattempts = 5\ninitial_backoff_seconds = 5\n",
+            pg_host(),
+            pg_port(),
+            env("PIPEWATCH_TEST_PG_PASSWORD_ROLE"),
+            pg_database()
+        ),
+    );
+    let started = std::time::Instant::now();
+    let run = pipewatch(
+        dir.path(),
+        &["--config", config.to_str().unwrap(), "migrate"],
+        &[],
+    );
+    assert_eq!(run.code, pipewatch::exit::ERROR as i32, "{run:?}");
+    assert!(
+        run.stderr.contains("password authentication failed"),
+        "{run:?}"
+    );
+    assert!(!run.stderr.contains("retrying"), "{run:?}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(4),
+        "failed at once, without waiting for a retry"
+    );
 }

@@ -608,7 +608,7 @@ fn unreachable_warehouse_is_an_error_exit() {
     let config = write_config(
         dir.path(),
         &format!(
-            "[warehouse]\nhost = 127.0.0.1\nport = {closed_port}\nusername = x\ndatabase = y\nconnect_timeout_seconds = 2\n"
+            "[retry]\nattempts = 1\n[warehouse]\nhost = 127.0.0.1\nport = {closed_port}\nusername = x\ndatabase = y\nconnect_timeout_seconds = 2\n"
         ),
     );
     std::fs::write(dir.path().join("one.sql"), "SELECT 1").unwrap();
