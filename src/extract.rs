@@ -313,36 +313,35 @@ async fn extract_inner(
     let source_now: DateTime<Utc> = snapshot.get("source_now");
     let source_max_id: Option<i32> = snapshot.get("max_id");
 
-    let (mode, window) = match scope {
-        ExtractScope::Window {
-            from,
-            to,
-            time_zone,
-        } => (ExtractMode::Window, Some((from, to, time_zone))),
-        ExtractScope::Incremental { full } => {
-            let mode = match loaded_max_id {
-                _ if full => ExtractMode::Full,
-                None => ExtractMode::Full,
-                Some(loaded) if source_max_id.unwrap_or(0) < loaded => {
-                    tracing::warn!(
-                        instance = name,
-                        loaded_max_id = loaded,
-                        source_max_id,
-                        "Airflow's highest dag_run id is below the one already loaded (was the metadata database recreated?): reading every run."
-                    );
-                    ExtractMode::Full
-                }
-                Some(_) => ExtractMode::Incremental,
-            };
-            (mode, None)
-        }
+    let mode = match scope {
+        ExtractScope::Window { .. } => ExtractMode::Window,
+        ExtractScope::Incremental { full } => match loaded_max_id {
+            _ if full => ExtractMode::Full,
+            None => ExtractMode::Full,
+            Some(loaded) if source_max_id.unwrap_or(0) < loaded => {
+                tracing::warn!(
+                    instance = name,
+                    loaded_max_id = loaded,
+                    source_max_id,
+                    "Airflow's highest dag_run id is below the one already loaded (was the metadata database recreated?): reading every run."
+                );
+                ExtractMode::Full
+            }
+            Some(_) => ExtractMode::Incremental,
+        },
     };
 
     let mut changed_runs_since = None;
-    let ids = match mode {
-        ExtractMode::Full => None,
-        ExtractMode::Window => {
-            let (from, to, time_zone) = window.unwrap_or_default();
+    let ids = match (mode, scope) {
+        (ExtractMode::Full, _) => None,
+        (
+            _,
+            ExtractScope::Window {
+                from,
+                to,
+                time_zone,
+            },
+        ) => {
             let sql = match layout {
                 DagRunSchema::Airflow2 => WINDOW2_SQL,
                 DagRunSchema::Airflow3 => WINDOW3_SQL,
@@ -356,7 +355,7 @@ async fn extract_inner(
                 .collect();
             Some(ids)
         }
-        ExtractMode::Incremental => {
+        (_, ExtractScope::Incremental { .. }) => {
             let above = loaded_max_id
                 .unwrap_or(0)
                 .saturating_sub(extract.recheck_last_ids.min(i32::MAX as u64) as i32);

@@ -190,34 +190,10 @@ pub async fn run(
     options: &ExtractOptions,
 ) -> anyhow::Result<RunReport> {
     let instances = extract::select_instances(settings, options.instance.as_deref())?;
-    let scope = ExtractScope::Incremental { full: options.full };
     let (mut warehouse, store) = open(settings, ctx).await?;
-    let mut report = RunReport::default();
-    let mut errors = Vec::new();
-    for instance in &instances {
-        extract_and_load(
-            settings,
-            ctx,
-            instance,
-            scope,
-            &mut warehouse,
-            &store,
-            &mut report,
-            &mut errors,
-        )
-        .await?;
-    }
-    report.transform = Some(
-        transform::run(
-            &mut warehouse,
-            &settings.warehouse.schema,
-            &settings.time_zone,
-            false,
-            settings.warehouse.retry,
-            ctx,
-        )
-        .await?,
-    );
+    let scope = ExtractScope::Incremental { full: options.full };
+    let (mut report, errors) =
+        extract_load_transform(settings, ctx, &instances, scope, &mut warehouse, &store).await?;
     report.retention =
         Some(crate::retention::apply(&warehouse, &store, &settings.retention, ctx).await?);
     finish("Airflow instances", instances.len(), errors, report)
@@ -244,29 +220,56 @@ async fn extract_logged(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn extract_and_load(
+/// For each instance: extract (a failure is logged and collected), then load its pending
+/// extracts (the new one and any left over by an earlier failed run); for a window extract,
+/// queue every day of the window. Then recompute the queued days. The transform runs even when
+/// an instance failed, so the healthy instances' figures stay current.
+async fn extract_load_transform(
     settings: &Settings,
     ctx: &RunContext,
-    instance: &crate::config::AirflowSettings,
+    instances: &[&crate::config::AirflowSettings],
     scope: ExtractScope<'_>,
     warehouse: &mut Client,
     store: &ObjectStore,
-    report: &mut RunReport,
-    errors: &mut Vec<String>,
-) -> anyhow::Result<()> {
-    let name = instance.instance.as_str();
-    // When the extract fails, older pending extracts of this instance are still loaded below.
-    if let Some(e) = extract_logged(settings, ctx, instance, scope, warehouse, store, errors).await
-    {
-        report.extracts.push(e);
+) -> anyhow::Result<(RunReport, Vec<String>)> {
+    let mut report = RunReport::default();
+    let mut errors = Vec::new();
+    for instance in instances {
+        let name = instance.instance.as_str();
+        if let Some(e) = extract_logged(
+            settings,
+            ctx,
+            instance,
+            scope,
+            warehouse,
+            store,
+            &mut errors,
+        )
+        .await
+        {
+            report.extracts.push(e);
+        }
+        let pending = load::staged_extracts(warehouse, Some(name), None, true).await?;
+        match load_pending(warehouse, settings, store, &pending, ctx).await {
+            Ok(loads) => report.loads.extend(loads),
+            Err(e) => errors.push(format!("{e:#}")),
+        }
+        if let ExtractScope::Window { from, to, .. } = scope {
+            transform::queue_window(warehouse, name, from, to).await?;
+        }
     }
-    let pending = load::staged_extracts(warehouse, Some(name), None, true).await?;
-    match load_pending(warehouse, settings, store, &pending, ctx).await {
-        Ok(loads) => report.loads.extend(loads),
-        Err(e) => errors.push(format!("{e:#}")),
-    }
-    Ok(())
+    report.transform = Some(
+        transform::run(
+            warehouse,
+            &settings.warehouse.schema,
+            &settings.time_zone,
+            false,
+            settings.warehouse.retry,
+            ctx,
+        )
+        .await?,
+    );
+    Ok((report, errors))
 }
 
 /// `pipewatch backfill`: re-extracts every run of the window `from..=to` (days in the reporting
@@ -290,33 +293,8 @@ pub async fn backfill(
         to,
         time_zone: &settings.time_zone,
     };
-    let mut report = RunReport::default();
-    let mut errors = Vec::new();
-    for instance in &instances {
-        extract_and_load(
-            settings,
-            ctx,
-            instance,
-            scope,
-            &mut warehouse,
-            &store,
-            &mut report,
-            &mut errors,
-        )
-        .await?;
-        transform::queue_window(&warehouse, &instance.instance, from, to).await?;
-    }
-    report.transform = Some(
-        transform::run(
-            &mut warehouse,
-            &settings.warehouse.schema,
-            &settings.time_zone,
-            false,
-            settings.warehouse.retry,
-            ctx,
-        )
-        .await?,
-    );
+    let (report, errors) =
+        extract_load_transform(settings, ctx, &instances, scope, &mut warehouse, &store).await?;
     finish("Airflow instances", instances.len(), errors, report)
 }
 

@@ -11,12 +11,13 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{
     BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
 };
-use aws_sdk_s3::error::DisplayErrorContext;
+use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 
@@ -146,7 +147,7 @@ impl ObjectStore {
                 .await
                 .map(|_| ())
                 .map_err(|e| {
-                    let status = e.raw_response().map(|r| r.status().as_u16());
+                    let status = http_status(&e);
                     if status == Some(404) {
                         StageError::NoSuchBucket {
                             bucket: bucket.clone(),
@@ -262,7 +263,7 @@ impl ObjectStore {
                                 store: self.describe(),
                             })
                         } else {
-                            let status = e.raw_response().map(|r| r.status().as_u16());
+                            let status = http_status(&e);
                             Err(s3_error("GetObject", bucket, endpoint, status, &e))
                         }
                     }
@@ -302,7 +303,7 @@ impl ObjectStore {
                 .await
                 .map(|_| ())
                 .map_err(|e| {
-                    let status = e.raw_response().map(|r| r.status().as_u16());
+                    let status = http_status(&e);
                     s3_error("DeleteObject", bucket, endpoint, status, &e)
                 }),
         }
@@ -412,9 +413,9 @@ impl S3Upload {
     fn error<E: std::error::Error + 'static>(
         &self,
         operation: &'static str,
-        status: Option<u16>,
-        e: &E,
+        e: &SdkError<E, HttpResponse>,
     ) -> StageError {
+        let status = http_status(e);
         if status == Some(404) {
             return StageError::NoSuchBucket {
                 bucket: self.bucket.clone(),
@@ -434,13 +435,7 @@ impl S3Upload {
                 .content_type("text/csv")
                 .send()
                 .await
-                .map_err(|e| {
-                    self.error(
-                        "CreateMultipartUpload",
-                        e.raw_response().map(|r| r.status().as_u16()),
-                        &e,
-                    )
-                })?;
+                .map_err(|e| self.error("CreateMultipartUpload", &e))?;
             self.upload_id = created.upload_id;
         }
         let part_number = self.parts.len() as i32 + 1;
@@ -455,13 +450,7 @@ impl S3Upload {
             .body(ByteStream::from(body))
             .send()
             .await
-            .map_err(|e| {
-                self.error(
-                    "UploadPart",
-                    e.raw_response().map(|r| r.status().as_u16()),
-                    &e,
-                )
-            })?;
+            .map_err(|e| self.error("UploadPart", &e))?;
         self.parts.push(
             CompletedPart::builder()
                 .set_e_tag(uploaded.e_tag)
@@ -484,13 +473,7 @@ impl S3Upload {
                 .send()
                 .await
                 .map(|_| ())
-                .map_err(|e| {
-                    self.error(
-                        "PutObject",
-                        e.raw_response().map(|r| r.status().as_u16()),
-                        &e,
-                    )
-                });
+                .map_err(|e| self.error("PutObject", &e));
         }
         if !self.buffer.is_empty() {
             self.send_part().await?;
@@ -508,13 +491,7 @@ impl S3Upload {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| {
-                self.error(
-                    "CompleteMultipartUpload",
-                    e.raw_response().map(|r| r.status().as_u16()),
-                    &e,
-                )
-            })
+            .map_err(|e| self.error("CompleteMultipartUpload", &e))
     }
 }
 
@@ -645,6 +622,11 @@ fn s3_store(s3: &S3Settings) -> Result<ObjectStore, StageError> {
         prefix: s3.prefix.clone(),
         endpoint,
     })
+}
+
+/// The HTTP status of a failed S3 request, when the server answered at all.
+fn http_status<E>(error: &SdkError<E, HttpResponse>) -> Option<u16> {
+    error.raw_response().map(|r| r.status().as_u16())
 }
 
 fn s3_error<E: std::error::Error + 'static>(

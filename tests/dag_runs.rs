@@ -288,19 +288,7 @@ async fn late_finishing_run_is_not_lost() {
 async fn run_committed_after_a_higher_id_was_read_is_not_lost() {
     let w = World::new(2, NO_SCAN).await;
     // A transaction takes an id and commits late, while a later run commits at once.
-    let (late, connection) = tokio_postgres::connect(
-        &format!(
-            "host={} port={} user={} dbname={}",
-            pg_host(),
-            pg_port(),
-            pg_user(),
-            pg_database()
-        ),
-        tokio_postgres::NoTls,
-    )
-    .await
-    .unwrap();
-    tokio::spawn(connection);
+    let late = pg().await;
     late.batch_execute("BEGIN").await.unwrap();
     let late_id = insert_run(
         &late,
@@ -591,19 +579,7 @@ async fn load_killed_midway_leaves_nothing_and_a_rerun_loads_everything() {
             .await;
         // Hold the pending extract's row, so the load blocks on its very last statement, after
         // all its rows are written (uncommitted).
-        let (blocker, connection) = tokio_postgres::connect(
-            &format!(
-                "host={} port={} user={} dbname={}",
-                pg_host(),
-                pg_port(),
-                pg_user(),
-                pg_database()
-            ),
-            tokio_postgres::NoTls,
-        )
-        .await
-        .unwrap();
-        tokio::spawn(connection);
+        let blocker = pg().await;
         blocker.batch_execute("BEGIN").await.unwrap();
         blocker
             .execute(
@@ -911,10 +887,7 @@ async fn changed_or_foreign_objects_are_refused_with_a_clear_message() {
 async fn unreachable_source_is_a_clear_error_and_writes_nothing() {
     let dir = TempDir::new();
     let schema = unique("wh");
-    let closed_port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let closed_port = closed_port();
     let config = write_config(
         dir.path(),
         &format!(
@@ -1166,19 +1139,7 @@ async fn a_killed_lock_holder_frees_the_lock_and_a_waiting_run_gives_up_with_cod
         .await;
     w.run_ok(&["extract"]);
     // A load that holds the run lock and blocks on its last statement.
-    let (blocker, connection) = tokio_postgres::connect(
-        &format!(
-            "host={} port={} user={} dbname={}",
-            pg_host(),
-            pg_port(),
-            pg_user(),
-            pg_database()
-        ),
-        tokio_postgres::NoTls,
-    )
-    .await
-    .unwrap();
-    tokio::spawn(connection);
+    let blocker = pg().await;
     blocker.batch_execute("BEGIN").await.unwrap();
     blocker
         .execute(
@@ -1264,19 +1225,7 @@ async fn status_reports_invocations_watermarks_and_the_lock() {
     );
 
     // While another session holds the run lock, status names it.
-    let (holder, connection) = tokio_postgres::connect(
-        &format!(
-            "host={} port={} user={} dbname={} application_name=lock-holder-for-test",
-            pg_host(),
-            pg_port(),
-            pg_user(),
-            pg_database()
-        ),
-        tokio_postgres::NoTls,
-    )
-    .await
-    .unwrap();
-    tokio::spawn(connection);
+    let holder = pg_named("lock-holder-for-test").await;
     holder
         .execute(
             "SELECT pg_advisory_lock(hashtext('pipewatch run'), hashtext($1::text))",

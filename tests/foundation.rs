@@ -390,10 +390,7 @@ async fn check_config_with_wrong_password_names_the_problem_and_hides_the_passwo
 async fn check_config_reports_unreachable_servers_and_missing_bucket() {
     let dir = TempDir::new();
     // A port where nothing listens: bind one, then release it.
-    let closed_port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
+    let closed_port = closed_port();
     let text = format!(
         "[retry]\nattempts = 1\n[warehouse]\nhost = 127.0.0.1\nport = {closed_port}\nusername = x\ndatabase = y\nconnect_timeout_seconds = 2\n\
          [airflowdb_config]\nhost = 127.0.0.1\nport = {closed_port}\nusername = x\ndatabase = y\nconnect_timeout_seconds = 2\n{}",
@@ -559,10 +556,7 @@ fn warehouse_coming_back(port: u16, delay: std::time::Duration) {
 async fn a_warehouse_that_comes_back_during_retries_is_used() {
     let dir = TempDir::new();
     let schema = unique("wh");
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = closed_port();
     let config = write_config(
         dir.path(),
         &format!(

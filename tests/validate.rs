@@ -569,10 +569,7 @@ async fn failed_and_errored_tests_are_posted_to_the_webhook() {
 
 #[tokio::test]
 async fn an_undeliverable_notification_does_not_change_the_exit_status() {
-    let closed_port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let closed_port = closed_port();
     let b = Bench::new(&format!(
         "[validate]\nwebhook_url = http://127.0.0.1:{closed_port}/hook/secret-token\nwebhook_timeout_seconds = 2\nwebhook_attempts = 2\n"
     ))
@@ -601,10 +598,7 @@ async fn an_undeliverable_notification_does_not_change_the_exit_status() {
 #[test]
 fn unreachable_warehouse_is_an_error_exit() {
     let dir = TempDir::new();
-    let closed_port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let closed_port = closed_port();
     let config = write_config(
         dir.path(),
         &format!(

@@ -47,8 +47,14 @@ pub fn pg_database() -> String {
 
 /// A superuser connection to the test database.
 pub async fn pg() -> Client {
+    pg_named("pipewatch-test").await
+}
+
+/// A superuser connection to the test database, shown as `application_name` in
+/// pg_stat_activity (a second session for lock and transaction tests).
+pub async fn pg_named(application_name: &str) -> Client {
     let conn = format!(
-        "host={} port={} user={} dbname={}",
+        "host={} port={} user={} dbname={} application_name={application_name}",
         pg_host(),
         pg_port(),
         pg_user(),
@@ -61,6 +67,12 @@ pub async fn pg() -> Client {
         });
     tokio::spawn(connection);
     client
+}
+
+/// A loopback port where nothing listens (bound, then released at once).
+pub fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
 }
 
 /// Creates an Airflow `dag_run` table (fixture of the given major version) in a new schema.
