@@ -1,11 +1,13 @@
-//! The command line: subcommands and global options.
+//! The command line (clap): subcommands and global options, turned into the library's
+//! [`pipewatch::Command`]. Part of the binary only: the library knows no clap type.
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use tracing_subscriber::filter::LevelFilter;
 
-use crate::logging::LogFormat;
+use pipewatch::commands;
+use pipewatch::logging::LogFormat;
 
 /// pipewatch: copies Airflow DAG-run history and data-validation results into a PostgreSQL
 /// warehouse and computes daily pipeline-performance figures for dashboards.
@@ -23,7 +25,7 @@ pub struct Cli {
         default_value = "text",
         env = "PIPEWATCH_LOG_FORMAT"
     )]
-    pub log_format: LogFormat,
+    pub log_format: LogFormatArg,
     /// Lowest level of pipewatch's log lines that are written.
     #[arg(
         long,
@@ -39,6 +41,24 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormatArg {
+    /// Readable text, one line per event.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl From<LogFormatArg> for LogFormat {
+    fn from(format: LogFormatArg) -> Self {
+        match format {
+            LogFormatArg::Text => LogFormat::Text,
+            LogFormatArg::Json => LogFormat::Json,
+        }
+    }
 }
 
 /// Log levels, from quietest to noisiest.
@@ -104,7 +124,7 @@ pub struct ReconcileArgs {
     #[arg(long, value_name = "DATE")]
     pub to: Option<chrono::NaiveDate>,
     /// How many days to compare when --from is not given.
-    #[arg(long, default_value_t = crate::reconcile::DEFAULT_DAYS, value_name = "N")]
+    #[arg(long, default_value_t = commands::reconcile::DEFAULT_DAYS, value_name = "N")]
     pub days: u32,
 }
 
@@ -201,20 +221,57 @@ pub enum Command {
     CheckConfig,
 }
 
-impl Command {
-    /// The subcommand's name, as typed.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Command::Run(_) => "run",
-            Command::Extract(_) => "extract",
-            Command::Load(_) => "load",
-            Command::Transform(_) => "transform",
-            Command::Validate(_) => "validate",
-            Command::Backfill(_) => "backfill",
-            Command::Reconcile(_) => "reconcile",
-            Command::Status(_) => "status",
-            Command::Migrate => "migrate",
-            Command::CheckConfig => "check-config",
+impl From<Command> for pipewatch::Command {
+    fn from(command: Command) -> Self {
+        use pipewatch::Command as C;
+        match command {
+            Command::Run(a) => C::Run(a.into()),
+            Command::Extract(a) => C::Extract(a.into()),
+            Command::Load(a) => C::Load(commands::load::Args {
+                object: a.object,
+                instance: a.instance,
+            }),
+            Command::Transform(a) => C::Transform(commands::transform::Args {
+                full_refresh: a.full_refresh,
+            }),
+            Command::Validate(a) => C::Validate(commands::validate::Args {
+                script_1: a.script_1,
+                script_2: a.script_2,
+                operator: a.operator,
+                severity: a.severity,
+                suite: a.suite,
+                database: a.database,
+                name: a.name,
+            }),
+            Command::Backfill(a) => C::Backfill(commands::backfill::Args {
+                from: a.from,
+                to: a.to,
+                instance: a.instance,
+            }),
+            Command::Reconcile(a) => C::Reconcile(commands::reconcile::Args {
+                instance: a.instance,
+                from: a.from,
+                to: a.to,
+                days: a.days,
+            }),
+            Command::Status(a) => C::Status(commands::status::Args {
+                format: match a.format {
+                    StatusFormat::Text => commands::status::StatusFormat::Text,
+                    StatusFormat::Json => commands::status::StatusFormat::Json,
+                },
+                last: a.last,
+            }),
+            Command::Migrate => C::Migrate,
+            Command::CheckConfig => C::CheckConfig,
+        }
+    }
+}
+
+impl From<ExtractArgs> for commands::extract::Args {
+    fn from(a: ExtractArgs) -> Self {
+        commands::extract::Args {
+            full: a.full,
+            instance: a.instance,
         }
     }
 }

@@ -14,6 +14,7 @@ use tokio_postgres::{Client, NoTls};
 use uuid::Uuid;
 
 use crate::config::PostgresSettings;
+use crate::retry::{self, Transient};
 
 /// Which database a connection is for; decides the session settings and the error hints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,24 +59,15 @@ pub async fn connect(
     role: Role,
     run_id: Uuid,
 ) -> Result<Client, ConnectError> {
-    let mut attempt = 1;
-    loop {
-        match connect_once(settings, role, run_id).await {
-            Ok(client) => return Ok(client),
-            Err(e) if e.transient && attempt < settings.retry.attempts => {
-                attempt += 1;
-                let wait = settings.retry.backoff(attempt);
-                tracing::warn!(
-                    attempt,
-                    max_attempts = settings.retry.attempts,
-                    wait_seconds = wait.as_secs(),
-                    error = %e,
-                    "Connection failed; retrying."
-                );
-                tokio::time::sleep(wait).await;
-            }
-            Err(e) => return Err(e),
-        }
+    retry::with_retry(&settings.retry, "Connection", async || {
+        connect_once(settings, role, run_id).await
+    })
+    .await
+}
+
+impl Transient for ConnectError {
+    fn is_transient(&self) -> bool {
+        self.transient
     }
 }
 
@@ -216,4 +208,30 @@ pub fn is_retryable_statement_error(error: &tokio_postgres::Error) -> bool {
         error.code(),
         Some(&SqlState::T_R_SERIALIZATION_FAILURE) | Some(&SqlState::T_R_DEADLOCK_DETECTED)
     )
+}
+
+/// A statement that failed on the server or on the way to it. The error is kept whole (its SQL
+/// state decides [`Transient`]); it displays as [`describe`] does, on one line, and has no
+/// further source, so an error chain prints it once.
+#[derive(Debug)]
+pub struct SqlError(pub tokio_postgres::Error);
+
+impl From<tokio_postgres::Error> for SqlError {
+    fn from(error: tokio_postgres::Error) -> Self {
+        SqlError(error)
+    }
+}
+
+impl std::fmt::Display for SqlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&describe(&self.0))
+    }
+}
+
+impl std::error::Error for SqlError {}
+
+impl Transient for SqlError {
+    fn is_transient(&self) -> bool {
+        is_retryable_statement_error(&self.0)
+    }
 }

@@ -1,13 +1,15 @@
 //! pipewatch: a batch ETL job that copies Apache Airflow's DAG-run history and data-validation
 //! results into a PostgreSQL warehouse and computes daily pipeline-performance figures.
 //!
-//! The binary (`main.rs`) only parses arguments, starts logging and maps the outcome of [`run`]
-//! to an exit code ([`exit`]). Each subcommand lives in its own module with one entry point;
-//! shared infrastructure (configuration, connections, the stage, the run log) lives once.
+//! Layout: [`commands`] holds one module per subcommand (arguments, report, `run`); [`run`]
+//! here only dispatches and maps errors to exit codes ([`exit`]). The stages the commands
+//! chain are modules of their own ([`extract`], [`load`], [`transform`], [`retention`],
+//! [`validate`], [`migrate`]); sources of DAG runs sit behind [`source`]; shared infrastructure
+//! (configuration, connections, the object store, the run log, retries) lives once. The binary
+//! (`main.rs`, with its clap definitions in `cli.rs`) parses arguments, starts logging and
+//! calls [`run`].
 
-pub mod airflow;
-pub mod check_config;
-pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod context;
 pub mod db;
@@ -16,17 +18,19 @@ pub mod load;
 pub mod logging;
 pub mod migrate;
 pub mod notify;
-pub mod pipeline;
-pub mod reconcile;
+pub mod reporting;
 pub mod retention;
+pub mod retry;
 pub mod run_lock;
 pub mod run_log;
+pub mod source;
 pub mod stage;
-pub mod status;
 pub mod transform;
 pub mod validate;
 
-use cli::{Cli, Command};
+use std::path::Path;
+
+use commands::Report;
 use context::RunContext;
 
 /// The documented exit codes (README, "Exit codes").
@@ -47,6 +51,12 @@ pub mod exit {
     /// `[warehouse] lock_wait_seconds`: nothing was done; the next scheduled run will catch up.
     pub const LOCKED: u8 = 4;
 }
+
+/// Arguments that cannot work (dates in the wrong order, an unknown instance, a malformed key,
+/// a bad validation test): found before anything connects, exit 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
 
 /// How a command that ran ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,7 +84,7 @@ impl Outcome {
 /// The exit code for an error that ended a command.
 pub fn exit_code_for(error: &anyhow::Error) -> u8 {
     if error.downcast_ref::<config::ConfigError>().is_some()
-        || error.downcast_ref::<validate::UsageError>().is_some()
+        || error.downcast_ref::<UsageError>().is_some()
     {
         exit::USAGE
     } else if matches!(
@@ -87,201 +97,83 @@ pub fn exit_code_for(error: &anyhow::Error) -> u8 {
     }
 }
 
-/// Runs the command of `cli` within the invocation `ctx`.
-pub async fn run(cli: &Cli, ctx: &RunContext) -> anyhow::Result<Outcome> {
-    match &cli.command {
-        Command::Migrate => {
-            let settings = load_settings(cli)?;
-            migrate::run(&settings, ctx).await?;
-            Ok(Outcome::Success)
+/// A subcommand with its arguments, as the binary parsed them.
+#[derive(Debug, Clone)]
+pub enum Command {
+    /// Extract, stage, load and transform (the scheduled job).
+    Run(commands::run::Args),
+    /// Extract into the stage.
+    Extract(commands::extract::Args),
+    /// Load staged extracts.
+    Load(commands::load::Args),
+    /// Recompute the daily models.
+    Transform(commands::transform::Args),
+    /// Run validation tests.
+    Validate(commands::validate::Args),
+    /// Re-extract and recompute a window of days.
+    Backfill(commands::backfill::Args),
+    /// Compare the source with the warehouse.
+    Reconcile(commands::reconcile::Args),
+    /// Show recent invocations, watermarks, pending work and the run lock.
+    Status(commands::status::Args),
+    /// Create or upgrade the warehouse schema.
+    Migrate,
+    /// Validate the configuration and try every connection.
+    CheckConfig,
+}
+
+impl Command {
+    /// The subcommand's name, as typed.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Run(_) => "run",
+            Command::Extract(_) => "extract",
+            Command::Load(_) => "load",
+            Command::Transform(_) => "transform",
+            Command::Validate(_) => "validate",
+            Command::Backfill(_) => "backfill",
+            Command::Reconcile(_) => "reconcile",
+            Command::Status(_) => "status",
+            Command::Migrate => "migrate",
+            Command::CheckConfig => "check-config",
         }
-        Command::Extract(args) => {
-            let settings = load_settings(cli)?;
-            let reports = pipeline::extract(&settings, ctx, &extract_options(args)).await?;
-            for r in &reports {
-                println!(
-                    "staged {} ({} runs, {} extract of Airflow instance {})",
-                    r.object_key,
-                    r.rows,
-                    r.mode.as_str(),
-                    r.instance
-                );
-            }
-            Ok(Outcome::Success)
-        }
-        Command::Load(args) => {
-            let settings = load_settings(cli)?;
-            let reports = pipeline::load(
-                &settings,
-                ctx,
-                args.object.as_deref(),
-                args.instance.as_deref(),
-            )
-            .await?;
-            for r in &reports {
-                println!(
-                    "loaded {} ({} runs read, {} inserted or changed)",
-                    r.object_key, r.rows_read, r.rows_changed
-                );
-            }
-            Ok(Outcome::Success)
-        }
-        Command::Run(args) => {
-            let settings = load_settings(cli)?;
-            let report = pipeline::run(&settings, ctx, &extract_options(args)).await?;
-            print_run_report(&report);
-            Ok(Outcome::Success)
-        }
-        Command::Backfill(args) => {
-            let settings = load_settings(cli)?;
-            let report =
-                pipeline::backfill(&settings, ctx, args.instance.as_deref(), args.from, args.to)
-                    .await?;
-            print_run_report(&report);
-            Ok(Outcome::Success)
-        }
-        Command::Transform(args) => {
-            let settings = load_settings(cli)?;
-            let report = pipeline::transform(&settings, ctx, args.full_refresh).await?;
-            print_transform_report(&report);
-            Ok(Outcome::Success)
-        }
-        Command::Reconcile(args) => {
-            let settings = load_settings(cli)?;
-            let results = pipeline::reconcile(&settings, ctx, args).await?;
-            let mut all_match = true;
-            for r in &results {
-                print!(
-                    "Airflow instance {}: {}..{} ({}): {} finished runs in Airflow, {} in the warehouse; ",
-                    r.instance,
-                    r.from,
-                    r.to,
-                    settings.time_zone,
-                    r.source_finished,
-                    r.warehouse_finished
-                );
-                if r.differences.is_empty() {
-                    println!("every day matches");
-                    continue;
-                }
-                all_match = false;
-                match r.differences.len() {
-                    1 => println!("1 day differs:"),
-                    n => println!("{n} days differ:"),
-                }
-                println!(
-                    "  {:<10}  {:>8}  {:>9}  {:>10}",
-                    "day", "airflow", "warehouse", "difference"
-                );
-                for d in &r.differences {
-                    println!(
-                        "  {:<10}  {:>8}  {:>9}  {:>+10}",
-                        d.day.to_string(),
-                        d.source_finished,
-                        d.warehouse_finished,
-                        d.warehouse_finished - d.source_finished
-                    );
-                }
-            }
-            Ok(if all_match {
-                Outcome::Success
-            } else {
-                Outcome::ChecksFailed
-            })
-        }
+    }
+}
+
+/// Runs `command` within the invocation `ctx`, with the configuration at `config` (or the
+/// default paths), prints its report on standard output, and says how it ended.
+pub async fn run(
+    command: &Command,
+    config: Option<&Path>,
+    ctx: &RunContext,
+) -> anyhow::Result<Outcome> {
+    let settings = || -> Result<config::Settings, config::ConfigError> {
+        let path = config::locate(config)?;
+        let settings = config::load(&path)?;
+        tracing::debug!(path = %path.display(), "Read configuration.");
+        Ok(settings)
+    };
+    Ok(match command {
+        Command::Run(args) => print(commands::run::run(&settings()?, ctx, args).await?),
+        Command::Extract(args) => print(commands::extract::run(&settings()?, ctx, args).await?),
+        Command::Load(args) => print(commands::load::run(&settings()?, ctx, args).await?),
+        Command::Transform(args) => print(commands::transform::run(&settings()?, ctx, args).await?),
+        Command::Backfill(args) => print(commands::backfill::run(&settings()?, ctx, args).await?),
+        Command::Reconcile(args) => print(commands::reconcile::run(&settings()?, ctx, args).await?),
         Command::Validate(args) => {
-            // Arguments are checked before the configuration is even read.
-            let tests = match &args.suite {
-                Some(path) => validate::parse_suite(path)?,
-                None => vec![validate::single_test(
-                    args.script_1.as_deref().unwrap_or_default(),
-                    args.script_2.as_deref().unwrap_or_default(),
-                    args.operator.as_deref().unwrap_or_default(),
-                    args.severity.as_deref(),
-                    args.database.as_deref(),
-                    args.name.as_deref(),
-                )?],
-            };
-            let settings = load_settings(cli)?;
-            validate::check_databases(&settings, &tests)?;
-            let report = validate::run(&settings, ctx, &tests).await?;
-            for result in &report.results {
-                println!("{}", validate::summary_line(result));
-            }
-            Ok(if report.any_error() {
-                Outcome::Errored
-            } else if report.any_halt_failure() {
-                Outcome::ChecksFailed
-            } else {
-                Outcome::Success
-            })
+            // The tests are checked before the configuration is even read.
+            let tests = args.tests()?;
+            print(commands::validate::run(&settings()?, ctx, &tests).await?)
         }
-        Command::Status(args) => {
-            let settings = load_settings(cli)?;
-            let status = status::read(&settings, ctx, i64::from(args.last.max(1))).await?;
-            match args.format {
-                cli::StatusFormat::Text => print!("{}", status::render_text(&status)),
-                cli::StatusFormat::Json => println!("{}", serde_json::to_string_pretty(&status)?),
-            }
-            Ok(Outcome::Success)
-        }
-        Command::CheckConfig => {
-            let settings = load_settings(cli)?;
-            let report = check_config::run(&settings, ctx).await;
-            for check in &report.checks {
-                println!("{check}");
-            }
-            if report.all_ok() {
-                Ok(Outcome::Success)
-            } else {
-                Ok(Outcome::ChecksFailed)
-            }
-        }
-    }
+        Command::Status(args) => print(commands::status::run(&settings()?, ctx, args).await?),
+        Command::Migrate => print(commands::migrate::run(&settings()?, ctx).await?),
+        Command::CheckConfig => print(commands::check_config::run(&settings()?, ctx).await),
+    })
 }
 
-fn print_run_report(report: &pipeline::RunReport) {
-    for r in &report.extracts {
-        println!(
-            "extracted {} runs from Airflow instance {} ({})",
-            r.rows,
-            r.instance,
-            r.mode.as_str()
-        );
-    }
-    for r in &report.loads {
-        println!(
-            "loaded {} ({} runs read, {} inserted or changed)",
-            r.object_key, r.rows_read, r.rows_changed
-        );
-    }
-    if let Some(t) = &report.transform {
-        print_transform_report(t);
-    }
-}
-
-fn print_transform_report(t: &transform::TransformReport) {
-    println!(
-        "recomputed {} DAG-run days and {} validation days{} ({} model rows)",
-        t.dag_run_days,
-        t.validation_days,
-        if t.full_refresh { ", full refresh" } else { "" },
-        t.rows_written
-    );
-}
-
-fn extract_options(args: &cli::ExtractArgs) -> extract::ExtractOptions {
-    extract::ExtractOptions {
-        full: args.full,
-        instance: args.instance.clone(),
-    }
-}
-
-fn load_settings(cli: &Cli) -> Result<config::Settings, config::ConfigError> {
-    let path = config::locate(cli.config.as_deref())?;
-    let settings = config::load(&path)?;
-    tracing::debug!(path = %path.display(), "Read configuration.");
-    Ok(settings)
+fn print(report: impl Report) -> Outcome {
+    print!("{report}");
+    report.outcome()
 }
 
 #[cfg(test)]
@@ -321,8 +213,9 @@ mod tests {
                 header.contains("Params"),
                 "{name} must state its parameters"
             );
+            let embedded = name.strip_prefix("sql/").unwrap();
             assert!(
-                sources.contains(&format!("../{name}\")")),
+                sources.contains(&format!("sql/{embedded}\")")),
                 "{name} is not embedded by any module (include_str!)"
             );
         }

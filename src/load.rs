@@ -18,15 +18,16 @@ use chrono::{DateTime, Utc};
 use futures_util::SinkExt;
 use tokio_postgres::Client;
 
-use crate::config::Identifier;
+use crate::config::{Identifier, RetrySettings};
 use crate::context::RunContext;
-use crate::db;
-use crate::extract::EXTRACT_COLUMNS;
-use crate::run_log::{self, StageCounts, StageOutcome};
+use crate::db::SqlError;
+use crate::retry::{self, Transient};
+use crate::run_log::{self, RunLogError, Stage, StageCounts, StageRecord, StageReport};
+use crate::source::{DAG_RUN_COLUMNS, ExtractMode};
 use crate::stage::{ObjectStore, StageError};
 
 const LOCK_SQL: &str = include_str!("../sql/load/lock.sql");
-const SET_SETTING_SQL: &str = include_str!("../sql/extract/set_setting.sql");
+const SET_SETTING_SQL: &str = include_str!("../sql/common/set_setting.sql");
 const CREATE_BATCH_SQL: &str = include_str!("../sql/load/create_batch_table.sql");
 const COPY_BATCH_SQL: &str = include_str!("../sql/load/copy_into_batch.sql");
 const COPY_HISTORY_SQL: &str = include_str!("../sql/load/copy_into_history.sql");
@@ -42,24 +43,24 @@ const STAGED_EXTRACTS_SQL: &str = include_str!("../sql/load/staged_extracts.sql"
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// A warehouse statement failed.
-    #[error("load of {object}: could not {step}: {detail}")]
+    #[error("load of {object}: could not {step}")]
     Sql {
         /// The object key.
         object: String,
         /// What was being done.
         step: &'static str,
-        /// The server's message.
-        detail: String,
-        /// Whether running the load again may succeed (serialization failure, deadlock).
-        retryable: bool,
+        /// The failure; a serialization failure or deadlock makes the load worth running again.
+        #[source]
+        source: SqlError,
     },
     /// Reading the object failed.
-    #[error("load of {object}: {error}")]
+    #[error("load of {object}")]
     Stage {
         /// The object key.
         object: String,
         /// The stage error (boxed: it is large and rare).
-        error: Box<StageError>,
+        #[source]
+        source: Box<StageError>,
     },
     /// The object is not a pipewatch dag_run extract.
     #[error(
@@ -87,7 +88,7 @@ pub enum LoadError {
     },
     /// Recording the stage failed.
     #[error(transparent)]
-    RunLog(#[from] run_log::RunLogError),
+    RunLog(#[from] RunLogError),
 }
 
 /// A staged extract as registered in `staged_extract`.
@@ -97,8 +98,8 @@ pub struct StagedExtract {
     pub object_key: String,
     /// The Airflow instance.
     pub airflow_instance: String,
-    /// `incremental` or `full`.
-    pub extract_mode: String,
+    /// How its runs were chosen.
+    pub extract_mode: ExtractMode,
     /// The source's clock at the extract.
     pub source_read_at: DateTime<Utc>,
     /// Rows the extract wrote.
@@ -135,18 +136,31 @@ pub struct LoadTarget<'a> {
     /// The reporting time zone.
     pub time_zone: &'a str,
     /// How a load rolled back by a serialization failure or deadlock is retried.
-    pub retry: crate::config::RetrySettings,
+    pub retry: RetrySettings,
 }
 
-impl LoadError {
+impl Transient for LoadError {
     /// Whether running the whole load again may succeed.
-    pub fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            LoadError::Sql {
-                retryable: true,
-                ..
-            }
+    fn is_transient(&self) -> bool {
+        matches!(self, LoadError::Sql { source, .. } if source.is_transient())
+    }
+}
+
+impl StageReport for LoadReport {
+    fn counts(&self) -> StageCounts {
+        StageCounts {
+            rows_read: Some(self.rows_read as i64),
+            rows_written: Some(self.rows_changed as i64),
+        }
+    }
+}
+
+impl std::fmt::Display for LoadReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "loaded {} ({} runs read, {} inserted or changed)",
+            self.object_key, self.rows_read, self.rows_changed
         )
     }
 }
@@ -164,15 +178,15 @@ pub async fn staged_extracts(
         .map_err(|e| LoadError::Sql {
             object: key.unwrap_or("(pending extracts)").to_string(),
             step: "list staged extracts",
-            detail: db::describe(&e),
-            retryable: false,
+            source: e.into(),
         })?;
     Ok(rows
         .iter()
         .map(|r| StagedExtract {
             object_key: r.get("object_key"),
             airflow_instance: r.get("airflow_instance"),
-            extract_mode: r.get("extract_mode"),
+            extract_mode: ExtractMode::parse(r.get("extract_mode"))
+                .unwrap_or(ExtractMode::Incremental),
             source_read_at: r.get("source_read_at"),
             row_count: r.get("row_count"),
             max_source_id: r.get("max_source_id"),
@@ -193,35 +207,28 @@ pub async fn load_object(
     ctx: &RunContext,
 ) -> Result<LoadReport, LoadError> {
     let instance = registered.map(|r| r.airflow_instance.as_str());
-    let record = run_log::start(&*warehouse, ctx, "load", instance).await?;
-    let mut attempt = 1;
-    let result = loop {
-        let result = load_inner(warehouse, target, store, key, registered, ctx, &record).await;
-        match &result {
-            Err(e) if e.is_retryable() && attempt < target.retry.attempts => {
-                attempt += 1;
-                let wait = target.retry.backoff(attempt);
-                tracing::warn!(attempt, max_attempts = target.retry.attempts, wait_seconds = wait.as_secs(), error = %e, "Load rolled back; retrying.");
-                tokio::time::sleep(wait).await;
-            }
-            _ => break result,
-        }
-    };
-    if let Err(e) = &result {
-        // The transaction rolled back; record the failure on its own.
-        run_log::finish_failed(&*warehouse, &record, &e.to_string()).await?;
-    }
-    if let Ok(report) = &result {
-        tracing::info!(
-            object = %report.object_key,
-            rows_read = report.rows_read,
-            rows_changed = report.rows_changed,
-            first_load = report.direct,
-            seconds = report.seconds,
-            "Loaded extract."
-        );
-    }
-    result
+    let report = run_log::record_stage(
+        warehouse,
+        ctx,
+        Stage::Load,
+        instance,
+        async |warehouse, record| {
+            retry::with_retry(&target.retry, "Load", async || {
+                load_inner(warehouse, target, store, key, registered, ctx, record).await
+            })
+            .await
+        },
+    )
+    .await?;
+    tracing::info!(
+        object = %report.object_key,
+        rows_read = report.rows_read,
+        rows_changed = report.rows_changed,
+        first_load = report.direct,
+        seconds = report.seconds,
+        "Loaded extract."
+    );
+    Ok(report)
 }
 
 async fn load_inner(
@@ -231,7 +238,7 @@ async fn load_inner(
     key: &str,
     registered: Option<&StagedExtract>,
     ctx: &RunContext,
-    record: &run_log::StageRecord,
+    record: &StageRecord,
 ) -> Result<LoadReport, LoadError> {
     let started = Instant::now();
     let (schema, time_zone) = (target.schema, target.time_zone);
@@ -239,13 +246,12 @@ async fn load_inner(
         move |e: tokio_postgres::Error| LoadError::Sql {
             object: key.to_string(),
             step,
-            detail: db::describe(&e),
-            retryable: db::is_retryable_statement_error(&e),
+            source: e.into(),
         }
     };
     let stage_error = |error| LoadError::Stage {
         object: key.to_string(),
-        error: Box::new(error),
+        source: Box::new(error),
     };
     // Open the object first: a missing object fails before any lock is taken.
     let mut reader = store.open(key).await.map_err(stage_error)?;
@@ -352,11 +358,11 @@ async fn load_inner(
         }
     };
     if let Some(r) = registered
-        && r.extract_mode != "window"
+        && r.extract_mode != ExtractMode::Window
     {
         // A full extract read everything, so it also counts as a changed-run scan. A window
         // extract (backfill) saw only some days: it moves no watermark.
-        let scanned_at = (r.extract_mode == "full" || r.changed_runs_since.is_some())
+        let scanned_at = (r.extract_mode == ExtractMode::Full || r.changed_runs_since.is_some())
             .then_some(r.source_read_at);
         tx.execute(
             ADVANCE_WATERMARK_SQL,
@@ -377,19 +383,16 @@ async fn load_inner(
         .await
         .map_err(sql_error("mark the extract loaded"))?;
     }
-    let counts = StageCounts {
-        rows_read: Some(rows_read as i64),
-        rows_written: Some(rows_changed as i64),
-    };
-    run_log::finish(&tx, record, StageOutcome::Succeeded, &counts, None).await?;
-    tx.commit().await.map_err(sql_error("commit"))?;
-    Ok(LoadReport {
+    let report = LoadReport {
         object_key: key.to_string(),
         rows_read,
         rows_changed,
         direct,
         seconds: started.elapsed().as_secs_f64(),
-    })
+    };
+    record.succeed_in(&tx, &report.counts()).await?;
+    tx.commit().await.map_err(sql_error("commit"))?;
+    Ok(report)
 }
 
 fn check_header(key: &str, line: &[u8]) -> Result<(), LoadError> {
@@ -399,13 +402,13 @@ fn check_header(key: &str, line: &[u8]) -> Result<(), LoadError> {
         .split(',')
         .map(|f| f.trim_matches('"'))
         .collect();
-    if found == EXTRACT_COLUMNS {
+    if found == DAG_RUN_COLUMNS {
         Ok(())
     } else {
         Err(LoadError::Header {
             object: key.to_string(),
             found: text.chars().take(300).collect(),
-            expected: EXTRACT_COLUMNS.join(","),
+            expected: DAG_RUN_COLUMNS.join(","),
         })
     }
 }

@@ -1,27 +1,26 @@
-//! The `pipewatch` binary: parses arguments, starts logging, runs the command, and maps its
-//! outcome to a documented exit code (see `pipewatch::exit`). Nothing else lives here.
+//! The `pipewatch` binary: parses arguments (`cli.rs`), starts logging, runs the command, and
+//! maps its outcome to a documented exit code (see `pipewatch::exit`). Nothing else lives here.
+
+mod cli;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 use tracing::Instrument;
 
-use pipewatch::cli::Cli;
 use pipewatch::context::RunContext;
 use pipewatch::logging::{self, LogFormat};
 
 fn main() -> ExitCode {
     // Usage errors exit with clap's code 2, which is also pipewatch::exit::USAGE.
-    let cli = Cli::parse();
-    if let Err(e) = logging::init(
-        cli.log_format,
-        cli.log_level.into(),
-        cli.log_file.as_deref(),
-    ) {
+    let cli = cli::Cli::parse();
+    let log_format = LogFormat::from(cli.log_format);
+    if let Err(e) = logging::init(log_format, cli.log_level.into(), cli.log_file.as_deref()) {
         eprintln!("pipewatch: error: {e}");
         return ExitCode::from(pipewatch::exit::USAGE);
     }
-    let ctx = RunContext::new(cli.command.name());
+    let command = pipewatch::Command::from(cli.command);
+    let ctx = RunContext::new(command.name());
     let span = tracing::info_span!("pipewatch", run_id = %ctx.run_id, command = ctx.command);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -34,16 +33,17 @@ fn main() -> ExitCode {
             return ExitCode::from(pipewatch::exit::ERROR);
         }
     };
-    let result = runtime.block_on(pipewatch::run(&cli, &ctx).instrument(span.clone()));
+    let result = runtime
+        .block_on(pipewatch::run(&command, cli.config.as_deref(), &ctx).instrument(span.clone()));
     match result {
         Ok(outcome) => ExitCode::from(outcome.exit_code()),
         Err(error) => {
             let message = format!("{error:#}");
             // One line for people on stderr; in JSON or file logs, an error event with the run id.
-            if cli.log_format == LogFormat::Json || cli.log_file.is_some() {
+            if log_format == LogFormat::Json || cli.log_file.is_some() {
                 span.in_scope(|| tracing::error!(error = %message, "Command failed."));
             }
-            if cli.log_format == LogFormat::Text {
+            if log_format == LogFormat::Text {
                 eprintln!("pipewatch: error: {message}");
             }
             ExitCode::from(pipewatch::exit_code_for(&error))

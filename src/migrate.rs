@@ -15,7 +15,7 @@ use tokio_postgres::Client;
 use crate::config::{Identifier, PostgresSettings, Settings};
 use crate::context::RunContext;
 use crate::db::{self, Role};
-use crate::run_log::{self, StageCounts, StageOutcome};
+use crate::run_log::{self, Stage, StageCounts};
 
 /// One embedded migration.
 #[derive(Debug, Clone, Copy)]
@@ -217,16 +217,7 @@ pub async fn apply(
             rows_read: None,
             rows_written: Some(report.applied_now.len() as i64),
         };
-        run_log::record(
-            &tx,
-            ctx,
-            "migrate",
-            started_at,
-            StageOutcome::Succeeded,
-            &counts,
-            None,
-        )
-        .await?;
+        run_log::record_finished(&tx, ctx, Stage::Migrate, started_at, &counts).await?;
     }
     tx.commit().await.map_err(|e| sql_error("commit", e))?;
     tracing::info!(

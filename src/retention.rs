@@ -10,8 +10,8 @@ use tokio_postgres::Client;
 
 use crate::config::RetentionSettings;
 use crate::context::RunContext;
-use crate::db;
-use crate::run_log::{self, StageCounts, StageOutcome};
+use crate::db::SqlError;
+use crate::run_log::{self, RunLogError, Stage, StageCounts, StageReport};
 use crate::stage::{ObjectStore, StageError};
 
 const EXPIRED_SQL: &str = include_str!("../sql/retention/expired_extracts.sql");
@@ -22,19 +22,20 @@ const PRUNE_RUN_LOG_SQL: &str = include_str!("../sql/retention/prune_run_log.sql
 #[derive(Debug, thiserror::Error)]
 pub enum RetentionError {
     /// A query failed.
-    #[error("retention: could not {step}: {detail}")]
+    #[error("retention: could not {step}")]
     Sql {
         /// What was being done.
         step: &'static str,
-        /// The server's message.
-        detail: String,
+        /// The failure.
+        #[source]
+        source: SqlError,
     },
     /// An object could not be deleted.
-    #[error("retention: {0}")]
-    Stage(Box<StageError>),
+    #[error("retention: could not delete an expired extract")]
+    Stage(#[source] Box<StageError>),
     /// Recording the stage failed.
     #[error(transparent)]
-    RunLog(#[from] run_log::RunLogError),
+    RunLog(#[from] RunLogError),
 }
 
 /// What retention deleted.
@@ -46,31 +47,36 @@ pub struct RetentionReport {
     pub run_log_rows_deleted: u64,
 }
 
-/// Applies retention, recording the stage in `pipewatch_run_log`.
+impl StageReport for RetentionReport {
+    fn counts(&self) -> StageCounts {
+        StageCounts {
+            rows_read: None,
+            rows_written: Some((self.objects_deleted + self.run_log_rows_deleted) as i64),
+        }
+    }
+}
+
+/// Applies retention, recorded in `pipewatch_run_log`.
 pub async fn apply(
-    warehouse: &Client,
+    warehouse: &mut Client,
     store: &ObjectStore,
     settings: &RetentionSettings,
     ctx: &RunContext,
 ) -> Result<RetentionReport, RetentionError> {
-    let record = run_log::start(warehouse, ctx, "retention", None).await?;
-    let result = delete_expired(warehouse, store, settings).await;
-    match &result {
-        Ok(r) => {
-            let counts = StageCounts {
-                rows_read: None,
-                rows_written: Some((r.objects_deleted + r.run_log_rows_deleted) as i64),
-            };
-            run_log::finish(warehouse, &record, StageOutcome::Succeeded, &counts, None).await?;
-            tracing::info!(
-                objects_deleted = r.objects_deleted,
-                run_log_rows_deleted = r.run_log_rows_deleted,
-                "Applied retention."
-            );
-        }
-        Err(e) => run_log::finish_failed(warehouse, &record, &e.to_string()).await?,
-    }
-    result
+    let report = run_log::record_stage(
+        warehouse,
+        ctx,
+        Stage::Retention,
+        None,
+        async |warehouse, _| delete_expired(warehouse, store, settings).await,
+    )
+    .await?;
+    tracing::info!(
+        objects_deleted = report.objects_deleted,
+        run_log_rows_deleted = report.run_log_rows_deleted,
+        "Applied retention."
+    );
+    Ok(report)
 }
 
 async fn delete_expired(
@@ -81,7 +87,7 @@ async fn delete_expired(
     let sql_error = |step| {
         move |e: tokio_postgres::Error| RetentionError::Sql {
             step,
-            detail: db::describe(&e),
+            source: e.into(),
         }
     };
     let mut report = RetentionReport::default();

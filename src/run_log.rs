@@ -1,29 +1,77 @@
-//! Recording pipewatch's own stages in `pipewatch_run_log`.
+//! Recording pipewatch's own stages in `pipewatch_run_log`, written once: [`record_stage`].
 //!
 //! pipewatch measures itself the way it measures pipelines: each stage of each invocation is a
 //! row with its start and end, rows read and written, outcome and error text. A stage's row is
-//! inserted as `running` when it starts and finished when it ends; the finishing update can run
-//! inside the stage's own transaction, so the row says `succeeded` exactly when the stage's
-//! writes committed.
+//! inserted as `running` when it starts and finished when it ends. A stage that writes in one
+//! transaction finishes its row inside that transaction ([`StageRecord::succeed_in`]), so the
+//! row says `succeeded` exactly when the stage's writes committed.
+//!
+//! Bookkeeping never hides the real error: when a stage fails and its failure cannot be
+//! recorded (often because the warehouse connection is what broke), the recording failure is
+//! logged and the stage's own error is returned. A stage that succeeded but whose success could
+//! not be recorded stays a success (its work is done); the recording failure is logged.
+
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Utc};
-use tokio_postgres::GenericClient;
+use tokio_postgres::{Client, GenericClient};
 
 use crate::context::{RunContext, VERSION};
-use crate::db;
+use crate::db::{self, SqlError};
 
 const START_SQL: &str = include_str!("../sql/run_log/start.sql");
 const FINISH_SQL: &str = include_str!("../sql/run_log/finish.sql");
 const RECORD_SQL: &str = include_str!("../sql/run_log/record.sql");
 
+/// The stages pipewatch records, as stored in `pipewatch_run_log.stage`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Applying schema migrations.
+    Migrate,
+    /// Reading DAG runs from a source into the stage.
+    Extract,
+    /// Loading a staged extract into the warehouse.
+    Load,
+    /// Recomputing the daily models.
+    Transform,
+    /// Comparing the source with the warehouse.
+    Reconcile,
+    /// Deleting what is past retention.
+    Retention,
+    /// Running validation tests.
+    Validate,
+}
+
+impl Stage {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Migrate => "migrate",
+            Stage::Extract => "extract",
+            Stage::Load => "load",
+            Stage::Transform => "transform",
+            Stage::Reconcile => "reconcile",
+            Stage::Retention => "retention",
+            Stage::Validate => "validate",
+        }
+    }
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// `pipewatch_run_log` could not be written.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "could not record stage {stage} in pipewatch_run_log: {detail} (run `pipewatch migrate` if the table is missing)"
+    "could not record stage {stage} in pipewatch_run_log (run `pipewatch migrate` if the table is missing)"
 )]
 pub struct RunLogError {
-    stage: String,
-    detail: String,
+    stage: Stage,
+    #[source]
+    source: SqlError,
 }
 
 /// How a stage ended.
@@ -53,18 +101,91 @@ pub struct StageCounts {
     pub rows_written: Option<i64>,
 }
 
-/// A stage whose start is recorded.
-#[derive(Debug, Clone)]
-pub struct StageRecord {
-    run_log_id: i64,
-    stage: String,
+/// A stage's report: what its run-log row records when it succeeds.
+pub trait StageReport {
+    /// Rows read and written.
+    fn counts(&self) -> StageCounts;
 }
 
-/// Records the start of `stage` (for `airflow_instance`, when the stage works per instance).
-pub async fn start(
+/// A stage whose start is recorded.
+#[derive(Debug)]
+pub struct StageRecord {
+    run_log_id: i64,
+    stage: Stage,
+    /// Set once the stage finished its row itself (inside its transaction).
+    finished: AtomicBool,
+}
+
+impl StageRecord {
+    /// Finishes the row as succeeded with `counts`, inside the stage's own transaction `tx`,
+    /// so that the row says `succeeded` exactly when the stage's writes commit.
+    pub async fn succeed_in(
+        &self,
+        tx: &impl GenericClient,
+        counts: &StageCounts,
+    ) -> Result<(), RunLogError> {
+        finish(tx, self, StageOutcome::Succeeded, counts, None).await?;
+        self.finished.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// Runs `work` as `stage` (of `airflow_instance`, when the stage works per instance), recorded
+/// in `pipewatch_run_log`: the row is started before `work` and finished after it, as
+/// succeeded with the report's counts or as failed with the error and its causes. `work` gets
+/// the warehouse connection back, and the record for [`StageRecord::succeed_in`].
+pub async fn record_stage<T, E>(
+    warehouse: &mut Client,
+    ctx: &RunContext,
+    stage: Stage,
+    airflow_instance: Option<&str>,
+    work: impl AsyncFnOnce(&mut Client, &StageRecord) -> Result<T, E>,
+) -> Result<T, E>
+where
+    T: StageReport,
+    E: std::error::Error + From<RunLogError> + 'static,
+{
+    let record = start(&*warehouse, ctx, stage, airflow_instance).await?;
+    let result = work(warehouse, &record).await;
+    let written = match &result {
+        Ok(_) if record.finished.load(Ordering::SeqCst) => Ok(()),
+        Ok(report) => {
+            finish(
+                &*warehouse,
+                &record,
+                StageOutcome::Succeeded,
+                &report.counts(),
+                None,
+            )
+            .await
+        }
+        Err(error) => {
+            let message = db::error_chain(error);
+            finish(
+                &*warehouse,
+                &record,
+                StageOutcome::Failed,
+                &StageCounts::default(),
+                Some(&message),
+            )
+            .await
+        }
+    };
+    if let Err(bookkeeping) = written {
+        tracing::warn!(
+            stage = stage.as_str(),
+            airflow_instance,
+            error = %db::error_chain(&bookkeeping),
+            "Could not record how the stage ended in pipewatch_run_log."
+        );
+    }
+    result
+}
+
+async fn start(
     client: &impl GenericClient,
     ctx: &RunContext,
-    stage: &str,
+    stage: Stage,
     airflow_instance: Option<&str>,
 ) -> Result<StageRecord, RunLogError> {
     let row = client
@@ -73,7 +194,7 @@ pub async fn start(
             &[
                 &ctx.run_id,
                 &ctx.command,
-                &stage,
+                &stage.as_str(),
                 &airflow_instance,
                 &VERSION,
                 &ctx.hostname,
@@ -81,17 +202,17 @@ pub async fn start(
         )
         .await
         .map_err(|e| RunLogError {
-            stage: stage.to_string(),
-            detail: db::describe(&e),
+            stage,
+            source: e.into(),
         })?;
     Ok(StageRecord {
         run_log_id: row.get(0),
-        stage: stage.to_string(),
+        stage,
+        finished: AtomicBool::new(false),
     })
 }
 
-/// Records how a started stage ended.
-pub async fn finish(
+async fn finish(
     client: &impl GenericClient,
     record: &StageRecord,
     outcome: StageOutcome,
@@ -111,37 +232,20 @@ pub async fn finish(
         )
         .await
         .map_err(|e| RunLogError {
-            stage: record.stage.clone(),
-            detail: db::describe(&e),
+            stage: record.stage,
+            source: e.into(),
         })?;
     Ok(())
 }
 
-/// Records that a started stage failed with `error` (after its transaction rolled back).
-pub async fn finish_failed(
-    client: &impl GenericClient,
-    record: &StageRecord,
-    error: &str,
-) -> Result<(), RunLogError> {
-    finish(
-        client,
-        record,
-        StageOutcome::Failed,
-        &StageCounts::default(),
-        Some(error),
-    )
-    .await
-}
-
-/// Records a whole stage after it ended (for stages that run before the table can be written).
-pub async fn record(
+/// Records a whole stage after it ended, in one row (for migrations, which run before the table
+/// can be written).
+pub async fn record_finished(
     client: &impl GenericClient,
     ctx: &RunContext,
-    stage: &str,
+    stage: Stage,
     started_at: DateTime<Utc>,
-    outcome: StageOutcome,
     counts: &StageCounts,
-    error_message: Option<&str>,
 ) -> Result<(), RunLogError> {
     client
         .execute(
@@ -149,21 +253,21 @@ pub async fn record(
             &[
                 &ctx.run_id,
                 &ctx.command,
-                &stage,
+                &stage.as_str(),
                 &None::<String>,
                 &started_at,
-                &outcome.as_str(),
+                &StageOutcome::Succeeded.as_str(),
                 &counts.rows_read,
                 &counts.rows_written,
-                &error_message,
+                &None::<String>,
                 &VERSION,
                 &ctx.hostname,
             ],
         )
         .await
         .map_err(|e| RunLogError {
-            stage: stage.to_string(),
-            detail: db::describe(&e),
+            stage,
+            source: e.into(),
         })?;
     Ok(())
 }

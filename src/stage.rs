@@ -555,7 +555,7 @@ impl ObjectReader {
 }
 
 /// Refuses keys that could leave the stage folder.
-fn check_key(key: &str) -> Result<(), StageError> {
+pub fn check_key(key: &str) -> Result<(), StageError> {
     let path = Path::new(key);
     let ok = !key.is_empty() && path.components().all(|c| matches!(c, Component::Normal(_)));
     if ok {

@@ -17,11 +17,12 @@ use std::time::Instant;
 use chrono::NaiveDate;
 use tokio_postgres::Client;
 
-use crate::config::Identifier;
+use crate::config::{Identifier, RetrySettings};
 use crate::context::RunContext;
-use crate::db;
-use crate::reconcile;
-use crate::run_log::{self, StageCounts, StageOutcome};
+use crate::db::SqlError;
+use crate::reporting::{self, TimeZoneError};
+use crate::retry::{self, Transient};
+use crate::run_log::{self, RunLogError, Stage, StageCounts, StageRecord, StageReport};
 
 const LOCK_SQL: &str = include_str!("../sql/transform/lock.sql");
 const STATE_SQL: &str = include_str!("../sql/transform/state.sql");
@@ -73,21 +74,27 @@ const VALIDATION_MODELS: [(&str, &str); 2] = [
 #[derive(Debug, thiserror::Error)]
 pub enum TransformError {
     /// A statement failed.
-    #[error("transform: could not {step}: {detail}")]
+    #[error("transform: could not {step}")]
     Sql {
         /// What was being done.
         step: String,
-        /// The server's message.
-        detail: String,
-        /// Whether running the transform again may succeed (serialization failure, deadlock).
-        retryable: bool,
+        /// The failure; a serialization failure or deadlock makes the transform worth running
+        /// again.
+        #[source]
+        source: SqlError,
     },
     /// The reporting time zone is unknown.
     #[error(transparent)]
-    TimeZone(#[from] reconcile::ReconcileError),
+    TimeZone(#[from] TimeZoneError),
     /// Recording the stage failed.
     #[error(transparent)]
-    RunLog(#[from] run_log::RunLogError),
+    RunLog(#[from] RunLogError),
+}
+
+impl Transient for TransformError {
+    fn is_transient(&self) -> bool {
+        matches!(self, TransformError::Sql { source, .. } if source.is_transient())
+    }
 }
 
 /// What a transform did.
@@ -105,53 +112,71 @@ pub struct TransformReport {
     pub seconds: f64,
 }
 
-/// Recomputes the queued days (or every day), recording the stage in `pipewatch_run_log`.
-pub async fn run(
+impl StageReport for TransformReport {
+    fn counts(&self) -> StageCounts {
+        StageCounts {
+            rows_read: Some((self.dag_run_days + self.validation_days) as i64),
+            rows_written: Some(self.rows_written as i64),
+        }
+    }
+}
+
+impl std::fmt::Display for TransformReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "recomputed {} DAG-run days and {} validation days{} ({} model rows)",
+            self.dag_run_days,
+            self.validation_days,
+            if self.full_refresh {
+                ", full refresh"
+            } else {
+                ""
+            },
+            self.rows_written
+        )
+    }
+}
+
+/// Recomputes the queued days (or every day), recorded in `pipewatch_run_log`; a transaction
+/// rolled back by a serialization failure or deadlock runs again as `retry` says.
+pub async fn recompute_days(
     warehouse: &mut Client,
     schema: &Identifier,
     time_zone: &str,
     full_refresh: bool,
-    retry: crate::config::RetrySettings,
+    retry: RetrySettings,
     ctx: &RunContext,
 ) -> Result<TransformReport, TransformError> {
-    let record = run_log::start(&*warehouse, ctx, "transform", None).await?;
-    let mut attempt = 1;
-    let result = loop {
-        let result = recompute(warehouse, schema, time_zone, full_refresh, ctx, &record).await;
-        match &result {
-            Err(TransformError::Sql {
-                retryable: true, ..
-            }) if attempt < retry.attempts => {
-                attempt += 1;
-                let wait = retry.backoff(attempt);
-                tracing::warn!(attempt, max_attempts = retry.attempts, wait_seconds = wait.as_secs(), error = %result.as_ref().err().map(ToString::to_string).unwrap_or_default(), "Transform rolled back; retrying.");
-                tokio::time::sleep(wait).await;
-            }
-            _ => break result,
-        }
-    };
-    if let Err(e) = &result {
-        run_log::finish_failed(&*warehouse, &record, &e.to_string()).await?;
-    }
-    if let Ok(r) = &result {
-        tracing::info!(
-            full_refresh = r.full_refresh,
-            dag_run_days = r.dag_run_days,
-            validation_days = r.validation_days,
-            rows_written = r.rows_written,
-            seconds = r.seconds,
-            "Recomputed daily models."
-        );
-    }
-    result
+    let report = run_log::record_stage(
+        warehouse,
+        ctx,
+        Stage::Transform,
+        None,
+        async |warehouse, record| {
+            retry::with_retry(&retry, "Transform", async || {
+                recompute(warehouse, schema, time_zone, full_refresh, ctx, record).await
+            })
+            .await
+        },
+    )
+    .await?;
+    tracing::info!(
+        full_refresh = report.full_refresh,
+        dag_run_days = report.dag_run_days,
+        validation_days = report.validation_days,
+        rows_written = report.rows_written,
+        seconds = report.seconds,
+        "Recomputed daily models."
+    );
+    Ok(report)
 }
 
 fn sql_error(step: impl Into<String>) -> impl FnOnce(tokio_postgres::Error) -> TransformError {
     let step = step.into();
     move |e| TransformError::Sql {
         step,
-        detail: db::describe(&e),
-        retryable: db::is_retryable_statement_error(&e),
+        source: e.into(),
     }
 }
 
@@ -161,10 +186,10 @@ async fn recompute(
     time_zone: &str,
     full_refresh: bool,
     ctx: &RunContext,
-    record: &run_log::StageRecord,
+    record: &StageRecord,
 ) -> Result<TransformReport, TransformError> {
     let started = Instant::now();
-    reconcile::today_in_zone(warehouse, time_zone).await?;
+    reporting::today_in_zone(warehouse, time_zone).await?;
     let tx = warehouse
         .transaction()
         .await
@@ -248,11 +273,7 @@ async fn recompute(
         rows_written,
         seconds: started.elapsed().as_secs_f64(),
     };
-    let counts = StageCounts {
-        rows_read: Some((report.dag_run_days + report.validation_days) as i64),
-        rows_written: Some(rows_written as i64),
-    };
-    run_log::finish(&tx, record, StageOutcome::Succeeded, &counts, None).await?;
+    record.succeed_in(&tx, &report.counts()).await?;
     tx.commit().await.map_err(sql_error("commit"))?;
     Ok(report)
 }

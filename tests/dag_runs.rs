@@ -478,7 +478,7 @@ async fn awkward_values_and_nulls_survive_the_round_trip() {
     let headers = reader.headers().unwrap().clone();
     assert_eq!(
         headers.iter().collect::<Vec<_>>(),
-        pipewatch::extract::EXTRACT_COLUMNS
+        pipewatch::source::DAG_RUN_COLUMNS
     );
     let mut dag_ids: Vec<String> = reader
         .records()
@@ -811,7 +811,7 @@ async fn several_airflow_instances_load_into_one_warehouse_without_colliding() {
         ],
         &[],
     );
-    assert_eq!(run.code, pipewatch::exit::ERROR as i32, "{run:?}");
+    assert_eq!(run.code, pipewatch::exit::USAGE as i32, "{run:?}");
     assert!(
         run.stderr.contains("no Airflow instance named \"nope\""),
         "{run:?}"
@@ -877,7 +877,7 @@ async fn changed_or_foreign_objects_are_refused_with_a_clear_message() {
         "{run:?}"
     );
     let run = w.pipewatch(&["load", "--object", "../../etc/passwd"]);
-    assert_eq!(run.code, pipewatch::exit::ERROR as i32, "{run:?}");
+    assert_eq!(run.code, pipewatch::exit::USAGE as i32, "{run:?}");
     assert!(run.stderr.contains("invalid object key"), "{run:?}");
     let run = w.pipewatch(&["load", "--object", "missing.csv"]);
     assert!(run.stderr.contains("no object \"missing.csv\""), "{run:?}");

@@ -624,3 +624,122 @@ fn a_permanent_error_is_not_retried() {
         "failed at once, without waiting for a retry"
     );
 }
+
+/// Every usage error exits 2 before anything connects: the warehouse and Airflow are on a port
+/// where nothing listens, so a command that tried to connect would exit 3 instead.
+#[test]
+fn usage_errors_exit_2_before_anything_connects() {
+    let dir = TempDir::new();
+    let port = closed_port();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "[retry]\nattempts = 1\n[warehouse]\nhost = 127.0.0.1\nport = {port}\nusername = x\ndatabase = y\n\
+             [airflowdb_config_prod]\nhost = 127.0.0.1\nport = {port}\nusername = x\ndatabase = y\n"
+        ),
+    );
+    let suite = dir.path().join("missing-suite.ini");
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["run", "--instance", "nosuch"],
+            "no Airflow instance named \"nosuch\"",
+        ),
+        (
+            &["extract", "--instance", "nosuch"],
+            "no Airflow instance named",
+        ),
+        (
+            &["load", "--instance", "nosuch"],
+            "no Airflow instance named",
+        ),
+        (
+            &["reconcile", "--instance", "nosuch"],
+            "no Airflow instance named",
+        ),
+        (
+            &[
+                "backfill",
+                "--from",
+                "2026-01-01",
+                "--to",
+                "2026-01-02",
+                "--instance",
+                "nosuch",
+            ],
+            "no Airflow instance named",
+        ),
+        (
+            &["backfill", "--from", "2026-02-01", "--to", "2026-01-01"],
+            "--from 2026-02-01 is after --to 2026-01-01",
+        ),
+        (
+            &["backfill", "--from", "2026-02-30", "--to", "2026-03-01"],
+            "invalid value",
+        ),
+        (
+            &["backfill", "--from", "yesterday", "--to", "2026-03-01"],
+            "invalid value",
+        ),
+        (
+            &["reconcile", "--from", "2026-02-01", "--to", "2026-01-01"],
+            "--from 2026-02-01 is after --to 2026-01-01",
+        ),
+        (&["reconcile", "--days", "0"], "--days 0 is out of range"),
+        (
+            &["reconcile", "--days", "99999999"],
+            "--days 99999999 is out of range",
+        ),
+        (&["reconcile", "--days", "-3"], "unexpected argument"),
+        (
+            &["load", "--object", "../../etc/passwd"],
+            "invalid object key",
+        ),
+        (&["load", "--object", "/etc/passwd"], "invalid object key"),
+        (&["load", "--object", ""], "invalid object key"),
+        (
+            &["load", "--object", "x.csv", "--instance", "prod"],
+            "cannot be used with",
+        ),
+        (&["validate", "a.sql", "b.sql", "bigger"], "bigger"),
+        (&["validate", "a.sql", "b.sql", "equals", "fatal"], "fatal"),
+        (
+            &["validate", "--suite", suite.to_str().unwrap()],
+            "cannot read suite file",
+        ),
+        (
+            &[
+                "validate",
+                "a.sql",
+                "b.sql",
+                "equals",
+                "--database",
+                "nosuch",
+            ],
+            "neither the warehouse nor a configured Airflow instance",
+        ),
+        (&["status", "--format", "xml"], "invalid value"),
+        (&["transform", "--full"], "unexpected argument"),
+        (&["nosuchcommand"], "unrecognized subcommand"),
+    ];
+    for (args, expected) in cases {
+        let mut full = vec!["--config", config.to_str().unwrap()];
+        full.extend_from_slice(args);
+        let run = pipewatch(dir.path(), &full, &[]);
+        assert_eq!(
+            run.code,
+            pipewatch::exit::USAGE as i32,
+            "pipewatch {}: {run:?}",
+            args.join(" ")
+        );
+        assert!(
+            run.stderr.contains(expected),
+            "pipewatch {}: expected {expected:?} in {run:?}",
+            args.join(" ")
+        );
+        assert!(
+            !run.stderr.contains("could not connect"),
+            "pipewatch {} tried to connect: {run:?}",
+            args.join(" ")
+        );
+    }
+}

@@ -26,7 +26,7 @@ use crate::context::RunContext;
 use crate::db::{self, Role};
 use crate::migrate;
 use crate::notify;
-use crate::run_log::{self, StageCounts, StageOutcome};
+use crate::run_log::{self, RunLogError, Stage, StageCounts, StageReport};
 pub use compare::{Operator, Severity, Value};
 
 const RECORD_SQL: &str = include_str!("../../sql/validate/record_result.sql");
@@ -35,10 +35,7 @@ const SET_TIMEOUT_SQL: &str = include_str!("../../sql/validate/set_statement_tim
 /// The target database name for the warehouse.
 pub const WAREHOUSE: &str = "warehouse";
 
-/// A problem with the tests as given: nothing was run (exit 2).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
+pub use crate::UsageError;
 
 /// Why validation could not run at all (individual tests that cannot run are recorded as
 /// errors instead).
@@ -48,18 +45,17 @@ pub enum ValidateError {
     #[error(transparent)]
     Migrate(#[from] migrate::MigrateError),
     /// A result could not be recorded.
-    #[error(
-        "could not record the result of validation test {test} in validation_run_history: {detail}"
-    )]
+    #[error("could not record the result of validation test {test} in validation_run_history")]
     Record {
         /// The test.
         test: String,
-        /// The server's message.
-        detail: String,
+        /// The failure.
+        #[source]
+        source: db::SqlError,
     },
     /// Recording the stage failed.
     #[error(transparent)]
-    RunLog(#[from] run_log::RunLogError),
+    RunLog(#[from] RunLogError),
 }
 
 /// One validation test.
@@ -293,26 +289,24 @@ pub async fn run(
     ctx: &RunContext,
     tests: &[TestSpec],
 ) -> Result<ValidateReport, ValidateError> {
-    let warehouse = migrate::connect_and_apply(&settings.warehouse, ctx).await?;
-    let record = run_log::start(&warehouse, ctx, "validate", None).await?;
-    let result = run_tests(settings, ctx, tests, &warehouse).await;
-    let (outcome, counts, error) = match &result {
-        Ok(report) => (
-            StageOutcome::Succeeded,
-            StageCounts {
-                rows_read: Some(tests.len() as i64),
-                rows_written: Some(report.results.len() as i64),
-            },
-            None,
-        ),
-        Err(e) => (
-            StageOutcome::Failed,
-            StageCounts::default(),
-            Some(e.to_string()),
-        ),
-    };
-    run_log::finish(&warehouse, &record, outcome, &counts, error.as_deref()).await?;
-    result
+    let mut warehouse = migrate::connect_and_apply(&settings.warehouse, ctx).await?;
+    run_log::record_stage(
+        &mut warehouse,
+        ctx,
+        Stage::Validate,
+        None,
+        async |warehouse, _| run_tests(settings, ctx, tests, warehouse).await,
+    )
+    .await
+}
+
+impl StageReport for ValidateReport {
+    fn counts(&self) -> StageCounts {
+        StageCounts {
+            rows_read: Some(self.results.len() as i64),
+            rows_written: Some(self.results.len() as i64),
+        }
+    }
 }
 
 async fn run_tests(
@@ -499,7 +493,7 @@ async fn record_result(
         .await
         .map_err(|e| ValidateError::Record {
             test: r.spec.name.clone(),
-            detail: db::describe(&e),
+            source: e.into(),
         })?;
     Ok(())
 }

@@ -5,18 +5,21 @@
 //! and whether an invocation holds the run lock right now. Readable text, or JSON for scripts.
 //! It only reads (and applies no migration: on a schema that was never migrated it says so).
 
+use std::fmt;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio_postgres::Client;
 
+use super::Report;
 use crate::config::Settings;
 use crate::context::RunContext;
 use crate::db::{self, Role};
 use crate::migrate;
 use crate::run_lock;
 
-const RECENT_SQL: &str = include_str!("../sql/status/recent_invocations.sql");
-const INSTANCES_SQL: &str = include_str!("../sql/status/instances.sql");
+const RECENT_SQL: &str = include_str!("../../sql/status/recent_invocations.sql");
+const INSTANCES_SQL: &str = include_str!("../../sql/status/instances.sql");
 
 /// Why the status could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -28,12 +31,13 @@ pub enum StatusError {
     #[error(transparent)]
     Connect(#[from] db::ConnectError),
     /// A query failed.
-    #[error("status: could not {step}: {detail}")]
+    #[error("status: could not {step}")]
     Sql {
         /// What was being done.
         step: &'static str,
-        /// The server's message.
-        detail: String,
+        /// The failure.
+        #[source]
+        source: db::SqlError,
     },
 }
 
@@ -92,12 +96,62 @@ pub struct Status {
     pub recent_invocations: Vec<Invocation>,
 }
 
+/// Output formats of `status`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum StatusFormat {
+    /// Readable text.
+    #[default]
+    Text,
+    /// One JSON document.
+    Json,
+}
+
+/// Arguments of `status`.
+#[derive(Debug, Clone, Default)]
+pub struct Args {
+    /// Output format.
+    pub format: StatusFormat,
+    /// How many recent invocations to show (0: none).
+    pub last: u32,
+}
+
+/// The status, in the format asked for.
+#[derive(Debug, Clone)]
+pub struct StatusReport {
+    /// What was read.
+    pub status: Status,
+    /// How it prints.
+    pub format: StatusFormat,
+}
+
+impl fmt::Display for StatusReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.format {
+            StatusFormat::Text => f.write_str(&render_text(&self.status)),
+            StatusFormat::Json => writeln!(
+                f,
+                "{}",
+                serde_json::to_string_pretty(&self.status).map_err(|_| fmt::Error)?
+            ),
+        }
+    }
+}
+
+impl Report for StatusReport {}
+
 /// Reads the status of the warehouse of `settings`.
-pub async fn read(
+pub async fn run(
     settings: &Settings,
     ctx: &RunContext,
-    limit: i64,
-) -> Result<Status, StatusError> {
+    args: &Args,
+) -> Result<StatusReport, StatusError> {
+    Ok(StatusReport {
+        status: read(settings, ctx, i64::from(args.last)).await?,
+        format: args.format,
+    })
+}
+
+async fn read(settings: &Settings, ctx: &RunContext, limit: i64) -> Result<Status, StatusError> {
     let schema = &settings.warehouse.schema;
     let client = db::connect(&settings.warehouse, Role::Warehouse, ctx.run_id).await?;
     let schema_status = migrate::status(&client, schema).await?;
@@ -129,7 +183,7 @@ async fn instances(client: &Client) -> Result<Vec<InstanceStatus>, StatusError> 
         .await
         .map_err(|e| StatusError::Sql {
             step: "read the instances",
-            detail: db::describe(&e),
+            source: e.into(),
         })?;
     Ok(rows
         .iter()
@@ -155,7 +209,7 @@ async fn recent(client: &Client, limit: i64) -> Result<Vec<Invocation>, StatusEr
         .await
         .map_err(|e| StatusError::Sql {
             step: "read pipewatch_run_log",
-            detail: db::describe(&e),
+            source: e.into(),
         })?;
     Ok(rows
         .iter()
@@ -181,7 +235,7 @@ fn ago(seconds: i64) -> String {
 }
 
 /// The status as readable text.
-pub fn render_text(status: &Status) -> String {
+fn render_text(status: &Status) -> String {
     let mut out = String::new();
     let push = |out: &mut String, line: String| {
         out.push_str(&line);

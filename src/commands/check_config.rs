@@ -9,33 +9,43 @@
 
 use std::fmt;
 
-use crate::airflow;
+use super::Report;
+use crate::Outcome;
 use crate::config::Settings;
 use crate::context::RunContext;
 use crate::db::{self, Role};
 use crate::migrate;
+use crate::source::Source;
 use crate::stage::ObjectStore;
 
+/// Why a check failed: the error of whatever was tried, with its causes.
+pub type CheckFailure = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// The result of one check.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Check {
     /// What was checked (`warehouse`, `airflow default`, `staging`).
     pub name: String,
     /// `Ok(detail)` or `Err(failure)`.
-    pub result: Result<String, String>,
+    pub result: Result<String, CheckFailure>,
 }
 
 impl fmt::Display for Check {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.result {
             Ok(detail) => write!(f, "ok      {:<18} {detail}", self.name),
-            Err(failure) => write!(f, "FAILED  {:<18} {failure}", self.name),
+            Err(failure) => write!(
+                f,
+                "FAILED  {:<18} {}",
+                self.name,
+                db::error_chain(&**failure)
+            ),
         }
     }
 }
 
 /// All checks of one run.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct CheckReport {
     /// The checks, in order.
     pub checks: Vec<Check>,
@@ -45,6 +55,22 @@ impl CheckReport {
     /// Whether every check passed.
     pub fn all_ok(&self) -> bool {
         self.checks.iter().all(|c| c.result.is_ok())
+    }
+}
+
+impl fmt::Display for CheckReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.checks.iter().try_for_each(|c| writeln!(f, "{c}"))
+    }
+}
+
+impl Report for CheckReport {
+    fn outcome(&self) -> Outcome {
+        if self.all_ok() {
+            Outcome::Success
+        } else {
+            Outcome::ChecksFailed
+        }
     }
 }
 
@@ -80,14 +106,10 @@ pub async fn run(settings: &Settings, ctx: &RunContext) -> CheckReport {
     CheckReport { checks }
 }
 
-async fn check_warehouse(settings: &Settings, ctx: &RunContext) -> Result<String, String> {
+async fn check_warehouse(settings: &Settings, ctx: &RunContext) -> Result<String, CheckFailure> {
     let wh = &settings.warehouse;
-    let client = db::connect(wh, Role::Warehouse, ctx.run_id)
-        .await
-        .map_err(|e| e.to_string())?;
-    let status = migrate::status(&client, &wh.schema)
-        .await
-        .map_err(|e| e.to_string())?;
+    let client = db::connect(wh, Role::Warehouse, ctx.run_id).await?;
+    let status = migrate::status(&client, &wh.schema).await?;
     let schema_note = if status.pending.is_empty() {
         format!(
             "schema {} is up to date ({} migrations applied)",
@@ -110,23 +132,12 @@ async fn check_warehouse(settings: &Settings, ctx: &RunContext) -> Result<String
 async fn check_airflow(
     instance: &crate::config::AirflowSettings,
     ctx: &RunContext,
-) -> Result<String, String> {
-    let client = db::connect(&instance.database, Role::Airflow, ctx.run_id)
-        .await
-        .map_err(|e| e.to_string())?;
-    let layout = airflow::detect_schema(&client, instance)
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(format!(
-        "connected to {} as {:?} (read-only); dag_run has the Airflow {} layout",
-        instance.database.address(),
-        instance.database.username,
-        layout.major_version()
-    ))
+) -> Result<String, CheckFailure> {
+    Ok(Source::new(instance).check(ctx).await?)
 }
 
-async fn check_stage(settings: &Settings) -> Result<String, String> {
-    let store = ObjectStore::from_settings(&settings.staging).map_err(|e| e.to_string())?;
-    store.check().await.map_err(|e| e.to_string())?;
+async fn check_stage(settings: &Settings) -> Result<String, CheckFailure> {
+    let store = ObjectStore::from_settings(&settings.staging)?;
+    store.check().await?;
     Ok(format!("{} is writable", store.describe()))
 }

@@ -1,0 +1,363 @@
+//! `pipewatch reconcile`: is every finished run of the source in the warehouse?
+//!
+//! Per Airflow instance and day (the day of a run's logical date, or `run_after` when it has
+//! none, in the reporting time zone), counts the finished (`success`/`failed`) runs in the
+//! source and in `dag_run_history`, and reports the days whose counts differ (exit 1). To
+//! avoid false alarms, the source side counts only runs Airflow last changed at or before the
+//! clock of the newest loaded extract: a run that finished after the last load is not "missing".
+//! A run cleared in Airflow after the last load can still make its day differ until the next
+//! load; re-run reconcile after a `pipewatch run` before investigating.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use tokio_postgres::Client;
+
+use super::Report;
+use crate::config::Settings;
+use crate::context::RunContext;
+use crate::db::SqlError;
+use crate::migrate;
+use crate::reporting;
+use crate::run_log::{self, RunLogError, Stage, StageCounts, StageReport};
+use crate::source::{Source, SourceError};
+use crate::{Outcome, UsageError};
+
+const WAREHOUSE_SQL: &str = include_str!("../../sql/reconcile/warehouse_finished_per_day.sql");
+const LOADED_UNTIL_SQL: &str = include_str!("../../sql/reconcile/loaded_until.sql");
+
+/// Default number of days compared, ending today.
+pub const DEFAULT_DAYS: u32 = 30;
+/// Most days one reconcile compares (about a century): a longer window is a typing mistake.
+pub const MAX_DAYS: u32 = 36_525;
+
+/// Arguments of `reconcile`.
+#[derive(Debug, Clone)]
+pub struct Args {
+    /// Only this Airflow instance (default: every configured one).
+    pub instance: Option<String>,
+    /// First day to compare (default: `days` before `to`).
+    pub from: Option<NaiveDate>,
+    /// Last day to compare (default: today in the reporting time zone).
+    pub to: Option<NaiveDate>,
+    /// How many days to compare when `from` is not given.
+    pub days: u32,
+}
+
+impl Default for Args {
+    fn default() -> Self {
+        Args {
+            instance: None,
+            from: None,
+            to: None,
+            days: DEFAULT_DAYS,
+        }
+    }
+}
+
+/// Why one instance could not be compared.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    /// The source could not be read.
+    #[error("reconcile of Airflow instance {instance}")]
+    Source {
+        /// The instance.
+        instance: String,
+        /// What failed.
+        #[source]
+        source: SourceError,
+    },
+    /// A warehouse query failed.
+    #[error("reconcile of Airflow instance {instance}: could not {step}")]
+    Warehouse {
+        /// The instance.
+        instance: String,
+        /// What was being done.
+        step: &'static str,
+        /// The failure.
+        #[source]
+        source: SqlError,
+    },
+    /// Recording the stage failed.
+    #[error(transparent)]
+    RunLog(#[from] RunLogError),
+}
+
+/// One day whose counts differ.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayDifference {
+    /// The day.
+    pub day: NaiveDate,
+    /// Finished runs in the source.
+    pub source_finished: i64,
+    /// Finished runs in the warehouse.
+    pub warehouse_finished: i64,
+}
+
+/// The comparison for one instance.
+#[derive(Debug, Clone)]
+pub struct InstanceReconciliation {
+    /// The instance.
+    pub instance: String,
+    /// First day compared.
+    pub from: NaiveDate,
+    /// Last day compared.
+    pub to: NaiveDate,
+    /// Source runs counted were changed at or before this time.
+    pub source_changed_until: DateTime<Utc>,
+    /// Finished runs in the source over the window.
+    pub source_finished: i64,
+    /// Finished runs in the warehouse over the window.
+    pub warehouse_finished: i64,
+    /// The days that differ.
+    pub differences: Vec<DayDifference>,
+}
+
+impl StageReport for InstanceReconciliation {
+    fn counts(&self) -> StageCounts {
+        StageCounts {
+            rows_read: Some(self.source_finished + self.warehouse_finished),
+            rows_written: None,
+        }
+    }
+}
+
+/// What `reconcile` found.
+#[derive(Debug, Clone)]
+pub struct ReconcileReport {
+    /// The reporting time zone of the days.
+    pub time_zone: String,
+    /// One per instance.
+    pub instances: Vec<InstanceReconciliation>,
+}
+
+impl fmt::Display for ReconcileReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for r in &self.instances {
+            write!(
+                f,
+                "Airflow instance {}: {}..{} ({}): {} finished runs in Airflow, {} in the warehouse; ",
+                r.instance, r.from, r.to, self.time_zone, r.source_finished, r.warehouse_finished
+            )?;
+            match r.differences.len() {
+                0 => {
+                    writeln!(f, "every day matches")?;
+                    continue;
+                }
+                1 => writeln!(f, "1 day differs:")?,
+                n => writeln!(f, "{n} days differ:")?,
+            }
+            writeln!(
+                f,
+                "  {:<10}  {:>8}  {:>9}  {:>10}",
+                "day", "airflow", "warehouse", "difference"
+            )?;
+            for d in &r.differences {
+                writeln!(
+                    f,
+                    "  {:<10}  {:>8}  {:>9}  {:>+10}",
+                    d.day.to_string(),
+                    d.source_finished,
+                    d.warehouse_finished,
+                    d.warehouse_finished - d.source_finished
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Report for ReconcileReport {
+    fn outcome(&self) -> Outcome {
+        if self.instances.iter().all(|r| r.differences.is_empty()) {
+            Outcome::Success
+        } else {
+            Outcome::ChecksFailed
+        }
+    }
+}
+
+/// Checks the arguments that need no database: the day count, and the order of explicit days.
+fn check_args(args: &Args) -> Result<(), UsageError> {
+    if !(1..=MAX_DAYS).contains(&args.days) {
+        return Err(UsageError(format!(
+            "--days {} is out of range: compare from 1 to {MAX_DAYS} days",
+            args.days
+        )));
+    }
+    if let (Some(from), Some(to)) = (args.from, args.to)
+        && from > to
+    {
+        return Err(UsageError(format!("--from {from} is after --to {to}")));
+    }
+    Ok(())
+}
+
+/// The window `from..=to`, with `today` (reporting time zone) as the default end.
+fn window(args: &Args, today: NaiveDate) -> Result<(NaiveDate, NaiveDate), UsageError> {
+    let to = args.to.unwrap_or(today);
+    let from = match args.from {
+        Some(from) => from,
+        None => to
+            .checked_sub_signed(Duration::days(i64::from(args.days) - 1))
+            .ok_or_else(|| {
+                UsageError(format!(
+                    "--days {} before {to} is before the first representable date",
+                    args.days
+                ))
+            })?,
+    };
+    if from > to {
+        return Err(UsageError(format!("--from {from} is after --to {to}")));
+    }
+    Ok((from, to))
+}
+
+/// Compares each selected instance over the window.
+pub async fn run(
+    settings: &Settings,
+    ctx: &RunContext,
+    args: &Args,
+) -> anyhow::Result<ReconcileReport> {
+    check_args(args)?;
+    let instances = super::select_instances(settings, args.instance.as_deref())?;
+    let mut warehouse = migrate::connect_and_apply(&settings.warehouse, ctx).await?;
+    let today = reporting::today_in_zone(&warehouse, &settings.time_zone).await?;
+    let (from, to) = window(args, today)?;
+    let mut report = ReconcileReport {
+        time_zone: settings.time_zone.clone(),
+        instances: Vec::new(),
+    };
+    for instance in instances {
+        let source = Source::new(instance);
+        let name = source.instance();
+        let compared = run_log::record_stage(
+            &mut warehouse,
+            ctx,
+            Stage::Reconcile,
+            Some(name),
+            async |warehouse, _| compare(settings, &source, warehouse, ctx, from, to).await,
+        )
+        .await?;
+        report.instances.push(compared);
+    }
+    Ok(report)
+}
+
+async fn compare(
+    settings: &Settings,
+    source: &Source<'_>,
+    warehouse: &Client,
+    ctx: &RunContext,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<InstanceReconciliation, ReconcileError> {
+    let name = source.instance();
+    let warehouse_error = |step: &'static str| {
+        move |e: tokio_postgres::Error| ReconcileError::Warehouse {
+            instance: name.to_string(),
+            step,
+            source: e.into(),
+        }
+    };
+    let zone = settings.time_zone.as_str();
+    let loaded_until: Option<DateTime<Utc>> = warehouse
+        .query_opt(LOADED_UNTIL_SQL, &[&name])
+        .await
+        .map_err(warehouse_error("read the watermark"))?
+        .and_then(|r| r.get(0));
+    // Nothing loaded yet: every finished source run counts (and is missing).
+    let until = loaded_until.unwrap_or_else(|| Utc::now() + Duration::days(1));
+    let warehouse_days: BTreeMap<NaiveDate, i64> = warehouse
+        .query(WAREHOUSE_SQL, &[&name, &zone, &from, &to])
+        .await
+        .map_err(warehouse_error("count finished runs in the warehouse"))?
+        .iter()
+        .map(|r| (r.get("day"), r.get("finished_runs")))
+        .collect();
+    let source_days = source
+        .finished_runs_per_day(zone, from, to, until, ctx)
+        .await
+        .map_err(|source| ReconcileError::Source {
+            instance: name.to_string(),
+            source,
+        })?;
+    let mut days: Vec<NaiveDate> = source_days
+        .keys()
+        .chain(warehouse_days.keys())
+        .copied()
+        .collect();
+    days.sort_unstable();
+    days.dedup();
+    let differences = days
+        .into_iter()
+        .filter_map(|day| {
+            let s = source_days.get(&day).copied().unwrap_or(0);
+            let w = warehouse_days.get(&day).copied().unwrap_or(0);
+            (s != w).then_some(DayDifference {
+                day,
+                source_finished: s,
+                warehouse_finished: w,
+            })
+        })
+        .collect();
+    Ok(InstanceReconciliation {
+        instance: name.to_string(),
+        from,
+        to,
+        source_changed_until: until,
+        source_finished: source_days.values().sum(),
+        warehouse_finished: warehouse_days.values().sum(),
+        differences,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(text: &str) -> NaiveDate {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn day_counts_and_explicit_days_are_checked_without_a_database() {
+        for days in [0, MAX_DAYS + 1, u32::MAX] {
+            let args = Args {
+                days,
+                ..Args::default()
+            };
+            assert!(check_args(&args).is_err(), "--days {days}");
+        }
+        let args = Args {
+            from: Some(day("2026-02-01")),
+            to: Some(day("2026-01-01")),
+            ..Args::default()
+        };
+        assert!(check_args(&args).is_err());
+    }
+
+    #[test]
+    fn the_window_ends_today_and_reaches_back_days_minus_one() {
+        let args = Args {
+            days: 3,
+            ..Args::default()
+        };
+        assert!(check_args(&args).is_ok());
+        assert_eq!(
+            window(&args, day("2026-03-10")).unwrap(),
+            (day("2026-03-08"), day("2026-03-10"))
+        );
+        let args = Args {
+            days: MAX_DAYS,
+            ..Args::default()
+        };
+        assert!(window(&args, NaiveDate::MIN).is_err());
+        let args = Args {
+            from: Some(day("2026-04-01")),
+            ..Args::default()
+        };
+        assert!(window(&args, day("2026-03-10")).is_err());
+    }
+}

@@ -1,0 +1,107 @@
+//! Reading and validating `pipeline.conf`.
+//!
+//! The file is INI, as in the book, so its users' files carry over. It is read with the `config`
+//! crate (the INI format is set explicitly: `.conf` is not an extension the crate knows), and
+//! every key can be overridden by an environment variable `PIPEWATCH__<SECTION>__<KEY>`, for
+//! example `PIPEWATCH__WAREHOUSE__PASSWORD`, so secrets need not sit in the file.
+//!
+//! Validation is pure and happens before anything connects: an unknown section or key, a value of
+//! the wrong type or a missing required key is one error naming the key and where it came from
+//! (the file, or the environment variable). Each section maps onto one struct below; defaults are
+//! named constants so that `pipeline.conf.example` and the code can be checked against each other.
+//!
+//! Decisions written down here:
+//! - An empty value (`password =`) means "not set": the key's default applies.
+//! - Relative paths (the local stage folder) are resolved against the folder holding the
+//!   configuration file, not the working directory, so a cron job finds the same folder.
+//! - Section and key names are lower case; the `config` crate matches them case-sensitively and
+//!   lower-cases environment variable names before matching.
+//!
+//! Layout: [`sections`] is the table of sections and keys; [`parse`] walks the file against it;
+//! [`settings`] holds the validated structs and their defaults; [`types`] the secret and
+//! identifier types; [`error`] what can be wrong.
+
+mod error;
+mod parse;
+mod sections;
+mod settings;
+mod types;
+
+use std::path::{Path, PathBuf};
+
+pub use error::ConfigError;
+pub use sections::{AIRFLOW_SECTION, SECTIONS, SectionSpec};
+pub use settings::*;
+pub use types::{Identifier, Secret};
+
+/// Prefix of environment variables that override configuration keys.
+pub const ENV_PREFIX: &str = "PIPEWATCH";
+/// Separator between prefix, section and key in those variables.
+pub const ENV_SEPARATOR: &str = "__";
+
+/// Where `pipewatch` looks for its configuration when `--config` is not given, in order.
+pub const DEFAULT_CONFIG_PATHS: [&str; 2] = ["pipeline.conf", "/etc/pipewatch/pipeline.conf"];
+
+/// Finds the configuration file: the explicit path, else the first default path that exists.
+pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, ConfigError> {
+    if let Some(path) = explicit {
+        return Ok(path.to_path_buf());
+    }
+    DEFAULT_CONFIG_PATHS
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+        .ok_or(ConfigError::NoFile)
+}
+
+/// Reads, overrides from the environment, and validates the configuration file at `path`.
+pub fn load(path: &Path) -> Result<Settings, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|cause| ConfigError::Unreadable {
+        path: path.to_path_buf(),
+        cause,
+    })?;
+    load_from_str(path, &text, std::env::vars())
+}
+
+/// Like [`load`], from the file's text and an explicit environment (for tests).
+pub fn load_from_str(
+    path: &Path,
+    text: &str,
+    environment: impl IntoIterator<Item = (String, String)>,
+) -> Result<Settings, ConfigError> {
+    let env_source = config::Environment::with_prefix(ENV_PREFIX)
+        .prefix_separator(ENV_SEPARATOR)
+        .separator(ENV_SEPARATOR)
+        .source(Some(environment.into_iter().collect()));
+    let built = config::Config::builder()
+        .add_source(
+            config::File::from_str(text, config::FileFormat::Ini)
+                // from_str records no origin; name the file so messages can point at it.
+                .required(true),
+        )
+        .add_source(env_source)
+        .build()
+        .map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+    let base = path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let base = if base.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        base
+    };
+    parse::Parser { path, base }.parse(built.cache)
+}
+
+/// The environment variable that overrides `key` in `[section]`.
+pub fn env_var_name(section: &str, key: &str) -> String {
+    format!(
+        "{ENV_PREFIX}{ENV_SEPARATOR}{}{ENV_SEPARATOR}{}",
+        section.to_uppercase(),
+        key.to_uppercase()
+    )
+}

@@ -1,0 +1,701 @@
+//! Parsing: the `config` crate reads INI and the environment overrides into a tree of values;
+//! this module walks it section by section against [`SECTIONS`], taking each key once, so that
+//! what is left over is an unknown key.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use config::{Value, ValueKind};
+
+use super::error::ConfigError;
+use super::sections::{
+    AIRFLOW_SECTION, EXTRACT, REPORTING, RETENTION, RETRY, STAGING, SectionSpec, VALIDATE,
+    WAREHOUSE, known_sections, section_spec,
+};
+use super::settings::*;
+use super::types::{Identifier, Secret};
+use super::{ENV_PREFIX, ENV_SEPARATOR, env_var_name};
+
+pub(super) struct Parser<'a> {
+    pub(super) path: &'a Path,
+    pub(super) base: PathBuf,
+}
+
+impl Parser<'_> {
+    fn origin(&self, value: &Value, section: &str, key: Option<&str>) -> String {
+        match value.origin() {
+            Some("the environment") => match key {
+                Some(key) => format!("environment variable {}", env_var_name(section, key)),
+                None => format!(
+                    "environment variables {ENV_PREFIX}{ENV_SEPARATOR}{}{ENV_SEPARATOR}*",
+                    section.to_uppercase()
+                ),
+            },
+            _ => self.path.display().to_string(),
+        }
+    }
+
+    pub(super) fn parse(&self, root: Value) -> Result<Settings, ConfigError> {
+        let mut sections: BTreeMap<String, Value> = match root.kind {
+            ValueKind::Table(map) => map.into_iter().collect(),
+            _ => BTreeMap::new(),
+        };
+        let mut warehouse = None;
+        let mut staging = None;
+        let mut extract = None;
+        let mut time_zone = None;
+        let mut validate = None;
+        let mut retention = None;
+        let mut airflow = Vec::new();
+        // One retry policy for every connection and request: read first, handed to the others.
+        let retry = match sections.remove(RETRY) {
+            Some(value) => self.retry(self.section(RETRY, value)?)?,
+            None => RetrySettings::default(),
+        };
+        for (name, value) in sections {
+            let section = self.section(&name, value)?;
+            match section.spec.name {
+                WAREHOUSE => warehouse = Some(self.warehouse(section, retry)?),
+                STAGING => staging = Some(self.staging(section, retry)?),
+                EXTRACT => extract = Some(self.extract(section)?),
+                REPORTING => time_zone = Some(self.reporting(section)?),
+                VALIDATE => validate = Some(self.validate(section)?),
+                RETENTION => retention = Some(self.retention(section)?),
+                AIRFLOW_SECTION => airflow.push(self.airflow(section, retry)?),
+                other => unreachable!("section [{other}] is in SECTIONS but not parsed"),
+            }
+        }
+        let (warehouse, lock_wait_seconds) = warehouse.ok_or_else(|| ConfigError::Rule {
+            path: self.path.to_path_buf(),
+            message: "missing section [warehouse] (pipewatch needs a warehouse to write to)"
+                .to_string(),
+        })?;
+        // BTreeMap order puts [airflowdb_config] before [airflowdb_config_*]; keep it.
+        let mut seen = BTreeMap::new();
+        for a in &airflow {
+            if let Some(other) = seen.insert(a.instance.clone(), a.database.section.clone()) {
+                return Err(ConfigError::Rule {
+                    path: self.path.to_path_buf(),
+                    message: format!(
+                        "sections [{other}] and [{}] both name Airflow instance `{}`: give each an `instance` of its own",
+                        a.database.section, a.instance
+                    ),
+                });
+            }
+        }
+        let staging = match staging {
+            Some(s) => s,
+            None => StagingSettings::Local {
+                directory: self.base.join(DEFAULT_LOCAL_DIRECTORY),
+            },
+        };
+        Ok(Settings {
+            path: self.path.to_path_buf(),
+            warehouse,
+            lock_wait_seconds,
+            airflow,
+            staging,
+            extract: extract.unwrap_or_default(),
+            time_zone: time_zone.unwrap_or_else(|| DEFAULT_TIME_ZONE.to_string()),
+            validate: validate.unwrap_or_default(),
+            retention: retention.unwrap_or_default(),
+        })
+    }
+
+    /// The section `name` of the file, matched against [`SECTIONS`].
+    fn section(&self, name: &str, value: Value) -> Result<Section<'_>, ConfigError> {
+        let origin = self.origin(&value, name, None);
+        let ValueKind::Table(entries) = value.kind else {
+            return Err(ConfigError::Rule {
+                path: self.path.to_path_buf(),
+                message: format!(
+                    "key `{name}` is outside any section: put it under [{WAREHOUSE}], [{STAGING}] or [{AIRFLOW_SECTION}]"
+                ),
+            });
+        };
+        let spec = section_spec(name).ok_or_else(|| ConfigError::UnknownSection {
+            origin,
+            section: name.to_string(),
+            known: known_sections(),
+        })?;
+        Ok(Section {
+            parser: self,
+            spec,
+            name: name.to_string(),
+            entries: entries.into_iter().collect(),
+            origins: BTreeMap::new(),
+        })
+    }
+
+    fn retry(&self, mut s: Section) -> Result<RetrySettings, ConfigError> {
+        let d = RetrySettings::default();
+        let settings = RetrySettings {
+            attempts: s.number("attempts", 1, 100)?.unwrap_or(d.attempts),
+            initial_backoff_seconds: s
+                .number("initial_backoff_seconds", 0, 3600)?
+                .unwrap_or(d.initial_backoff_seconds),
+            max_backoff_seconds: s
+                .number("max_backoff_seconds", 0, 3600)?
+                .unwrap_or(d.max_backoff_seconds),
+        };
+        s.finish()?;
+        Ok(settings)
+    }
+
+    fn retention(&self, mut s: Section) -> Result<RetentionSettings, ConfigError> {
+        let d = RetentionSettings::default();
+        let settings = RetentionSettings {
+            staged_extract_days: s
+                .number("staged_extract_days", 0, 100_000)?
+                .unwrap_or(d.staged_extract_days),
+            run_log_days: s
+                .number("run_log_days", 0, 100_000)?
+                .unwrap_or(d.run_log_days),
+        };
+        s.finish()?;
+        Ok(settings)
+    }
+
+    fn validate(&self, mut s: Section) -> Result<ValidateSettings, ConfigError> {
+        let d = ValidateSettings::default();
+        let webhook_url = s.secret("webhook_url")?;
+        if let Some(url) = &webhook_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            // The URL is a secret (Slack puts its token in the path): show only its start.
+            let shown: String = url.chars().take(8).collect();
+            return Err(s.invalid(
+                "webhook_url",
+                &format!("{shown}..."),
+                "a URL starting with http:// or https://",
+            ));
+        }
+        let settings = ValidateSettings {
+            statement_timeout_seconds: s
+                .number("statement_timeout_seconds", 0, 24 * 3600)?
+                .unwrap_or(d.statement_timeout_seconds),
+            webhook_url: webhook_url.map(Secret::new),
+            webhook_timeout_seconds: s
+                .number("webhook_timeout_seconds", 1, 600)?
+                .unwrap_or(d.webhook_timeout_seconds),
+            webhook_attempts: s
+                .number("webhook_attempts", 1, 10)?
+                .unwrap_or(d.webhook_attempts),
+        };
+        s.finish()?;
+        Ok(settings)
+    }
+
+    fn reporting(&self, mut s: Section) -> Result<String, ConfigError> {
+        let zone = s
+            .string("time_zone")?
+            .unwrap_or_else(|| DEFAULT_TIME_ZONE.to_string());
+        // The zone's existence is checked by PostgreSQL when used; here only its form.
+        let plausible = zone.len() <= 64
+            && zone
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_/+-".contains(c));
+        if !plausible {
+            return Err(s.invalid(
+                "time_zone",
+                &zone,
+                "an IANA time zone name such as UTC or Europe/Berlin",
+            ));
+        }
+        s.finish()?;
+        Ok(zone)
+    }
+
+    fn extract(&self, mut s: Section) -> Result<ExtractSettings, ConfigError> {
+        let d = ExtractSettings::default();
+        let settings = ExtractSettings {
+            recheck_last_ids: s
+                .number("recheck_last_ids", 0, 10_000_000)?
+                .unwrap_or(d.recheck_last_ids),
+            changed_runs_scan_interval_minutes: s
+                .number("changed_runs_scan_interval_minutes", 0, 7 * 24 * 60)?
+                .unwrap_or(d.changed_runs_scan_interval_minutes),
+            changed_runs_scan_overlap_minutes: s
+                .number("changed_runs_scan_overlap_minutes", 0, 24 * 60)?
+                .unwrap_or(d.changed_runs_scan_overlap_minutes),
+        };
+        s.finish()?;
+        Ok(settings)
+    }
+
+    fn postgres(
+        &self,
+        s: &mut Section,
+        default_schema: &str,
+        default_statement_timeout: u64,
+        retry: RetrySettings,
+    ) -> Result<PostgresSettings, ConfigError> {
+        let schema_text = s
+            .string("schema")?
+            .unwrap_or_else(|| default_schema.to_string());
+        let schema = Identifier::parse(&schema_text)
+            .map_err(|expected| s.invalid("schema", &schema_text, &expected))?;
+        Ok(PostgresSettings {
+            section: s.name.clone(),
+            host: s
+                .string("host")?
+                .unwrap_or_else(|| DEFAULT_HOST.to_string()),
+            port: s
+                .number("port", 1, u16::MAX as u64)?
+                .unwrap_or(DEFAULT_PORT as u64) as u16,
+            username: s.required("username")?,
+            password: Secret::new(s.secret("password")?.unwrap_or_default()),
+            database: s.required("database")?,
+            schema,
+            connect_timeout_seconds: s
+                .number("connect_timeout_seconds", 1, 3600)?
+                .unwrap_or(DEFAULT_CONNECT_TIMEOUT_SECONDS),
+            statement_timeout_seconds: s
+                .number("statement_timeout_seconds", 0, 7 * 24 * 3600)?
+                .unwrap_or(default_statement_timeout),
+            retry,
+        })
+    }
+
+    /// The warehouse connection, and `lock_wait_seconds` (which only the warehouse has).
+    fn warehouse(
+        &self,
+        mut s: Section,
+        retry: RetrySettings,
+    ) -> Result<(PostgresSettings, u64), ConfigError> {
+        let pg = self.postgres(
+            &mut s,
+            DEFAULT_WAREHOUSE_SCHEMA,
+            DEFAULT_WAREHOUSE_STATEMENT_TIMEOUT_SECONDS,
+            retry,
+        )?;
+        let lock_wait_seconds = s
+            .number("lock_wait_seconds", 0, 24 * 3600)?
+            .unwrap_or(DEFAULT_LOCK_WAIT_SECONDS);
+        s.finish()?;
+        Ok((pg, lock_wait_seconds))
+    }
+
+    fn airflow(
+        &self,
+        mut s: Section,
+        retry: RetrySettings,
+    ) -> Result<AirflowSettings, ConfigError> {
+        let implied = if s.name == AIRFLOW_SECTION {
+            DEFAULT_INSTANCE_NAME.to_string()
+        } else {
+            s.name[AIRFLOW_SECTION.len() + 1..].to_string()
+        };
+        let instance = s.string("instance")?.unwrap_or(implied);
+        let valid = !instance.is_empty()
+            && instance.len() <= 100
+            && instance
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
+        if !valid {
+            return Err(s.invalid(
+                "instance",
+                &instance,
+                "an instance name of letters, digits, `_`, `-` and `.`, at most 100 characters",
+            ));
+        }
+        let database = self.postgres(
+            &mut s,
+            DEFAULT_AIRFLOW_SCHEMA,
+            DEFAULT_AIRFLOW_STATEMENT_TIMEOUT_SECONDS,
+            retry,
+        )?;
+        s.finish()?;
+        Ok(AirflowSettings { instance, database })
+    }
+
+    fn staging(
+        &self,
+        mut s: Section,
+        retry: RetrySettings,
+    ) -> Result<StagingSettings, ConfigError> {
+        let backend = s.string("backend")?.unwrap_or_else(|| "local".to_string());
+        let local_directory = s.string("local_directory")?;
+        let bucket = s.string("bucket")?;
+        let prefix = s.string("prefix")?;
+        let region = s.string("region")?;
+        let endpoint_url = s.string("endpoint_url")?;
+        if let Some(url) = &endpoint_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(s.invalid(
+                "endpoint_url",
+                url,
+                "a URL starting with http:// or https://",
+            ));
+        }
+        let access_key_id = s.string("access_key_id")?;
+        let secret_access_key = s.secret("secret_access_key")?;
+        let timeout_seconds = s.number("timeout_seconds", 1, 3600)?;
+        if !matches!(backend.as_str(), "local" | "s3") {
+            return Err(s.invalid("backend", &backend, "`local` or `s3`"));
+        }
+        s.finish()?;
+        if backend == "local" {
+            let dir = PathBuf::from(
+                local_directory.unwrap_or_else(|| DEFAULT_LOCAL_DIRECTORY.to_string()),
+            );
+            let directory = if dir.is_absolute() {
+                dir
+            } else {
+                self.base.join(dir)
+            };
+            return Ok(StagingSettings::Local { directory });
+        }
+        let bucket = bucket.ok_or_else(|| ConfigError::Missing {
+            path: self.path.to_path_buf(),
+            section: "staging".into(),
+            key: "bucket".into(),
+            env: env_var_name("staging", "bucket"),
+        })?;
+        let mut prefix = prefix.unwrap_or_else(|| DEFAULT_S3_PREFIX.to_string());
+        if !prefix.is_empty() && !prefix.ends_with('/') {
+            prefix.push('/');
+        }
+        if access_key_id.is_some() != secret_access_key.is_some() {
+            return Err(ConfigError::Rule {
+                path: self.path.to_path_buf(),
+                message: "[staging] access_key_id and secret_access_key go together: set both, or neither to use AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY from the environment".into(),
+            });
+        }
+        Ok(StagingSettings::S3(S3Settings {
+            bucket,
+            prefix,
+            region: region.unwrap_or_else(|| DEFAULT_S3_REGION.to_string()),
+            endpoint_url,
+            access_key_id,
+            secret_access_key: secret_access_key.map(Secret::new),
+            timeout_seconds: timeout_seconds.unwrap_or(DEFAULT_S3_TIMEOUT_SECONDS),
+            retry,
+        }))
+    }
+}
+
+/// One section being read: each key is taken once; what is left at the end is unknown.
+struct Section<'a> {
+    parser: &'a Parser<'a>,
+    /// What the section may hold.
+    spec: &'static SectionSpec,
+    name: String,
+    entries: BTreeMap<String, Value>,
+    /// Where each key already taken came from (file or environment variable).
+    origins: BTreeMap<String, String>,
+}
+
+impl Section<'_> {
+    /// Takes `key` as text; empty means not set.
+    fn raw(&mut self, key: &str) -> Result<Option<(String, Value)>, ConfigError> {
+        let Some(value) = self.entries.remove(key) else {
+            return Ok(None);
+        };
+        let origin = self.parser.origin(&value, &self.name, Some(key));
+        self.origins.insert(key.to_string(), origin);
+        let text = match &value.kind {
+            ValueKind::String(s) => s.trim().to_string(),
+            ValueKind::Nil => String::new(),
+            ValueKind::Boolean(b) => b.to_string(),
+            ValueKind::I64(n) => n.to_string(),
+            ValueKind::U64(n) => n.to_string(),
+            ValueKind::Float(n) => n.to_string(),
+            _ => {
+                return Err(ConfigError::Invalid {
+                    origin: self.parser.origin(&value, &self.name, Some(key)),
+                    section: self.name.clone(),
+                    key: key.to_string(),
+                    value: "(a nested table)".into(),
+                    expected: "a single value".into(),
+                });
+            }
+        };
+        if text.is_empty() {
+            Ok(None)
+        } else {
+            Ok(Some((text, value)))
+        }
+    }
+
+    fn string(&mut self, key: &str) -> Result<Option<String>, ConfigError> {
+        Ok(self.raw(key)?.map(|(text, _)| text))
+    }
+
+    fn secret(&mut self, key: &str) -> Result<Option<String>, ConfigError> {
+        // Not trimmed beyond what INI does: a password may end in spaces only via the environment.
+        Ok(self.raw(key)?.map(|(text, _)| text))
+    }
+
+    fn required(&mut self, key: &str) -> Result<String, ConfigError> {
+        self.string(key)?.ok_or_else(|| ConfigError::Missing {
+            path: self.parser.path.to_path_buf(),
+            section: self.name.clone(),
+            key: key.to_string(),
+            env: env_var_name(&self.name, key),
+        })
+    }
+
+    fn number(&mut self, key: &str, min: u64, max: u64) -> Result<Option<u64>, ConfigError> {
+        let Some((text, value)) = self.raw(key)? else {
+            return Ok(None);
+        };
+        match text.parse::<u64>() {
+            Ok(n) if (min..=max).contains(&n) => Ok(Some(n)),
+            _ => Err(ConfigError::Invalid {
+                origin: self.parser.origin(&value, &self.name, Some(key)),
+                section: self.name.clone(),
+                key: key.to_string(),
+                value: text,
+                expected: format!("a whole number from {min} to {max}"),
+            }),
+        }
+    }
+
+    /// An "invalid value" error for a key already taken.
+    fn invalid(&self, key: &str, value: &str, expected: &str) -> ConfigError {
+        let origin = self
+            .origins
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| self.parser.path.display().to_string());
+        ConfigError::Invalid {
+            origin,
+            section: self.name.clone(),
+            key: key.to_string(),
+            value: value.to_string(),
+            expected: expected.to_string(),
+        }
+    }
+
+    /// Fails on the first key nobody took.
+    fn finish(self) -> Result<(), ConfigError> {
+        if let Some((key, value)) = self.entries.iter().next() {
+            return Err(ConfigError::UnknownKey {
+                origin: self.parser.origin(value, &self.name, Some(key)),
+                section: self.name.clone(),
+                known: self.spec.keys.join(", "),
+                key: key.clone(),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{SECTIONS, load_from_str};
+
+    fn parse(text: &str) -> Result<Settings, ConfigError> {
+        parse_env(text, &[])
+    }
+
+    fn parse_env(text: &str, env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        load_from_str(
+            Path::new("/etc/pipewatch/pipeline.conf"),
+            text,
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+    }
+
+    const MINIMAL: &str = "[warehouse]\nusername = etl\ndatabase = dw\n";
+
+    #[test]
+    fn shipped_example_parses_with_documented_defaults() {
+        let text = include_str!("../../pipeline.conf.example");
+        let settings = parse(text).expect("pipeline.conf.example must parse");
+        assert_eq!(settings.warehouse.port, DEFAULT_PORT);
+        assert_eq!(settings.warehouse.schema.as_str(), DEFAULT_WAREHOUSE_SCHEMA);
+        assert_eq!(settings.airflow.len(), 1);
+        assert_eq!(settings.airflow[0].instance, DEFAULT_INSTANCE_NAME);
+        assert_eq!(settings.extract, ExtractSettings::default());
+        match &settings.staging {
+            StagingSettings::Local { directory } => {
+                assert_eq!(directory, Path::new("/etc/pipewatch/stage"))
+            }
+            other => panic!("example should stage locally, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_key_the_parser_knows_is_documented_in_the_example() {
+        let text = include_str!("../../pipeline.conf.example");
+        for spec in SECTIONS {
+            let header = format!("[{}]", spec.name);
+            assert!(
+                text.lines()
+                    .any(|l| l.trim_start_matches(';').trim() == header),
+                "{header} is not in pipeline.conf.example"
+            );
+            for key in spec.keys {
+                let documented = text.lines().any(|l| {
+                    let l = l.trim_start_matches(';').trim();
+                    l.starts_with(&format!("{key} =")) || l == format!("{key} =")
+                });
+                assert!(
+                    documented,
+                    "[{}] {key} is not in pipeline.conf.example",
+                    spec.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_section_message_lists_every_section_of_the_table() {
+        let known = known_sections();
+        for spec in SECTIONS {
+            assert!(known.contains(&format!("[{}]", spec.name)), "{known}");
+        }
+        assert!(known.contains("[airflowdb_config_<instance>]"), "{known}");
+    }
+
+    #[test]
+    fn minimal_file_gets_defaults() {
+        let s = parse(MINIMAL).unwrap();
+        assert_eq!(s.warehouse.host, "localhost");
+        assert_eq!(s.warehouse.port, 5432);
+        assert!(s.warehouse.password.is_empty());
+        assert!(s.airflow.is_empty());
+    }
+
+    #[test]
+    fn unknown_key_names_key_section_and_file() {
+        let err = parse(&format!("{MINIMAL}hots = x\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown key `hots`"), "{err}");
+        assert!(err.contains("[warehouse]"), "{err}");
+        assert!(err.contains("/etc/pipewatch/pipeline.conf"), "{err}");
+    }
+
+    #[test]
+    fn unknown_section_is_refused() {
+        let err = parse(&format!("{MINIMAL}[warehous]\nhost = x\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown section [warehous]"), "{err}");
+    }
+
+    #[test]
+    fn non_numeric_port_names_the_key() {
+        let err = parse(&format!("{MINIMAL}port = fivefourthreetwo\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("[warehouse] port = \"fivefourthreetwo\" is not valid"),
+            "{err}"
+        );
+        assert!(err.contains("whole number"), "{err}");
+    }
+
+    #[test]
+    fn missing_required_key_names_key_and_env_var() {
+        let err = parse("[warehouse]\nusername = etl\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("missing required key `database`"), "{err}");
+        assert!(err.contains("PIPEWATCH__WAREHOUSE__DATABASE"), "{err}");
+    }
+
+    #[test]
+    fn environment_overrides_file_and_errors_name_the_variable() {
+        let s = parse_env(
+            &format!("{MINIMAL}password = from-file\n"),
+            &[
+                ("PIPEWATCH__WAREHOUSE__PASSWORD", "from-env"),
+                ("PIPEWATCH__WAREHOUSE__PORT", "6543"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(s.warehouse.password.expose(), "from-env");
+        assert_eq!(s.warehouse.port, 6543);
+
+        let err = parse_env(MINIMAL, &[("PIPEWATCH__WAREHOUSE__PORT", "x")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("environment variable PIPEWATCH__WAREHOUSE__PORT"),
+            "{err}"
+        );
+        let err = parse_env(MINIMAL, &[("PIPEWATCH__WAREHOUSE__HOTS", "x")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("environment variable PIPEWATCH__WAREHOUSE__HOTS"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn password_never_appears_in_debug_output() {
+        let s = parse(&format!(
+            "{MINIMAL}password = hunter2-secret\n[staging]\nbackend = s3\nbucket = b\naccess_key_id = AK\nsecret_access_key = sk-secret\n"
+        ))
+        .unwrap();
+        let debug = format!("{s:?}");
+        assert!(!debug.contains("hunter2-secret"), "{debug}");
+        assert!(!debug.contains("sk-secret"), "{debug}");
+        assert!(debug.contains("***"));
+    }
+
+    #[test]
+    fn several_airflow_instances_are_named_by_section_or_key() {
+        let s = parse(&format!(
+            "{MINIMAL}[airflowdb_config]\nusername = a\ndatabase = a\n[airflowdb_config_eu]\nusername = b\ndatabase = b\n[airflowdb_config_us]\ninstance = us-east\nusername = c\ndatabase = c\n"
+        ))
+        .unwrap();
+        let names: Vec<_> = s.airflow.iter().map(|a| a.instance.as_str()).collect();
+        assert_eq!(names, ["default", "eu", "us-east"]);
+        let err = parse(&format!(
+            "{MINIMAL}[airflowdb_config]\nusername = a\ndatabase = a\n[airflowdb_config_x]\ninstance = default\nusername = b\ndatabase = b\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("both name Airflow instance `default`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn schema_names_are_validated() {
+        let err = parse(&format!("{MINIMAL}schema = Robert'); drop\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("[warehouse] schema"), "{err}");
+    }
+
+    #[test]
+    fn s3_staging_needs_a_bucket_and_keeps_prefix_as_folder() {
+        let err = parse(&format!("{MINIMAL}[staging]\nbackend = s3\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("missing required key `bucket`"), "{err}");
+        let s = parse(&format!(
+            "{MINIMAL}[staging]\nbackend = s3\nbucket = b\nprefix = extracts\nendpoint_url = http://127.0.0.1:9000\n"
+        ))
+        .unwrap();
+        match s.staging {
+            StagingSettings::S3(s3) => {
+                assert_eq!(s3.prefix, "extracts/");
+                assert_eq!(s3.endpoint_url.as_deref(), Some("http://127.0.0.1:9000"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let err = parse(&format!("{MINIMAL}[staging]\nbackend = ftp\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`local` or `s3`"), "{err}");
+    }
+
+    #[test]
+    fn key_outside_a_section_is_refused() {
+        let err = parse(&format!("host = x\n{MINIMAL}"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("outside any section"), "{err}");
+    }
+}

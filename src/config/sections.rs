@@ -1,0 +1,139 @@
+//! The one table of sections and keys: the parser dispatches on it, the unknown-section and
+//! unknown-key errors list from it, and a test checks every entry against
+//! `pipeline.conf.example`. A new key is added here and in its section's parser function.
+
+/// `[warehouse]`: the PostgreSQL database pipewatch writes to.
+pub const WAREHOUSE: &str = "warehouse";
+/// `[staging]`: where extracts wait between extract and load.
+pub const STAGING: &str = "staging";
+/// `[extract]`: how incremental extracts find new and changed runs.
+pub const EXTRACT: &str = "extract";
+/// `[reporting]`: the reporting time zone.
+pub const REPORTING: &str = "reporting";
+/// `[validate]`: the validator's timeout and webhook.
+pub const VALIDATE: &str = "validate";
+/// `[retention]`: what `run` deletes once old.
+pub const RETENTION: &str = "retention";
+/// `[retry]`: the policy for transient failures.
+pub const RETRY: &str = "retry";
+/// The section naming the (first) Airflow metadata database, as in the book; more as
+/// `[airflowdb_config_<instance>]`.
+pub const AIRFLOW_SECTION: &str = "airflowdb_config";
+
+/// What one section may hold.
+#[derive(Debug)]
+pub struct SectionSpec {
+    /// The section's name (for a repeated section, the name of its first instance).
+    pub name: &'static str,
+    /// Whether more sections `<name>_<suffix>` of the same kind may follow.
+    pub repeated: bool,
+    /// Every key the section accepts.
+    pub keys: &'static [&'static str],
+}
+
+/// Every section pipewatch reads, in the order the documentation lists them.
+pub const SECTIONS: &[SectionSpec] = &[
+    SectionSpec {
+        name: WAREHOUSE,
+        repeated: false,
+        keys: &[
+            "host",
+            "port",
+            "username",
+            "password",
+            "database",
+            "schema",
+            "connect_timeout_seconds",
+            "statement_timeout_seconds",
+            "lock_wait_seconds",
+        ],
+    },
+    SectionSpec {
+        name: AIRFLOW_SECTION,
+        repeated: true,
+        keys: &[
+            "instance",
+            "host",
+            "port",
+            "username",
+            "password",
+            "database",
+            "schema",
+            "connect_timeout_seconds",
+            "statement_timeout_seconds",
+        ],
+    },
+    SectionSpec {
+        name: STAGING,
+        repeated: false,
+        keys: &[
+            "backend",
+            "local_directory",
+            "bucket",
+            "prefix",
+            "region",
+            "endpoint_url",
+            "access_key_id",
+            "secret_access_key",
+            "timeout_seconds",
+        ],
+    },
+    SectionSpec {
+        name: EXTRACT,
+        repeated: false,
+        keys: &[
+            "recheck_last_ids",
+            "changed_runs_scan_interval_minutes",
+            "changed_runs_scan_overlap_minutes",
+        ],
+    },
+    SectionSpec {
+        name: REPORTING,
+        repeated: false,
+        keys: &["time_zone"],
+    },
+    SectionSpec {
+        name: VALIDATE,
+        repeated: false,
+        keys: &[
+            "statement_timeout_seconds",
+            "webhook_url",
+            "webhook_timeout_seconds",
+            "webhook_attempts",
+        ],
+    },
+    SectionSpec {
+        name: RETENTION,
+        repeated: false,
+        keys: &["staged_extract_days", "run_log_days"],
+    },
+    SectionSpec {
+        name: RETRY,
+        repeated: false,
+        keys: &["attempts", "initial_backoff_seconds", "max_backoff_seconds"],
+    },
+];
+
+/// The spec of the section named `name`: an exact name, or `<repeated name>_<suffix>`.
+pub fn section_spec(name: &str) -> Option<&'static SectionSpec> {
+    SECTIONS.iter().find(|spec| {
+        name == spec.name
+            || (spec.repeated
+                && name
+                    .strip_prefix(spec.name)
+                    .and_then(|rest| rest.strip_prefix('_'))
+                    .is_some_and(|suffix| !suffix.is_empty()))
+    })
+}
+
+/// The sections pipewatch reads, for error messages.
+pub fn known_sections() -> String {
+    SECTIONS
+        .iter()
+        .flat_map(|spec| {
+            let more = spec.repeated.then(|| format!("[{}_<instance>]", spec.name));
+            std::iter::once(format!("[{}]", spec.name)).chain(more)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,267 @@
+//! The validated settings, one struct per section, with their defaults as named constants so
+//! that `pipeline.conf.example` and the code can be checked against each other.
+
+use std::path::PathBuf;
+
+use super::env_var_name;
+use super::types::{Identifier, Secret};
+
+/// Default PostgreSQL host for the warehouse and Airflow sections.
+pub const DEFAULT_HOST: &str = "localhost";
+/// Default PostgreSQL port.
+pub const DEFAULT_PORT: u16 = 5432;
+/// Default time allowed to open a PostgreSQL connection.
+pub const DEFAULT_CONNECT_TIMEOUT_SECONDS: u64 = 10;
+/// Default statement timeout on the warehouse (0 disables it).
+pub const DEFAULT_WAREHOUSE_STATEMENT_TIMEOUT_SECONDS: u64 = 600;
+/// Default seconds an invocation waits for another one to release the run lock.
+pub const DEFAULT_LOCK_WAIT_SECONDS: u64 = 300;
+/// Default statement timeout on the Airflow metadata database: short, to protect Airflow.
+pub const DEFAULT_AIRFLOW_STATEMENT_TIMEOUT_SECONDS: u64 = 300;
+/// Default warehouse schema holding pipewatch's tables.
+pub const DEFAULT_WAREHOUSE_SCHEMA: &str = "pipewatch";
+/// Default schema of Airflow's own tables in its metadata database.
+pub const DEFAULT_AIRFLOW_SCHEMA: &str = "public";
+/// Instance name of the `[airflowdb_config]` section when it sets none.
+pub const DEFAULT_INSTANCE_NAME: &str = "default";
+/// Default local stage folder, relative to the configuration file's folder.
+pub const DEFAULT_LOCAL_DIRECTORY: &str = "stage";
+/// Default S3 region.
+pub const DEFAULT_S3_REGION: &str = "us-east-1";
+/// Default key prefix of staged objects.
+pub const DEFAULT_S3_PREFIX: &str = "pipewatch/";
+/// Default time allowed for one S3 request.
+pub const DEFAULT_S3_TIMEOUT_SECONDS: u64 = 60;
+
+/// Default number of the newest already-loaded dag_run ids each extract reads again.
+pub const DEFAULT_RECHECK_LAST_IDS: u64 = 1000;
+/// Default minutes between scans for runs Airflow changed (by `updated_at`).
+pub const DEFAULT_CHANGED_RUNS_SCAN_INTERVAL_MINUTES: u64 = 60;
+/// Default overlap of consecutive changed-run scans, in minutes.
+pub const DEFAULT_CHANGED_RUNS_SCAN_OVERLAP_MINUTES: u64 = 10;
+
+/// Default statement timeout of each validation script, in seconds.
+pub const DEFAULT_VALIDATE_STATEMENT_TIMEOUT_SECONDS: u64 = 60;
+/// Default time allowed for one webhook request, in seconds.
+pub const DEFAULT_WEBHOOK_TIMEOUT_SECONDS: u64 = 10;
+/// Default number of attempts to deliver one webhook notification.
+pub const DEFAULT_WEBHOOK_ATTEMPTS: u64 = 3;
+
+/// Default days a loaded extract object is kept in the stage.
+pub const DEFAULT_STAGED_EXTRACT_DAYS: u64 = 30;
+/// Default days pipewatch_run_log rows are kept.
+pub const DEFAULT_RUN_LOG_DAYS: u64 = 90;
+
+/// Default attempts for an operation that fails transiently (connections, S3 requests).
+pub const DEFAULT_RETRY_ATTEMPTS: u64 = 5;
+/// Default wait before the second attempt; it doubles for each next one.
+pub const DEFAULT_RETRY_INITIAL_BACKOFF_SECONDS: u64 = 1;
+/// Default longest wait between two attempts.
+pub const DEFAULT_RETRY_MAX_BACKOFF_SECONDS: u64 = 30;
+
+/// Default reporting time zone.
+pub const DEFAULT_TIME_ZONE: &str = "UTC";
+
+/// How to reach one PostgreSQL database (the warehouse or an Airflow metadata database).
+#[derive(Debug, Clone)]
+pub struct PostgresSettings {
+    /// The section these settings came from, for error messages (`warehouse`, `airflowdb_config`).
+    pub section: String,
+    /// Host name or address.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// User name to log in as.
+    pub username: String,
+    /// Password; empty when the server needs none (trust or peer authentication).
+    pub password: Secret,
+    /// Database name.
+    pub database: String,
+    /// Schema holding the tables pipewatch reads or writes.
+    pub schema: Identifier,
+    /// Seconds allowed to open a connection.
+    pub connect_timeout_seconds: u64,
+    /// Server-side statement timeout in seconds; 0 disables it.
+    pub statement_timeout_seconds: u64,
+    /// Retries of transient connection failures (`[retry]`).
+    pub retry: RetrySettings,
+}
+
+impl PostgresSettings {
+    /// `host:port/database`, for messages (never includes the password).
+    pub fn address(&self) -> String {
+        format!("{}:{}/{}", self.host, self.port, self.database)
+    }
+    /// The environment variable that overrides `key` of this section.
+    pub fn env_var(&self, key: &str) -> String {
+        env_var_name(&self.section, key)
+    }
+}
+
+/// How transient failures (connection refused or reset, a server starting or shutting down,
+/// S3 5xx answers and timeouts) are retried: bounded exponential backoff. Permanent failures
+/// (authentication, a missing database, table or bucket, bad SQL) are never retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetrySettings {
+    /// Attempts in all (1: no retry).
+    pub attempts: u64,
+    /// Seconds before the second attempt; doubled for each next one.
+    pub initial_backoff_seconds: u64,
+    /// Longest wait between two attempts, in seconds.
+    pub max_backoff_seconds: u64,
+}
+
+impl Default for RetrySettings {
+    fn default() -> Self {
+        RetrySettings {
+            attempts: DEFAULT_RETRY_ATTEMPTS,
+            initial_backoff_seconds: DEFAULT_RETRY_INITIAL_BACKOFF_SECONDS,
+            max_backoff_seconds: DEFAULT_RETRY_MAX_BACKOFF_SECONDS,
+        }
+    }
+}
+
+impl RetrySettings {
+    /// The wait before attempt `next` (2, 3, ...).
+    pub fn backoff(&self, next: u64) -> std::time::Duration {
+        let factor = 1u64 << (next.saturating_sub(2)).min(20);
+        std::time::Duration::from_secs(
+            self.initial_backoff_seconds
+                .saturating_mul(factor)
+                .min(self.max_backoff_seconds),
+        )
+    }
+}
+
+/// One Airflow installation whose metadata database pipewatch reads.
+#[derive(Debug, Clone)]
+pub struct AirflowSettings {
+    /// Name recorded in every row from this installation (`airflow_instance`).
+    pub instance: String,
+    /// How to reach its metadata database.
+    pub database: PostgresSettings,
+}
+
+/// Where extracts are staged between extract and load.
+#[derive(Debug, Clone)]
+pub enum StagingSettings {
+    /// A local folder (the default: no cloud needed).
+    Local {
+        /// The folder, absolute.
+        directory: PathBuf,
+    },
+    /// An S3 bucket or an S3-compatible server.
+    S3(S3Settings),
+}
+
+/// S3 staging settings.
+#[derive(Debug, Clone)]
+pub struct S3Settings {
+    /// Bucket name.
+    pub bucket: String,
+    /// Key prefix of every staged object (ends with `/` unless empty).
+    pub prefix: String,
+    /// Region.
+    pub region: String,
+    /// Endpoint of an S3-compatible server (path-style addressing is used); None for AWS.
+    pub endpoint_url: Option<String>,
+    /// Access key id; None to read `AWS_ACCESS_KEY_ID` from the environment.
+    pub access_key_id: Option<String>,
+    /// Secret access key; None to read `AWS_SECRET_ACCESS_KEY` from the environment.
+    pub secret_access_key: Option<Secret>,
+    /// Seconds allowed for one request.
+    pub timeout_seconds: u64,
+    /// Retries of transient S3 failures (`[retry]`).
+    pub retry: RetrySettings,
+}
+
+/// How incremental extracts find new and changed runs (see docs/extract-watermark.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtractSettings {
+    /// How many of the newest already-loaded dag_run ids each extract reads again, to catch
+    /// rows that committed after a higher id was read.
+    pub recheck_last_ids: u64,
+    /// Minutes between scans for runs Airflow changed (`updated_at`, which has no index: the
+    /// scan reads the whole table), to catch runs cleared and re-run between two extracts.
+    /// 0 scans on every extract.
+    pub changed_runs_scan_interval_minutes: u64,
+    /// How far, in minutes, each changed-run scan reaches back before the previous one began,
+    /// to catch changes whose transaction committed late.
+    pub changed_runs_scan_overlap_minutes: u64,
+}
+
+impl Default for ExtractSettings {
+    fn default() -> Self {
+        ExtractSettings {
+            recheck_last_ids: DEFAULT_RECHECK_LAST_IDS,
+            changed_runs_scan_interval_minutes: DEFAULT_CHANGED_RUNS_SCAN_INTERVAL_MINUTES,
+            changed_runs_scan_overlap_minutes: DEFAULT_CHANGED_RUNS_SCAN_OVERLAP_MINUTES,
+        }
+    }
+}
+
+/// How `pipewatch validate` runs tests and notifies failures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidateSettings {
+    /// Longest time one validation script may run, in seconds (0: no limit).
+    pub statement_timeout_seconds: u64,
+    /// Where failed and errored tests are posted as Slack-compatible JSON; None: no notices.
+    pub webhook_url: Option<Secret>,
+    /// Seconds allowed for one webhook request.
+    pub webhook_timeout_seconds: u64,
+    /// Attempts to deliver one notification (with 1 s, 2 s, 4 s ... between attempts).
+    pub webhook_attempts: u64,
+}
+
+impl Default for ValidateSettings {
+    fn default() -> Self {
+        ValidateSettings {
+            statement_timeout_seconds: DEFAULT_VALIDATE_STATEMENT_TIMEOUT_SECONDS,
+            webhook_url: None,
+            webhook_timeout_seconds: DEFAULT_WEBHOOK_TIMEOUT_SECONDS,
+            webhook_attempts: DEFAULT_WEBHOOK_ATTEMPTS,
+        }
+    }
+}
+
+/// What `pipewatch run` deletes once it is old enough (0 keeps forever).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetentionSettings {
+    /// Days a loaded extract object stays in the stage after its load (pending ones always stay).
+    pub staged_extract_days: u64,
+    /// Days `pipewatch_run_log` rows are kept.
+    pub run_log_days: u64,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        RetentionSettings {
+            staged_extract_days: DEFAULT_STAGED_EXTRACT_DAYS,
+            run_log_days: DEFAULT_RUN_LOG_DAYS,
+        }
+    }
+}
+
+/// The whole validated configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The file the settings were read from.
+    pub path: PathBuf,
+    /// The warehouse.
+    pub warehouse: PostgresSettings,
+    /// Seconds an invocation waits for another one's run lock (`[warehouse] lock_wait_seconds`).
+    pub lock_wait_seconds: u64,
+    /// The Airflow installations, in section order; may be empty for commands that need none.
+    pub airflow: Vec<AirflowSettings>,
+    /// The stage.
+    pub staging: StagingSettings,
+    /// Incremental extraction.
+    pub extract: ExtractSettings,
+    /// The IANA time zone whose calendar days the daily figures use (`[reporting] time_zone`).
+    /// Checked against PostgreSQL's zone list (`pg_timezone_names`) when first used.
+    pub time_zone: String,
+    /// The validator.
+    pub validate: ValidateSettings,
+    /// Retention.
+    pub retention: RetentionSettings,
+}

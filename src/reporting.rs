@@ -1,0 +1,40 @@
+//! The reporting time zone: whose calendar days the daily figures use (`[reporting]
+//! time_zone`). Its name is checked against PostgreSQL's own list (`pg_timezone_names`), the
+//! same list every query that computes a day uses, so pipewatch and its SQL never disagree.
+
+use chrono::NaiveDate;
+use tokio_postgres::Client;
+
+use crate::db::SqlError;
+
+const CHECK_TIME_ZONE_SQL: &str = include_str!("../sql/common/check_time_zone.sql");
+
+/// The reporting time zone could not be checked or is unknown.
+#[derive(Debug, thiserror::Error)]
+pub enum TimeZoneError {
+    /// The zone is not one PostgreSQL knows.
+    #[error(
+        "unknown time zone {zone:?} in [reporting] time_zone: use an IANA name such as UTC or Europe/Berlin (SELECT name FROM pg_timezone_names lists them)"
+    )]
+    Unknown {
+        /// The zone.
+        zone: String,
+    },
+    /// The check itself failed.
+    #[error("could not check the reporting time zone in the warehouse")]
+    Sql(#[source] SqlError),
+}
+
+/// Checks `zone` and returns today's date there, from the warehouse's clock.
+pub async fn today_in_zone(warehouse: &Client, zone: &str) -> Result<NaiveDate, TimeZoneError> {
+    let row = warehouse
+        .query_one(CHECK_TIME_ZONE_SQL, &[&zone])
+        .await
+        .map_err(|e| TimeZoneError::Sql(e.into()))?;
+    if !row.get::<_, bool>("known") {
+        return Err(TimeZoneError::Unknown {
+            zone: zone.to_string(),
+        });
+    }
+    Ok(row.get("today"))
+}
