@@ -36,6 +36,7 @@ const DELETE_DAG_RUN_DAYS_SQL: &str = include_str!("../sql/transform/delete_dag_
 const DELETE_VALIDATION_DAYS_SQL: &str =
     include_str!("../sql/transform/delete_validation_days.sql");
 const QUEUE_WINDOW_SQL: &str = include_str!("../sql/transform/queue_window.sql");
+const DAY_FUNCTIONS_SQL: &str = include_str!("../sql/transform/day_functions.sql");
 const PLAN_FOR_FEW_DAYS_SQL: &str = include_str!("../sql/transform/plan_for_few_days.sql");
 
 /// Up to this many (instance, day) pairs, the transform steers the planner to index range scans
@@ -197,6 +198,10 @@ async fn recompute(
     tx.query_one(LOCK_SQL, &[&schema.as_str()])
         .await
         .map_err(sql_error("take the transform lock"))?;
+    // What a day means lives in sql/transform/, not in a migration: re-created every time.
+    tx.batch_execute(DAY_FUNCTIONS_SQL)
+        .await
+        .map_err(sql_error("create the day functions"))?;
     let previous_zone: Option<String> = tx
         .query_opt(STATE_SQL, &[])
         .await

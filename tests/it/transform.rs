@@ -1,50 +1,12 @@
 //! Daily models: hand-computed figures, independence from the session TimeZone, incremental
 //! recompute equal to a full refresh, backfill windows, and readers during a recompute.
 
-mod common;
-
-use std::path::PathBuf;
-
-use common::*;
-use tokio_postgres::Client;
-
-struct World {
-    dir: TempDir,
-    airflow: String,
-    warehouse: String,
-    config: PathBuf,
-    client: Client,
-}
+use crate::common::*;
 
 impl World {
-    async fn new(time_zone: &str) -> Self {
-        let client = pg().await;
-        let airflow = airflow_source(&client, 3).await;
-        let warehouse = unique("wh");
-        let dir = TempDir::new();
-        let config = write_config(
-            dir.path(),
-            &format!(
-                "{}{}[reporting]\ntime_zone = {time_zone}\n",
-                warehouse_section(&warehouse),
-                airflow_section("airflowdb_config", &airflow)
-            ),
-        );
-        World {
-            dir,
-            airflow,
-            warehouse,
-            config,
-            client,
-        }
-    }
-
-    fn run_ok(&self, args: &[&str]) -> Run {
-        let mut all = vec!["--config", self.config.to_str().unwrap()];
-        all.extend_from_slice(args);
-        let run = pipewatch(self.dir.path(), &all, &[]);
-        assert_eq!(run.code, 0, "pipewatch {args:?}: {run:?}");
-        run
+    /// A world whose models use `time_zone`, with an Airflow 3 source.
+    async fn in_zone(time_zone: &str) -> Self {
+        World::new(3, &format!("[reporting]\ntime_zone = {time_zone}\n")).await
     }
 
     /// Inserts a run of `dag` at `logical` (None: Airflow 3 without logical date, run_after =
@@ -83,27 +45,6 @@ impl World {
         insert_run(&self.client, &self.airflow, 3, &spec).await;
     }
 
-    async fn exec(&self, sql: &str) {
-        self.client
-            .batch_execute(
-                &sql.replace("AF.", &format!("{}.", self.airflow))
-                    .replace("WH.", &format!("{}.", self.warehouse)),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
-    }
-
-    async fn lines(&self, sql: &str) -> Vec<String> {
-        let sql = sql.replace("WH.", &format!("{}.", self.warehouse));
-        self.client
-            .query(&sql, &[])
-            .await
-            .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
-            .iter()
-            .map(|r| r.get(0))
-            .collect()
-    }
-
     /// Every model's rows, without the computed_at / computed_by_run_id bookkeeping.
     async fn models(&self) -> Vec<String> {
         let mut all = Vec::new();
@@ -121,7 +62,7 @@ impl World {
             ),
         ] {
             all.extend(
-                self.lines(&format!(
+                self.query_strings(&format!(
                     "SELECT '{table} ' || (to_jsonb(t) - 'computed_at' - 'computed_by_run_id')::text \
                      FROM WH.{table} t ORDER BY {order}"
                 ))
@@ -241,7 +182,7 @@ async fn fixture(w: &World) {
 
 #[tokio::test]
 async fn hand_computed_daily_figures() {
-    let w = World::new("America/New_York").await;
+    let w = World::in_zone("America/New_York").await;
     fixture(&w).await;
     let run = w.run_ok(&["run"]);
     assert!(
@@ -250,7 +191,7 @@ async fn hand_computed_daily_figures() {
     );
 
     assert_eq!(
-        w.lines(
+        w.query_strings(
             "SELECT concat_ws(' ', day, dag_id, finished_runs, successful_runs, failed_runs, \
              unfinished_runs, coalesce(success_rate::text, 'NULL')) FROM WH.dag_success_daily ORDER BY day, dag_id"
         )
@@ -263,7 +204,7 @@ async fn hand_computed_daily_figures() {
         ]
     );
     assert_eq!(
-        w.lines(
+        w.query_strings(
             "SELECT concat_ws(' ', day, dag_id, successful_runs_timed, round(success_runtime_avg_seconds::numeric, 3), \
              success_runtime_median_seconds, success_runtime_p95_seconds, success_runtime_max_seconds, \
              failed_runs_timed, coalesce(failed_runtime_avg_seconds::text, '-'), coalesce(failed_runtime_median_seconds::text, '-'), \
@@ -281,7 +222,7 @@ async fn hand_computed_daily_figures() {
     );
     // The book's table: runs (not summary rows) per state, total runtime of the finished ones.
     assert_eq!(
-        w.lines(
+        w.query_strings(
             "SELECT concat_ws(' ', airflow_instance, execution_date, dag_id, dag_state, \
              coalesce(runtime_seconds::text, 'NULL'), dag_run_count, runtime_run_count) \
              FROM WH.dag_history_daily ORDER BY execution_date, dag_id, dag_state"
@@ -299,7 +240,7 @@ async fn hand_computed_daily_figures() {
     );
     // The book's success-rate query, fixed: an hourly DAG with 24 successes scores 1.0.
     assert_eq!(
-        w.lines(
+        w.query_strings(
             "SELECT (sum(dag_run_count) FILTER (WHERE dag_state = 'success')::numeric \
              / sum(dag_run_count) FILTER (WHERE dag_state IN ('success', 'failed')))::text \
              FROM WH.dag_history_daily WHERE dag_id = 'hourly'"
@@ -311,7 +252,7 @@ async fn hand_computed_daily_figures() {
 
 #[tokio::test]
 async fn results_do_not_depend_on_the_session_time_zone() {
-    let w = World::new("America/New_York").await;
+    let w = World::in_zone("America/New_York").await;
     fixture(&w).await;
     w.run_ok(&["run"]);
     let utc = w.models().await;
@@ -323,7 +264,7 @@ async fn results_do_not_depend_on_the_session_time_zone() {
     ))
     .await;
     let days = w
-        .lines("SELECT string_agg(day::text, ',') FROM WH.dag_success_daily")
+        .query_strings("SELECT string_agg(day::text, ',') FROM WH.dag_success_daily")
         .await
         .remove(0);
     w.exec("DELETE FROM WH.dag_history_daily; DELETE FROM WH.dag_success_daily; DELETE FROM WH.dag_runtime_daily;")
@@ -337,23 +278,23 @@ async fn results_do_not_depend_on_the_session_time_zone() {
     let instances = vec!["default".to_string(); days.len()];
     let run_id = uuid::Uuid::now_v7();
     for sql in [
-        include_str!("../sql/transform/dag_history_daily.sql"),
-        include_str!("../sql/transform/dag_success_daily.sql"),
-        include_str!("../sql/transform/dag_runtime_daily.sql"),
+        include_str!("../../sql/transform/dag_history_daily.sql"),
+        include_str!("../../sql/transform/dag_success_daily.sql"),
+        include_str!("../../sql/transform/dag_runtime_daily.sql"),
     ] {
         w.client
             .execute(sql, &[&instances, &days, &"America/New_York", &run_id])
             .await
             .unwrap();
     }
-    let tz: Vec<String> = w.lines("SHOW TimeZone").await;
+    let tz: Vec<String> = w.query_strings("SHOW TimeZone").await;
     assert_eq!(tz, ["Pacific/Kiritimati"]);
     assert_eq!(w.models().await, utc);
 }
 
 #[tokio::test]
 async fn incremental_recompute_after_new_runs_equals_a_full_refresh() {
-    let w = World::new("Europe/Berlin").await;
+    let w = World::in_zone("Europe/Berlin").await;
     fixture(&w).await;
     w.run_ok(&["run"]);
     // Airflow moves on: the running run finishes, a finished run is cleared and fails, a run's
@@ -408,7 +349,7 @@ async fn incremental_recompute_after_new_runs_equals_a_full_refresh() {
 
 #[tokio::test]
 async fn backfill_of_a_window_leaves_other_days_untouched() {
-    let w = World::new("UTC").await;
+    let w = World::in_zone("UTC").await;
     for day in 1..=9 {
         w.run(
             "etl",
@@ -422,7 +363,7 @@ async fn backfill_of_a_window_leaves_other_days_untouched() {
     }
     w.run_ok(&["run"]);
     let before = w
-        .lines("SELECT (to_jsonb(t))::text FROM WH.dag_success_daily t ORDER BY day")
+        .query_strings("SELECT (to_jsonb(t))::text FROM WH.dag_success_daily t ORDER BY day")
         .await;
     // Airflow's history is corrected on days 2 to 8 without updated_at moving (no incremental
     // extract would see it); a backfill of days 4 to 6 takes exactly those days.
@@ -432,7 +373,7 @@ async fn backfill_of_a_window_leaves_other_days_untouched() {
     assert!(run.stdout.contains("(window)"), "{run:?}");
     assert!(run.stdout.contains("extracted 3 runs"), "{run:?}");
     let after = w
-        .lines("SELECT (to_jsonb(t))::text FROM WH.dag_success_daily t ORDER BY day")
+        .query_strings("SELECT (to_jsonb(t))::text FROM WH.dag_success_daily t ORDER BY day")
         .await;
     for (i, (b, a)) in before.iter().zip(&after).enumerate() {
         let day = i + 1;
@@ -452,7 +393,7 @@ async fn backfill_of_a_window_leaves_other_days_untouched() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_concurrent_reader_never_sees_a_day_missing() {
-    let w = World::new("UTC").await;
+    let w = World::in_zone("UTC").await;
     w.exec(
         "INSERT INTO AF.dag_run (dag_id, run_id, logical_date, run_after, state, run_type, start_date, end_date, updated_at)
          SELECT 'dag_' || (n % 20), 'scheduled__' || n, timestamptz '2024-01-01' + n * interval '10 minutes',
@@ -463,7 +404,7 @@ async fn a_concurrent_reader_never_sees_a_day_missing() {
     .await;
     w.run_ok(&["run"]);
     let expected: i64 = w
-        .lines("SELECT count(*)::text FROM WH.dag_success_daily")
+        .query_strings("SELECT count(*)::text FROM WH.dag_success_daily")
         .await[0]
         .parse()
         .unwrap();
@@ -515,7 +456,7 @@ async fn a_concurrent_reader_never_sees_a_day_missing() {
 
 #[tokio::test]
 async fn changing_the_reporting_time_zone_rebuilds_every_day() {
-    let w = World::new("UTC").await;
+    let w = World::in_zone("UTC").await;
     w.run(
         "etl",
         Some("2025-01-10T02:00:00Z"),
@@ -527,7 +468,8 @@ async fn changing_the_reporting_time_zone_rebuilds_every_day() {
     .await;
     w.run_ok(&["run"]);
     assert_eq!(
-        w.lines("SELECT day::text FROM WH.dag_success_daily").await,
+        w.query_strings("SELECT day::text FROM WH.dag_success_daily")
+            .await,
         ["2025-01-10"]
     );
     std::fs::write(
@@ -540,14 +482,15 @@ async fn changing_the_reporting_time_zone_rebuilds_every_day() {
     let run = w.run_ok(&["run"]);
     assert!(run.stdout.contains("full refresh"), "{run:?}");
     assert_eq!(
-        w.lines("SELECT day::text FROM WH.dag_success_daily").await,
+        w.query_strings("SELECT day::text FROM WH.dag_success_daily")
+            .await,
         ["2025-01-09"]
     );
 }
 
 #[tokio::test]
 async fn validation_results_become_daily_pass_rates() {
-    let w = World::new("UTC").await;
+    let w = World::in_zone("UTC").await;
     let write = |name: &str, sql: &str| std::fs::write(w.dir.path().join(name), sql).unwrap();
     write("one.sql", "SELECT 1");
     write("two.sql", "SELECT 2");
@@ -569,7 +512,7 @@ async fn validation_results_become_daily_pass_rates() {
     }
     w.run_ok(&["transform"]);
     assert_eq!(
-        w.lines(
+        w.query_strings(
             "SELECT concat_ws(' ', test_name, executions, passed, failed, errors, pass_rate) \
              FROM WH.validation_test_daily ORDER BY test_name"
         )
@@ -581,14 +524,14 @@ async fn validation_results_become_daily_pass_rates() {
         ]
     );
     assert_eq!(
-        w.lines(
+        w.query_strings(
             "SELECT concat_ws(' ', test_executions, passed, failed, errors, pass_rate) FROM WH.validation_daily"
         )
         .await,
         ["6 2 2 2 0.333333"]
     );
     assert_eq!(
-        w.lines(
+        w.query_strings(
             "SELECT concat_ws(' ', test_composite_name, coalesce(test_result, 'NULL'), test_count) \
              FROM WH.validator_summary_daily ORDER BY 1"
         )

@@ -2,9 +2,7 @@
 //! services, migrations, and run ids in logs and rows. Runs against the PostgreSQL and S3 server
 //! that `scripts/test` starts; each test uses its own schemas, bucket and folder.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 const WRONG_PASSWORD: &str = "Wr0ng-Pa55word-xyzzy";
 

@@ -2,9 +2,7 @@
 //! returns rows: a renamed column breaks the build, not the chart. The plain .sql copies for
 //! Metabase/Superset users must be the panels' queries exactly.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[tokio::test]
 async fn every_dashboard_panel_query_runs_on_a_demo_warehouse_and_returns_rows() {
@@ -28,8 +26,8 @@ async fn every_dashboard_panel_query_runs_on_a_demo_warehouse_and_returns_rows()
     client
         .batch_execute(&format!(
             "CREATE SCHEMA airflow; SET search_path TO airflow; {} ; {} ; RESET search_path;",
-            include_str!("fixtures/airflow/dag_run_airflow2.sql"),
-            include_str!("../examples/demo/airflow2_demo_runs.sql")
+            include_str!("../fixtures/airflow/dag_run_airflow2.sql"),
+            include_str!("../../examples/demo/airflow2_demo_runs.sql")
         ))
         .await
         .unwrap();
@@ -64,7 +62,7 @@ async fn every_dashboard_panel_query_runs_on_a_demo_warehouse_and_returns_rows()
     }
 
     let dashboard: serde_json::Value =
-        serde_json::from_str(include_str!("../dashboards/pipewatch.json")).unwrap();
+        serde_json::from_str(include_str!("../../dashboards/pipewatch.json")).unwrap();
     let panels = dashboard["panels"].as_array().unwrap();
     assert_eq!(panels.len(), 4);
     let mut files: Vec<String> =

@@ -2,11 +2,9 @@
 //! codes, suites, a statement timeout, read-only scripts and webhook notifications. Against the
 //! real PostgreSQL that `scripts/test` starts and a real HTTP server run by the test.
 
-mod common;
-
 use std::path::PathBuf;
 
-use common::*;
+use crate::common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_postgres::Client;
 

@@ -2,7 +2,6 @@
 //! PostgreSQL and a real S3-compatible server), per-test schemas and buckets, and running the
 //! `pipewatch` binary. A test that needs a service and does not find it fails, saying how to run
 //! the suite; nothing is skipped.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -336,4 +335,159 @@ pub async fn insert_run(client: &Client, schema: &str, major: u8, run: &RunSpec)
         .await
         .unwrap_or_else(|e| panic!("insert {run:?}: {e:?}"))
         .get(0)
+}
+
+/// One test's world: an Airflow fixture, a warehouse schema, a stage, a config file.
+pub struct World {
+    pub dir: TempDir,
+    pub major: u8,
+    pub airflow: String,
+    pub warehouse: String,
+    pub config: PathBuf,
+    pub client: Client,
+}
+
+impl World {
+    pub async fn new(major: u8, extra_config: &str) -> Self {
+        Self::with_stage(major, extra_config, "[staging]\nbackend = local\n").await
+    }
+
+    pub async fn with_stage(major: u8, extra_config: &str, staging: &str) -> Self {
+        let client = pg().await;
+        let airflow = airflow_source(&client, major).await;
+        let warehouse = unique("wh");
+        let dir = TempDir::new();
+        let config = write_config(
+            dir.path(),
+            &format!(
+                "{}{}{staging}{extra_config}",
+                warehouse_section(&warehouse),
+                airflow_section("airflowdb_config", &airflow)
+            ),
+        );
+        World {
+            dir,
+            major,
+            airflow,
+            warehouse,
+            config,
+            client,
+        }
+    }
+
+    pub fn pipewatch(&self, args: &[&str]) -> Run {
+        let mut all = vec!["--config", self.config.to_str().unwrap()];
+        all.extend_from_slice(args);
+        pipewatch(self.dir.path(), &all, &[])
+    }
+
+    pub fn run_ok(&self, args: &[&str]) -> Run {
+        let run = self.pipewatch(args);
+        assert_eq!(run.code, 0, "pipewatch {args:?}: {run:?}");
+        run
+    }
+
+    pub async fn insert(&self, run: &RunSpec) -> i32 {
+        insert_run(&self.client, &self.airflow, self.major, run).await
+    }
+
+    pub async fn exec(&self, sql: &str) {
+        self.client
+            .batch_execute(
+                &sql.replace("AF.", &format!("{}.", self.airflow))
+                    .replace("WH.", &format!("{}.", self.warehouse)),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    /// dag_run_history as JSON lines, without load bookkeeping (which differs per load).
+    pub async fn history(&self) -> Vec<String> {
+        self.query_strings(&format!(
+            "SELECT (to_jsonb(h) - 'loaded_at' - 'first_loaded_at' - 'loaded_by_run_id' \
+             - 'source_read_at')::text FROM {}.dag_run_history h \
+             ORDER BY airflow_instance, dag_id, run_id",
+            self.warehouse
+        ))
+        .await
+    }
+
+    /// dag_run_history exactly, every column.
+    pub async fn history_exact(&self) -> Vec<String> {
+        self.query_strings(&format!(
+            "SELECT to_jsonb(h)::text FROM {}.dag_run_history h ORDER BY airflow_instance, dag_id, run_id",
+            self.warehouse
+        ))
+        .await
+    }
+
+    /// The first column of every row, as text; `WH.` stands for the warehouse schema.
+    pub async fn query_strings(&self, sql: &str) -> Vec<String> {
+        let sql = sql.replace("WH.", &format!("{}.", self.warehouse));
+        self.client
+            .query(&sql, &[])
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        self.client
+            .query_one(&sql.replace("WH.", &format!("{}.", self.warehouse)), &[])
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .get(0)
+    }
+
+    /// (state, start_date, end_date, clear_number) of one run in the warehouse.
+    pub async fn state_of(&self, dag_id: &str, run_id: &str) -> Option<String> {
+        self.client
+            .query_opt(
+                &format!(
+                    "SELECT concat_ws(' ', state, start_date, end_date, clear_number) \
+                     FROM {}.dag_run_history WHERE dag_id = $1 AND run_id = $2",
+                    self.warehouse
+                ),
+                &[&dag_id, &run_id],
+            )
+            .await
+            .unwrap()
+            .map(|r| r.get(0))
+    }
+
+    /// The same run as the source has it now.
+    pub async fn source_state_of(&self, dag_id: &str, run_id: &str) -> String {
+        self.client
+            .query_one(
+                &format!(
+                    "SELECT concat_ws(' ', state, start_date, end_date, clear_number) \
+                     FROM {}.dag_run WHERE dag_id = $1 AND run_id = $2",
+                    self.airflow
+                ),
+                &[&dag_id, &run_id],
+            )
+            .await
+            .unwrap()
+            .get(0)
+    }
+
+    pub fn stage_files(&self) -> Vec<PathBuf> {
+        fn walk(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
+            if let Ok(entries) = std::fs::read_dir(dir) {
+                for e in entries.flatten() {
+                    let p = e.path();
+                    if p.is_dir() {
+                        walk(&p, out)
+                    } else {
+                        out.push(p)
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.dir.path().join("stage"), &mut out);
+        out
+    }
 }

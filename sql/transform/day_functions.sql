@@ -1,0 +1,43 @@
+-- What a day means, for every daily model: the runs and the validation results of some days,
+-- each with its day in the reporting time zone. Re-created (CREATE OR REPLACE) by every
+-- transform inside its transaction, so a change here takes effect on the next transform without
+-- a migration (migration 0005 created the first version). A change of a function's result
+-- columns needs a migration that drops it first.
+-- Grain: definitions only (two set-returning functions); each function's grain is stated above it.
+-- Params: none (the functions take theirs: instances, days, time zone).
+-- The runs of some days, each with its day and runtime: what every DAG-run model aggregates.
+-- A plain SQL function the planner inlines. The join states the day twice on purpose: as an
+-- instant range (an index range on dag_run_history_run_instant_idx, for a few days) and as an
+-- equality on the computed day (a hash join, for many days, e.g. a full refresh).
+-- Unqualified names resolve in the caller's search_path.
+CREATE OR REPLACE FUNCTION dag_runs_on_days(p_instances text[], p_days date[], p_time_zone text)
+RETURNS TABLE (airflow_instance text, day date, dag_id varchar(250), state varchar(250),
+               runtime_seconds double precision)
+LANGUAGE sql STABLE AS $$
+    SELECT p.airflow_instance, p.day, h.dag_id, h.state,
+           CASE WHEN h.state IN ('success', 'failed')
+                THEN extract(epoch FROM h.end_date - h.start_date)::double precision END
+    FROM unnest(p_instances, p_days) AS p (airflow_instance, day)
+    JOIN dag_run_history AS h
+      ON h.airflow_instance = p.airflow_instance
+     AND coalesce(h.execution_date, h.run_after) >= (p.day::timestamp AT TIME ZONE p_time_zone)
+     AND coalesce(h.execution_date, h.run_after) < ((p.day + 1)::timestamp AT TIME ZONE p_time_zone)
+     AND (coalesce(h.execution_date, h.run_after) AT TIME ZONE p_time_zone)::date = p.day
+$$;
+COMMENT ON FUNCTION dag_runs_on_days(text[], date[], text) IS
+    'The DAG runs of the given (instance, day) pairs, days in the given IANA time zone, with runtime_seconds (end_date - start_date) for finished runs: the input of every daily DAG model. Example: SELECT * FROM dag_runs_on_days(ARRAY[''default''], ARRAY[current_date], ''UTC'').';
+
+-- The validation results of some days, each with its day.
+CREATE OR REPLACE FUNCTION validation_results_on_days(p_days date[], p_time_zone text)
+RETURNS TABLE (day date, test_name text, script_1 text, script_2 text, comp_operator varchar(20),
+               outcome varchar(10), test_result varchar(20))
+LANGUAGE sql STABLE AS $$
+    SELECT p.day, v.test_name, v.script_1, v.script_2, v.comp_operator, v.outcome, v.test_result
+    FROM unnest(p_days) AS p (day)
+    JOIN validation_run_history AS v
+      ON v.test_run_at >= (p.day::timestamp AT TIME ZONE p_time_zone)
+     AND v.test_run_at < ((p.day + 1)::timestamp AT TIME ZONE p_time_zone)
+     AND (v.test_run_at AT TIME ZONE p_time_zone)::date = p.day
+$$;
+COMMENT ON FUNCTION validation_results_on_days(date[], text) IS
+    'The validation results of the given days (in the given IANA time zone): the input of every daily validation model.';

@@ -1,0 +1,154 @@
+//! A local folder as the stage (the default). An object is a file under the folder, written to
+//! a temporary name, synced to disk and renamed into place, so a reader never sees half of it.
+
+use std::path::PathBuf;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::StageError;
+
+/// Read and write buffer size of stage files.
+const BUFFER_SIZE: usize = 1024 * 1024;
+
+/// The folder.
+#[derive(Debug, Clone)]
+pub struct LocalStore {
+    directory: PathBuf,
+}
+
+fn local_error(
+    path: PathBuf,
+    operation: &'static str,
+) -> impl FnOnce(std::io::Error) -> StageError {
+    move |cause| StageError::Local {
+        path,
+        operation,
+        cause,
+    }
+}
+
+impl LocalStore {
+    /// The store in `directory` (absolute); touches nothing yet.
+    pub fn new(directory: PathBuf) -> Self {
+        LocalStore { directory }
+    }
+
+    /// `local folder <path>`.
+    pub fn describe(&self) -> String {
+        format!("local folder {}", self.directory.display())
+    }
+
+    /// The folder can be created and written: a probe file is written and removed.
+    pub async fn check(&self) -> Result<(), StageError> {
+        let directory = &self.directory;
+        tokio::fs::create_dir_all(directory)
+            .await
+            .map_err(local_error(directory.clone(), "create the folder"))?;
+        let probe = directory.join(format!(".pipewatch-check-{}", uuid::Uuid::now_v7()));
+        tokio::fs::write(&probe, b"pipewatch check-config\n")
+            .await
+            .map_err(local_error(directory.clone(), "write a file in it"))?;
+        tokio::fs::remove_file(&probe).await.map_err(local_error(
+            directory.clone(),
+            "remove the probe file it wrote",
+        ))
+    }
+
+    /// A temporary file beside the object's path.
+    pub async fn create(&self, key: &str) -> Result<LocalWriter, StageError> {
+        let path = self.directory.join(key);
+        let parent = path.parent().unwrap_or(&self.directory).to_path_buf();
+        tokio::fs::create_dir_all(&parent)
+            .await
+            .map_err(local_error(parent.clone(), "create the folder"))?;
+        let temp = path.with_extension(format!("partial-{}", uuid::Uuid::now_v7()));
+        let file = tokio::fs::File::create(&temp)
+            .await
+            .map_err(local_error(temp.clone(), "create the file"))?;
+        Ok(LocalWriter {
+            file: tokio::io::BufWriter::with_capacity(BUFFER_SIZE, file),
+            temp,
+            path,
+        })
+    }
+
+    /// The object's file, or None when there is none.
+    pub async fn open(&self, key: &str) -> Result<Option<LocalReader>, StageError> {
+        let path = self.directory.join(key);
+        match tokio::fs::File::open(&path).await {
+            Ok(file) => Ok(Some(LocalReader { file, path })),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(cause) => Err(local_error(path, "open the file")(cause)),
+        }
+    }
+
+    /// Removes the object's file, if it is there.
+    pub async fn delete(&self, key: &str) -> Result<(), StageError> {
+        let path = self.directory.join(key);
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(cause) => Err(local_error(path, "delete the file")(cause)),
+        }
+    }
+}
+
+/// A temporary file, renamed into place by [`LocalWriter::finish`].
+#[derive(Debug)]
+pub struct LocalWriter {
+    file: tokio::io::BufWriter<tokio::fs::File>,
+    temp: PathBuf,
+    path: PathBuf,
+}
+
+impl LocalWriter {
+    /// Appends bytes.
+    pub async fn write(&mut self, chunk: &[u8]) -> Result<(), StageError> {
+        self.file
+            .write_all(chunk)
+            .await
+            .map_err(local_error(self.temp.clone(), "write the file"))
+    }
+
+    /// Flushes, syncs to disk and renames into place.
+    pub async fn finish(mut self) -> Result<(), StageError> {
+        self.file
+            .flush()
+            .await
+            .map_err(local_error(self.temp.clone(), "write the file"))?;
+        self.file
+            .get_ref()
+            .sync_all()
+            .await
+            .map_err(local_error(self.temp.clone(), "sync the file to disk"))?;
+        tokio::fs::rename(&self.temp, &self.path)
+            .await
+            .map_err(local_error(self.temp.clone(), "rename the file into place"))
+    }
+
+    /// Removes the temporary file.
+    pub async fn abort(self) {
+        let _ = tokio::fs::remove_file(&self.temp).await;
+    }
+}
+
+/// An open object file.
+#[derive(Debug)]
+pub struct LocalReader {
+    file: tokio::fs::File,
+    path: PathBuf,
+}
+
+impl LocalReader {
+    /// The next chunk, or None at the end.
+    pub async fn next_chunk(&mut self) -> Result<Option<Bytes>, StageError> {
+        let mut buffer = BytesMut::with_capacity(BUFFER_SIZE);
+        let n = self
+            .file
+            .read_buf(&mut buffer)
+            .await
+            .map_err(local_error(self.path.clone(), "read the file"))?;
+        Ok((n > 0).then(|| buffer.freeze()))
+    }
+}

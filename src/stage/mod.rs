@@ -1,0 +1,215 @@
+//! The stage: where extracts are kept between extract and load.
+//!
+//! One type, [`ObjectStore`], with two implementations, each in its own module: a local folder
+//! ([`local`], the default, so no cloud is needed) and S3 or any S3-compatible server through
+//! `aws-sdk-s3` ([`s3`]). This module only dispatches: every key is checked here once, and each
+//! operation is one `match` that hands it to the implementation. Writers make an object visible
+//! only when it is complete ([`ObjectWriter::finish`]); readers stream it chunk by chunk.
+
+pub mod local;
+pub mod s3;
+
+use std::path::{Component, Path, PathBuf};
+
+use bytes::Bytes;
+
+use crate::config::StagingSettings;
+
+/// A stage operation that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    /// No S3 credentials in the configuration or the environment.
+    #[error(
+        "no S3 credentials: set [staging] access_key_id and secret_access_key (or PIPEWATCH__STAGING__ACCESS_KEY_ID and PIPEWATCH__STAGING__SECRET_ACCESS_KEY), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+    )]
+    NoCredentials,
+    /// The bucket does not exist.
+    #[error(
+        "S3 bucket {bucket:?} does not exist at {endpoint} (create it, or check [staging] bucket)"
+    )]
+    NoSuchBucket {
+        /// The bucket.
+        bucket: String,
+        /// The endpoint.
+        endpoint: String,
+    },
+    /// Any other S3 failure.
+    #[error("S3 {operation} on bucket {bucket:?} at {endpoint} failed: {detail}{hint}")]
+    S3 {
+        /// What was being done.
+        operation: &'static str,
+        /// The bucket.
+        bucket: String,
+        /// The endpoint.
+        endpoint: String,
+        /// The SDK's error with its context.
+        detail: String,
+        /// What to check.
+        hint: &'static str,
+    },
+    /// An object key that is not a relative path inside the stage.
+    #[error(
+        "invalid object key {key:?}: expected a relative path such as dag_run/<instance>/<date>/<run id>.csv, without `..`"
+    )]
+    InvalidKey {
+        /// The key.
+        key: String,
+    },
+    /// The object does not exist.
+    #[error("no object {key:?} in the stage ({store})")]
+    NotFound {
+        /// The key.
+        key: String,
+        /// The stage, described.
+        store: String,
+    },
+    /// A local-folder failure.
+    #[error(
+        "local stage folder {path}: could not {operation}: {cause} (check [staging] local_directory)"
+    )]
+    Local {
+        /// The folder or file.
+        path: PathBuf,
+        /// What was being done.
+        operation: &'static str,
+        /// The I/O error.
+        cause: std::io::Error,
+    },
+}
+
+/// Where extracts are staged.
+#[derive(Debug, Clone)]
+pub enum ObjectStore {
+    /// A local folder.
+    Local(local::LocalStore),
+    /// An S3 bucket.
+    S3(s3::S3Store),
+}
+
+impl ObjectStore {
+    /// Builds the store described by `settings`; makes no request yet.
+    pub fn from_settings(settings: &StagingSettings) -> Result<Self, StageError> {
+        Ok(match settings {
+            StagingSettings::Local { directory } => {
+                ObjectStore::Local(local::LocalStore::new(directory.clone()))
+            }
+            StagingSettings::S3(settings) => ObjectStore::S3(s3::S3Store::new(settings)?),
+        })
+    }
+
+    /// A one-line description for messages, e.g. `s3://bucket/prefix at http://...`.
+    pub fn describe(&self) -> String {
+        match self {
+            ObjectStore::Local(store) => store.describe(),
+            ObjectStore::S3(store) => store.describe(),
+        }
+    }
+
+    /// Checks that the stage can be written: the folder can be created and written, or the
+    /// bucket exists and the credentials are accepted. Writes nothing that stays.
+    pub async fn check(&self) -> Result<(), StageError> {
+        match self {
+            ObjectStore::Local(store) => store.check().await,
+            ObjectStore::S3(store) => store.check().await,
+        }
+    }
+
+    /// Starts writing a new object at `key`. Nothing is visible at `key` until
+    /// [`ObjectWriter::finish`] succeeds; [`ObjectWriter::abort`] leaves nothing behind.
+    pub async fn create(&self, key: &str) -> Result<ObjectWriter, StageError> {
+        check_key(key)?;
+        Ok(match self {
+            ObjectStore::Local(store) => ObjectWriter::Local(store.create(key).await?),
+            ObjectStore::S3(store) => ObjectWriter::S3(store.create(key)),
+        })
+    }
+
+    /// Opens the object at `key` for reading, chunk by chunk.
+    pub async fn open(&self, key: &str) -> Result<ObjectReader, StageError> {
+        check_key(key)?;
+        let found = match self {
+            ObjectStore::Local(store) => store.open(key).await?.map(ObjectReader::Local),
+            ObjectStore::S3(store) => store.open(key).await?.map(ObjectReader::S3),
+        };
+        found.ok_or_else(|| StageError::NotFound {
+            key: key.to_string(),
+            store: self.describe(),
+        })
+    }
+
+    /// Deletes the object at `key`; an object that is already gone is not an error.
+    pub async fn delete(&self, key: &str) -> Result<(), StageError> {
+        check_key(key)?;
+        match self {
+            ObjectStore::Local(store) => store.delete(key).await,
+            ObjectStore::S3(store) => store.delete(key).await,
+        }
+    }
+}
+
+/// A new object being written.
+#[derive(Debug)]
+pub enum ObjectWriter {
+    /// A temporary file, renamed into place by `finish`.
+    Local(local::LocalWriter),
+    /// An S3 upload: a single PUT when small, else a multipart upload.
+    S3(s3::S3Upload),
+}
+
+impl ObjectWriter {
+    /// Appends `chunk` to the object.
+    pub async fn write(&mut self, chunk: &[u8]) -> Result<(), StageError> {
+        match self {
+            ObjectWriter::Local(writer) => writer.write(chunk).await,
+            ObjectWriter::S3(upload) => upload.write(chunk).await,
+        }
+    }
+
+    /// Makes the object durable and visible at its key.
+    pub async fn finish(self) -> Result<(), StageError> {
+        match self {
+            ObjectWriter::Local(writer) => writer.finish().await,
+            ObjectWriter::S3(upload) => upload.finish().await,
+        }
+    }
+
+    /// Abandons the object: removes the temporary file or aborts the multipart upload.
+    pub async fn abort(self) {
+        match self {
+            ObjectWriter::Local(writer) => writer.abort().await,
+            ObjectWriter::S3(upload) => upload.abort().await,
+        }
+    }
+}
+
+/// An object being read.
+#[derive(Debug)]
+pub enum ObjectReader {
+    /// A local file.
+    Local(local::LocalReader),
+    /// An S3 object body.
+    S3(s3::S3Reader),
+}
+
+impl ObjectReader {
+    /// The next chunk of the object, or None at its end.
+    pub async fn next_chunk(&mut self) -> Result<Option<Bytes>, StageError> {
+        match self {
+            ObjectReader::Local(reader) => reader.next_chunk().await,
+            ObjectReader::S3(reader) => reader.next_chunk().await,
+        }
+    }
+}
+
+/// Refuses keys that could leave the stage folder.
+pub fn check_key(key: &str) -> Result<(), StageError> {
+    let path = Path::new(key);
+    let ok = !key.is_empty() && path.components().all(|c| matches!(c, Component::Normal(_)));
+    if ok {
+        Ok(())
+    } else {
+        Err(StageError::InvalidKey {
+            key: key.to_string(),
+        })
+    }
+}

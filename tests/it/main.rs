@@ -1,0 +1,12 @@
+//! The integration tests, one binary: modules by subject, one shared test world (`common`).
+//! They run against the real PostgreSQL and S3-compatible server that `scripts/test` starts
+//! (which also enables the `integration` feature this target requires, so a plain `cargo test`
+//! runs the unit tests only). A test that needs a service and does not find it fails, saying how
+//! to run the suite; nothing is skipped. Each test works in its own schemas, folder and bucket.
+
+mod common;
+mod dag_runs;
+mod dashboards;
+mod foundation;
+mod transform;
+mod validate;
