@@ -1,0 +1,134 @@
+//! Failures before anything is written: unreachable or refusing sources, a missing bucket, an
+//! unknown time zone; each a clear error, nothing half-written.
+
+use crate::common::*;
+
+/// Runs `pipewatch run` with a fresh warehouse schema and `sections` after its `[warehouse]`;
+/// it must fail with exit 3. Returns the run, the warehouse schema and the folder.
+async fn failing_run(sections: &str) -> (Run, String, TempDir) {
+    let dir = TempDir::new();
+    let schema = unique("wh");
+    let config = write_config(
+        dir.path(),
+        &format!("{}{sections}", warehouse_section(&schema)),
+    );
+    let run = pipewatch(
+        dir.path(),
+        &["--config", config.to_str().unwrap(), "run"],
+        &[],
+    );
+    assert_eq!(run.code, pipewatch::exit::ERROR as i32, "{run:?}");
+    (run, schema, dir)
+}
+
+/// An Airflow 2 source schema holding one finished run.
+async fn source_with_one_run() -> String {
+    let client = pg().await;
+    let airflow = airflow_source(&client, 2).await;
+    insert_run(
+        &client,
+        &airflow,
+        2,
+        &RunSpec::finished("etl", "2025-03-01T00:00:00Z", "success"),
+    )
+    .await;
+    airflow
+}
+
+#[tokio::test]
+async fn unreachable_source_is_a_clear_error_and_writes_nothing() {
+    let closed_port = closed_port();
+    let (run, schema, dir) = failing_run(&format!(
+        "[retry]\nattempts = 1\n[airflowdb_config]\nhost = 127.0.0.1\nport = {closed_port}\nusername = airflow\ndatabase = airflow\nconnect_timeout_seconds = 2\n"
+    ))
+    .await;
+    assert!(
+        run.stderr.contains(&format!(
+            "could not connect to the Airflow metadata database at 127.0.0.1:{closed_port}/airflow"
+        )),
+        "{run:?}"
+    );
+    assert_nothing_written(&schema, &dir, 1).await;
+}
+
+#[tokio::test]
+async fn wrong_source_password_is_a_clear_error_and_writes_nothing() {
+    let airflow = source_with_one_run().await;
+    let (run, schema, dir) = failing_run(&format!(
+        "[airflowdb_config]\nhost = {}\nport = {}\nusername = {}\npassword = not-it-at-all\ndatabase = {}\nschema = {airflow}\n",
+        pg_host(),
+        pg_port(),
+        env("PIPEWATCH_TEST_PG_PASSWORD_ROLE"),
+        pg_database()
+    ))
+    .await;
+    assert!(
+        run.stderr.contains("password authentication failed"),
+        "{run:?}"
+    );
+    assert!(
+        run.stderr.contains("PIPEWATCH__AIRFLOWDB_CONFIG__PASSWORD"),
+        "{run:?}"
+    );
+    assert!(!run.all_output().contains("not-it-at-all"), "{run:?}");
+    assert_nothing_written(&schema, &dir, 1).await;
+}
+
+#[tokio::test]
+async fn missing_bucket_is_a_clear_error_and_writes_nothing() {
+    let airflow = source_with_one_run().await;
+    let (run, schema, dir) = failing_run(&format!(
+        "{}{}",
+        airflow_section("airflowdb_config", &airflow),
+        s3_staging_section("pipewatch-no-such-bucket")
+    ))
+    .await;
+    assert!(run.stderr.contains("pipewatch-no-such-bucket"), "{run:?}");
+    assert!(run.stderr.contains("does not exist"), "{run:?}");
+    // The bucket is checked before any source is read.
+    assert_nothing_written(&schema, &dir, 0).await;
+}
+
+/// No DAG run, extract or watermark in the warehouse schema, and no file in the local stage;
+/// `failed_extracts` failed extract stages recorded in pipewatch_run_log.
+async fn assert_nothing_written(schema: &str, dir: &TempDir, failed_extracts: i64) {
+    let client = pg().await;
+    for table in ["dag_run_history", "staged_extract", "extract_watermark"] {
+        let n: i64 = client
+            .query_one(&format!("SELECT count(*) FROM {schema}.{table}"), &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(n, 0, "{table}");
+    }
+    let failed: i64 = client
+        .query_one(
+            &format!(
+                "SELECT count(*) FROM {schema}.pipewatch_run_log WHERE stage = 'extract' AND outcome = 'failed' AND error_message IS NOT NULL"
+            ),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(failed, failed_extracts, "failed extract stages recorded");
+    assert!(
+        !dir.path().join("stage").exists()
+            || std::fs::read_dir(dir.path().join("stage"))
+                .unwrap()
+                .next()
+                .is_none()
+    );
+}
+
+#[tokio::test]
+async fn unknown_reporting_time_zone_is_a_clear_error() {
+    let w = World::new(2, "[reporting]\ntime_zone = Mars/Olympus_Mons\n").await;
+    let run = w.pipewatch(&["reconcile"]);
+    assert_eq!(run.code, pipewatch::exit::ERROR as i32, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("unknown time zone \"Mars/Olympus_Mons\" in [reporting] time_zone"),
+        "{run:?}"
+    );
+}
