@@ -91,11 +91,10 @@ impl std::fmt::Display for ExtractReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "extracted {} runs from Airflow instance {} ({}) into {}",
+            "extracted {} runs from Airflow instance {} ({})",
             self.rows,
             self.instance,
-            self.mode.as_str(),
-            self.object_key
+            self.mode.as_str()
         )
     }
 }

@@ -84,7 +84,7 @@ impl Failures {
         Err(PartialFailure {
             what,
             failed: units.len(),
-            total: total.max(units.len()),
+            total,
             messages: self
                 .0
                 .iter()

@@ -38,13 +38,7 @@ pub struct RunReport {
 impl fmt::Display for RunReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for r in &self.extracts {
-            writeln!(
-                f,
-                "extracted {} runs from Airflow instance {} ({})",
-                r.rows,
-                r.instance,
-                r.mode.as_str()
-            )?;
+            writeln!(f, "{r}")?;
         }
         for r in &self.loads {
             writeln!(f, "{r}")?;
