@@ -1,5 +1,6 @@
-//! The extract stage: one source's DAG runs into one new object in the stage, registered in
-//! `staged_extract` as pending.
+//! The extract stage: one source's DAG runs into one new object in the stage (and, unless
+//! `[extract] task_instances = false`, the tries of their task instances into a second one, from
+//! the same snapshot), registered in `staged_extract` as pending.
 //!
 //! The stage reads what the warehouse already holds (the instance's watermark and its
 //! unfinished runs), hands that to the source (`crate::source`), which chooses the runs and
@@ -15,7 +16,10 @@ use crate::config::ExtractSettings;
 use crate::context::RunContext;
 use crate::db::SqlError;
 use crate::run_log::{self, RunLogError, Stage, StageCounts, StageReport};
-use crate::source::{ExtractMode, ExtractPlan, ExtractScope, ExtractSink, Source, SourceError};
+use crate::source::{
+    ExtractMode, ExtractPlan, ExtractScope, ExtractSink, ExtractSinks, ObjectKind, Source,
+    SourceError, TaskCoverage,
+};
 use crate::stage::{ObjectStore, StageError};
 
 const WATERMARK_SQL: &str = include_str!("../sql/extract/watermark.sql");
@@ -74,6 +78,10 @@ pub struct ExtractReport {
     pub rows: i64,
     /// Size of the object.
     pub bytes: i64,
+    /// The task-instance object's key, rows (tries) and bytes, when tasks were extracted.
+    pub tasks: Option<(String, i64, i64)>,
+    /// Which task tries the source keeps.
+    pub task_coverage: TaskCoverage,
     /// Wall time.
     pub seconds: f64,
 }
@@ -81,18 +89,34 @@ pub struct ExtractReport {
 impl StageReport for ExtractReport {
     fn counts(&self) -> StageCounts {
         StageCounts {
-            rows_read: Some(self.rows),
-            rows_written: Some(self.rows),
+            rows_read: Some(self.rows + self.task_rows()),
+            rows_written: Some(self.rows + self.task_rows()),
         }
+    }
+}
+
+impl ExtractReport {
+    /// Task tries staged (0 when tasks were not extracted).
+    pub fn task_rows(&self) -> i64 {
+        self.tasks.as_ref().map_or(0, |(_, rows, _)| *rows)
     }
 }
 
 impl std::fmt::Display for ExtractReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "extracted {} runs", self.rows)?;
+        match self.task_coverage {
+            TaskCoverage::NotRead => {}
+            TaskCoverage::AllTries => write!(f, " and {} task tries", self.task_rows())?,
+            TaskCoverage::CurrentTries => write!(
+                f,
+                " and {} task tries (current tries only: this Airflow keeps no earlier ones)",
+                self.task_rows()
+            )?,
+        }
         write!(
             f,
-            "extracted {} runs from Airflow instance {} ({})",
-            self.rows,
+            " from Airflow instance {} ({})",
             self.instance,
             self.mode.as_str()
         )
@@ -122,6 +146,7 @@ pub async fn extract_instance(
         mode = report.mode.as_str(),
         scanned_changed_runs = report.scanned_changed_runs,
         rows = report.rows,
+        task_rows = report.task_rows(),
         bytes = report.bytes,
         seconds = report.seconds,
         object = %report.object_key,
@@ -168,21 +193,40 @@ async fn extract(
         settings,
     };
 
-    let mut sink = ExtractSink::new(store, name, ctx.run_id);
-    let extracted = match source.extract_dag_runs(&plan, &mut sink, ctx).await {
+    let mut sinks = ExtractSinks {
+        dag_runs: ExtractSink::new(store, ObjectKind::DagRuns, name, ctx.run_id),
+        task_instances: settings
+            .task_instances
+            .then(|| ExtractSink::new(store, ObjectKind::TaskInstances, name, ctx.run_id)),
+    };
+    let extracted = match source.extract(&plan, &mut sinks, ctx).await {
         Ok(extracted) => extracted,
         Err(source) => {
-            sink.abort().await;
+            sinks.dag_runs.abort().await;
+            if let Some(tasks) = sinks.task_instances {
+                tasks.abort().await;
+            }
             return Err(ExtractError::Source {
                 instance: name.to_string(),
                 source,
             });
         }
     };
-    let (object_key, rows, bytes) = sink.finish().await.map_err(|e| ExtractError::Stage {
+    let stage_error = |e| ExtractError::Stage {
         instance: name.to_string(),
         source: Box::new(e),
-    })?;
+    };
+    // The task object is made durable first: once the DAG-run object exists, its companion
+    // does too.
+    let tasks = match sinks.task_instances {
+        Some(sink) => Some(sink.finish().await.map_err(stage_error)?),
+        None => None,
+    };
+    let (object_key, rows, bytes) = sinks.dag_runs.finish().await.map_err(stage_error)?;
+    let (task_key, task_rows, task_bytes) = match &tasks {
+        Some((key, rows, bytes)) => (Some(key.as_str()), Some(*rows), Some(*bytes)),
+        None => (None, None, None),
+    };
 
     warehouse
         .execute(
@@ -198,6 +242,9 @@ async fn extract(
                 &bytes,
                 &extracted.source_max_id,
                 &extracted.changed_runs_since,
+                &task_key,
+                &task_rows,
+                &task_bytes,
             ],
         )
         .await
@@ -210,6 +257,8 @@ async fn extract(
             || extracted.changed_runs_since.is_some(),
         rows,
         bytes,
+        tasks,
+        task_coverage: extracted.tasks,
         seconds: started.elapsed().as_secs_f64(),
     })
 }

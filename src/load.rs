@@ -16,15 +16,15 @@ use std::time::Instant;
 use bytes::BytesMut;
 use chrono::{DateTime, Utc};
 use futures_util::SinkExt;
-use tokio_postgres::Client;
+use tokio_postgres::{Client, Transaction};
 
 use crate::config::{Identifier, RetrySettings};
 use crate::context::RunContext;
 use crate::db::SqlError;
 use crate::retry::{self, Transient};
 use crate::run_log::{self, RunLogError, Stage, StageCounts, StageRecord, StageReport};
-use crate::source::{DAG_RUN_COLUMNS, ExtractMode};
-use crate::stage::{ObjectStore, StageError};
+use crate::source::{ExtractMode, ObjectKind};
+use crate::stage::{ObjectReader, ObjectStore, StageError};
 
 const LOCK_SQL: &str = include_str!("../sql/load/lock.sql");
 const SET_SETTING_SQL: &str = include_str!("../sql/common/set_setting.sql");
@@ -38,6 +38,13 @@ const QUEUE_INSTANCE_DAYS_SQL: &str = include_str!("../sql/load/queue_instance_d
 const ADVANCE_WATERMARK_SQL: &str = include_str!("../sql/load/advance_watermark.sql");
 const MARK_LOADED_SQL: &str = include_str!("../sql/load/mark_loaded.sql");
 const STAGED_EXTRACTS_SQL: &str = include_str!("../sql/load/staged_extracts.sql");
+const HAS_TASK_TRIES_SQL: &str = include_str!("../sql/load/instance_has_task_tries.sql");
+const CREATE_TASK_BATCH_SQL: &str = include_str!("../sql/load/create_task_batch_table.sql");
+const COPY_TASK_TRIES_BATCH_SQL: &str = include_str!("../sql/load/copy_task_tries_into_batch.sql");
+const COPY_TASK_TRIES_HISTORY_SQL: &str =
+    include_str!("../sql/load/copy_task_tries_into_history.sql");
+const QUEUE_TASK_DAYS_SQL: &str = include_str!("../sql/load/queue_task_days.sql");
+const UPSERT_TASK_TRIES_SQL: &str = include_str!("../sql/load/upsert_task_tries.sql");
 
 /// Why a load failed. Nothing of a failed load is committed.
 #[derive(Debug, thiserror::Error)]
@@ -62,13 +69,15 @@ pub enum LoadError {
         #[source]
         source: Box<StageError>,
     },
-    /// The object is not a pipewatch dag_run extract.
+    /// The object is not a pipewatch extract of the kind its key names.
     #[error(
-        "load of {object}: not a pipewatch dag_run extract: its header is {found:?}, expected {expected:?}"
+        "load of {object}: not a pipewatch {kind} extract: its header is {found:?}, expected {expected:?}"
     )]
     Header {
         /// The object key.
         object: String,
+        /// What the object should hold (`dag_run`, `task_instance`).
+        kind: &'static str,
         /// The header found (first 300 bytes).
         found: String,
         /// The header expected.
@@ -108,6 +117,10 @@ pub struct StagedExtract {
     pub max_source_id: Option<i32>,
     /// Lower bound of its changed-run scan, if it scanned.
     pub changed_runs_since: Option<DateTime<Utc>>,
+    /// Its task-instance object, if task instances were extracted with it.
+    pub task_object_key: Option<String>,
+    /// Task tries its task object holds.
+    pub task_row_count: Option<i64>,
     /// When it was loaded, if it was.
     pub loaded_at: Option<DateTime<Utc>>,
 }
@@ -123,8 +136,21 @@ pub struct LoadReport {
     pub rows_changed: u64,
     /// Whether the first-load fast path (straight COPY) was used.
     pub direct: bool,
+    /// What was loaded from the task-instance object, if there was one.
+    pub tasks: Option<TaskLoadReport>,
     /// Wall time.
     pub seconds: f64,
+}
+
+/// What one load did with a task-instance object.
+#[derive(Debug, Clone)]
+pub struct TaskLoadReport {
+    /// The task object.
+    pub object_key: String,
+    /// Task tries in the object.
+    pub rows_read: u64,
+    /// Rows of task_run_history inserted, changed or deleted (replaced placeholders).
+    pub rows_changed: u64,
 }
 
 /// Where loads go: the warehouse schema, and the reporting time zone in which the days of
@@ -148,20 +174,38 @@ impl Transient for LoadError {
 
 impl StageReport for LoadReport {
     fn counts(&self) -> StageCounts {
+        let (task_read, task_changed) = self
+            .tasks
+            .as_ref()
+            .map_or((0, 0), |t| (t.rows_read, t.rows_changed));
         StageCounts {
-            rows_read: Some(self.rows_read as i64),
-            rows_written: Some(self.rows_changed as i64),
+            rows_read: Some((self.rows_read + task_read) as i64),
+            rows_written: Some((self.rows_changed + task_changed) as i64),
         }
     }
 }
 
 impl std::fmt::Display for LoadReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "loaded {} ({} runs read, {} inserted or changed)",
-            self.object_key, self.rows_read, self.rows_changed
-        )
+        write!(f, "loaded {} (", self.object_key)?;
+        if ObjectKind::of_key(&self.object_key) == ObjectKind::DagRuns {
+            write!(
+                f,
+                "{} runs read, {} inserted or changed",
+                self.rows_read, self.rows_changed
+            )?;
+            if self.tasks.is_some() {
+                f.write_str("; ")?;
+            }
+        }
+        if let Some(t) = &self.tasks {
+            write!(
+                f,
+                "{} task tries read, {} inserted or changed",
+                t.rows_read, t.rows_changed
+            )?;
+        }
+        f.write_str(")")
     }
 }
 
@@ -192,6 +236,8 @@ pub async fn staged_extracts(
             max_source_id: r.get("max_source_id"),
             changed_runs_since: r.get("changed_runs_since"),
             loaded_at: r.get("loaded_at"),
+            task_object_key: r.get("task_object_key"),
+            task_row_count: r.get("task_row_count"),
         })
         .collect())
 }
@@ -225,6 +271,8 @@ pub async fn load_object(
         rows_read = report.rows_read,
         rows_changed = report.rows_changed,
         first_load = report.direct,
+        task_rows_read = report.tasks.as_ref().map(|t| t.rows_read),
+        task_rows_changed = report.tasks.as_ref().map(|t| t.rows_changed),
         seconds = report.seconds,
         "Loaded extract."
     );
@@ -242,19 +290,32 @@ async fn load_inner(
 ) -> Result<LoadReport, LoadError> {
     let started = Instant::now();
     let (schema, time_zone) = (target.schema, target.time_zone);
-    let sql_error = |step: &'static str| {
-        move |e: tokio_postgres::Error| LoadError::Sql {
+    let sql_error = |step: &'static str| sql_error(key, step);
+    // A registered extract is a DAG-run object with its task object, if any; an object given by
+    // hand is what its key says.
+    let kind = match registered {
+        Some(_) => ObjectKind::DagRuns,
+        None => ObjectKind::of_key(key),
+    };
+    let task_key = match kind {
+        ObjectKind::TaskInstances => Some(key),
+        ObjectKind::DagRuns => registered.and_then(|r| r.task_object_key.as_deref()),
+    };
+    // Open the objects first: a missing object fails before any lock is taken.
+    let open = async |key: &str| {
+        store.open(key).await.map_err(|error| LoadError::Stage {
             object: key.to_string(),
-            step,
-            source: e.into(),
-        }
+            source: Box::new(error),
+        })
     };
-    let stage_error = |error| LoadError::Stage {
-        object: key.to_string(),
-        source: Box::new(error),
+    let dag_run_reader = match kind {
+        ObjectKind::DagRuns => Some(open(key).await?),
+        ObjectKind::TaskInstances => None,
     };
-    // Open the object first: a missing object fails before any lock is taken.
-    let mut reader = store.open(key).await.map_err(stage_error)?;
+    let task_reader = match task_key {
+        Some(task_key) => Some((task_key, open(task_key).await?)),
+        None => None,
+    };
 
     let tx = warehouse
         .transaction()
@@ -269,6 +330,97 @@ async fn load_inner(
     )
     .await
     .map_err(sql_error("set the run id"))?;
+    let mut report = LoadReport {
+        object_key: key.to_string(),
+        rows_read: 0,
+        rows_changed: 0,
+        direct: false,
+        tasks: None,
+        seconds: 0.0,
+    };
+    if let Some(reader) = dag_run_reader {
+        let (rows_read, rows_changed, direct) =
+            load_dag_runs(&tx, time_zone, key, reader, registered, ctx).await?;
+        report.rows_read = rows_read;
+        report.rows_changed = rows_changed;
+        report.direct = direct;
+    }
+    if let Some((task_key, reader)) = task_reader {
+        let expected = registered.and_then(|r| r.task_row_count);
+        let instance = registered.map(|r| r.airflow_instance.as_str());
+        let queued_all_days = report.direct;
+        report.tasks = Some(
+            load_task_tries(
+                &tx,
+                time_zone,
+                task_key,
+                reader,
+                instance,
+                expected,
+                queued_all_days,
+                ctx,
+            )
+            .await?,
+        );
+    }
+    if let Some(r) = registered
+        && r.extract_mode != ExtractMode::Window
+    {
+        // A full extract read everything, so it also counts as a changed-run scan. A window
+        // extract (backfill) saw only some days: it moves no watermark.
+        let scanned_at = (r.extract_mode == ExtractMode::Full || r.changed_runs_since.is_some())
+            .then_some(r.source_read_at);
+        tx.execute(
+            ADVANCE_WATERMARK_SQL,
+            &[
+                &r.airflow_instance,
+                &r.max_source_id,
+                &scanned_at,
+                &r.source_read_at,
+                &ctx.run_id,
+            ],
+        )
+        .await
+        .map_err(sql_error("advance the watermark"))?;
+        let task_rows_changed = report.tasks.as_ref().map(|t| t.rows_changed as i64);
+        tx.execute(
+            MARK_LOADED_SQL,
+            &[
+                &key,
+                &ctx.run_id,
+                &(report.rows_changed as i64),
+                &task_rows_changed,
+            ],
+        )
+        .await
+        .map_err(sql_error("mark the extract loaded"))?;
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    record.succeed_in(&tx, &report.counts()).await?;
+    tx.commit().await.map_err(sql_error("commit"))?;
+    Ok(report)
+}
+
+fn sql_error(key: &str, step: &'static str) -> impl FnOnce(tokio_postgres::Error) -> LoadError {
+    let object = key.to_string();
+    move |e| LoadError::Sql {
+        object,
+        step,
+        source: e.into(),
+    }
+}
+
+/// Copies a DAG-run object into `dag_run_history` and queues the days it touches; returns rows
+/// read, rows inserted or changed, and whether it went straight into the table (a first load).
+async fn load_dag_runs(
+    tx: &Transaction<'_>,
+    time_zone: &str,
+    key: &str,
+    mut reader: ObjectReader,
+    registered: Option<&StagedExtract>,
+    ctx: &RunContext,
+) -> Result<(u64, u64, bool), LoadError> {
+    let sql_error = |step: &'static str| sql_error(key, step);
     let direct = match registered {
         Some(r) => {
             let has_runs: bool = tx
@@ -285,49 +437,12 @@ async fn load_inner(
             .await
             .map_err(sql_error("create the batch table"))?;
     }
-    let sink = tx
-        .copy_in(if direct {
-            COPY_HISTORY_SQL
-        } else {
-            COPY_BATCH_SQL
-        })
-        .await
-        .map_err(sql_error("start copying the extract"))?;
-    futures_util::pin_mut!(sink);
-
-    // The header is checked before anything is sent, so a wrong file fails with a clear message.
-    let mut head = BytesMut::new();
-    let mut header_checked = false;
-    while let Some(chunk) = reader.next_chunk().await.map_err(stage_error)? {
-        if header_checked {
-            sink.send(chunk)
-                .await
-                .map_err(sql_error("copy the extract"))?;
-            continue;
-        }
-        head.extend_from_slice(&chunk);
-        if let Some(end) = head.iter().position(|&b| b == b'\n') {
-            check_header(key, &head[..end])?;
-            header_checked = true;
-            sink.send(head.split().freeze())
-                .await
-                .map_err(sql_error("copy the extract"))?;
-        } else if head.len() > 64 * 1024 {
-            check_header(key, &head)?;
-        }
-    }
-    if !header_checked {
-        check_header(key, &head)?;
-        // A header without its newline, and no rows: still a valid, empty extract.
-        sink.send(head.split().freeze())
-            .await
-            .map_err(sql_error("copy the extract"))?;
-    }
-    let rows_read = sink
-        .as_mut()
-        .finish()
-        .await
-        .map_err(sql_error("copy the extract"))?;
+    let copy = if direct {
+        COPY_HISTORY_SQL
+    } else {
+        COPY_BATCH_SQL
+    };
+    let rows_read = copy_object(tx, copy, key, &mut reader, ObjectKind::DagRuns).await?;
     if let Some(r) = registered
         && rows_read != r.row_count as u64
     {
@@ -357,58 +472,149 @@ async fn load_inner(
             changed as u64
         }
     };
-    if let Some(r) = registered
-        && r.extract_mode != ExtractMode::Window
-    {
-        // A full extract read everything, so it also counts as a changed-run scan. A window
-        // extract (backfill) saw only some days: it moves no watermark.
-        let scanned_at = (r.extract_mode == ExtractMode::Full || r.changed_runs_since.is_some())
-            .then_some(r.source_read_at);
-        tx.execute(
-            ADVANCE_WATERMARK_SQL,
-            &[
-                &r.airflow_instance,
-                &r.max_source_id,
-                &scanned_at,
-                &r.source_read_at,
-                &ctx.run_id,
-            ],
-        )
-        .await
-        .map_err(sql_error("advance the watermark"))?;
-        tx.execute(
-            MARK_LOADED_SQL,
-            &[&key, &ctx.run_id, &(rows_changed as i64)],
-        )
-        .await
-        .map_err(sql_error("mark the extract loaded"))?;
+    Ok((rows_read, rows_changed, direct))
+}
+
+/// Copies a task-instance object into `task_run_history` and queues the days of the runs it
+/// touches. `instance` is the registered extract's instance (None for an object given by
+/// hand), `expected` the rows its extract staged; `days_queued` says every day of the instance
+/// was queued already (its DAG runs were a first load).
+#[allow(clippy::too_many_arguments)]
+async fn load_task_tries(
+    tx: &Transaction<'_>,
+    time_zone: &str,
+    key: &str,
+    mut reader: ObjectReader,
+    instance: Option<&str>,
+    expected: Option<i64>,
+    days_queued: bool,
+    ctx: &RunContext,
+) -> Result<TaskLoadReport, LoadError> {
+    let sql_error = |step: &'static str| sql_error(key, step);
+    let direct_for = match instance {
+        Some(instance) => {
+            let has_tries: bool = tx
+                .query_one(HAS_TASK_TRIES_SQL, &[&instance])
+                .await
+                .map_err(sql_error("check for loaded task tries"))?
+                .get(0);
+            (!has_tries).then_some(instance)
+        }
+        None => None,
+    };
+    if direct_for.is_none() {
+        tx.batch_execute(CREATE_TASK_BATCH_SQL)
+            .await
+            .map_err(sql_error("create the task batch table"))?;
     }
-    let report = LoadReport {
+    let copy = match direct_for {
+        Some(_) => COPY_TASK_TRIES_HISTORY_SQL,
+        None => COPY_TASK_TRIES_BATCH_SQL,
+    };
+    let rows_read = copy_object(tx, copy, key, &mut reader, ObjectKind::TaskInstances).await?;
+    if let Some(expected) = expected
+        && rows_read != expected as u64
+    {
+        return Err(LoadError::RowCount {
+            object: key.to_string(),
+            found: rows_read,
+            expected,
+        });
+    }
+    let rows_changed = match direct_for {
+        Some(instance) => {
+            if !days_queued && rows_read > 0 {
+                tx.execute(QUEUE_TASK_DAYS_SQL, &[&instance, &time_zone])
+                    .await
+                    .map_err(sql_error("queue the days of the loaded tries"))?;
+            }
+            rows_read
+        }
+        None => {
+            let changed: i64 = tx
+                .query_one(UPSERT_TASK_TRIES_SQL, &[&ctx.run_id, &time_zone])
+                .await
+                .map_err(sql_error("merge the task tries into task_run_history"))?
+                .get(0);
+            changed as u64
+        }
+    };
+    Ok(TaskLoadReport {
         object_key: key.to_string(),
         rows_read,
         rows_changed,
-        direct,
-        seconds: started.elapsed().as_secs_f64(),
-    };
-    record.succeed_in(&tx, &report.counts()).await?;
-    tx.commit().await.map_err(sql_error("commit"))?;
-    Ok(report)
+    })
 }
 
-fn check_header(key: &str, line: &[u8]) -> Result<(), LoadError> {
+/// Streams one staged object into `copy` (a `COPY ... FROM STDIN`), checking its header
+/// against `kind` before anything is sent; returns the rows copied.
+async fn copy_object(
+    tx: &Transaction<'_>,
+    copy: &str,
+    key: &str,
+    reader: &mut ObjectReader,
+    kind: ObjectKind,
+) -> Result<u64, LoadError> {
+    let sql_error = |step: &'static str| sql_error(key, step);
+    let stage_error = |error| LoadError::Stage {
+        object: key.to_string(),
+        source: Box::new(error),
+    };
+    let sink = tx
+        .copy_in(copy)
+        .await
+        .map_err(sql_error("start copying the extract"))?;
+    futures_util::pin_mut!(sink);
+
+    // The header is checked before anything is sent, so a wrong file fails with a clear message.
+    let mut head = BytesMut::new();
+    let mut header_checked = false;
+    while let Some(chunk) = reader.next_chunk().await.map_err(stage_error)? {
+        if header_checked {
+            sink.send(chunk)
+                .await
+                .map_err(sql_error("copy the extract"))?;
+            continue;
+        }
+        head.extend_from_slice(&chunk);
+        if let Some(end) = head.iter().position(|&b| b == b'\n') {
+            check_header(key, kind, &head[..end])?;
+            header_checked = true;
+            sink.send(head.split().freeze())
+                .await
+                .map_err(sql_error("copy the extract"))?;
+        } else if head.len() > 64 * 1024 {
+            check_header(key, kind, &head)?;
+        }
+    }
+    if !header_checked {
+        check_header(key, kind, &head)?;
+        // A header without its newline, and no rows: still a valid, empty extract.
+        sink.send(head.split().freeze())
+            .await
+            .map_err(sql_error("copy the extract"))?;
+    }
+    sink.as_mut()
+        .finish()
+        .await
+        .map_err(sql_error("copy the extract"))
+}
+
+fn check_header(key: &str, kind: ObjectKind, line: &[u8]) -> Result<(), LoadError> {
     let text = String::from_utf8_lossy(line);
     let found: Vec<&str> = text
         .trim_end_matches('\r')
         .split(',')
         .map(|f| f.trim_matches('"'))
         .collect();
-    if found == DAG_RUN_COLUMNS {
+    if found == kind.columns() {
         Ok(())
     } else {
         Err(LoadError::Header {
             object: key.to_string(),
+            kind: kind.prefix(),
             found: text.chars().take(300).collect(),
-            expected: DAG_RUN_COLUMNS.join(","),
+            expected: kind.columns().join(","),
         })
     }
 }

@@ -55,6 +55,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0005_daily_models.sql",
         sql: include_str!("../sql/schema/0005_daily_models.sql"),
     },
+    Migration {
+        version: 6,
+        name: "0006_task_run_history.sql",
+        sql: include_str!("../sql/schema/0006_task_run_history.sql"),
+    },
 ];
 
 const BOOTSTRAP_SQL: &str = include_str!("../sql/migrate/bootstrap.sql");

@@ -43,8 +43,10 @@ const PLAN_FOR_FEW_DAYS_SQL: &str = include_str!("../sql/transform/plan_for_few_
 /// per day (see `sql/transform/plan_for_few_days.sql`); beyond, one pass over history is cheaper.
 const FEW_DAYS: usize = 400;
 
-/// The DAG-run models, each an INSERT over `dag_runs_on_days($1, $2, $3)`.
-const DAG_RUN_MODELS: [(&str, &str); 3] = [
+/// The models keyed by DAG-run day, each an INSERT over one of the day functions
+/// (`dag_runs_on_days`, `task_tries_on_days`, `dag_run_delays_on_days`) with ($1 instances,
+/// $2 days, $3 time zone, $4 run id).
+const DAG_RUN_MODELS: [(&str, &str); 5] = [
     (
         "dag_history_daily",
         include_str!("../sql/transform/dag_history_daily.sql"),
@@ -56,6 +58,14 @@ const DAG_RUN_MODELS: [(&str, &str); 3] = [
     (
         "dag_runtime_daily",
         include_str!("../sql/transform/dag_runtime_daily.sql"),
+    ),
+    (
+        "task_daily",
+        include_str!("../sql/transform/task_daily.sql"),
+    ),
+    (
+        "dag_delay_daily",
+        include_str!("../sql/transform/dag_delay_daily.sql"),
     ),
 ];
 

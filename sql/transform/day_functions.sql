@@ -3,7 +3,7 @@
 -- transform inside its transaction, so a change here takes effect on the next transform without
 -- a migration (migration 0005 created the first version). A change of a function's result
 -- columns needs a migration that drops it first.
--- Grain: definitions only (two set-returning functions); each function's grain is stated above it.
+-- Grain: definitions only (set-returning functions); each function's grain is stated above it.
 -- Params: none (the functions take theirs: instances, days, time zone).
 -- The runs of some days, each with its day and runtime: what every DAG-run model aggregates.
 -- A plain SQL function the planner inlines. The join states the day twice on purpose: as an
@@ -41,3 +41,45 @@ LANGUAGE sql STABLE AS $$
 $$;
 COMMENT ON FUNCTION validation_results_on_days(date[], text) IS
     'The validation results of the given days (in the given IANA time zone): the input of every daily validation model.';
+
+-- The task tries of the DAG runs of some days, each with its run's day: what task_daily
+-- aggregates. The runs are found as in dag_runs_on_days; their tries by task_run_history's
+-- primary key (airflow_instance, dag_id, run_id, ...).
+CREATE OR REPLACE FUNCTION task_tries_on_days(p_instances text[], p_days date[], p_time_zone text)
+RETURNS TABLE (airflow_instance text, day date, dag_id text, run_id text, task_id text,
+               map_index integer, try_number integer, state text,
+               duration_seconds double precision, queue_wait_seconds double precision)
+LANGUAGE sql STABLE AS $$
+    SELECT p.airflow_instance, p.day, t.dag_id, t.run_id, t.task_id, t.map_index, t.try_number,
+           t.state, t.duration_seconds,
+           extract(epoch FROM t.start_date - t.queued_at)::double precision
+    FROM unnest(p_instances, p_days) AS p (airflow_instance, day)
+    JOIN dag_run_history AS h
+      ON h.airflow_instance = p.airflow_instance
+     AND coalesce(h.execution_date, h.run_after) >= (p.day::timestamp AT TIME ZONE p_time_zone)
+     AND coalesce(h.execution_date, h.run_after) < ((p.day + 1)::timestamp AT TIME ZONE p_time_zone)
+     AND (coalesce(h.execution_date, h.run_after) AT TIME ZONE p_time_zone)::date = p.day
+    JOIN task_run_history AS t
+      ON t.airflow_instance = h.airflow_instance AND t.dag_id = h.dag_id AND t.run_id = h.run_id
+$$;
+COMMENT ON FUNCTION task_tries_on_days(text[], date[], text) IS
+    'The task tries of the DAG runs of the given (instance, day) pairs (days in the given IANA time zone), with duration_seconds and queue_wait_seconds (start_date - queued_at): the input of task_daily.';
+
+-- The delays (view dag_run_delay) of the DAG runs of some days, each with its day: what
+-- dag_delay_daily aggregates.
+CREATE OR REPLACE FUNCTION dag_run_delays_on_days(p_instances text[], p_days date[], p_time_zone text)
+RETURNS TABLE (airflow_instance text, day date, dag_id text, run_id text,
+               queue_seconds double precision, schedule_delay_seconds double precision,
+               landing_seconds double precision, first_task_start_delay_seconds double precision)
+LANGUAGE sql STABLE AS $$
+    SELECT p.airflow_instance, p.day, d.dag_id, d.run_id, d.queue_seconds,
+           d.schedule_delay_seconds, d.landing_seconds, d.first_task_start_delay_seconds
+    FROM unnest(p_instances, p_days) AS p (airflow_instance, day)
+    JOIN dag_run_delay AS d
+      ON d.airflow_instance = p.airflow_instance
+     AND d.run_instant >= (p.day::timestamp AT TIME ZONE p_time_zone)
+     AND d.run_instant < ((p.day + 1)::timestamp AT TIME ZONE p_time_zone)
+     AND (d.run_instant AT TIME ZONE p_time_zone)::date = p.day
+$$;
+COMMENT ON FUNCTION dag_run_delays_on_days(text[], date[], text) IS
+    'The delays (dag_run_delay) of the DAG runs of the given (instance, day) pairs, days in the given IANA time zone: the input of dag_delay_daily.';

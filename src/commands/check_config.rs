@@ -3,7 +3,7 @@
 //! The configuration is validated first (a problem there is a usage error, reported by the
 //! caller before this runs). Then each configured connection is tried on its own: the
 //! warehouse (and whether its schema is migrated), every Airflow metadata database (and which
-//! `dag_run` layout it has), and the stage. Each is reported as `ok` or with the exact failure;
+//! `dag_run` layout it has, and whether it keeps earlier task tries), and the stage. Each is reported as `ok` or with the exact failure;
 //! nothing is written anywhere except a probe file in a local stage folder, removed at once.
 //! check-config does not migrate: it reports pending migrations instead.
 
@@ -96,7 +96,7 @@ pub async fn run(settings: &Settings, ctx: &RunContext) -> CheckReport {
     for instance in &settings.airflow {
         checks.push(Check {
             name: format!("airflow {}", instance.instance),
-            result: check_airflow(instance, ctx).await,
+            result: check_airflow(instance, settings.extract.task_instances, ctx).await,
         });
     }
     checks.push(Check {
@@ -131,9 +131,10 @@ async fn check_warehouse(settings: &Settings, ctx: &RunContext) -> Result<String
 
 async fn check_airflow(
     instance: &crate::config::AirflowSettings,
+    extract_tasks: bool,
     ctx: &RunContext,
 ) -> Result<String, CheckFailure> {
-    Ok(Source::new(instance).check(ctx).await?)
+    Ok(Source::new(instance).check(extract_tasks, ctx).await?)
 }
 
 async fn check_stage(settings: &Settings) -> Result<String, CheckFailure> {

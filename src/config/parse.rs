@@ -218,6 +218,7 @@ impl Parser<'_> {
             changed_runs_scan_overlap_minutes: s
                 .number("changed_runs_scan_overlap_minutes", 0, 24 * 60)?
                 .unwrap_or(d.changed_runs_scan_overlap_minutes),
+            task_instances: s.boolean("task_instances")?.unwrap_or(d.task_instances),
         };
         s.finish()?;
         Ok(settings)
@@ -449,6 +450,23 @@ impl Section<'_> {
                 key: key.to_string(),
                 value: text,
                 expected: format!("a whole number from {min} to {max}"),
+            }),
+        }
+    }
+
+    fn boolean(&mut self, key: &str) -> Result<Option<bool>, ConfigError> {
+        let Some((text, value)) = self.raw(key)? else {
+            return Ok(None);
+        };
+        match text.to_ascii_lowercase().as_str() {
+            "true" | "yes" | "on" | "1" => Ok(Some(true)),
+            "false" | "no" | "off" | "0" => Ok(Some(false)),
+            _ => Err(ConfigError::Invalid {
+                origin: self.parser.origin(&value, &self.name, Some(key)),
+                section: self.name.clone(),
+                key: key.to_string(),
+                value: text,
+                expected: "true or false".into(),
             }),
         }
     }

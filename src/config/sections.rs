@@ -85,6 +85,7 @@ pub const SECTIONS: &[SectionSpec] = &[
             "recheck_last_ids",
             "changed_runs_scan_interval_minutes",
             "changed_runs_scan_overlap_minutes",
+            "task_instances",
         ],
     },
     SectionSpec {

@@ -188,6 +188,9 @@ pub struct ExtractSettings {
     /// How far, in minutes, each changed-run scan reaches back before the previous one began,
     /// to catch changes whose transaction committed late.
     pub changed_runs_scan_overlap_minutes: u64,
+    /// Whether extracts also read the task instances (every try) of the DAG runs they read,
+    /// into `task_run_history`.
+    pub task_instances: bool,
 }
 
 impl Default for ExtractSettings {
@@ -196,6 +199,7 @@ impl Default for ExtractSettings {
             recheck_last_ids: DEFAULT_RECHECK_LAST_IDS,
             changed_runs_scan_interval_minutes: DEFAULT_CHANGED_RUNS_SCAN_INTERVAL_MINUTES,
             changed_runs_scan_overlap_minutes: DEFAULT_CHANGED_RUNS_SCAN_OVERLAP_MINUTES,
+            task_instances: true,
         }
     }
 }

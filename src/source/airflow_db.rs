@@ -24,7 +24,10 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use futures_util::StreamExt;
 use tokio_postgres::{Client, IsolationLevel};
 
-use super::{ExtractMode, ExtractPlan, ExtractScope, ExtractSink, SourceError, SourceExtract};
+use super::{
+    ExtractMode, ExtractPlan, ExtractScope, ExtractSink, ExtractSinks, SourceError, SourceExtract,
+    TaskCoverage,
+};
 use crate::config::AirflowSettings;
 use crate::context::RunContext;
 use crate::db::{self, Role};
@@ -43,6 +46,12 @@ const FINISHED2_SQL: &str =
 const FINISHED3_SQL: &str =
     include_str!("../../sql/source/airflow_db/finished_per_day_airflow3.sql");
 const SET_SETTING_SQL: &str = include_str!("../../sql/common/set_setting.sql");
+const TASK_TABLES_SQL: &str = include_str!("../../sql/source/airflow_db/task_tables.sql");
+const SELECTED_RUNS_SQL: &str = include_str!("../../sql/source/airflow_db/selected_runs.sql");
+const TASKS2_SQL: &str = include_str!("../../sql/source/airflow_db/task_instances_airflow2.sql");
+const TASKS3_SQL: &str = include_str!("../../sql/source/airflow_db/task_instances_airflow3.sql");
+const TASKS_CURRENT_ONLY_SQL: &str =
+    include_str!("../../sql/source/airflow_db/task_instances_current_only.sql");
 
 /// Columns pipewatch reads from both versions.
 /// Airflow 2.8 added `clear_number`; older 2.x releases are not supported (all of Airflow 2
@@ -139,11 +148,57 @@ impl<'a> AirflowDb<'a> {
         })
     }
 
+    /// Which tries of the task instances this database keeps: every try when it has
+    /// `task_instance_history` (Airflow 2.10+), else only the current one.
+    pub async fn task_coverage(
+        &self,
+        client: &Client,
+        layout: DagRunSchema,
+    ) -> Result<TaskCoverage, SourceError> {
+        let database = &self.settings.database;
+        let tables: Vec<String> = client
+            .query(TASK_TABLES_SQL, &[&database.schema.as_str()])
+            .await
+            .map_err(self.sql_error("look for the task instance tables"))?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let has = |name: &str| tables.iter().any(|t| t == name);
+        let problem = match (has("task_instance"), has("task_instance_history"), layout) {
+            (true, true, _) => return Ok(TaskCoverage::AllTries),
+            (true, false, DagRunSchema::Airflow2) => return Ok(TaskCoverage::CurrentTries),
+            (true, false, DagRunSchema::Airflow3) => "no table task_instance_history",
+            (false, _, _) => "no table task_instance",
+        };
+        Err(SourceError::TaskTables {
+            instance: self.settings.instance.clone(),
+            address: database.address(),
+            problem: format!("{problem} in schema {}", database.schema),
+        })
+    }
+
     /// See [`super::Source::check`].
-    pub async fn check(&self, ctx: &RunContext) -> Result<String, SourceError> {
-        let (_client, layout) = self.connect(ctx).await?;
+    pub async fn check(
+        &self,
+        extract_tasks: bool,
+        ctx: &RunContext,
+    ) -> Result<String, SourceError> {
+        let (client, layout) = self.connect(ctx).await?;
+        let tasks = if !extract_tasks {
+            "task instances are not extracted ([extract] task_instances = false)"
+        } else {
+            match self.task_coverage(&client, layout).await? {
+                TaskCoverage::AllTries => {
+                    "task instances: every try (task_instance and task_instance_history)"
+                }
+                TaskCoverage::CurrentTries => {
+                    "task instances: current tries only (no task_instance_history: Airflow before 2.10 keeps no earlier tries, so retries before the last are not seen)"
+                }
+                TaskCoverage::NotRead => unreachable!("task_coverage reads or fails"),
+            }
+        };
         Ok(format!(
-            "connected to {} as {:?} (read-only); dag_run has the Airflow {} layout",
+            "connected to {} as {:?} (read-only); dag_run has the Airflow {} layout; {tasks}",
             self.settings.database.address(),
             self.settings.database.username,
             layout.major_version()
@@ -175,15 +230,19 @@ impl<'a> AirflowDb<'a> {
             .collect())
     }
 
-    /// See [`super::Source::extract_dag_runs`].
-    pub async fn extract_dag_runs(
+    /// See [`super::Source::extract`].
+    pub async fn extract(
         &self,
         plan: &ExtractPlan<'_>,
-        sink: &mut ExtractSink<'_>,
+        sinks: &mut ExtractSinks<'_>,
         ctx: &RunContext,
     ) -> Result<SourceExtract, SourceError> {
         let name = self.instance();
         let (mut source, layout) = self.connect(ctx).await?;
+        let tasks = match sinks.task_instances {
+            Some(_) => self.task_coverage(&source, layout).await?,
+            None => TaskCoverage::NotRead,
+        };
         // One consistent snapshot of the source for choosing ids and copying rows.
         let tx = source
             .build_transaction()
@@ -279,8 +338,8 @@ impl<'a> AirflowDb<'a> {
             DagRunSchema::Airflow2 => AIRFLOW2_SQL,
             DagRunSchema::Airflow3 => AIRFLOW3_SQL,
         };
-        let query = match &ids {
-            None => projection.to_string(),
+        let filter = match &ids {
+            None => "",
             Some(ids) => {
                 // An integer[] literal, bound as a parameter to set_config (never into SQL text).
                 let list = ids.iter().map(i32::to_string).collect::<Vec<_>>().join(",");
@@ -290,24 +349,27 @@ impl<'a> AirflowDb<'a> {
                 )
                 .await
                 .map_err(self.sql_error("set the selected ids"))?;
-                format!("{projection}{FILTER_IDS_SQL}")
+                FILTER_IDS_SQL
             }
         };
-        let copy =
-            format!("COPY ({query}) TO STDOUT WITH (FORMAT csv, HEADER true, FORCE_QUOTE *)");
-        let stream = tx
-            .copy_out(copy.as_str())
-            .await
-            .map_err(self.sql_error("start copying dag_run"))?;
-        let stage_error = |e| SourceError::Stage {
-            instance: name.to_string(),
-            source: Box::new(e),
-        };
-        sink.open(source_now).await.map_err(stage_error)?;
-        futures_util::pin_mut!(stream);
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(self.sql_error("copy dag_run"))?;
-            sink.write(&chunk).await.map_err(stage_error)?;
+        let dag_runs = format!("{projection}{filter}");
+        self.copy_out(
+            &tx,
+            &dag_runs,
+            source_now,
+            &mut sinks.dag_runs,
+            "copy dag_run",
+        )
+        .await?;
+        if let Some(sink) = sinks.task_instances.as_mut() {
+            let tries = match (tasks, layout) {
+                (TaskCoverage::CurrentTries, _) => TASKS_CURRENT_ONLY_SQL,
+                (_, DagRunSchema::Airflow2) => TASKS2_SQL,
+                (_, DagRunSchema::Airflow3) => TASKS3_SQL,
+            };
+            let query = format!("{SELECTED_RUNS_SQL}{filter})\n{tries}");
+            self.copy_out(&tx, &query, source_now, sink, "copy the task instances")
+                .await?;
         }
         // The transaction only read; ending it releases the snapshot.
         tx.commit()
@@ -319,7 +381,36 @@ impl<'a> AirflowDb<'a> {
             source_max_id,
             changed_runs_since,
             airflow_major_version: layout.major_version(),
+            tasks,
         })
+    }
+
+    /// Streams `query` as PostgreSQL's CSV (header, every non-NULL value quoted) into `sink`.
+    async fn copy_out(
+        &self,
+        tx: &tokio_postgres::Transaction<'_>,
+        query: &str,
+        source_now: DateTime<Utc>,
+        sink: &mut ExtractSink<'_>,
+        step: &'static str,
+    ) -> Result<(), SourceError> {
+        let copy =
+            format!("COPY ({query}) TO STDOUT WITH (FORMAT csv, HEADER true, FORCE_QUOTE *)");
+        let stream = tx
+            .copy_out(copy.as_str())
+            .await
+            .map_err(self.sql_error(step))?;
+        let stage_error = |e| SourceError::Stage {
+            instance: self.instance().to_string(),
+            source: Box::new(e),
+        };
+        sink.open(source_now).await.map_err(stage_error)?;
+        futures_util::pin_mut!(stream);
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(self.sql_error(step))?;
+            sink.write(&chunk).await.map_err(stage_error)?;
+        }
+        Ok(())
     }
 }
 

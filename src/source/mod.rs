@@ -43,6 +43,80 @@ pub const DAG_RUN_COLUMNS: [&str; 18] = [
     "source_read_at",
 ];
 
+/// The columns of every task-instance extract, in order: one row per try of a task instance of
+/// the DAG runs in the same extract.
+pub const TASK_INSTANCE_COLUMNS: [&str; 21] = [
+    "airflow_instance",
+    "airflow_major_version",
+    "dag_id",
+    "run_id",
+    "task_id",
+    "map_index",
+    "try_number",
+    "state",
+    "start_date",
+    "end_date",
+    "queued_at",
+    "scheduled_at",
+    "pool",
+    "pool_slots",
+    "queue",
+    "operator",
+    "hostname",
+    "max_tries",
+    "from_history",
+    "source_updated_at",
+    "source_read_at",
+];
+
+/// What a staged object holds, which decides its key prefix, its header and where it loads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectKind {
+    /// DAG runs ([`DAG_RUN_COLUMNS`]), into `dag_run_history`.
+    DagRuns,
+    /// Task tries ([`TASK_INSTANCE_COLUMNS`]), into `task_run_history`.
+    TaskInstances,
+}
+
+impl ObjectKind {
+    /// The first part of the object's key.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            ObjectKind::DagRuns => "dag_run",
+            ObjectKind::TaskInstances => "task_instance",
+        }
+    }
+
+    /// The header row's columns.
+    pub fn columns(self) -> &'static [&'static str] {
+        match self {
+            ObjectKind::DagRuns => &DAG_RUN_COLUMNS,
+            ObjectKind::TaskInstances => &TASK_INSTANCE_COLUMNS,
+        }
+    }
+
+    /// The kind an object key names (by its first path segment); DAG runs unless it starts
+    /// with `task_instance/`.
+    pub fn of_key(key: &str) -> Self {
+        if key.starts_with("task_instance/") {
+            ObjectKind::TaskInstances
+        } else {
+            ObjectKind::DagRuns
+        }
+    }
+}
+
+/// Which tries of the task instances an extract read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskCoverage {
+    /// Task instances were not read (`[extract] task_instances = false`).
+    NotRead,
+    /// Only each instance's current try: Airflow before 2.10 keeps no earlier tries.
+    CurrentTries,
+    /// Every try Airflow kept (current and `task_instance_history`).
+    AllTries,
+}
+
 /// How an extract chose its runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExtractMode {
@@ -123,6 +197,8 @@ pub struct SourceExtract {
     pub changed_runs_since: Option<DateTime<Utc>>,
     /// Airflow's major version (2 or 3).
     pub airflow_major_version: i16,
+    /// Which task tries were read into the task sink.
+    pub tasks: TaskCoverage,
 }
 
 /// Why a source could not be read.
@@ -168,6 +244,18 @@ pub enum SourceError {
         /// The columns that are missing, comma-separated.
         missing: String,
     },
+    /// Task instances are to be read, but there is no `task_instance` table fit to read.
+    #[error(
+        "Airflow instance {instance}: {problem} in {address}: pipewatch reads task instances from Airflow 2.8+ and 3 (set [extract] task_instances = false to read DAG runs only)"
+    )]
+    TaskTables {
+        /// The instance.
+        instance: String,
+        /// host:port/database.
+        address: String,
+        /// What is wrong.
+        problem: String,
+    },
     /// Writing the rows into the stage failed.
     #[error("Airflow instance {instance}: could not stage the extract")]
     Stage {
@@ -199,15 +287,16 @@ impl<'a> Source<'a> {
         }
     }
 
-    /// Reads the runs `plan` selects, in one consistent snapshot, into `sink`.
-    pub async fn extract_dag_runs(
+    /// Reads the runs `plan` selects into `sinks.dag_runs` and, when `sinks.task_instances` is
+    /// given, every try of their task instances into it, all in one consistent snapshot.
+    pub async fn extract(
         &self,
         plan: &ExtractPlan<'_>,
-        sink: &mut ExtractSink<'_>,
+        sinks: &mut ExtractSinks<'_>,
         ctx: &RunContext,
     ) -> Result<SourceExtract, SourceError> {
         match self {
-            Source::AirflowDb(s) => s.extract_dag_runs(plan, sink, ctx).await,
+            Source::AirflowDb(s) => s.extract(plan, sinks, ctx).await,
         }
     }
 
@@ -229,19 +318,34 @@ impl<'a> Source<'a> {
         }
     }
 
-    /// Connects and reads what the source is, for `check-config`: one line.
-    pub async fn check(&self, ctx: &RunContext) -> Result<String, SourceError> {
+    /// Connects and reads what the source is (and, when `extract_tasks`, which task tries it
+    /// keeps), for `check-config`: one line.
+    pub async fn check(
+        &self,
+        extract_tasks: bool,
+        ctx: &RunContext,
+    ) -> Result<String, SourceError> {
         match self {
-            Source::AirflowDb(s) => s.check(ctx).await,
+            Source::AirflowDb(s) => s.check(extract_tasks, ctx).await,
         }
     }
 }
 
-/// Where a source writes its rows: one new object in the stage, named
-/// `dag_run/<instance>/<source date>/<run id>.csv` once the source's clock is known, counting
-/// the CSV records and bytes that pass.
+/// The objects one extract writes: its DAG runs and, when task instances are extracted, their
+/// tries.
+pub struct ExtractSinks<'a> {
+    /// The DAG runs.
+    pub dag_runs: ExtractSink<'a>,
+    /// The task tries of those runs; None when `[extract] task_instances = false`.
+    pub task_instances: Option<ExtractSink<'a>>,
+}
+
+/// Where a source writes one kind of rows: one new object in the stage, named
+/// `<kind>/<instance>/<source date>/<run id>.csv` (kind `dag_run` or `task_instance`) once the
+/// source's clock is known, counting the CSV records and bytes that pass.
 pub struct ExtractSink<'a> {
     store: &'a ObjectStore,
+    kind: ObjectKind,
     instance: &'a str,
     run_id: Uuid,
     object: Option<(String, ObjectWriter)>,
@@ -250,10 +354,12 @@ pub struct ExtractSink<'a> {
 }
 
 impl<'a> ExtractSink<'a> {
-    /// A sink for `instance`'s extract by the invocation `run_id`; nothing is created yet.
-    pub fn new(store: &'a ObjectStore, instance: &'a str, run_id: Uuid) -> Self {
+    /// A sink for `instance`'s extract of `kind` by the invocation `run_id`; nothing is
+    /// created yet.
+    pub fn new(store: &'a ObjectStore, kind: ObjectKind, instance: &'a str, run_id: Uuid) -> Self {
         ExtractSink {
             store,
+            kind,
             instance,
             run_id,
             object: None,
@@ -265,7 +371,8 @@ impl<'a> ExtractSink<'a> {
     /// Creates the object, dated by the source's clock. Called once, before [`Self::write`].
     pub async fn open(&mut self, source_now: DateTime<Utc>) -> Result<(), StageError> {
         let key = format!(
-            "dag_run/{}/{}/{}.csv",
+            "{}/{}/{}/{}.csv",
+            self.kind.prefix(),
             self.instance,
             source_now.format("%Y-%m-%d"),
             self.run_id

@@ -74,17 +74,24 @@ pub fn closed_port() -> u16 {
     listener.local_addr().unwrap().port()
 }
 
-/// Creates an Airflow `dag_run` table (fixture of the given major version) in a new schema.
+/// Creates Airflow's `dag_run`, `task_instance` and `task_instance_history` tables (fixtures of
+/// the given major version) in a new schema.
 pub async fn airflow_source(client: &Client, major: u8) -> String {
     let schema = unique("af");
-    let ddl = match major {
-        2 => include_str!("../fixtures/airflow/dag_run_airflow2.sql"),
-        3 => include_str!("../fixtures/airflow/dag_run_airflow3.sql"),
+    let (dag_run, tasks) = match major {
+        2 => (
+            include_str!("../fixtures/airflow/dag_run_airflow2.sql"),
+            include_str!("../fixtures/airflow/task_instance_airflow2.sql"),
+        ),
+        3 => (
+            include_str!("../fixtures/airflow/dag_run_airflow3.sql"),
+            include_str!("../fixtures/airflow/task_instance_airflow3.sql"),
+        ),
         _ => panic!("no fixture for Airflow {major}"),
     };
     client
         .batch_execute(&format!(
-            "CREATE SCHEMA {schema}; SET search_path TO {schema}; {ddl}; RESET search_path;"
+            "CREATE SCHEMA {schema}; SET search_path TO {schema}; {dag_run}; {tasks}; RESET search_path;"
         ))
         .await
         .expect("create Airflow fixture");
@@ -471,6 +478,15 @@ impl World {
             .await
             .unwrap()
             .get(0)
+    }
+
+    /// The staged objects of one kind (`dag_run`, `task_instance`).
+    pub fn stage_files_of(&self, kind: &str) -> Vec<PathBuf> {
+        let folder = self.dir.path().join("stage").join(kind);
+        self.stage_files()
+            .into_iter()
+            .filter(|f| f.starts_with(&folder))
+            .collect()
     }
 
     pub fn stage_files(&self) -> Vec<PathBuf> {

@@ -191,6 +191,7 @@ async fn every_table_and_column_is_documented_in_the_schema() {
     assert_eq!(
         tables,
         [
+            "dag_delay_daily",
             "dag_history_daily",
             "dag_run_history",
             "dag_run_pending_day",
@@ -200,6 +201,8 @@ async fn every_table_and_column_is_documented_in_the_schema() {
             "pipewatch_run_log",
             "pipewatch_schema_migrations",
             "staged_extract",
+            "task_daily",
+            "task_run_history",
             "transform_state",
             "validation_pending_day",
             "validation_run_history",

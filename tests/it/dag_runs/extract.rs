@@ -316,7 +316,7 @@ async fn awkward_values_and_nulls_survive_the_round_trip() {
     assert_eq!(warehouse, source);
 
     // The staged file is RFC 4180 CSV that a standard reader parses back to the same values.
-    let files = w.stage_files();
+    let files = w.stage_files_of("dag_run");
     let mut reader = csv::Reader::from_path(&files[0]).unwrap();
     let headers = reader.headers().unwrap().clone();
     assert_eq!(

@@ -309,7 +309,7 @@ async fn changed_or_foreign_objects_are_refused_with_a_clear_message() {
         .await;
     }
     w.run_ok(&["extract"]);
-    let files = w.stage_files();
+    let files = w.stage_files_of("dag_run");
     assert_eq!(files.len(), 1, "{files:?}");
     // Truncate the object by one row.
     let text = std::fs::read_to_string(&files[0]).unwrap();

@@ -1,0 +1,3 @@
+-- Whether the warehouse holds any task try of an Airflow instance (primary key prefix lookup).
+-- Grain: one row. Params: $1 airflow_instance.
+SELECT EXISTS (SELECT 1 FROM task_run_history WHERE airflow_instance = $1::text) AS has_tries
