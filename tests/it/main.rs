@@ -8,5 +8,6 @@ mod common;
 mod dag_runs;
 mod dashboards;
 mod foundation;
+mod tasks;
 mod transform;
 mod validate;
