@@ -7,6 +7,12 @@
 //! clock of the newest loaded extract: a run that finished after the last load is not "missing".
 //! A run cleared in Airflow after the last load can still make its day differ until the next
 //! load; re-run reconcile after a `pipewatch run` before investigating.
+//!
+//! When task instances are extracted, finished task tries (success, failed, skipped,
+//! upstream_failed; the day of their DAG run) are compared the same way, and a difference fails
+//! too. Tries Airflow itself did not keep (a try_number above the earlier tries in
+//! task_instance_history) are reported on a line of their own and do not fail: pipewatch cannot
+//! copy what Airflow lost.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -25,6 +31,8 @@ use crate::source::{Source, SourceError};
 use crate::{Outcome, UsageError};
 
 const WAREHOUSE_SQL: &str = include_str!("../../sql/reconcile/warehouse_finished_per_day.sql");
+const WAREHOUSE_TRIES_SQL: &str =
+    include_str!("../../sql/reconcile/warehouse_finished_tries_per_day.sql");
 const LOADED_UNTIL_SQL: &str = include_str!("../../sql/reconcile/loaded_until.sql");
 
 /// Default number of days compared, ending today.
@@ -112,6 +120,30 @@ pub struct InstanceReconciliation {
     pub warehouse_finished: i64,
     /// The days that differ.
     pub differences: Vec<DayDifference>,
+    /// The same comparison for finished task tries, when task instances are extracted.
+    pub tasks: Option<TaskReconciliation>,
+}
+
+/// Finished task tries compared per day, and the tries Airflow itself did not keep.
+#[derive(Debug, Clone)]
+pub enum TaskReconciliation {
+    /// Compared.
+    Compared {
+        /// Finished tries in the source over the window.
+        source_finished: i64,
+        /// Finished tries in task_run_history over the window.
+        warehouse_finished: i64,
+        /// The days whose counts differ.
+        differences: Vec<DayDifference>,
+        /// Task instances whose earlier tries Airflow did not keep (not a failure).
+        instances_missing_tries: i64,
+        /// Tries Airflow did not keep.
+        missing_tries: i64,
+        /// One such instance.
+        missing_example: Option<String>,
+    },
+    /// Not comparable: the source keeps only current tries (Airflow before 2.10).
+    CurrentTriesOnly,
 }
 
 impl StageReport for InstanceReconciliation {
@@ -141,28 +173,74 @@ impl fmt::Display for ReconcileReport {
                 r.instance, r.from, r.to, self.time_zone, r.source_finished, r.warehouse_finished
             )?;
             match r.differences.len() {
-                0 => {
-                    writeln!(f, "every day matches")?;
-                    continue;
-                }
+                0 => writeln!(f, "every day matches")?,
                 1 => writeln!(f, "1 day differs:")?,
                 n => writeln!(f, "{n} days differ:")?,
             }
+            if !r.differences.is_empty() {
+                write_differences(f, &r.differences)?;
+            }
+            if let Some(tasks) = &r.tasks {
+                write!(f, "{tasks}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn write_differences(f: &mut fmt::Formatter<'_>, differences: &[DayDifference]) -> fmt::Result {
+    writeln!(
+        f,
+        "  {:<10}  {:>8}  {:>9}  {:>10}",
+        "day", "airflow", "warehouse", "difference"
+    )?;
+    for d in differences {
+        writeln!(
+            f,
+            "  {:<10}  {:>8}  {:>9}  {:>+10}",
+            d.day.to_string(),
+            d.source_finished,
+            d.warehouse_finished,
+            d.warehouse_finished - d.source_finished
+        )?;
+    }
+    Ok(())
+}
+
+impl fmt::Display for TaskReconciliation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let TaskReconciliation::Compared {
+            source_finished,
+            warehouse_finished,
+            differences,
+            instances_missing_tries,
+            missing_tries,
+            missing_example,
+        } = self
+        else {
+            return writeln!(
+                f,
+                "  task tries: not compared (this Airflow keeps only current tries: before 2.10)"
+            );
+        };
+        write!(
+            f,
+            "  task tries: {source_finished} finished in Airflow, {warehouse_finished} in the warehouse; "
+        )?;
+        match differences.len() {
+            0 => writeln!(f, "every day matches")?,
+            1 => writeln!(f, "1 day differs:")?,
+            n => writeln!(f, "{n} days differ:")?,
+        }
+        if !differences.is_empty() {
+            write_differences(f, differences)?;
+        }
+        if *missing_tries > 0 {
             writeln!(
                 f,
-                "  {:<10}  {:>8}  {:>9}  {:>10}",
-                "day", "airflow", "warehouse", "difference"
+                "  note: Airflow itself did not keep {missing_tries} earlier tries of {instances_missing_tries} task instances (e.g. {}): not in task_instance_history, so not in the warehouse either; not a pipewatch failure",
+                missing_example.as_deref().unwrap_or("?")
             )?;
-            for d in &r.differences {
-                writeln!(
-                    f,
-                    "  {:<10}  {:>8}  {:>9}  {:>+10}",
-                    d.day.to_string(),
-                    d.source_finished,
-                    d.warehouse_finished,
-                    d.warehouse_finished - d.source_finished
-                )?;
-            }
         }
         Ok(())
     }
@@ -170,7 +248,12 @@ impl fmt::Display for ReconcileReport {
 
 impl Report for ReconcileReport {
     fn outcome(&self) -> Outcome {
-        if self.instances.iter().all(|r| r.differences.is_empty()) {
+        let task_differences = |r: &InstanceReconciliation| matches!(&r.tasks, Some(TaskReconciliation::Compared { differences, .. }) if !differences.is_empty());
+        if self
+            .instances
+            .iter()
+            .all(|r| r.differences.is_empty() && !task_differences(r))
+        {
             Outcome::Success
         } else {
             Outcome::ChecksFailed
@@ -283,26 +366,14 @@ async fn compare(
             instance: name.to_string(),
             source,
         })?;
-    let mut days: Vec<NaiveDate> = source_days
-        .keys()
-        .chain(warehouse_days.keys())
-        .copied()
-        .collect();
-    days.sort_unstable();
-    days.dedup();
-    let differences = days
-        .into_iter()
-        .filter_map(|day| {
-            let s = source_days.get(&day).copied().unwrap_or(0);
-            let w = warehouse_days.get(&day).copied().unwrap_or(0);
-            (s != w).then_some(DayDifference {
-                day,
-                source_finished: s,
-                warehouse_finished: w,
-            })
-        })
-        .collect();
+    let differences = day_differences(&source_days, &warehouse_days);
+    let tasks = if settings.extract.task_instances {
+        Some(compare_tasks(source, warehouse, ctx, zone, from, to, until).await?)
+    } else {
+        None
+    };
     Ok(InstanceReconciliation {
+        tasks,
         instance: name.to_string(),
         from,
         to,
@@ -310,6 +381,69 @@ async fn compare(
         source_finished: source_days.values().sum(),
         warehouse_finished: warehouse_days.values().sum(),
         differences,
+    })
+}
+
+/// The days of either map whose counts differ (a day missing from one side counts 0 there).
+fn day_differences(
+    source: &BTreeMap<NaiveDate, i64>,
+    warehouse: &BTreeMap<NaiveDate, i64>,
+) -> Vec<DayDifference> {
+    let mut days: Vec<NaiveDate> = source.keys().chain(warehouse.keys()).copied().collect();
+    days.sort_unstable();
+    days.dedup();
+    days.into_iter()
+        .filter_map(|day| {
+            let s = source.get(&day).copied().unwrap_or(0);
+            let w = warehouse.get(&day).copied().unwrap_or(0);
+            (s != w).then_some(DayDifference {
+                day,
+                source_finished: s,
+                warehouse_finished: w,
+            })
+        })
+        .collect()
+}
+
+/// Compares finished task tries per day, like the runs.
+async fn compare_tasks(
+    source: &Source<'_>,
+    warehouse: &Client,
+    ctx: &RunContext,
+    zone: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+    until: DateTime<Utc>,
+) -> Result<TaskReconciliation, ReconcileError> {
+    let name = source.instance();
+    let Some(counts) = source
+        .task_tries_per_day(zone, from, to, until, ctx)
+        .await
+        .map_err(|source| ReconcileError::Source {
+            instance: name.to_string(),
+            source,
+        })?
+    else {
+        return Ok(TaskReconciliation::CurrentTriesOnly);
+    };
+    let warehouse_days: BTreeMap<NaiveDate, i64> = warehouse
+        .query(WAREHOUSE_TRIES_SQL, &[&name, &zone, &from, &to])
+        .await
+        .map_err(|e| ReconcileError::Warehouse {
+            instance: name.to_string(),
+            step: "count finished task tries in the warehouse",
+            source: e.into(),
+        })?
+        .iter()
+        .map(|r| (r.get("day"), r.get("finished_tries")))
+        .collect();
+    Ok(TaskReconciliation::Compared {
+        source_finished: counts.finished_per_day.values().sum(),
+        warehouse_finished: warehouse_days.values().sum(),
+        differences: day_differences(&counts.finished_per_day, &warehouse_days),
+        instances_missing_tries: counts.instances_missing_tries,
+        missing_tries: counts.missing_tries,
+        missing_example: counts.missing_example,
     })
 }
 

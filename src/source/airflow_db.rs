@@ -26,7 +26,7 @@ use tokio_postgres::{Client, IsolationLevel};
 
 use super::{
     ExtractMode, ExtractPlan, ExtractScope, ExtractSink, ExtractSinks, SourceError, SourceExtract,
-    TaskCoverage,
+    TaskCoverage, TaskTryCounts,
 };
 use crate::config::AirflowSettings;
 use crate::context::RunContext;
@@ -46,6 +46,11 @@ const FINISHED2_SQL: &str =
 const FINISHED3_SQL: &str =
     include_str!("../../sql/source/airflow_db/finished_per_day_airflow3.sql");
 const SET_SETTING_SQL: &str = include_str!("../../sql/common/set_setting.sql");
+const FINISHED_TRIES2_SQL: &str =
+    include_str!("../../sql/source/airflow_db/finished_tries_per_day_airflow2.sql");
+const FINISHED_TRIES3_SQL: &str =
+    include_str!("../../sql/source/airflow_db/finished_tries_per_day_airflow3.sql");
+const MISSING_TRIES_SQL: &str = include_str!("../../sql/source/airflow_db/missing_tries.sql");
 const TASK_TABLES_SQL: &str = include_str!("../../sql/source/airflow_db/task_tables.sql");
 const SELECTED_RUNS_SQL: &str = include_str!("../../sql/source/airflow_db/selected_runs.sql");
 const TASKS2_SQL: &str = include_str!("../../sql/source/airflow_db/task_instances_airflow2.sql");
@@ -228,6 +233,42 @@ impl<'a> AirflowDb<'a> {
             .iter()
             .map(|r| (r.get("day"), r.get("finished_runs")))
             .collect())
+    }
+
+    /// See [`super::Source::task_tries_per_day`].
+    pub async fn task_tries_per_day(
+        &self,
+        time_zone: &str,
+        from: NaiveDate,
+        to: NaiveDate,
+        changed_until: DateTime<Utc>,
+        ctx: &RunContext,
+    ) -> Result<Option<TaskTryCounts>, SourceError> {
+        let (client, layout) = self.connect(ctx).await?;
+        if self.task_coverage(&client, layout).await? != TaskCoverage::AllTries {
+            return Ok(None);
+        }
+        let sql = match layout {
+            DagRunSchema::Airflow2 => FINISHED_TRIES2_SQL,
+            DagRunSchema::Airflow3 => FINISHED_TRIES3_SQL,
+        };
+        let finished_per_day = client
+            .query(sql, &[&time_zone, &from, &to, &changed_until])
+            .await
+            .map_err(self.sql_error("count finished task tries in Airflow"))?
+            .iter()
+            .map(|r| (r.get("day"), r.get("finished_tries")))
+            .collect();
+        let missing = client
+            .query_one(MISSING_TRIES_SQL, &[])
+            .await
+            .map_err(self.sql_error("look for tries Airflow did not keep"))?;
+        Ok(Some(TaskTryCounts {
+            finished_per_day,
+            instances_missing_tries: missing.get("instances"),
+            missing_tries: missing.get("tries"),
+            missing_example: missing.get("example"),
+        }))
     }
 
     /// See [`super::Source::extract`].

@@ -117,6 +117,19 @@ pub enum TaskCoverage {
     AllTries,
 }
 
+/// What reconcile reads of a source's task tries.
+#[derive(Debug, Clone, Default)]
+pub struct TaskTryCounts {
+    /// Finished tries (success, failed, skipped, upstream_failed) per day of their DAG run.
+    pub finished_per_day: BTreeMap<NaiveDate, i64>,
+    /// Task instances with a try_number above the tries Airflow kept for them.
+    pub instances_missing_tries: i64,
+    /// Earlier tries Airflow did not keep.
+    pub missing_tries: i64,
+    /// One such instance, as `dag.task in run RUN`.
+    pub missing_example: Option<String>,
+}
+
 /// How an extract chose its runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExtractMode {
@@ -313,6 +326,25 @@ impl<'a> Source<'a> {
         match self {
             Source::AirflowDb(s) => {
                 s.finished_runs_per_day(time_zone, from, to, changed_until, ctx)
+                    .await
+            }
+        }
+    }
+
+    /// Finished task tries per day of `from..=to` (the day of their DAG run) and the tries
+    /// Airflow itself did not keep, for reconcile; None when the source keeps only current
+    /// tries (nothing comparable).
+    pub async fn task_tries_per_day(
+        &self,
+        time_zone: &str,
+        from: NaiveDate,
+        to: NaiveDate,
+        changed_until: DateTime<Utc>,
+        ctx: &RunContext,
+    ) -> Result<Option<TaskTryCounts>, SourceError> {
+        match self {
+            Source::AirflowDb(s) => {
+                s.task_tries_per_day(time_zone, from, to, changed_until, ctx)
                     .await
             }
         }

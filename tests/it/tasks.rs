@@ -742,3 +742,56 @@ async fn question_functions_answer_from_any_search_path() {
         .await;
     assert_eq!(cost, lines(&["etl 1 1 20 0.040000"]));
 }
+
+#[tokio::test]
+async fn reconcile_compares_finished_tries_and_names_tries_airflow_lost() {
+    for major in [2, 3] {
+        let w = World::new(major, "").await;
+        model_fixture(&w).await;
+        // Airflow lost try 2 of this instance: its current try is 3, history holds only try 1.
+        let r2 = "scheduled__2025-03-01T12:00:00Z";
+        earlier(
+            &w,
+            "etl",
+            Try::new(r2, "flaky", 1, Some("failed")).ran(43500, 5),
+        )
+        .await;
+        current(
+            &w,
+            "etl",
+            Try::new(r2, "flaky", 3, Some("success")).ran(43600, 5),
+        )
+        .await;
+        w.run_ok(&["run"]);
+        let args = ["reconcile", "--from", "2025-03-01", "--to", "2025-03-02"];
+        let out = w.run_ok(&args);
+        assert!(
+            out.stdout.contains(
+                "task tries: 9 finished in Airflow, 9 in the warehouse; every day matches"
+            ),
+            "Airflow {major}: {}",
+            out.stdout
+        );
+        assert!(
+            out.stdout.contains(
+                "Airflow itself did not keep 1 earlier tries of 1 task instances (e.g. etl.flaky in run scheduled__2025-03-01T12:00:00Z)"
+            ),
+            "{}",
+            out.stdout
+        );
+        // A try lost in the warehouse is a difference: exit 1.
+        w.exec("DELETE FROM WH.task_run_history WHERE task_id = 'fan' AND map_index = 1")
+            .await;
+        let out = w.pipewatch(&args);
+        assert_eq!(out.code, pipewatch::exit::CHECKS_FAILED as i32, "{out:?}");
+        assert!(
+            out.stdout
+                .contains("task tries: 9 finished in Airflow, 8 in the warehouse; 1 day differs:")
+                && out
+                    .stdout
+                    .contains("2025-03-01         9          8          -1"),
+            "{}",
+            out.stdout
+        );
+    }
+}
