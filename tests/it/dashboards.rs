@@ -66,7 +66,7 @@ async fn every_dashboard_panel_query_runs_on_a_demo_warehouse_and_returns_rows()
     let dashboard: serde_json::Value =
         serde_json::from_str(include_str!("../../dashboards/pipewatch.json")).unwrap();
     let panels = dashboard["panels"].as_array().unwrap();
-    assert_eq!(panels.len(), 4);
+    assert_eq!(panels.len(), 8);
     let mut files: Vec<String> =
         std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/dashboards/sql"))
             .unwrap()
