@@ -13,47 +13,28 @@ INSERT INTO task_daily (airflow_instance, day, dag_id, task_id, task_instances, 
 WITH tries AS (
     SELECT t.*,
            t.state IN ('failed', 'up_for_retry') AS failed,
-           max(t.try_number) OVER (PARTITION BY t.airflow_instance, t.dag_id, t.run_id,
-                                                t.task_id, t.map_index) AS final_try
+           max(t.try_number) OVER instance AS final_try,
+           min(t.try_number) FILTER (WHERE t.state IN ('failed', 'up_for_retry')) OVER instance
+               AS first_failed_try
     FROM task_tries_on_days($1::text[], $2::date[], $3::text) AS t
-),
-instances AS (
-    SELECT airflow_instance, day, dag_id, task_id,
-           bool_or(try_number = final_try AND state = 'success' AND try_number > 1)
-               AS succeeded_after_retry,
-           bool_or(failed AND try_number < final_try) AS retried
-    FROM tries
-    GROUP BY airflow_instance, day, dag_id, run_id, task_id, map_index
-),
-per_instance AS (
-    SELECT airflow_instance, day, dag_id, task_id,
-           count(*) AS task_instances,
-           count(*) FILTER (WHERE succeeded_after_retry) AS succeeded_after_retry,
-           count(*) FILTER (WHERE retried) AS retried_instances
-    FROM instances
-    GROUP BY airflow_instance, day, dag_id, task_id
-),
-per_try AS (
-    SELECT airflow_instance, day, dag_id, task_id,
-           count(*) FILTER (WHERE try_number >= 1) AS tries,
-           count(*) FILTER (WHERE state = 'success') AS succeeded_tries,
-           count(*) FILTER (WHERE failed) AS failed_tries,
-           coalesce(sum(duration_seconds) FILTER (WHERE failed AND try_number < final_try), 0)
-               AS retry_seconds,
-           coalesce(sum(duration_seconds) FILTER (WHERE state = 'success'), 0) AS succeeded_seconds,
-           percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_seconds)
-               FILTER (WHERE state = 'success') AS duration_median,
-           percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_seconds)
-               FILTER (WHERE state = 'success') AS duration_p95,
-           max(duration_seconds) FILTER (WHERE state = 'success') AS duration_max,
-           percentile_cont(0.5) WITHIN GROUP (ORDER BY queue_wait_seconds) AS queue_wait_median,
-           percentile_cont(0.95) WITHIN GROUP (ORDER BY queue_wait_seconds) AS queue_wait_p95
-    FROM tries
-    GROUP BY airflow_instance, day, dag_id, task_id
+    WINDOW instance AS (PARTITION BY t.airflow_instance, t.dag_id, t.run_id, t.task_id,
+                                     t.map_index)
 )
-SELECT t.airflow_instance, t.day, t.dag_id, t.task_id, i.task_instances, t.tries,
-       t.succeeded_tries, t.failed_tries, i.succeeded_after_retry, i.retried_instances,
-       t.retry_seconds, t.succeeded_seconds, t.duration_median, t.duration_p95, t.duration_max,
-       t.queue_wait_median, t.queue_wait_p95, $4::uuid
-FROM per_try AS t
-JOIN per_instance AS i USING (airflow_instance, day, dag_id, task_id)
+-- One pass: each instance is counted on its final try's row (exactly one per instance).
+SELECT airflow_instance, day, dag_id, task_id,
+       count(*) FILTER (WHERE try_number = final_try),
+       count(*) FILTER (WHERE try_number >= 1),
+       count(*) FILTER (WHERE state = 'success'),
+       count(*) FILTER (WHERE failed),
+       count(*) FILTER (WHERE try_number = final_try AND state = 'success' AND try_number > 1),
+       count(*) FILTER (WHERE try_number = final_try AND first_failed_try < final_try),
+       coalesce(sum(duration_seconds) FILTER (WHERE failed AND try_number < final_try), 0),
+       coalesce(sum(duration_seconds) FILTER (WHERE state = 'success'), 0),
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_seconds) FILTER (WHERE state = 'success'),
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_seconds) FILTER (WHERE state = 'success'),
+       max(duration_seconds) FILTER (WHERE state = 'success'),
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY queue_wait_seconds),
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY queue_wait_seconds),
+       $4::uuid
+FROM tries
+GROUP BY airflow_instance, day, dag_id, task_id
