@@ -145,8 +145,6 @@ pub struct LoadReport {
 /// What one load did with a task-instance object.
 #[derive(Debug, Clone)]
 pub struct TaskLoadReport {
-    /// The task object.
-    pub object_key: String,
     /// Task tries in the object.
     pub rows_read: u64,
     /// Rows of task_run_history inserted, changed or deleted (replaced placeholders).
@@ -339,29 +337,41 @@ async fn load_inner(
         seconds: 0.0,
     };
     if let Some(reader) = dag_run_reader {
-        let (rows_read, rows_changed, direct) =
-            load_dag_runs(&tx, time_zone, key, reader, registered, ctx).await?;
-        report.rows_read = rows_read;
-        report.rows_changed = rows_changed;
-        report.direct = direct;
+        let registered = registered.map(|r| (r.airflow_instance.as_str(), r.row_count));
+        let loaded = load_kind(
+            &tx,
+            ObjectKind::DagRuns,
+            time_zone,
+            (key, reader),
+            registered,
+            false,
+            ctx,
+        )
+        .await?;
+        report.rows_read = loaded.rows_read;
+        report.rows_changed = loaded.rows_changed;
+        report.direct = loaded.direct;
     }
     if let Some((task_key, reader)) = task_reader {
-        let expected = registered.and_then(|r| r.task_row_count);
-        let instance = registered.map(|r| r.airflow_instance.as_str());
-        let queued_all_days = report.direct;
-        report.tasks = Some(
-            load_task_tries(
-                &tx,
-                time_zone,
-                task_key,
-                reader,
-                instance,
-                expected,
-                queued_all_days,
-                ctx,
-            )
-            .await?,
-        );
+        let registered = registered.and_then(|r| {
+            r.task_row_count
+                .map(|rows| (r.airflow_instance.as_str(), rows))
+        });
+        // A first load of the instance's runs queued all its days already.
+        let loaded = load_kind(
+            &tx,
+            ObjectKind::TaskInstances,
+            time_zone,
+            (task_key, reader),
+            registered,
+            report.direct,
+            ctx,
+        )
+        .await?;
+        report.tasks = Some(TaskLoadReport {
+            rows_read: loaded.rows_read,
+            rows_changed: loaded.rows_changed,
+        });
     }
     if let Some(r) = registered
         && r.extract_mode != ExtractMode::Window
@@ -410,109 +420,95 @@ fn sql_error(key: &str, step: &'static str) -> impl FnOnce(tokio_postgres::Error
     }
 }
 
-/// Copies a DAG-run object into `dag_run_history` and queues the days it touches; returns rows
-/// read, rows inserted or changed, and whether it went straight into the table (a first load).
-async fn load_dag_runs(
-    tx: &Transaction<'_>,
-    time_zone: &str,
-    key: &str,
-    mut reader: ObjectReader,
-    registered: Option<&StagedExtract>,
-    ctx: &RunContext,
-) -> Result<(u64, u64, bool), LoadError> {
-    let sql_error = |step: &'static str| sql_error(key, step);
-    let direct = match registered {
-        Some(r) => {
-            let has_runs: bool = tx
-                .query_one(HAS_RUNS_SQL, &[&r.airflow_instance])
-                .await
-                .map_err(sql_error("check for loaded runs"))?
-                .get(0);
-            !has_runs
-        }
-        None => false,
-    };
-    if !direct {
-        tx.batch_execute(CREATE_BATCH_SQL)
-            .await
-            .map_err(sql_error("create the batch table"))?;
-    }
-    let copy = if direct {
-        COPY_HISTORY_SQL
-    } else {
-        COPY_BATCH_SQL
-    };
-    let rows_read = copy_object(tx, copy, key, &mut reader, ObjectKind::DagRuns).await?;
-    if let Some(r) = registered
-        && rows_read != r.row_count as u64
-    {
-        return Err(LoadError::RowCount {
-            object: key.to_string(),
-            found: rows_read,
-            expected: r.row_count,
-        });
-    }
-    // Every day whose figures may change is queued for the transform, in this transaction.
-    let rows_changed = match registered {
-        Some(r) if direct => {
-            tx.execute(QUEUE_INSTANCE_DAYS_SQL, &[&r.airflow_instance, &time_zone])
-                .await
-                .map_err(sql_error("queue the loaded days for the transform"))?;
-            rows_read
-        }
-        _ => {
-            tx.execute(QUEUE_MOVED_DAYS_SQL, &[&time_zone])
-                .await
-                .map_err(sql_error("queue the days runs move out of"))?;
-            let changed: i64 = tx
-                .query_one(UPSERT_SQL, &[&ctx.run_id, &time_zone])
-                .await
-                .map_err(sql_error("merge the extract into dag_run_history"))?
-                .get(0);
-            changed as u64
-        }
-    };
-    Ok((rows_read, rows_changed, direct))
+/// The statements that load one kind of object.
+struct KindSql {
+    /// Whether the warehouse holds rows of an instance ($1): if not, the first-load path.
+    has_rows: &'static str,
+    /// The transaction's batch table.
+    create_batch: &'static str,
+    /// COPY into the batch table, and straight into the history table.
+    copy_batch: &'static str,
+    copy_direct: &'static str,
+    /// After a straight COPY: queue the days of the instance's rows ($1 instance, $2 zone).
+    queue_direct_days: &'static str,
+    /// Before the upsert: queue the days rows move out of ($1 zone), if the kind can move.
+    queue_moved_days: Option<&'static str>,
+    /// Merge the batch ($1 run id, $2 zone); returns the rows inserted or changed.
+    upsert: &'static str,
+    /// What the upsert does, for its error.
+    upsert_step: &'static str,
 }
 
-/// Copies a task-instance object into `task_run_history` and queues the days of the runs it
-/// touches. `instance` is the registered extract's instance (None for an object given by
-/// hand), `expected` the rows its extract staged; `days_queued` says every day of the instance
-/// was queued already (its DAG runs were a first load).
-#[allow(clippy::too_many_arguments)]
-async fn load_task_tries(
+fn kind_sql(kind: ObjectKind) -> KindSql {
+    match kind {
+        ObjectKind::DagRuns => KindSql {
+            has_rows: HAS_RUNS_SQL,
+            create_batch: CREATE_BATCH_SQL,
+            copy_batch: COPY_BATCH_SQL,
+            copy_direct: COPY_HISTORY_SQL,
+            queue_direct_days: QUEUE_INSTANCE_DAYS_SQL,
+            queue_moved_days: Some(QUEUE_MOVED_DAYS_SQL),
+            upsert: UPSERT_SQL,
+            upsert_step: "merge the extract into dag_run_history",
+        },
+        ObjectKind::TaskInstances => KindSql {
+            has_rows: HAS_TASK_TRIES_SQL,
+            create_batch: CREATE_TASK_BATCH_SQL,
+            copy_batch: COPY_TASK_TRIES_BATCH_SQL,
+            copy_direct: COPY_TASK_TRIES_HISTORY_SQL,
+            queue_direct_days: QUEUE_TASK_DAYS_SQL,
+            queue_moved_days: None,
+            upsert: UPSERT_TASK_TRIES_SQL,
+            upsert_step: "merge the task tries into task_run_history",
+        },
+    }
+}
+
+/// What loading one object did: rows read, rows inserted or changed, and whether it went
+/// straight into the history table (an instance's first load).
+struct Loaded {
+    rows_read: u64,
+    rows_changed: u64,
+    direct: bool,
+}
+
+/// Copies one object of `kind` (its key and reader) into its history table and queues the days
+/// it touches.
+/// `registered` is the extract's (instance, rows staged), None for an object given by hand
+/// (always merged); `days_queued` says every day of the instance is queued already.
+async fn load_kind(
     tx: &Transaction<'_>,
+    kind: ObjectKind,
     time_zone: &str,
-    key: &str,
-    mut reader: ObjectReader,
-    instance: Option<&str>,
-    expected: Option<i64>,
+    (key, mut reader): (&str, ObjectReader),
+    registered: Option<(&str, i64)>,
     days_queued: bool,
     ctx: &RunContext,
-) -> Result<TaskLoadReport, LoadError> {
+) -> Result<Loaded, LoadError> {
+    let sql = kind_sql(kind);
     let sql_error = |step: &'static str| sql_error(key, step);
-    let direct_for = match instance {
-        Some(instance) => {
-            let has_tries: bool = tx
-                .query_one(HAS_TASK_TRIES_SQL, &[&instance])
+    let direct_for = match registered {
+        Some((instance, _)) => {
+            let has_rows: bool = tx
+                .query_one(sql.has_rows, &[&instance])
                 .await
-                .map_err(sql_error("check for loaded task tries"))?
+                .map_err(sql_error("check for loaded rows"))?
                 .get(0);
-            (!has_tries).then_some(instance)
+            (!has_rows).then_some(instance)
         }
         None => None,
     };
     if direct_for.is_none() {
-        tx.batch_execute(CREATE_TASK_BATCH_SQL)
+        tx.batch_execute(sql.create_batch)
             .await
-            .map_err(sql_error("create the task batch table"))?;
+            .map_err(sql_error("create the batch table"))?;
     }
     let copy = match direct_for {
-        Some(_) => COPY_TASK_TRIES_HISTORY_SQL,
-        None => COPY_TASK_TRIES_BATCH_SQL,
+        Some(_) => sql.copy_direct,
+        None => sql.copy_batch,
     };
-    let rows_read = copy_object(tx, copy, key, &mut reader, ObjectKind::TaskInstances).await?;
-    if let Some(expected) = expected
+    let rows_read = copy_object(tx, copy, key, &mut reader, kind).await?;
+    if let Some((_, expected)) = registered
         && rows_read != expected as u64
     {
         return Err(LoadError::RowCount {
@@ -521,28 +517,34 @@ async fn load_task_tries(
             expected,
         });
     }
+    // Every day whose figures may change is queued for the transform, in this transaction.
     let rows_changed = match direct_for {
         Some(instance) => {
             if !days_queued && rows_read > 0 {
-                tx.execute(QUEUE_TASK_DAYS_SQL, &[&instance, &time_zone])
+                tx.execute(sql.queue_direct_days, &[&instance, &time_zone])
                     .await
-                    .map_err(sql_error("queue the days of the loaded tries"))?;
+                    .map_err(sql_error("queue the loaded days for the transform"))?;
             }
             rows_read
         }
         None => {
+            if let Some(queue_moved) = sql.queue_moved_days {
+                tx.execute(queue_moved, &[&time_zone])
+                    .await
+                    .map_err(sql_error("queue the days rows move out of"))?;
+            }
             let changed: i64 = tx
-                .query_one(UPSERT_TASK_TRIES_SQL, &[&ctx.run_id, &time_zone])
+                .query_one(sql.upsert, &[&ctx.run_id, &time_zone])
                 .await
-                .map_err(sql_error("merge the task tries into task_run_history"))?
+                .map_err(sql_error(sql.upsert_step))?
                 .get(0);
             changed as u64
         }
     };
-    Ok(TaskLoadReport {
-        object_key: key.to_string(),
+    Ok(Loaded {
         rows_read,
         rows_changed,
+        direct: direct_for.is_some(),
     })
 }
 
