@@ -215,6 +215,8 @@ pub enum Command {
     Reconcile(ReconcileArgs),
     /// Show recent invocations, watermarks, pending work and the run lock, from the warehouse.
     Status(StatusArgs),
+    /// Delete loaded extract objects and run-log rows past [retention] (run does this at its end).
+    Retention,
     /// Create or upgrade the warehouse schema.
     Migrate,
     /// Validate the configuration and try every connection.
@@ -261,6 +263,7 @@ impl From<Command> for pipewatch::Command {
                 },
                 last: a.last,
             }),
+            Command::Retention => C::Retention,
             Command::Migrate => C::Migrate,
             Command::CheckConfig => C::CheckConfig,
         }

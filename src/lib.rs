@@ -116,6 +116,8 @@ pub enum Command {
     Reconcile(commands::reconcile::Args),
     /// Show recent invocations, watermarks, pending work and the run lock.
     Status(commands::status::Args),
+    /// Delete what is past retention.
+    Retention,
     /// Create or upgrade the warehouse schema.
     Migrate,
     /// Validate the configuration and try every connection.
@@ -134,6 +136,7 @@ impl Command {
             Command::Backfill(_) => "backfill",
             Command::Reconcile(_) => "reconcile",
             Command::Status(_) => "status",
+            Command::Retention => "retention",
             Command::Migrate => "migrate",
             Command::CheckConfig => "check-config",
         }
@@ -166,6 +169,7 @@ pub async fn run(
             print(commands::validate::run(&settings()?, ctx, &tests).await?)
         }
         Command::Status(args) => print(commands::status::run(&settings()?, ctx, args).await?),
+        Command::Retention => print(commands::retention::run(&settings()?, ctx).await?),
         Command::Migrate => print(commands::migrate::run(&settings()?, ctx).await?),
         Command::CheckConfig => print(commands::check_config::run(&settings()?, ctx).await),
     })

@@ -21,7 +21,9 @@ fn main() -> ExitCode {
     }
     let command = pipewatch::Command::from(cli.command);
     let ctx = RunContext::new(command.name());
-    let span = tracing::info_span!("pipewatch", run_id = %ctx.run_id, command = ctx.command);
+    // The root span is at ERROR level so that it is enabled at every --log-level: every event,
+    // whatever its level, carries the run id (in JSON under "spans", in text as the prefix).
+    let span = tracing::error_span!("pipewatch", run_id = %ctx.run_id, command = ctx.command);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

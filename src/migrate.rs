@@ -60,6 +60,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0006_task_run_history.sql",
         sql: include_str!("../sql/schema/0006_task_run_history.sql"),
     },
+    Migration {
+        version: 7,
+        name: "0007_run_log_outcomes.sql",
+        sql: include_str!("../sql/schema/0007_run_log_outcomes.sql"),
+    },
 ];
 
 const BOOTSTRAP_SQL: &str = include_str!("../sql/migrate/bootstrap.sql");

@@ -6,6 +6,12 @@
 //! transaction finishes its row inside that transaction ([`StageRecord::succeed_in`]), so the
 //! row says `succeeded` exactly when the stage's writes committed.
 //!
+//! The outcome matches the exit code: `succeeded` (0), `checks_failed` (1: the stage ran and
+//! found failures, see [`StageReport::verdict`]), `failed` (3). A stage whose process died
+//! stays `running` until the next stage of any invocation starts and finds no session of its
+//! run id on the server (every pipewatch connection's `application_name` is
+//! `pipewatch <run_id>`): it is then marked `abandoned`.
+//!
 //! Bookkeeping never hides the real error: when a stage fails and its failure cannot be
 //! recorded (often because the warehouse connection is what broke), the recording failure is
 //! logged and the stage's own error is returned. A stage that succeeded but whose success could
@@ -22,6 +28,7 @@ use crate::db::{self, SqlError};
 const START_SQL: &str = include_str!("../sql/run_log/start.sql");
 const FINISH_SQL: &str = include_str!("../sql/run_log/finish.sql");
 const RECORD_SQL: &str = include_str!("../sql/run_log/record.sql");
+const MARK_ABANDONED_SQL: &str = include_str!("../sql/run_log/mark_abandoned.sql");
 
 /// The stages pipewatch records, as stored in `pipewatch_run_log.stage`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,9 +84,12 @@ pub struct RunLogError {
 /// How a stage ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StageOutcome {
-    /// The stage did all its work.
+    /// The stage did all its work, and everything it checked held (exit code 0).
     Succeeded,
-    /// The stage failed; its error text is recorded.
+    /// The stage did its work and found failures: a `halt` validation test failed, reconcile
+    /// found a difference (exit code 1). What it found is recorded as the error text.
+    ChecksFailed,
+    /// The stage could not do its work (exit code 3); its error text is recorded.
     Failed,
 }
 
@@ -87,6 +97,7 @@ impl StageOutcome {
     fn as_str(self) -> &'static str {
         match self {
             StageOutcome::Succeeded => "succeeded",
+            StageOutcome::ChecksFailed => "checks_failed",
             StageOutcome::Failed => "failed",
         }
     }
@@ -101,10 +112,26 @@ pub struct StageCounts {
     pub rows_written: Option<i64>,
 }
 
-/// A stage's report: what its run-log row records when it succeeds.
+/// What a stage that returned a report found: its run-log row's outcome and error text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Everything it checked held (or it checks nothing): `succeeded`.
+    Clean,
+    /// It ran and found failures, described here: `checks_failed`.
+    ChecksFailed(String),
+    /// Part of its work could not run (a validation test that errored), described here:
+    /// `failed`.
+    CouldNotRun(String),
+}
+
+/// A stage's report: what its run-log row records when the stage returns.
 pub trait StageReport {
     /// Rows read and written.
     fn counts(&self) -> StageCounts;
+    /// How the stage ended, for stages that check something; the default is [`Verdict::Clean`].
+    fn verdict(&self) -> Verdict {
+        Verdict::Clean
+    }
 }
 
 /// A stage whose start is recorded.
@@ -150,12 +177,17 @@ where
     let written = match &result {
         Ok(_) if record.finished.load(Ordering::SeqCst) => Ok(()),
         Ok(report) => {
+            let (outcome, message) = match report.verdict() {
+                Verdict::Clean => (StageOutcome::Succeeded, None),
+                Verdict::ChecksFailed(found) => (StageOutcome::ChecksFailed, Some(found)),
+                Verdict::CouldNotRun(why) => (StageOutcome::Failed, Some(why)),
+            };
             finish(
                 &*warehouse,
                 &record,
-                StageOutcome::Succeeded,
+                outcome,
                 &report.counts(),
-                None,
+                message.as_deref(),
             )
             .await
         }
@@ -188,6 +220,21 @@ async fn start(
     stage: Stage,
     airflow_instance: Option<&str>,
 ) -> Result<StageRecord, RunLogError> {
+    // Stages of invocations that died are closed first, so the log never shows them running
+    // forever.
+    let abandoned = client
+        .execute(MARK_ABANDONED_SQL, &[])
+        .await
+        .map_err(|e| RunLogError {
+            stage,
+            source: e.into(),
+        })?;
+    if abandoned > 0 {
+        tracing::warn!(
+            stages = abandoned,
+            "Marked stages of earlier invocations that died without recording their end as abandoned in pipewatch_run_log."
+        );
+    }
     let row = client
         .query_one(
             START_SQL,

@@ -139,6 +139,5 @@ async fn check_airflow(
 
 async fn check_stage(settings: &Settings) -> Result<String, CheckFailure> {
     let store = ObjectStore::from_settings(&settings.staging)?;
-    store.check().await?;
-    Ok(format!("{} is writable", store.describe()))
+    Ok(store.check().await?)
 }

@@ -26,7 +26,7 @@ use crate::context::RunContext;
 use crate::db::SqlError;
 use crate::migrate;
 use crate::reporting;
-use crate::run_log::{self, RunLogError, Stage, StageCounts, StageReport};
+use crate::run_log::{self, RunLogError, Stage, StageCounts, StageReport, Verdict};
 use crate::source::{Source, SourceError};
 use crate::{Outcome, UsageError};
 
@@ -151,6 +151,43 @@ impl StageReport for InstanceReconciliation {
         StageCounts {
             rows_read: Some(self.source_finished + self.warehouse_finished),
             rows_written: None,
+        }
+    }
+
+    /// A day that differs makes the stage `checks_failed` (exit 1).
+    fn verdict(&self) -> Verdict {
+        let days = |differences: &[DayDifference]| {
+            let list = differences
+                .iter()
+                .map(|d| d.day.to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
+            let word = if differences.len() == 1 {
+                "day"
+            } else {
+                "days"
+            };
+            format!("{} {word}: {list}", differences.len())
+        };
+        let mut found = Vec::new();
+        if !self.differences.is_empty() {
+            found.push(format!(
+                "finished DAG runs differ on {}",
+                days(&self.differences)
+            ));
+        }
+        if let Some(TaskReconciliation::Compared { differences, .. }) = &self.tasks
+            && !differences.is_empty()
+        {
+            found.push(format!(
+                "finished task tries differ on {}",
+                days(differences)
+            ));
+        }
+        if found.is_empty() {
+            Verdict::Clean
+        } else {
+            Verdict::ChecksFailed(found.join("; "))
         }
     }
 }

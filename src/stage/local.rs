@@ -39,20 +39,57 @@ impl LocalStore {
         format!("local folder {}", self.directory.display())
     }
 
-    /// The folder can be created and written: a probe file is written and removed.
-    pub async fn check(&self) -> Result<(), StageError> {
+    /// The folder can be written, or created and then written, and nothing is left behind
+    /// (check-config changes nothing): when the folder exists, a probe file is written in it
+    /// and removed; when it does not exist yet, a probe folder is created in its nearest
+    /// existing ancestor and removed. Returns what was found, for check-config's line.
+    pub async fn check(&self) -> Result<String, StageError> {
         let directory = &self.directory;
-        tokio::fs::create_dir_all(directory)
-            .await
-            .map_err(local_error(directory.clone(), "create the folder"))?;
-        let probe = directory.join(format!(".pipewatch-check-{}", uuid::Uuid::now_v7()));
-        tokio::fs::write(&probe, b"pipewatch check-config\n")
-            .await
-            .map_err(local_error(directory.clone(), "write a file in it"))?;
-        tokio::fs::remove_file(&probe).await.map_err(local_error(
-            directory.clone(),
-            "remove the probe file it wrote",
-        ))
+        let mut existing = directory.as_path();
+        loop {
+            match tokio::fs::metadata(existing).await {
+                Ok(meta) if meta.is_dir() => break,
+                Ok(_) => {
+                    return Err(StageError::Local {
+                        path: existing.to_path_buf(),
+                        operation: "use it as a folder",
+                        cause: std::io::Error::other("it exists and is not a folder"),
+                    });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => match existing.parent() {
+                    Some(parent) => existing = parent,
+                    None => break,
+                },
+                Err(e) => {
+                    return Err(local_error(existing.to_path_buf(), "look at the folder")(e));
+                }
+            }
+        }
+        let probe = existing.join(format!(".pipewatch-check-{}", uuid::Uuid::now_v7()));
+        if existing == directory.as_path() {
+            tokio::fs::write(&probe, b"pipewatch check-config\n")
+                .await
+                .map_err(local_error(directory.clone(), "write a file in it"))?;
+            tokio::fs::remove_file(&probe).await.map_err(local_error(
+                probe.clone(),
+                "remove the probe file check-config wrote (delete it by hand)",
+            ))?;
+            Ok(format!("{} is writable", self.describe()))
+        } else {
+            tokio::fs::create_dir(&probe).await.map_err(local_error(
+                existing.to_path_buf(),
+                "create a folder in it (the stage folder does not exist yet and could not be created)",
+            ))?;
+            tokio::fs::remove_dir(&probe).await.map_err(local_error(
+                probe.clone(),
+                "remove the probe folder check-config created (delete it by hand)",
+            ))?;
+            Ok(format!(
+                "{} does not exist yet; the first extract creates it ({} is writable)",
+                self.describe(),
+                existing.display()
+            ))
+        }
     }
 
     /// A temporary file beside the object's path.

@@ -106,8 +106,9 @@ impl ObjectStore {
     }
 
     /// Checks that the stage can be written: the folder can be created and written, or the
-    /// bucket exists and the credentials are accepted. Writes nothing that stays.
-    pub async fn check(&self) -> Result<(), StageError> {
+    /// bucket exists and the credentials are accepted. Changes nothing (creates no folder,
+    /// leaves no file). Returns a one-line description of what was found.
+    pub async fn check(&self) -> Result<String, StageError> {
         match self {
             ObjectStore::Local(store) => store.check().await,
             ObjectStore::S3(store) => store.check().await,

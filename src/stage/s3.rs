@@ -114,9 +114,9 @@ impl S3Store {
     }
 
     /// The bucket exists and the credentials are accepted (HeadBucket).
-    pub async fn check(&self) -> Result<(), StageError> {
+    pub async fn check(&self) -> Result<String, StageError> {
         match self.client.head_bucket().bucket(&self.bucket).send().await {
-            Ok(_) => Ok(()),
+            Ok(_) => Ok(format!("{} is writable", self.describe())),
             Err(e) if http_status(&e) == Some(404) => Err(StageError::NoSuchBucket {
                 bucket: self.bucket.clone(),
                 endpoint: self.endpoint.clone(),

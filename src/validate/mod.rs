@@ -26,7 +26,7 @@ use crate::context::RunContext;
 use crate::db::{self, Role};
 use crate::migrate;
 use crate::notify;
-use crate::run_log::{self, RunLogError, Stage, StageCounts, StageReport};
+use crate::run_log::{self, RunLogError, Stage, StageCounts, StageReport, Verdict};
 pub use compare::{Operator, Severity, Value};
 
 const RECORD_SQL: &str = include_str!("../../sql/validate/record_result.sql");
@@ -307,6 +307,28 @@ impl StageReport for ValidateReport {
             rows_written: Some(self.results.len() as i64),
         }
     }
+
+    /// A test that could not run makes the stage `failed` (exit 3); a failed `halt` test makes
+    /// it `checks_failed` (exit 1); failed `warn` tests alone leave it `succeeded` (exit 0).
+    fn verdict(&self) -> Verdict {
+        let lines = |keep: &dyn Fn(&TestResult) -> bool| {
+            self.results
+                .iter()
+                .filter(|r| keep(r))
+                .map(summary_line)
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        if self.any_error() {
+            Verdict::CouldNotRun(lines(&|r| matches!(r.outcome, TestOutcome::Error(_))))
+        } else if self.any_halt_failure() {
+            Verdict::ChecksFailed(lines(&|r| {
+                r.outcome == TestOutcome::Failed && r.spec.severity == Severity::Halt
+            }))
+        } else {
+            Verdict::Clean
+        }
+    }
 }
 
 async fn run_tests(
@@ -416,7 +438,22 @@ async fn run_script(
     tx.query_one(SET_TIMEOUT_SQL, &[&(timeout_seconds * 1000).to_string()])
         .await
         .map_err(sql_fail)?;
-    let statement = tx.prepare(&sql).await.map_err(sql_fail)?;
+    let statement = tx.prepare(&sql).await.map_err(|e| {
+        // "cannot insert multiple commands into a prepared statement" is a syntax error (42601)
+        // without a position; real syntax errors point at their position. Matching on that
+        // rather than the text works whatever language the server speaks.
+        let several = e.code() == Some(&SqlState::SYNTAX_ERROR)
+            && e.as_db_error().is_some_and(|d| d.position().is_none());
+        if several {
+            fail(
+                "holds more than one SQL statement; a validation script must be one query \
+                  returning one value (combine the parts with a WITH clause or subqueries)"
+                    .to_string(),
+            )
+        } else {
+            sql_fail(e)
+        }
+    })?;
     let columns = statement.columns();
     if columns.len() != 1 {
         return Err(fail(format!(

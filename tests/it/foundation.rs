@@ -258,6 +258,154 @@ async fn json_logs_carry_the_run_id_written_to_the_warehouse() {
     assert_eq!(recorded, vec![logged]);
 }
 
+/// Every log line carries the invocation's run id, at every level and in both formats: the
+/// retry warnings and the final error of a run whose warehouse does not answer.
+#[test]
+fn log_lines_at_every_level_carry_the_run_id() {
+    let dir = TempDir::new();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "[warehouse]\nhost = 127.0.0.1\nport = {}\nusername = x\ndatabase = y\n\
+             [retry]\nattempts = 2\ninitial_backoff_seconds = 1\n",
+            closed_port()
+        ),
+    );
+    let config = config.to_str().unwrap();
+    for level in ["trace", "info", "warn", "error"] {
+        let run = pipewatch(
+            dir.path(),
+            &[
+                "--config",
+                config,
+                "--log-format",
+                "json",
+                "--log-level",
+                level,
+                "migrate",
+            ],
+            &[],
+        );
+        assert_eq!(run.code, pipewatch::exit::ERROR as i32, "{run:?}");
+        let lines: Vec<&str> = run.stderr.lines().collect();
+        assert!(!lines.is_empty(), "{level}: {run:?}");
+        let mut levels = std::collections::BTreeSet::new();
+        for line in &lines {
+            let event: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("{level}: log line is not JSON ({e}): {line}"));
+            assert!(
+                event["spans"][0]["run_id"]
+                    .as_str()
+                    .is_some_and(|id| id.len() == 36),
+                "{level}: log line without run_id: {line}"
+            );
+            levels.insert(event["level"].as_str().unwrap().to_string());
+        }
+        if level != "error" {
+            assert!(
+                levels.contains("WARN"),
+                "{level}: the retry warning: {run:?}"
+            );
+        }
+        assert!(levels.contains("ERROR"), "{level}: the failure: {run:?}");
+    }
+    for level in ["info", "warn", "error"] {
+        let log = dir.path().join(format!("{level}.log"));
+        let run = pipewatch(
+            dir.path(),
+            &[
+                "--config",
+                config,
+                "--log-level",
+                level,
+                "--log-file",
+                log.to_str().unwrap(),
+                "migrate",
+            ],
+            &[],
+        );
+        assert_eq!(run.code, pipewatch::exit::ERROR as i32, "{run:?}");
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert!(!text.is_empty(), "{level}: {run:?}");
+        for line in text.lines() {
+            assert!(
+                line.contains("pipewatch{run_id="),
+                "{level}: text line without the run id: {line}"
+            );
+        }
+    }
+}
+
+/// check-config changes nothing on disk: a stage folder that does not exist yet is checked
+/// (its parent is writable) but not created, and no probe is left behind.
+#[tokio::test]
+async fn check_config_leaves_the_file_tree_unchanged() {
+    let airflow = airflow_source(&pg().await, 2).await;
+    let dir = TempDir::new();
+    let schema = unique("wh");
+    let stage = dir.path().join("data").join("stage");
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "{}{}[staging]\nlocal_directory = {}\n",
+            base_config(&schema),
+            airflow_section("airflowdb_config", &airflow),
+            stage.display()
+        ),
+    );
+    let listing = |path: &std::path::Path| {
+        let mut all = Vec::new();
+        let mut todo = vec![path.to_path_buf()];
+        while let Some(p) = todo.pop() {
+            for entry in std::fs::read_dir(&p).unwrap() {
+                let entry = entry.unwrap().path();
+                if entry.is_dir() {
+                    todo.push(entry.clone());
+                }
+                all.push(entry);
+            }
+        }
+        all.sort();
+        all
+    };
+    let before = listing(dir.path());
+    let run = pipewatch(
+        dir.path(),
+        &["--config", config.to_str().unwrap(), "check-config"],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout.contains(&format!(
+            "local folder {} does not exist yet; the first extract creates it ({} is writable)",
+            stage.display(),
+            dir.path().display()
+        )),
+        "{run:?}"
+    );
+    assert_eq!(
+        listing(dir.path()),
+        before,
+        "check-config left the tree as it was"
+    );
+    // With the folder in place (and a file in it), it is probed and left as it was too.
+    std::fs::create_dir_all(&stage).unwrap();
+    std::fs::write(stage.join("keep.csv"), "x").unwrap();
+    let before = listing(dir.path());
+    let run = pipewatch(
+        dir.path(),
+        &["--config", config.to_str().unwrap(), "check-config"],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout
+            .contains(&format!("local folder {} is writable", stage.display())),
+        "{run:?}"
+    );
+    assert_eq!(listing(dir.path()), before);
+}
+
 #[tokio::test]
 async fn check_config_reports_every_connection_ok() {
     let client = pg().await;

@@ -212,6 +212,76 @@ async fn halt_failure_exits_1_and_warn_failure_exits_0() {
     );
 }
 
+/// pipewatch_run_log (and so `status` and the dashboard) says what the exit code says: a clean
+/// run `succeeded` (0), a failed halt test `checks_failed` (1), a test that could not run
+/// `failed` (3), each stage outcome with what it found.
+#[tokio::test]
+async fn the_run_log_outcome_matches_the_exit_code() {
+    let b = Bench::new("").await;
+    let zero = b.script("zero.sql", "SELECT 0");
+    let one = b.script("one.sql", "SELECT 1");
+    let broken = b.script("broken.sql", "SELECT * FROM no_such_table_anywhere");
+    let cases = [
+        (vec![&one, &zero, "greater"], 0, "succeeded", None),
+        (
+            vec![&zero, &one, "greater"],
+            1,
+            "checks_failed",
+            Some("FAILED  zero.sql greater one.sql (halt): 0 greater 1"),
+        ),
+        (vec![&zero, &one, "greater", "warn"], 0, "succeeded", None),
+        (
+            vec![&broken, &one, "equals"],
+            3,
+            "failed",
+            Some("ERROR   broken.sql equals one.sql (halt): script broken.sql: relation"),
+        ),
+    ];
+    for (args, code, outcome, message) in cases {
+        let run = b.validate(&args);
+        assert_eq!(run.code, code, "{args:?}: {run:?}");
+        let row = b
+            .client
+            .query_one(
+                &format!(
+                    "SELECT outcome, error_message FROM {}.pipewatch_run_log \
+                     WHERE stage = 'validate' ORDER BY run_log_id DESC LIMIT 1",
+                    b.schema
+                ),
+                &[],
+            )
+            .await
+            .unwrap();
+        assert_eq!(row.get::<_, String>(0), outcome, "{args:?}");
+        let recorded: Option<String> = row.get(1);
+        match message {
+            None => assert_eq!(recorded, None, "{args:?}"),
+            Some(m) => assert!(
+                recorded.as_deref().is_some_and(|r| r.starts_with(m)),
+                "{args:?}: {recorded:?}"
+            ),
+        }
+        let status = pipewatch(
+            b.dir.path(),
+            &[
+                "--config",
+                b.config.to_str().unwrap(),
+                "status",
+                "--format",
+                "json",
+                "--last",
+                "1",
+            ],
+            &[],
+        );
+        assert_eq!(status.code, 0, "{status:?}");
+        let json: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+        let invocations = json["recent_invocations"].as_array().unwrap();
+        assert_eq!(invocations.len(), 1, "{json}");
+        assert_eq!(invocations[0]["outcome"], outcome, "{args:?}: {json}");
+    }
+}
+
 #[tokio::test]
 async fn suite_records_every_outcome_and_exits_with_the_worst() {
     let b = Bench::new("").await;
@@ -352,7 +422,7 @@ async fn a_script_that_tries_to_write_is_refused() {
         "{errors:?}"
     );
     assert!(
-        errors[2].contains("cannot insert multiple commands"),
+        errors[2].contains("holds more than one SQL statement"),
         "{errors:?}"
     );
     let count: i64 = b
@@ -377,6 +447,11 @@ async fn scripts_must_return_exactly_one_value() {
         ),
         ("two_columns", "SELECT 1, 2", "returns 2 columns"),
         ("empty", "-- nothing here\n", "returns 0 columns"),
+        (
+            "two_statements",
+            "SELECT 1;\nSELECT 2;\n",
+            "holds more than one SQL statement; a validation script must be one query",
+        ),
     ] {
         let script = b.script(&format!("{name}.sql"), sql);
         let run = b.validate(&[&script, &one, "equals", "warn"]);

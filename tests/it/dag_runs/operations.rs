@@ -54,6 +54,15 @@ async fn reconcile_reports_days_whose_finished_runs_differ() {
         [["2025-03-01", "2", "1", "-1"]],
         "the New York day of the lost run: {run:?}"
     );
+    assert_eq!(
+        w.query_strings(
+            "SELECT outcome || ': ' || error_message FROM WH.pipewatch_run_log \
+             WHERE stage = 'reconcile' ORDER BY run_log_id DESC LIMIT 1"
+        )
+        .await,
+        ["checks_failed: finished DAG runs differ on 1 day: 2025-03-01"],
+        "the run log says what the exit code says"
+    );
 
     let run = w.pipewatch(&["reconcile", "--from", "2025-03-05", "--to", "2025-03-01"]);
     assert_eq!(run.code, pipewatch::exit::USAGE as i32, "{run:?}");
@@ -273,4 +282,112 @@ async fn retention_deletes_old_loaded_extracts_and_run_log_rows_but_never_pendin
         1,
         "one object and one run-log row deleted, recorded"
     );
+}
+
+/// `pipewatch retention` applies retention alone (for DAGs that run the stages as tasks).
+#[tokio::test]
+async fn the_retention_command_applies_retention_alone() {
+    let w = World::new(2, "[retention]\nrun_log_days = 90\n").await;
+    w.run_ok(&["migrate"]);
+    w.exec(
+        "UPDATE WH.pipewatch_run_log SET started_at = now() - interval '100 days', \
+         ended_at = now() - interval '100 days'",
+    )
+    .await;
+    let run = w.run_ok(&["retention"]);
+    assert!(
+        run.stdout
+            .contains("Retention: deleted 0 loaded extract objects and 1 run-log rows"),
+        "{run:?}"
+    );
+    assert_eq!(
+        w.count(
+            "SELECT count(*) FROM WH.pipewatch_run_log \
+             WHERE command = 'retention' AND stage = 'retention' AND outcome = 'succeeded'"
+        )
+        .await,
+        1
+    );
+}
+
+/// A stage whose process died (no session of its run id is left on the server) is shown as
+/// abandoned by `status`, which only reads, and marked abandoned in the table by the next
+/// stage any invocation starts; a stage whose invocation is alive stays running. `--last 0`
+/// lists no invocation.
+#[tokio::test]
+async fn stages_of_killed_invocations_are_abandoned_not_running_forever() {
+    let w = World::new(2, "").await;
+    w.run_ok(&["migrate"]);
+    let dead = uuid::Uuid::now_v7().to_string();
+    let alive = uuid::Uuid::now_v7().to_string();
+    // An invocation that is alive: a session with its application_name.
+    let (alive_session, connection) = tokio_postgres::Config::new()
+        .host(pg_host())
+        .port(pg_port())
+        .user(pg_user())
+        .dbname(pg_database())
+        .application_name(format!("pipewatch {alive}"))
+        .connect(tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    for run_id in [&dead, &alive] {
+        w.exec(&format!(
+            "INSERT INTO WH.pipewatch_run_log (run_id, command, stage, started_at, outcome, pipewatch_version) \
+             VALUES ('{run_id}', 'run', 'load', now(), 'running', 'test')"
+        ))
+        .await;
+    }
+    let outcome_of = |json: &serde_json::Value, run_id: &str| {
+        json["recent_invocations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["run_id"] == run_id)
+            .map(|i| {
+                (
+                    i["outcome"].as_str().unwrap().to_string(),
+                    i["stages"][0]["outcome"].as_str().unwrap().to_string(),
+                )
+            })
+    };
+    let run = w.run_ok(&["status", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(
+        outcome_of(&json, &dead),
+        Some(("abandoned".into(), "abandoned".into()))
+    );
+    assert_eq!(
+        outcome_of(&json, &alive),
+        Some(("running".into(), "running".into()))
+    );
+    assert_eq!(
+        w.count("SELECT count(*) FROM WH.pipewatch_run_log WHERE outcome = 'abandoned'")
+            .await,
+        0,
+        "status only reads"
+    );
+    let text = w.run_ok(&["status"]);
+    assert!(text.stdout.contains("abandoned"), "{text:?}");
+
+    w.run_ok(&["transform"]);
+    let outcomes = w
+        .query_strings(
+            "SELECT run_id::text || ' ' || outcome || ' ' || coalesce(error_message, '') \
+             FROM WH.pipewatch_run_log WHERE stage = 'load' ORDER BY run_log_id",
+        )
+        .await;
+    assert_eq!(outcomes.len(), 2);
+    assert!(
+        outcomes[0].starts_with(&format!(
+            "{dead} abandoned abandoned: no session of this invocation"
+        )),
+        "{outcomes:?}"
+    );
+    assert_eq!(outcomes[1], format!("{alive} running "));
+    drop(alive_session);
+
+    let run = w.run_ok(&["status", "--format", "json", "--last", "0"]);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(json["recent_invocations"], serde_json::json!([]), "{json}");
 }
