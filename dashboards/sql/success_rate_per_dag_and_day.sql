@@ -1,5 +1,5 @@
--- Success rate per DAG and day, last 30 days: successful / finished runs (NULL when none finished).
+-- Success rate per DAG and day over the dashboard's time range: successful / finished runs (NULL when none finished).
 SELECT day::timestamp AS "time", dag_id AS metric, success_rate
-FROM pipewatch.dag_success_daily
-WHERE day >= current_date - 30
+FROM ${schema:raw}.dag_success_daily
+WHERE $__timeFilter(day) AND airflow_instance IN ($instance)
 ORDER BY 1, 2

@@ -1,5 +1,5 @@
--- Validation test volume (left axis) and pass rate (right axis) per day, last 30 days.
+-- Validation test volume (left axis) and pass rate (right axis) per day over the dashboard's time range.
 SELECT day::timestamp AS "time", test_executions, pass_rate
-FROM pipewatch.validation_daily
-WHERE day >= current_date - 30
+FROM ${schema:raw}.validation_daily
+WHERE $__timeFilter(day)
 ORDER BY 1

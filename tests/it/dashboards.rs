@@ -1,8 +1,61 @@
 //! Every dashboard panel's SQL runs against a warehouse filled the way the demo fills it, and
-//! returns rows: a renamed column breaks the build, not the chart. The plain .sql copies for
-//! Metabase/Superset users must be the panels' queries exactly.
+//! returns rows: a renamed column breaks the build, not the chart. Panels use Grafana's
+//! variables and macros (`${schema:raw}`, `$__timeFilter(day)`, `$__range_s`, `$instance`), which
+//! the test expands the way Grafana does for a fixed time range. The plain .sql copies must be
+//! the panels' queries exactly.
+
+use chrono::{DateTime, Duration, Utc};
 
 use crate::common::*;
+
+/// The variables and the time range a dashboard is shown with.
+struct Shown {
+    schema: &'static str,
+    instances: Vec<String>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+}
+
+/// `sql` with the dashboard's variables and macros expanded as Grafana's PostgreSQL data source
+/// expands them: `$__timeFilter(col)` becomes `col BETWEEN '<from>' AND '<to>'` (RFC 3339,
+/// UTC), `$__range_s` the range in seconds, `${schema:raw}` the schema unquoted, and a
+/// multi-value `$instance` its values quoted and comma-separated.
+fn expand(sql: &str, shown: &Shown) -> String {
+    let instant = |t: DateTime<Utc>| format!("'{}'", t.format("%Y-%m-%dT%H:%M:%SZ"));
+    let mut out = sql
+        .replace("${schema:raw}", shown.schema)
+        .replace(
+            "$__range_s",
+            &(shown.to - shown.from).num_seconds().to_string(),
+        )
+        .replace(
+            "$instance",
+            &shown
+                .instances
+                .iter()
+                .map(|i| format!("'{}'", i.replace('\'', "''")))
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+    while let Some(start) = out.find("$__timeFilter(") {
+        let open = start + "$__timeFilter(".len();
+        let close = open + out[open..].find(')').expect("closing parenthesis");
+        let column = out[open..close].trim().to_string();
+        out.replace_range(
+            start..=close,
+            &format!(
+                "{column} BETWEEN {} AND {}",
+                instant(shown.from),
+                instant(shown.to)
+            ),
+        );
+    }
+    assert!(
+        !out.contains('$'),
+        "unexpanded variable or macro in:\n{out}"
+    );
+    out
+}
 
 #[tokio::test]
 async fn every_dashboard_panel_query_runs_on_a_demo_warehouse_and_returns_rows() {
@@ -67,6 +120,43 @@ async fn every_dashboard_panel_query_runs_on_a_demo_warehouse_and_returns_rows()
         serde_json::from_str(include_str!("../../dashboards/pipewatch.json")).unwrap();
     let panels = dashboard["panels"].as_array().unwrap();
     assert_eq!(panels.len(), 8);
+    // Grafana's conventions: a data-source variable (no fixed uid), a schema and an instance
+    // variable, the time picker's range.
+    let variables = dashboard["templating"]["list"].as_array().unwrap();
+    let variable = |name: &str| {
+        variables
+            .iter()
+            .find(|v| v["name"] == name)
+            .unwrap_or_else(|| panic!("no variable {name}"))
+    };
+    assert_eq!(variable("datasource")["type"], "datasource");
+    assert_eq!(variable("schema")["query"], "pipewatch");
+    for panel in panels {
+        assert_eq!(panel["datasource"]["uid"], "${datasource}", "{panel}");
+        for target in panel["targets"].as_array().unwrap() {
+            assert_eq!(target["datasource"]["uid"], "${datasource}", "{panel}");
+        }
+    }
+    // Grafana's literals have whole seconds: a range ending a minute from now holds every row
+    // the runs above wrote within the current second.
+    let to = Utc::now() + Duration::minutes(1);
+    let last_30_days = |instances: &[String]| Shown {
+        schema: "pipewatch",
+        instances: instances.to_vec(),
+        from: to - Duration::days(30),
+        to,
+    };
+    // The instance variable's own query gives the instances, as Grafana's "All" does.
+    let instance_query = variable("instance")["query"].as_str().unwrap();
+    let instances: Vec<String> = client
+        .query(&expand(instance_query, &last_30_days(&[])), &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(instances, ["default"]);
+    let shown = last_30_days(&instances);
     let mut files: Vec<String> =
         std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/dashboards/sql"))
             .unwrap()
@@ -76,11 +166,36 @@ async fn every_dashboard_panel_query_runs_on_a_demo_warehouse_and_returns_rows()
         let title = panel["title"].as_str().unwrap();
         for target in panel["targets"].as_array().unwrap() {
             let sql = target["rawSql"].as_str().unwrap();
+            let expanded = expand(sql, &shown);
             let rows = client
-                .query(sql, &[])
+                .query(&expanded, &[])
                 .await
-                .unwrap_or_else(|e| panic!("panel {title:?}: {e:?}\n{sql}"));
-            assert!(!rows.is_empty(), "panel {title:?} returns no rows:\n{sql}");
+                .unwrap_or_else(|e| panic!("panel {title:?}: {e:?}\n{expanded}"));
+            assert!(
+                !rows.is_empty(),
+                "panel {title:?} returns no rows:\n{expanded}"
+            );
+            // The filters work: a range before any data, or an instance that does not exist,
+            // empties the panels that filter on them.
+            let long_ago = Shown {
+                from: to - Duration::days(3650),
+                to: to - Duration::days(3000),
+                ..last_30_days(&instances)
+            };
+            if sql.contains("$__timeFilter") {
+                let rows = client.query(&expand(sql, &long_ago), &[]).await.unwrap();
+                assert!(rows.is_empty(), "panel {title:?} ignores the time range");
+            }
+            if sql.contains("$instance") {
+                let rows = client
+                    .query(&expand(sql, &last_30_days(&["nosuch".to_string()])), &[])
+                    .await
+                    .unwrap();
+                assert!(
+                    rows.is_empty(),
+                    "panel {title:?} ignores the instance variable"
+                );
+            }
             let position = files.iter().position(|f| f == sql);
             assert!(
                 position.is_some(),
