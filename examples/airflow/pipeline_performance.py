@@ -1,12 +1,16 @@
 """The book's pipeline-performance DAG (Data Pipelines Pocket Reference, chapter 10), running
-pipewatch: extract Airflow's DAG runs, load them into the warehouse, then compute the daily
-models (DAG success and runtime, validation pass rates).
+pipewatch: extract Airflow's DAG runs, load them into the warehouse, compute the daily models
+(DAG success and runtime, task and delay figures, validation pass rates), then, side by side:
+delete what is past retention, check that no finished run was lost (reconcile), and run the
+validation suite on what was loaded.
 
-pipewatch must be on the PATH of the Airflow workers, with its configuration at
-/etc/pipewatch/pipeline.conf (or set PIPEWATCH_CONFIG below). Exit codes reach Airflow as task
-outcomes: 0 succeeds; 4 (another pipewatch holds the run lock) fails the task, which the next
-schedule or a retry catches up; 2 (configuration) and 3 (error) fail it with pipewatch's one-line
-message in the task log.
+pipewatch must be installed on every Airflow worker (or in the worker image) at PIPEWATCH_BIN,
+with its configuration at /etc/pipewatch/pipeline.conf (or set PIPEWATCH_CONFIG in ENV below).
+Exit codes reach Airflow as task outcomes: 0 succeeds; 1 fails the task when reconcile finds a
+lost run or a `halt` validation test fails (look at the task log); 4 (another pipewatch holds
+the run lock) fails the task, which the next schedule or a retry catches up; 2 (configuration)
+and 3 (error) fail it with pipewatch's one-line message in the task log. Logs are JSON lines,
+each with pipewatch's run id.
 
 Imports work on Airflow 2.x (2.4 and newer) and Airflow 3.x.
 """
@@ -23,8 +27,23 @@ try:
 except ImportError:  # Airflow 2 without the standard provider
     from airflow.operators.bash import BashOperator
 
-PIPEWATCH = "pipewatch --log-format json"
+# Workers run tasks without your shell's PATH: call the binary by its full path.
+PIPEWATCH_BIN = "/usr/local/bin/pipewatch"
+PIPEWATCH = f"{PIPEWATCH_BIN} --log-format json"
 ENV = {"PIPEWATCH_CONFIG": "/etc/pipewatch/pipeline.conf"}
+# The validation suite (see examples/validation/suite.ini); its scripts sit beside it.
+VALIDATION_SUITE = "/etc/pipewatch/validation/suite.ini"
+
+
+def pipewatch_task(task_id, arguments, **kwargs):
+    return BashOperator(
+        task_id=task_id,
+        bash_command=f"{PIPEWATCH} {arguments}",
+        env=ENV,
+        append_env=True,
+        **kwargs,
+    )
+
 
 with DAG(
     dag_id="pipeline_performance",
@@ -36,26 +55,29 @@ with DAG(
     default_args={"retries": 1, "retry_delay": timedelta(minutes=5)},
     tags=["pipewatch", "data-quality"],
 ) as dag:
-    extract_airflow_data = BashOperator(
-        task_id="extract_airflow_data",
-        bash_command=f"{PIPEWATCH} extract",
-        env=ENV,
-        append_env=True,
-    )
-    load_airflow_data = BashOperator(
-        task_id="load_airflow_data",
-        bash_command=f"{PIPEWATCH} load",
-        env=ENV,
-        append_env=True,
-    )
+    extract_airflow_data = pipewatch_task("extract_airflow_data", "extract")
+    load_airflow_data = pipewatch_task("load_airflow_data", "load")
     # The book has one task per model; pipewatch recomputes both families of models (DAG
     # history and validation history) for the days that changed in one transaction, so one task
     # does both and a dashboard never sees one updated without the other.
-    dag_and_validator_history_models = BashOperator(
-        task_id="dag_and_validator_history_models",
-        bash_command=f"{PIPEWATCH} transform",
-        env=ENV,
-        append_env=True,
+    dag_and_validator_history_models = pipewatch_task(
+        "dag_and_validator_history_models", "transform"
+    )
+    # Loaded extract objects and run-log rows past [retention]; pending extracts are kept.
+    apply_retention = pipewatch_task("apply_retention", "retention")
+    # Were finished runs lost between Airflow and the warehouse over the last two days? A
+    # difference fails this task (exit 1) without retries: re-running does not repair it.
+    reconcile_with_airflow = pipewatch_task(
+        "reconcile_with_airflow", "reconcile --days 2", retries=0
+    )
+    # The data-quality checks of chapter 8 on what was loaded; a failed halt test fails the task.
+    validate_warehouse = pipewatch_task(
+        "validate_warehouse", f"validate --suite {VALIDATION_SUITE}", retries=0
     )
 
     extract_airflow_data >> load_airflow_data >> dag_and_validator_history_models
+    dag_and_validator_history_models >> [
+        apply_retention,
+        reconcile_with_airflow,
+        validate_warehouse,
+    ]

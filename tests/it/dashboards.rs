@@ -211,3 +211,54 @@ async fn every_dashboard_panel_query_runs_on_a_demo_warehouse_and_returns_rows()
         .await
         .unwrap();
 }
+
+/// docker-compose's sample Airflow database is created by the init scripts it mounts, run in
+/// file-name order as the postgres image's entrypoint runs them: the demo's runs and tasks are
+/// among them, so the quick-start stack shows a filled dashboard after its first run.
+#[tokio::test]
+async fn the_docker_compose_airflow_database_is_seeded_with_the_demo_runs() {
+    let compose = include_str!("../../docker-compose.yml");
+    let mut init: Vec<(String, String)> = compose
+        .lines()
+        .filter_map(|line| {
+            let mount = line.trim().strip_prefix("- ./")?;
+            let (source, rest) = mount.split_once(':')?;
+            let target = rest.strip_prefix("/docker-entrypoint-initdb.d/")?;
+            let name = target.trim_end_matches(":ro").to_string();
+            Some((name, source.to_string()))
+        })
+        .collect();
+    init.sort();
+    assert_eq!(init.len(), 4, "{init:?}");
+    let client = pg().await;
+    let schema = unique("compose");
+    client
+        .batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .await
+        .unwrap();
+    for (name, source) in &init {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(source);
+        let sql =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{name}: {source}: {e}"));
+        client
+            .batch_execute(&format!(
+                "SET search_path TO {schema}; {sql}; RESET search_path;"
+            ))
+            .await
+            .unwrap_or_else(|e| panic!("{name} ({source}): {e:?}"));
+    }
+    let runs: i64 = client
+        .query_one(&format!("SELECT count(*) FROM {schema}.dag_run"), &[])
+        .await
+        .unwrap()
+        .get(0);
+    let tries: i64 = client
+        .query_one(&format!("SELECT count(*) FROM {schema}.task_instance"), &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        runs > 300 && tries > 1000,
+        "{runs} runs, {tries} task instances"
+    );
+}
