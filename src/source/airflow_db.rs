@@ -50,7 +50,6 @@ const FINISHED_TRIES2_SQL: &str =
     include_str!("../../sql/source/airflow_db/finished_tries_per_day_airflow2.sql");
 const FINISHED_TRIES3_SQL: &str =
     include_str!("../../sql/source/airflow_db/finished_tries_per_day_airflow3.sql");
-const MISSING_TRIES_SQL: &str = include_str!("../../sql/source/airflow_db/missing_tries.sql");
 const TASK_TABLES_SQL: &str = include_str!("../../sql/source/airflow_db/task_tables.sql");
 const SELECTED_RUNS_SQL: &str = include_str!("../../sql/source/airflow_db/selected_runs.sql");
 const TASKS2_SQL: &str = include_str!("../../sql/source/airflow_db/task_instances_airflow2.sql");
@@ -252,23 +251,24 @@ impl<'a> AirflowDb<'a> {
             DagRunSchema::Airflow2 => FINISHED_TRIES2_SQL,
             DagRunSchema::Airflow3 => FINISHED_TRIES3_SQL,
         };
-        let finished_per_day = client
+        let rows = client
             .query(sql, &[&time_zone, &from, &to, &changed_until])
             .await
-            .map_err(self.sql_error("count finished task tries in Airflow"))?
-            .iter()
-            .map(|r| (r.get("day"), r.get("finished_tries")))
-            .collect();
-        let missing = client
-            .query_one(MISSING_TRIES_SQL, &[])
-            .await
-            .map_err(self.sql_error("look for tries Airflow did not keep"))?;
-        Ok(Some(TaskTryCounts {
-            finished_per_day,
-            instances_missing_tries: missing.get("instances"),
-            missing_tries: missing.get("tries"),
-            missing_example: missing.get("example"),
-        }))
+            .map_err(self.sql_error("count finished task tries in Airflow"))?;
+        let mut counts = TaskTryCounts::default();
+        for row in &rows {
+            let finished: i64 = row.get("finished_tries");
+            if finished > 0 {
+                counts.finished_per_day.insert(row.get("day"), finished);
+            }
+            counts.instances_missing_tries += row.get::<_, i64>("instances_missing_tries");
+            counts.missing_tries += row.get::<_, i64>("missing_tries");
+            let example: Option<String> = row.get("missing_example");
+            if counts.missing_example.is_none() {
+                counts.missing_example = example;
+            }
+        }
+        Ok(Some(counts))
     }
 
     /// See [`super::Source::extract`].
