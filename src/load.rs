@@ -373,25 +373,27 @@ async fn load_inner(
             rows_changed: loaded.rows_changed,
         });
     }
-    if let Some(r) = registered
-        && r.extract_mode != ExtractMode::Window
-    {
+    if let Some(r) = registered {
         // A full extract read everything, so it also counts as a changed-run scan. A window
-        // extract (backfill) saw only some days: it moves no watermark.
-        let scanned_at = (r.extract_mode == ExtractMode::Full || r.changed_runs_since.is_some())
+        // extract (backfill) saw only some days: it moves no watermark, but it is loaded like
+        // any other (so no later run loads it again, and retention can delete it).
+        if r.extract_mode != ExtractMode::Window {
+            let scanned_at = (r.extract_mode == ExtractMode::Full
+                || r.changed_runs_since.is_some())
             .then_some(r.source_read_at);
-        tx.execute(
-            ADVANCE_WATERMARK_SQL,
-            &[
-                &r.airflow_instance,
-                &r.max_source_id,
-                &scanned_at,
-                &r.source_read_at,
-                &ctx.run_id,
-            ],
-        )
-        .await
-        .map_err(sql_error("advance the watermark"))?;
+            tx.execute(
+                ADVANCE_WATERMARK_SQL,
+                &[
+                    &r.airflow_instance,
+                    &r.max_source_id,
+                    &scanned_at,
+                    &r.source_read_at,
+                    &ctx.run_id,
+                ],
+            )
+            .await
+            .map_err(sql_error("advance the watermark"))?;
+        }
         let task_rows_changed = report.tasks.as_ref().map(|t| t.rows_changed as i64);
         tx.execute(
             MARK_LOADED_SQL,

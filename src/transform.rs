@@ -293,15 +293,17 @@ async fn recompute(
     Ok(report)
 }
 
-/// Queues every day of `from..=to` for `instance` (and for validation), for a backfill.
+/// Queues the days of `from..=to` that have runs, results or model rows, for `instance` (and
+/// for validation), for a backfill: work proportional to the data in the window.
 pub async fn queue_window(
     warehouse: &Client,
     instance: &str,
     from: NaiveDate,
     to: NaiveDate,
+    time_zone: &str,
 ) -> Result<(), TransformError> {
     warehouse
-        .execute(QUEUE_WINDOW_SQL, &[&instance, &from, &to])
+        .execute(QUEUE_WINDOW_SQL, &[&instance, &from, &to, &time_zone])
         .await
         .map_err(sql_error("queue the backfill window"))?;
     Ok(())

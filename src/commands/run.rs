@@ -105,8 +105,13 @@ pub(super) async fn extract_load_transform(
         )
         .await?;
         report.loads.extend(loads);
-        if let ExtractScope::Window { from, to, .. } = scope {
-            transform::queue_window(warehouse, name, from, to).await?;
+        if let ExtractScope::Window {
+            from,
+            to,
+            time_zone,
+        } = scope
+        {
+            transform::queue_window(warehouse, name, from, to, time_zone).await?;
         }
     }
     report.transform = Some(

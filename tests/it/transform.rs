@@ -387,8 +387,38 @@ async fn backfill_of_a_window_leaves_other_days_untouched() {
         }
     }
     // A backfill moves no watermark: the next run is still incremental and sees nothing new.
+    // Its extract is loaded like any other: nothing is pending, the next run loads nothing
+    // again.
     let run = w.run_ok(&["run"]);
     assert!(run.stdout.contains("(incremental)"), "{run:?}");
+    assert_eq!(
+        w.count("SELECT count(*) FROM WH.staged_extract WHERE loaded_at IS NULL")
+            .await,
+        0,
+        "the backfill's extract is marked loaded"
+    );
+    assert_eq!(
+        w.count("SELECT count(*) FROM WH.pipewatch_run_log WHERE stage = 'load'")
+            .await,
+        w.count("SELECT count(*) FROM WH.staged_extract").await,
+        "each extract loaded once: the next run did not load the window's extract again"
+    );
+
+    // A window of ten thousand years costs what its data costs: the days with runs are
+    // recomputed, not every day of the window.
+    let run = w.run_ok(&["backfill", "--from", "0001-01-01", "--to", "9999-12-31"]);
+    assert!(run.stdout.contains("extracted 9 runs"), "{run:?}");
+    assert_eq!(
+        w.query_strings(
+            "SELECT outcome || ' ' || rows_read FROM WH.pipewatch_run_log \
+             WHERE stage = 'transform' ORDER BY run_log_id DESC LIMIT 1"
+        )
+        .await,
+        ["succeeded 9"],
+        "nine days with runs recomputed"
+    );
+    let run = w.pipewatch(&["backfill", "--from", "0000-12-31", "--to", "2025-01-01"]);
+    assert_eq!(run.code, pipewatch::exit::USAGE as i32, "{run:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
