@@ -68,6 +68,9 @@ pub enum Outcome {
     /// The command ran to its end, but part of its work could not be done (a validation test
     /// could not run); that part is recorded.
     Errored,
+    /// The command found the configuration unusable (check-config: a setting only the
+    /// warehouse can judge, such as the reporting time zone).
+    Usage,
 }
 
 impl Outcome {
@@ -77,6 +80,7 @@ impl Outcome {
             Outcome::Success => exit::SUCCESS,
             Outcome::ChecksFailed => exit::CHECKS_FAILED,
             Outcome::Errored => exit::ERROR,
+            Outcome::Usage => exit::USAGE,
         }
     }
 }

@@ -12,13 +12,20 @@ const CHECK_TIME_ZONE_SQL: &str = include_str!("../sql/common/check_time_zone.sq
 /// The reporting time zone could not be checked or is unknown.
 #[derive(Debug, thiserror::Error)]
 pub enum TimeZoneError {
-    /// The zone is not one PostgreSQL knows.
+    /// The zone is not one PostgreSQL knows (names are matched exactly, case included, as
+    /// every day computation uses them).
     #[error(
-        "unknown time zone {zone:?} in [reporting] time_zone: use an IANA name such as UTC or Europe/Berlin (SELECT name FROM pg_timezone_names lists them)"
+        "unknown time zone {zone:?} in [reporting] time_zone: {}",
+        match suggestion {
+            Some(name) => format!("did you mean {name:?}? (names are case-sensitive)"),
+            None => "use an IANA name such as UTC or Europe/Berlin (SELECT name FROM pg_timezone_names lists them)".to_string(),
+        }
     )]
     Unknown {
         /// The zone.
         zone: String,
+        /// A known zone whose name differs only in case.
+        suggestion: Option<String>,
     },
     /// The check itself failed.
     #[error("could not check the reporting time zone in the warehouse")]
@@ -34,6 +41,7 @@ pub async fn today_in_zone(warehouse: &Client, zone: &str) -> Result<NaiveDate, 
     if !row.get::<_, bool>("known") {
         return Err(TimeZoneError::Unknown {
             zone: zone.to_string(),
+            suggestion: row.get("same_but_case"),
         });
     }
     Ok(row.get("today"))

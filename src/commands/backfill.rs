@@ -10,7 +10,6 @@ use super::run::RunReport;
 use crate::UsageError;
 use crate::config::Settings;
 use crate::context::RunContext;
-use crate::reporting;
 use crate::source::ExtractScope;
 
 /// Arguments of `backfill`.
@@ -39,7 +38,6 @@ pub async fn run(settings: &Settings, ctx: &RunContext, args: &Args) -> anyhow::
     }
     let instances = super::select_instances(settings, args.instance.as_deref())?;
     let (mut warehouse, store) = super::open_with_stage(settings, ctx).await?;
-    reporting::today_in_zone(&warehouse, &settings.time_zone).await?;
     let scope = ExtractScope::Window {
         from: args.from,
         to: args.to,

@@ -15,6 +15,7 @@ use crate::config::Settings;
 use crate::context::RunContext;
 use crate::db::{self, Role};
 use crate::migrate;
+use crate::reporting::{self, TimeZoneError};
 use crate::source::Source;
 use crate::stage::ObjectStore;
 
@@ -49,6 +50,8 @@ impl fmt::Display for Check {
 pub struct CheckReport {
     /// The checks, in order.
     pub checks: Vec<Check>,
+    /// Whether a setting proved unusable (exit 2, as for an invalid file).
+    pub configuration_invalid: bool,
 }
 
 impl CheckReport {
@@ -66,7 +69,9 @@ impl fmt::Display for CheckReport {
 
 impl Report for CheckReport {
     fn outcome(&self) -> Outcome {
-        if self.all_ok() {
+        if self.configuration_invalid {
+            Outcome::Usage
+        } else if self.all_ok() {
             Outcome::Success
         } else {
             Outcome::ChecksFailed
@@ -80,10 +85,25 @@ pub async fn run(settings: &Settings, ctx: &RunContext) -> CheckReport {
         name: "configuration".into(),
         result: Ok(format!("{} is valid", settings.path.display())),
     }];
+    let warehouse = check_warehouse(settings, ctx).await;
+    let mut configuration_invalid = false;
+    let warehouse_ok = warehouse.is_ok();
     checks.push(Check {
         name: "warehouse".into(),
-        result: check_warehouse(settings, ctx).await,
+        result: warehouse,
     });
+    if warehouse_ok {
+        // The reporting time zone is judged by the warehouse's PostgreSQL, whose list every day
+        // computation uses; an unknown one is a configuration error.
+        let zone = check_time_zone(settings, ctx).await;
+        configuration_invalid = matches!(&zone, Err(ZoneCheck::Unknown(_)));
+        checks.push(Check {
+            name: "time zone".into(),
+            result: zone.map_err(|e| match e {
+                ZoneCheck::Unknown(e) | ZoneCheck::Failed(e) => e,
+            }),
+        });
+    }
     if settings.airflow.is_empty() {
         checks.push(Check {
             name: "airflow".into(),
@@ -103,7 +123,29 @@ pub async fn run(settings: &Settings, ctx: &RunContext) -> CheckReport {
         name: "staging".into(),
         result: check_stage(settings).await,
     });
-    CheckReport { checks }
+    CheckReport {
+        checks,
+        configuration_invalid,
+    }
+}
+
+enum ZoneCheck {
+    Unknown(CheckFailure),
+    Failed(CheckFailure),
+}
+
+async fn check_time_zone(settings: &Settings, ctx: &RunContext) -> Result<String, ZoneCheck> {
+    let client = db::connect(&settings.warehouse, Role::Warehouse, ctx.run_id)
+        .await
+        .map_err(|e| ZoneCheck::Failed(e.into()))?;
+    match reporting::today_in_zone(&client, &settings.time_zone).await {
+        Ok(today) => Ok(format!(
+            "[reporting] time_zone {} is known to the warehouse; today there is {today}",
+            settings.time_zone
+        )),
+        Err(e @ TimeZoneError::Unknown { .. }) => Err(ZoneCheck::Unknown(e.into())),
+        Err(e) => Err(ZoneCheck::Failed(e.into())),
+    }
 }
 
 async fn check_warehouse(settings: &Settings, ctx: &RunContext) -> Result<String, CheckFailure> {

@@ -28,6 +28,7 @@ use tokio_postgres::Client;
 use crate::config::{AirflowSettings, Settings};
 use crate::context::RunContext;
 use crate::migrate as schema;
+use crate::reporting;
 use crate::run_lock;
 use crate::stage::ObjectStore;
 use crate::{Outcome, UsageError};
@@ -129,9 +130,26 @@ pub(crate) fn select_instances<'a>(
     }
 }
 
-/// Connects to the warehouse (migrating it) and takes the run lock (see `run_lock`).
+/// Today's date in the reporting time zone; a zone the warehouse does not know is a usage error
+/// (exit 2), found before anything is extracted or written.
+pub(crate) async fn today_in_reporting_zone(
+    warehouse: &Client,
+    settings: &Settings,
+) -> anyhow::Result<chrono::NaiveDate> {
+    match reporting::today_in_zone(warehouse, &settings.time_zone).await {
+        Ok(today) => Ok(today),
+        Err(e @ reporting::TimeZoneError::Unknown { .. }) => {
+            Err(UsageError(format!("{}: {e}", settings.path.display())).into())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Connects to the warehouse (migrating it), checks the reporting time zone and takes the run
+/// lock (see `run_lock`).
 pub(crate) async fn open_locked(settings: &Settings, ctx: &RunContext) -> anyhow::Result<Client> {
     let warehouse = schema::connect_and_apply(&settings.warehouse, ctx).await?;
+    today_in_reporting_zone(&warehouse, settings).await?;
     run_lock::acquire(
         &warehouse,
         &settings.warehouse.schema,

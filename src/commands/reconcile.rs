@@ -25,7 +25,6 @@ use crate::config::Settings;
 use crate::context::RunContext;
 use crate::db::SqlError;
 use crate::migrate;
-use crate::reporting;
 use crate::run_log::{self, RunLogError, Stage, StageCounts, StageReport, Verdict};
 use crate::source::{Source, SourceError};
 use crate::{Outcome, UsageError};
@@ -343,7 +342,7 @@ pub async fn run(
     check_args(args)?;
     let instances = super::select_instances(settings, args.instance.as_deref())?;
     let mut warehouse = migrate::connect_and_apply(&settings.warehouse, ctx).await?;
-    let today = reporting::today_in_zone(&warehouse, &settings.time_zone).await?;
+    let today = super::today_in_reporting_zone(&warehouse, settings).await?;
     let (from, to) = window(args, today)?;
     let mut report = ReconcileReport {
         time_zone: settings.time_zone.clone(),

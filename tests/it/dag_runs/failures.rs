@@ -123,12 +123,43 @@ async fn assert_nothing_written(schema: &str, dir: &TempDir, failed_extracts: i6
 
 #[tokio::test]
 async fn unknown_reporting_time_zone_is_a_clear_error() {
-    let w = World::new(2, "[reporting]\ntime_zone = Mars/Olympus_Mons\n").await;
-    let run = w.pipewatch(&["reconcile"]);
-    assert_eq!(run.code, pipewatch::exit::ERROR as i32, "{run:?}");
-    assert!(
-        run.stderr
-            .contains("unknown time zone \"Mars/Olympus_Mons\" in [reporting] time_zone"),
-        "{run:?}"
-    );
+    // An unknown zone, and a known one in the wrong case (PostgreSQL's names are what every day
+    // computation uses, matched exactly).
+    for (zone, expected) in [
+        ("Mars/Olympus_Mons", "use an IANA name such as UTC"),
+        ("europe/berlin", "did you mean \"Europe/Berlin\"?"),
+    ] {
+        let w = World::new(2, &format!("[reporting]\ntime_zone = {zone}\n")).await;
+        w.insert(&RunSpec::finished("etl", "2025-03-01T00:00:00Z", "success"))
+            .await;
+        let message = format!("unknown time zone \"{zone}\" in [reporting] time_zone");
+        // check-config says so and exits 2, as for any invalid setting.
+        let run = w.pipewatch(&["check-config"]);
+        assert_eq!(run.code, pipewatch::exit::USAGE as i32, "{run:?}");
+        assert!(
+            run.stdout.contains("FAILED  time zone") && run.stdout.contains(&message),
+            "{run:?}"
+        );
+        assert!(run.stdout.contains(expected), "{run:?}");
+        // Every command that works on the warehouse exits 2 before extracting anything.
+        for args in [
+            vec!["run"],
+            vec!["extract"],
+            vec!["load"],
+            vec!["transform"],
+            vec!["reconcile"],
+            vec!["backfill", "--from", "2025-03-01", "--to", "2025-03-02"],
+        ] {
+            let run = w.pipewatch(&args);
+            assert_eq!(run.code, pipewatch::exit::USAGE as i32, "{args:?}: {run:?}");
+            assert!(run.stderr.contains(&message), "{args:?}: {run:?}");
+            assert!(run.stderr.contains(expected), "{args:?}: {run:?}");
+        }
+        assert!(w.stage_files().is_empty(), "nothing was staged");
+        assert_eq!(
+            w.count("SELECT count(*) FROM WH.staged_extract").await,
+            0,
+            "nothing was registered"
+        );
+    }
 }
