@@ -278,3 +278,93 @@ impl From<ExtractArgs> for commands::extract::Args {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// No command line panics the parser or the conversion to the library's commands: a
+    /// deterministic sweep over command lines built from the real vocabulary and hostile
+    /// values (dates at and past the calendar's ends, huge numbers, paths that escape).
+    #[test]
+    fn no_command_line_panics() {
+        let words = [
+            "run",
+            "extract",
+            "load",
+            "transform",
+            "validate",
+            "backfill",
+            "reconcile",
+            "status",
+            "retention",
+            "migrate",
+            "check-config",
+            "--full",
+            "--instance",
+            "--object",
+            "--discard",
+            "--full-refresh",
+            "--from",
+            "--to",
+            "--days",
+            "--last",
+            "--format",
+            "--suite",
+            "--database",
+            "--name",
+            "--config",
+            "--log-format",
+            "--log-level",
+            "json",
+            "text",
+            "xml",
+            "trace",
+            "0",
+            "-1",
+            "1",
+            "36525",
+            "99999999",
+            "18446744073709551616",
+            "0000-01-01",
+            "0001-01-01",
+            "9999-12-31",
+            "+262143-12-31",
+            "2026-02-30",
+            "..",
+            "../../etc/passwd",
+            "/etc/passwd",
+            "",
+            " ",
+            "a.sql",
+            "equals",
+            "greater",
+            "halt",
+            "warn",
+            "nosuch",
+            "\u{0}",
+            "é",
+            "--",
+        ];
+        let mut state: u64 = 42;
+        for _ in 0..20_000 {
+            let mut line = vec!["pipewatch".to_string()];
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let length = (state >> 60) as usize;
+            for _ in 0..length {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                line.push(words[(state >> 33) as usize % words.len()].to_string());
+            }
+            if let Ok(cli) = Cli::try_parse_from(&line) {
+                let command = pipewatch::Command::from(cli.command);
+                if let pipewatch::Command::Validate(args) = &command {
+                    let _ = args.tests();
+                }
+            }
+        }
+    }
+}

@@ -230,6 +230,13 @@ impl std::fmt::Display for SqlError {
 
 impl std::error::Error for SqlError {}
 
+impl SqlError {
+    /// Whether the statement failed because a table does not exist (not migrated yet).
+    pub fn is_undefined_table(&self) -> bool {
+        self.0.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE)
+    }
+}
+
 impl Transient for SqlError {
     fn is_transient(&self) -> bool {
         is_retryable_statement_error(&self.0)

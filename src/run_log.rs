@@ -73,7 +73,8 @@ impl std::fmt::Display for Stage {
 /// `pipewatch_run_log` could not be written.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "could not record stage {stage} in pipewatch_run_log (run `pipewatch migrate` if the table is missing)"
+    "could not record stage {stage} in pipewatch_run_log{}",
+    if source.is_undefined_table() { " (run `pipewatch migrate`: the table is missing)" } else { "" }
 )]
 pub struct RunLogError {
     stage: Stage,

@@ -74,6 +74,23 @@ impl Failures {
         self.0.len()
     }
 
+    /// `error` (which stopped the command), preceded by the failures kept before it, so that a
+    /// later step's failure (often the same cause: the warehouse went away) never hides them.
+    pub(crate) fn before(self, error: anyhow::Error) -> anyhow::Error {
+        if self.0.is_empty() {
+            return error;
+        }
+        let earlier = self
+            .0
+            .iter()
+            .map(|(unit, message)| format!("{unit}: {message}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        error.context(format!(
+            "after earlier failures ({earlier}), the command stopped"
+        ))
+    }
+
     /// `value` when nothing failed, else a [`PartialFailure`]: how many of the `total` units
     /// (`what`) failed, and every message.
     pub(crate) fn finish<T>(self, what: &'static str, total: usize, value: T) -> anyhow::Result<T> {
@@ -168,5 +185,14 @@ pub(crate) async fn open_with_stage(
     let warehouse = open_locked(settings, ctx).await?;
     let store = ObjectStore::from_settings(&settings.staging)?;
     store.check().await?;
+    // Under the lock nobody else writes: what an earlier, killed invocation left is garbage.
+    let removed = store.remove_unfinished().await?;
+    if removed > 0 {
+        tracing::warn!(
+            files = removed,
+            stage = %store.describe(),
+            "Removed unfinished files that a killed extract left in the stage."
+        );
+    }
     Ok((warehouse, store))
 }

@@ -508,6 +508,65 @@ mod tests {
         assert!(check_args(&args).is_err());
     }
 
+    /// No input panics: a deterministic sweep (a small linear congruential generator, so a
+    /// failure is reproducible) over day counts, explicit days and "today", extremes included.
+    /// Whenever the arguments are accepted, the window is ordered and as long as asked.
+    #[test]
+    fn no_argument_or_date_panics_and_accepted_windows_are_well_formed() {
+        let mut state: u64 = 0x5eed;
+        let mut next = move || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            state >> 11
+        };
+        let edge_days = [0, 1, 2, MAX_DAYS - 1, MAX_DAYS, MAX_DAYS + 1, u32::MAX];
+        let edge_dates = [
+            NaiveDate::MIN,
+            NaiveDate::MIN.succ_opt().unwrap(),
+            day("0001-01-01"),
+            day("1970-01-01"),
+            day("2026-11-23"),
+            day("9999-12-31"),
+            NaiveDate::MAX.pred_opt().unwrap(),
+            NaiveDate::MAX,
+        ];
+        let any_date = |r: u64| {
+            if r.is_multiple_of(3) {
+                edge_dates[(r / 3) as usize % edge_dates.len()]
+            } else {
+                let span = (NaiveDate::MAX - NaiveDate::MIN).num_days() as u64;
+                NaiveDate::MIN + Duration::days(((r / 3) % (span + 1)) as i64)
+            }
+        };
+        for _ in 0..200_000 {
+            let r = next();
+            let days = if r.is_multiple_of(2) {
+                edge_days[(r / 2) as usize % edge_days.len()]
+            } else {
+                (next() % (u64::from(u32::MAX) + 1)) as u32
+            };
+            let (r1, r2, r3, r4) = (next(), next(), next(), next());
+            let pick = |r: u64, d: u64| (!r.is_multiple_of(4)).then(|| any_date(d));
+            let args = Args {
+                days,
+                from: pick(r1, r2),
+                to: pick(r3, r4),
+                ..Args::default()
+            };
+            let today = any_date(next());
+            if check_args(&args).is_err() {
+                continue;
+            }
+            if let Ok((from, to)) = window(&args, today) {
+                assert!(from <= to, "{args:?} today {today}");
+                if args.from.is_none() {
+                    assert_eq!((to - from).num_days() + 1, i64::from(days), "{args:?}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn the_window_ends_today_and_reaches_back_days_minus_one() {
         let args = Args {

@@ -114,16 +114,18 @@ pub(super) async fn extract_load_transform(
             transform::queue_window(warehouse, name, from, to, time_zone).await?;
         }
     }
-    report.transform = Some(
-        transform::recompute_days(
-            warehouse,
-            &settings.warehouse.schema,
-            &settings.time_zone,
-            false,
-            settings.warehouse.retry,
-            ctx,
-        )
-        .await?,
-    );
+    let transformed = transform::recompute_days(
+        warehouse,
+        &settings.warehouse.schema,
+        &settings.time_zone,
+        false,
+        settings.warehouse.retry,
+        ctx,
+    )
+    .await;
+    match transformed {
+        Ok(t) => report.transform = Some(t),
+        Err(e) => return Err(failures.before(e.into())),
+    }
     Ok((report, failures))
 }

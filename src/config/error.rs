@@ -79,6 +79,20 @@ pub enum ConfigError {
         /// What the key accepts.
         expected: String,
     },
+    /// A section or a key written twice in the file (the INI reader would silently keep one).
+    #[error("{path}: line {line}: {what} (first on line {first_line}); {fix}")]
+    Duplicate {
+        /// The file.
+        path: PathBuf,
+        /// The line of the second occurrence.
+        line: usize,
+        /// What is repeated.
+        what: String,
+        /// The line of the first occurrence.
+        first_line: usize,
+        /// How to fix it.
+        fix: &'static str,
+    },
     /// A rule across keys or sections.
     #[error("{path}: {message}")]
     Rule {

@@ -27,6 +27,7 @@ mod sections;
 mod settings;
 mod types;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 pub use error::ConfigError;
@@ -69,6 +70,7 @@ pub fn load_from_str(
     text: &str,
     environment: impl IntoIterator<Item = (String, String)>,
 ) -> Result<Settings, ConfigError> {
+    let file_sections = file_sections(path, text)?;
     let env_source = config::Environment::with_prefix(ENV_PREFIX)
         .prefix_separator(ENV_SEPARATOR)
         .separator(ENV_SEPARATOR)
@@ -94,7 +96,65 @@ pub fn load_from_str(
     } else {
         base
     };
-    parse::Parser { path, base }.parse(built.cache)
+    parse::Parser {
+        path,
+        base,
+        file_sections,
+    }
+    .parse(built.cache)
+}
+
+/// The sections the file itself has (lower case, as the INI reader keys them), after refusing
+/// a section or a key written twice: the reader would merge the sections and keep the last
+/// value, so a typo'd copy would silently win.
+fn file_sections(path: &Path, text: &str) -> Result<BTreeSet<String>, ConfigError> {
+    let mut sections: BTreeMap<String, usize> = BTreeMap::new();
+    let mut keys: BTreeMap<(String, String), usize> = BTreeMap::new();
+    let mut current = String::new();
+    for (index, raw) in text.lines().enumerate() {
+        let line = index + 1;
+        let trimmed = raw.trim();
+        if trimmed.is_empty() || trimmed.starts_with(';') || trimmed.starts_with('#') {
+            continue;
+        }
+        if let Some(name) = trimmed
+            .strip_prefix('[')
+            .and_then(|rest| rest.split(']').next())
+        {
+            current = name.trim().to_lowercase();
+            if let Some(&first_line) = sections.get(&current) {
+                return Err(ConfigError::Duplicate {
+                    path: path.to_path_buf(),
+                    line,
+                    what: format!("section [{}] appears a second time", name.trim()),
+                    first_line,
+                    fix: "put all its keys under one [section] header",
+                });
+            }
+            sections.insert(current.clone(), line);
+            continue;
+        }
+        let Some(position) = trimmed.find(['=', ':']) else {
+            continue;
+        };
+        let key = trimmed[..position].trim().to_lowercase();
+        if let Some(&first_line) = keys.get(&(current.clone(), key.clone())) {
+            let section = if current.is_empty() {
+                "outside any section".to_string()
+            } else {
+                format!("in [{current}]")
+            };
+            return Err(ConfigError::Duplicate {
+                path: path.to_path_buf(),
+                line,
+                what: format!("`{key}` is set a second time {section}"),
+                first_line,
+                fix: "keep one of the two lines",
+            });
+        }
+        keys.insert((current.clone(), key), line);
+    }
+    Ok(sections.into_keys().collect())
 }
 
 /// The environment variable that overrides `key` in `[section]`.

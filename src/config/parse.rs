@@ -19,6 +19,8 @@ use super::{ENV_PREFIX, ENV_SEPARATOR, env_var_name};
 pub(super) struct Parser<'a> {
     pub(super) path: &'a Path,
     pub(super) base: PathBuf,
+    /// The sections written in the file (lower case); any other came from the environment.
+    pub(super) file_sections: std::collections::BTreeSet<String>,
 }
 
 impl Parser<'_> {
@@ -104,7 +106,15 @@ impl Parser<'_> {
 
     /// The section `name` of the file, matched against [`SECTIONS`].
     fn section(&self, name: &str, value: Value) -> Result<Section<'_>, ConfigError> {
-        let origin = self.origin(&value, name, None);
+        let origin = if self.file_sections.contains(&name.to_lowercase()) {
+            self.origin(&value, name, None)
+        } else {
+            // Not in the file: made by PIPEWATCH__<SECTION>__<KEY> variables.
+            format!(
+                "environment variables {ENV_PREFIX}{ENV_SEPARATOR}{}{ENV_SEPARATOR}*",
+                name.to_uppercase()
+            )
+        };
         let ValueKind::Table(entries) = value.kind else {
             return Err(ConfigError::Rule {
                 path: self.path.to_path_buf(),
@@ -288,8 +298,11 @@ impl Parser<'_> {
             s.name[AIRFLOW_SECTION.len() + 1..].to_string()
         };
         let instance = s.string("instance")?.unwrap_or(implied);
+        // The name is a folder of the stage (`dag_run/<instance>/...`): no `.` or `..`, no
+        // leading dot.
         let valid = !instance.is_empty()
             && instance.len() <= 100
+            && !instance.starts_with('.')
             && instance
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
@@ -297,7 +310,7 @@ impl Parser<'_> {
             return Err(s.invalid(
                 "instance",
                 &instance,
-                "an instance name of letters, digits, `_`, `-` and `.`, at most 100 characters",
+                "an instance name of letters, digits, `_`, `-` and `.` (not first), at most 100 characters",
             ));
         }
         let database = self.postgres(
@@ -595,6 +608,65 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("unknown section [warehous]"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_section_from_the_environment_is_blamed_on_the_environment() {
+        let err = parse_env(MINIMAL, &[("PIPEWATCH__WAREHOUS__HOST", "x")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown section [warehous]"), "{err}");
+        assert!(
+            err.starts_with("environment variables PIPEWATCH__WAREHOUS__*"),
+            "{err}"
+        );
+        assert!(!err.contains("pipeline.conf"), "{err}");
+    }
+
+    #[test]
+    fn a_repeated_key_or_section_is_refused_naming_both_lines() {
+        let err = parse(
+            "[warehouse]\nusername = etl\nschema = a\ndatabase = dw\n; comment = x\nSchema = b\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            err,
+            "/etc/pipewatch/pipeline.conf: line 6: `schema` is set a second time in [warehouse] (first on line 3); keep one of the two lines"
+        );
+        let err = parse(&format!(
+            "{MINIMAL}[staging]\nlocal_directory = s\n[warehouse]\nhost = x\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            err,
+            "/etc/pipewatch/pipeline.conf: line 6: section [warehouse] appears a second time (first on line 1); put all its keys under one [section] header"
+        );
+        // The same key in two sections is fine, and so is a comment repeating a key.
+        parse(&format!(
+            "{MINIMAL}[airflowdb_config]\nusername = etl\ndatabase = af\n; database = old\n"
+        ))
+        .unwrap();
+    }
+
+    #[test]
+    fn instance_names_that_are_not_folder_names_are_refused() {
+        for name in ["..", ".", ".hidden", "a/b", "a b"] {
+            let err = parse(&format!(
+                "{MINIMAL}[airflowdb_config]\nusername = etl\ndatabase = af\ninstance = {name}\n"
+            ))
+            .unwrap_err()
+            .to_string();
+            assert!(
+                err.contains("instance") && err.contains("is not valid"),
+                "{name:?}: {err}"
+            );
+        }
+        parse(&format!(
+            "{MINIMAL}[airflowdb_config]\nusername = etl\ndatabase = af\ninstance = prod-eu.1\n"
+        ))
+        .unwrap();
     }
 
     #[test]

@@ -120,6 +120,45 @@ impl LocalStore {
         }
     }
 
+    /// Removes the temporary files (`*.partial-<uuid>`) of writes that never finished (the
+    /// process was killed mid-extract); returns how many. Call only under the run lock, when
+    /// no other pipewatch can be writing.
+    pub async fn remove_partial_files(&self) -> Result<usize, StageError> {
+        let mut removed = 0;
+        let mut folders = vec![self.directory.clone()];
+        while let Some(folder) = folders.pop() {
+            let mut entries = match tokio::fs::read_dir(&folder).await {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(cause) => return Err(local_error(folder, "list the folder")(cause)),
+            };
+            while let Some(entry) = entries
+                .next_entry()
+                .await
+                .map_err(local_error(folder.clone(), "list the folder"))?
+            {
+                let path = entry.path();
+                let kind = entry
+                    .file_type()
+                    .await
+                    .map_err(local_error(path.clone(), "look at the file"))?;
+                if kind.is_dir() {
+                    folders.push(path);
+                } else if path
+                    .extension()
+                    .and_then(|e| e.to_str())
+                    .is_some_and(|e| e.starts_with("partial-"))
+                {
+                    tokio::fs::remove_file(&path)
+                        .await
+                        .map_err(local_error(path.clone(), "delete the unfinished file"))?;
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
+    }
+
     /// Removes the object's file, if it is there.
     pub async fn delete(&self, key: &str) -> Result<(), StageError> {
         let path = self.directory.join(key);

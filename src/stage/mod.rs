@@ -115,6 +115,17 @@ impl ObjectStore {
         }
     }
 
+    /// Removes what writes that never finished left behind: a local folder's `*.partial-*`
+    /// files; returns how many. (An S3 upload that never completed stays invisible, and the
+    /// bucket's lifecycle rule `AbortIncompleteMultipartUpload` removes its parts.) Call only
+    /// under the run lock.
+    pub async fn remove_unfinished(&self) -> Result<usize, StageError> {
+        match self {
+            ObjectStore::Local(store) => store.remove_partial_files().await,
+            ObjectStore::S3(_) => Ok(0),
+        }
+    }
+
     /// Starts writing a new object at `key`. Nothing is visible at `key` until
     /// [`ObjectWriter::finish`] succeeds; [`ObjectWriter::abort`] leaves nothing behind.
     pub async fn create(&self, key: &str) -> Result<ObjectWriter, StageError> {

@@ -163,3 +163,26 @@ async fn unknown_reporting_time_zone_is_a_clear_error() {
         );
     }
 }
+
+/// A kill during an extract leaves a `*.partial-*` file in a local stage; the next invocation
+/// that works on the stage (under the run lock) removes it, and nothing else.
+#[tokio::test]
+async fn unfinished_files_of_a_killed_extract_are_removed_by_the_next_run() {
+    let w = World::new(2, "").await;
+    w.insert(&RunSpec::finished("etl", "2025-03-01T00:00:00Z", "success"))
+        .await;
+    let folder = w.dir.path().join("stage/dag_run/default/2025-03-01");
+    std::fs::create_dir_all(&folder).unwrap();
+    let partial = folder.join("01a0.partial-0190aaaa-0000-7000-8000-000000000000");
+    let other = folder.join("someone-elses.csv");
+    std::fs::write(&partial, "half a CSV").unwrap();
+    std::fs::write(&other, "not pipewatch's").unwrap();
+    let run = w.run_ok(&["run"]);
+    assert!(!partial.exists(), "{run:?}");
+    assert!(other.exists(), "only unfinished files are removed");
+    assert!(
+        run.stderr
+            .contains("Removed unfinished files that a killed extract left in the stage"),
+        "{run:?}"
+    );
+}
