@@ -109,6 +109,10 @@ pub struct LoadArgs {
     /// Only the pending extracts of this Airflow instance.
     #[arg(long, value_name = "NAME")]
     pub instance: Option<String>,
+    /// Discard this extract (pending, or set aside by a load that could not take it) by its
+    /// key, instead of loading: it will never be loaded; later extracts bring its runs again.
+    #[arg(long, value_name = "KEY", conflicts_with_all = ["object", "instance"])]
+    pub discard: Option<String>,
 }
 
 /// Arguments of `reconcile`.
@@ -232,6 +236,7 @@ impl From<Command> for pipewatch::Command {
             Command::Load(a) => C::Load(commands::load::Args {
                 object: a.object,
                 instance: a.instance,
+                discard: a.discard,
             }),
             Command::Transform(a) => C::Transform(commands::transform::Args {
                 full_refresh: a.full_refresh,

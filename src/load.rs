@@ -38,6 +38,9 @@ const QUEUE_INSTANCE_DAYS_SQL: &str = include_str!("../sql/load/queue_instance_d
 const ADVANCE_WATERMARK_SQL: &str = include_str!("../sql/load/advance_watermark.sql");
 const MARK_LOADED_SQL: &str = include_str!("../sql/load/mark_loaded.sql");
 const STAGED_EXTRACTS_SQL: &str = include_str!("../sql/load/staged_extracts.sql");
+const SET_ASIDE_SQL: &str = include_str!("../sql/load/set_aside.sql");
+const SET_ASIDE_EXTRACTS_SQL: &str = include_str!("../sql/load/set_aside_extracts.sql");
+const DISCARD_SQL: &str = include_str!("../sql/load/discard.sql");
 const HAS_TASK_TRIES_SQL: &str = include_str!("../sql/load/instance_has_task_tries.sql");
 const CREATE_TASK_BATCH_SQL: &str = include_str!("../sql/load/create_task_batch_table.sql");
 const COPY_TASK_TRIES_BATCH_SQL: &str = include_str!("../sql/load/copy_task_tries_into_batch.sql");
@@ -95,9 +98,48 @@ pub enum LoadError {
         /// Rows the extract recorded.
         expected: i64,
     },
+    /// A value in the object that the warehouse cannot take.
+    #[error(
+        "load of {object}: line {line} ({row}): the warehouse cannot take its {column}: {detail}"
+    )]
+    Value {
+        /// The object key.
+        object: String,
+        /// The line of the object (1 is the header).
+        line: u64,
+        /// The row, named by its key columns (`dag_id=..., run_id=...`).
+        row: String,
+        /// The column.
+        column: String,
+        /// PostgreSQL's message.
+        detail: String,
+    },
     /// Recording the stage failed.
     #[error(transparent)]
     RunLog(#[from] RunLogError),
+}
+
+impl LoadError {
+    /// Whether the failure comes from what the object holds (missing, truncated or changed
+    /// object, a value the warehouse refuses), so loading it again cannot succeed: such an
+    /// extract is set aside instead of blocking the ones after it. Connection, lock, disk and
+    /// other failures of the moment are not.
+    pub fn is_in_the_object(&self) -> bool {
+        match self {
+            LoadError::Header { .. } | LoadError::RowCount { .. } | LoadError::Value { .. } => true,
+            LoadError::Stage { source, .. } => {
+                matches!(
+                    **source,
+                    StageError::NotFound { .. } | StageError::InvalidKey { .. }
+                )
+            }
+            LoadError::Sql { source, .. } => source.0.code().is_some_and(|code| {
+                // Class 22: data exception; class 23: integrity constraint violation.
+                code.code().starts_with("22") || code.code().starts_with("23")
+            }),
+            LoadError::RunLog(_) => false,
+        }
+    }
 }
 
 /// A staged extract as registered in `staged_extract`.
@@ -123,6 +165,93 @@ pub struct StagedExtract {
     pub task_row_count: Option<i64>,
     /// When it was loaded, if it was.
     pub loaded_at: Option<DateTime<Utc>>,
+    /// Why a load set it aside, if one did.
+    pub set_aside_reason: Option<String>,
+}
+
+/// An extract a load set aside, waiting for an operator.
+#[derive(Debug, Clone)]
+pub struct SetAside {
+    /// Its key in the stage.
+    pub object_key: String,
+    /// The Airflow instance.
+    pub airflow_instance: String,
+    /// When it was set aside.
+    pub set_aside_at: DateTime<Utc>,
+    /// Why.
+    pub reason: String,
+}
+
+impl std::fmt::Display for SetAside {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "extract {} set aside since {}: {} (once the cause is fixed, `pipewatch load --object {}` loads it; `pipewatch load --discard {}` drops it, and later extracts bring its runs again)",
+            self.object_key,
+            self.set_aside_at.format("%Y-%m-%d %H:%M:%S UTC"),
+            self.reason,
+            self.object_key,
+            self.object_key
+        )
+    }
+}
+
+/// Sets aside the registered extract `key` whose load failed with `error` (one for which
+/// [`LoadError::is_in_the_object`] holds), so the extracts after it are loaded.
+pub async fn set_aside(
+    warehouse: &Client,
+    key: &str,
+    error: &LoadError,
+    ctx: &RunContext,
+) -> Result<(), LoadError> {
+    let reason = crate::db::error_chain(error);
+    warehouse
+        .execute(SET_ASIDE_SQL, &[&key, &ctx.run_id, &reason])
+        .await
+        .map_err(sql_error(key, "set the extract aside"))?;
+    tracing::warn!(
+        object = %key,
+        reason = %reason,
+        "Set the extract aside: it cannot be loaded as it is; the extracts after it are loaded."
+    );
+    Ok(())
+}
+
+/// The extracts set aside and not dealt with yet, of `instance` or all.
+pub async fn set_aside_extracts(
+    warehouse: &Client,
+    instance: Option<&str>,
+) -> Result<Vec<SetAside>, LoadError> {
+    let rows = warehouse
+        .query(SET_ASIDE_EXTRACTS_SQL, &[&instance])
+        .await
+        .map_err(sql_error(
+            "(set-aside extracts)",
+            "list the set-aside extracts",
+        ))?;
+    Ok(rows
+        .iter()
+        .map(|r| SetAside {
+            object_key: r.get("object_key"),
+            airflow_instance: r.get("airflow_instance"),
+            set_aside_at: r.get("set_aside_at"),
+            reason: r.get("set_aside_reason"),
+        })
+        .collect())
+}
+
+/// Discards the extract `key` (pending or set aside): it leaves the queue for good. Returns its
+/// instance and why it had been set aside, or None when no such extract waits to be loaded.
+pub async fn discard(
+    warehouse: &Client,
+    key: &str,
+    ctx: &RunContext,
+) -> Result<Option<(String, Option<String>)>, LoadError> {
+    let row = warehouse
+        .query_opt(DISCARD_SQL, &[&key, &ctx.run_id])
+        .await
+        .map_err(sql_error(key, "discard the extract"))?;
+    Ok(row.map(|r| (r.get("airflow_instance"), r.get("set_aside_reason"))))
 }
 
 /// What one load did.
@@ -236,6 +365,7 @@ pub async fn staged_extracts(
             loaded_at: r.get("loaded_at"),
             task_object_key: r.get("task_object_key"),
             task_row_count: r.get("task_row_count"),
+            set_aside_reason: r.get("set_aside_reason"),
         })
         .collect())
 }
@@ -347,7 +477,8 @@ async fn load_inner(
             false,
             ctx,
         )
-        .await?;
+        .await;
+        let loaded = name_the_value(loaded, store, key, ObjectKind::DagRuns).await?;
         report.rows_read = loaded.rows_read;
         report.rows_changed = loaded.rows_changed;
         report.direct = loaded.direct;
@@ -367,7 +498,8 @@ async fn load_inner(
             report.direct,
             ctx,
         )
-        .await?;
+        .await;
+        let loaded = name_the_value(loaded, store, task_key, ObjectKind::TaskInstances).await?;
         report.tasks = Some(TaskLoadReport {
             rows_read: loaded.rows_read,
             rows_changed: loaded.rows_changed,
@@ -411,6 +543,95 @@ async fn load_inner(
     record.succeed_in(&tx, &report.counts()).await?;
     tx.commit().await.map_err(sql_error("commit"))?;
     Ok(report)
+}
+
+/// Turns a COPY failure on a value (PostgreSQL says `COPY <table>, line N, column C: ...`) into
+/// [`LoadError::Value`], naming the row by its key columns, read again from the object.
+async fn name_the_value<T>(
+    result: Result<T, LoadError>,
+    store: &ObjectStore,
+    key: &str,
+    kind: ObjectKind,
+) -> Result<T, LoadError> {
+    let error = match result {
+        Ok(value) => return Ok(value),
+        Err(error) => error,
+    };
+    let LoadError::Sql { source, .. } = &error else {
+        return Err(error);
+    };
+    let Some(db) = source.0.as_db_error() else {
+        return Err(error);
+    };
+    let Some((line, column)) = db.where_().and_then(copy_position) else {
+        return Err(error);
+    };
+    let row = match row_at(store, key, kind, line).await {
+        Some(row) => row,
+        None => "row not found again in the object".to_string(),
+    };
+    Err(LoadError::Value {
+        object: key.to_string(),
+        line,
+        row,
+        column,
+        detail: db.message().to_string(),
+    })
+}
+
+/// `(line, column)` of PostgreSQL's COPY context `COPY t, line 3, column dag_id: "..."`.
+fn copy_position(context: &str) -> Option<(u64, String)> {
+    let after_line = &context[context.find(", line ")? + ", line ".len()..];
+    let digits: String = after_line
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    let line = digits.parse().ok()?;
+    let column = after_line[digits.len()..]
+        .strip_prefix(", column ")
+        .map(|rest| {
+            rest.split([':', ','])
+                .next()
+                .unwrap_or(rest)
+                .trim()
+                .to_string()
+        })
+        .unwrap_or_else(|| "row".to_string());
+    Some((line, column))
+}
+
+/// The key columns of the object's `line` (1 is the header), read again from the stage.
+async fn row_at(store: &ObjectStore, key: &str, kind: ObjectKind, line: u64) -> Option<String> {
+    let mut reader = store.open(key).await.ok()?;
+    let mut bytes = Vec::new();
+    // Read up to the line (and a little past it), never the whole object.
+    while bytes.iter().filter(|&&b| b == b'\n').count() as u64 <= line {
+        match reader.next_chunk().await.ok()? {
+            Some(chunk) => bytes.extend_from_slice(&chunk),
+            None => break,
+        }
+    }
+    let mut csv = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(bytes.as_slice());
+    let header = csv.headers().ok()?.clone();
+    let record = csv
+        .records()
+        .nth(usize::try_from(line).ok()?.checked_sub(2)?)?
+        .ok()?;
+    let keys: &[&str] = match kind {
+        ObjectKind::DagRuns => &["dag_id", "run_id"],
+        ObjectKind::TaskInstances => &["dag_id", "run_id", "task_id", "map_index", "try_number"],
+    };
+    let named: Vec<String> = keys
+        .iter()
+        .filter_map(|k| {
+            let i = header.iter().position(|h| h == *k)?;
+            Some(format!("{k}={:?}", record.get(i)?))
+        })
+        .collect();
+    (!named.is_empty()).then(|| named.join(", "))
 }
 
 fn sql_error(key: &str, step: &'static str) -> impl FnOnce(tokio_postgres::Error) -> LoadError {
@@ -510,6 +731,7 @@ async fn load_kind(
         None => sql.copy_batch,
     };
     let rows_read = copy_object(tx, copy, key, &mut reader, kind).await?;
+
     if let Some((_, expected)) = registered
         && rows_read != expected as u64
     {

@@ -65,6 +65,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0007_run_log_outcomes.sql",
         sql: include_str!("../sql/schema/0007_run_log_outcomes.sql"),
     },
+    Migration {
+        version: 8,
+        name: "0008_set_aside_and_wider_text.sql",
+        sql: include_str!("../sql/schema/0008_set_aside_and_wider_text.sql"),
+    },
 ];
 
 const BOOTSTRAP_SQL: &str = include_str!("../sql/migrate/bootstrap.sql");

@@ -11,7 +11,7 @@
 -- equality on the computed day (a hash join, for many days, e.g. a full refresh).
 -- Unqualified names resolve in the caller's search_path.
 CREATE OR REPLACE FUNCTION dag_runs_on_days(p_instances text[], p_days date[], p_time_zone text)
-RETURNS TABLE (airflow_instance text, day date, dag_id varchar(250), state varchar(250),
+RETURNS TABLE (airflow_instance text, day date, dag_id text, state text,
                runtime_seconds double precision)
 LANGUAGE sql STABLE AS $$
     SELECT p.airflow_instance, p.day, h.dag_id, h.state,

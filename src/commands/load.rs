@@ -19,17 +19,27 @@ pub struct Args {
     pub object: Option<String>,
     /// Only the pending extracts of this Airflow instance.
     pub instance: Option<String>,
+    /// Discard this extract (pending or set aside) instead of loading anything.
+    pub discard: Option<String>,
 }
 
-/// What `load` loaded.
+/// What `load` loaded (or discarded).
 #[derive(Debug, Clone, Default)]
 pub struct LoadCommandReport {
     /// One per object loaded.
     pub loads: Vec<LoadReport>,
+    /// The extract discarded, with its instance.
+    pub discarded: Option<(String, String)>,
 }
 
 impl fmt::Display for LoadCommandReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some((key, instance)) = &self.discarded {
+            writeln!(
+                f,
+                "Discarded extract {key} of instance {instance}: it will not be loaded; later extracts bring its runs again."
+            )?;
+        }
         self.loads.iter().try_for_each(|r| writeln!(f, "{r}"))
     }
 }
@@ -44,6 +54,26 @@ pub async fn run(
 ) -> anyhow::Result<LoadCommandReport> {
     if let Some(key) = &args.object {
         check_key(key).map_err(|e| UsageError(format!("--object: {e}")))?;
+    }
+    if let Some(key) = &args.discard {
+        check_key(key).map_err(|e| UsageError(format!("--discard: {e}")))?;
+        let warehouse = super::open_locked(settings, ctx).await?;
+        let Some((instance, reason)) = stage::discard(&warehouse, key, ctx).await? else {
+            return Err(UsageError(format!(
+                "--discard {key}: no extract with that key waits to be loaded (it was loaded or discarded already, or never staged; `pipewatch status` lists the set-aside ones)"
+            ))
+            .into());
+        };
+        tracing::warn!(
+            object = %key,
+            airflow_instance = %instance,
+            was_set_aside_because = reason.as_deref(),
+            "Discarded the extract: it will not be loaded."
+        );
+        return Ok(LoadCommandReport {
+            loads: Vec::new(),
+            discarded: Some((key.clone(), instance)),
+        });
     }
     if let Some(name) = &args.instance {
         super::select_instances(settings, Some(name))?;
@@ -62,7 +92,7 @@ pub async fn run(
                 "The object is not a registered extract of this warehouse: merging its rows without moving any watermark."
             );
         }
-        let report = stage::load_object(
+        let loaded = stage::load_object(
             &mut warehouse,
             &target,
             &store,
@@ -70,9 +100,21 @@ pub async fn run(
             registered.first(),
             ctx,
         )
-        .await?;
+        .await;
+        let report = match loaded {
+            Ok(report) => report,
+            Err(e) => {
+                // Loading a set-aside extract again that still fails keeps it aside, with the
+                // new reason.
+                if e.is_in_the_object() && !registered.is_empty() {
+                    stage::set_aside(&warehouse, key, &e, ctx).await?;
+                }
+                return Err(e.into());
+            }
+        };
         return Ok(LoadCommandReport {
             loads: vec![report],
+            discarded: None,
         });
     }
     let mut failures = Failures::default();
@@ -83,15 +125,24 @@ pub async fn run(
         args.instance.as_deref(),
         ctx,
         &mut failures,
-        |extract| extract.object_key.clone(),
+        |key, _| key.to_string(),
     )
     .await?;
     let total = loads.len() + failures.len();
-    failures.finish("pending extracts", total, LoadCommandReport { loads })
+    failures.finish(
+        "pending extracts",
+        total,
+        LoadCommandReport {
+            loads,
+            discarded: None,
+        },
+    )
 }
 
 /// Loads the pending extracts of `instance` (or all), oldest first; a failing object is logged
-/// and kept in `failures`, and the others are still loaded.
+/// and kept in `failures`, and the others are still loaded. An extract that fails for what it
+/// holds is set aside (it would fail every time); every set-aside extract not dealt with yet is
+/// kept in `failures` too, so the command exits 3 until an operator loads or discards it.
 pub(super) async fn load_pending(
     warehouse: &mut Client,
     target: &LoadTarget<'_>,
@@ -99,7 +150,7 @@ pub(super) async fn load_pending(
     instance: Option<&str>,
     ctx: &RunContext,
     failures: &mut Failures,
-    unit: impl Fn(&StagedExtract) -> String,
+    unit: impl Fn(&str, &str) -> String,
 ) -> anyhow::Result<Vec<LoadReport>> {
     let pending: Vec<StagedExtract> =
         stage::staged_extracts(warehouse, instance, None, true).await?;
@@ -119,8 +170,19 @@ pub(super) async fn load_pending(
         .await
         {
             Ok(report) => loads.push(report),
-            Err(e) => failures.push(&unit(extract), "Load", &e),
+            Err(e) if e.is_in_the_object() => {
+                stage::set_aside(warehouse, &extract.object_key, &e, ctx).await?
+            }
+            Err(e) => failures.push(
+                &unit(&extract.object_key, &extract.airflow_instance),
+                "Load",
+                &e,
+            ),
         }
+    }
+    for set_aside in stage::set_aside_extracts(warehouse, instance).await? {
+        let unit = unit(&set_aside.object_key, &set_aside.airflow_instance);
+        failures.push_message(&unit, "Load", set_aside.to_string());
     }
     Ok(loads)
 }

@@ -69,6 +69,12 @@ impl Failures {
         self.0.push((unit.to_string(), message));
     }
 
+    /// Keeps one failure of `unit` described by `message` (logged at error level).
+    pub(crate) fn push_message(&mut self, unit: &str, what: &'static str, message: String) {
+        tracing::error!(unit, error = %message, "{what} failed.");
+        self.0.push((unit.to_string(), message));
+    }
+
     /// How many failures were kept.
     pub(crate) fn len(&self) -> usize {
         self.0.len()

@@ -101,7 +101,7 @@ pub(super) async fn extract_load_transform(
             Some(name),
             ctx,
             &mut failures,
-            |_| name.to_string(),
+            |_, instance| instance.to_string(),
         )
         .await?;
         report.loads.extend(loads);

@@ -73,10 +73,24 @@ pub struct InstanceStatus {
     pub last_loaded_at: Option<DateTime<Utc>>,
     /// Seconds since then.
     pub seconds_since_last_load: Option<i64>,
-    /// Extracts staged but not loaded.
+    /// Extracts staged and waiting to be loaded.
     pub pending_extracts: i64,
+    /// Extracts a load set aside (it could not take them), waiting for an operator to load
+    /// them again (`load --object KEY`) or discard them (`load --discard KEY`).
+    pub set_aside_extracts: Vec<SetAsideExtract>,
     /// Days queued for the next transform.
     pub pending_days: i64,
+}
+
+/// An extract a load set aside.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct SetAsideExtract {
+    /// Its key in the stage.
+    pub object_key: String,
+    /// When it was set aside.
+    pub set_aside_at: DateTime<Utc>,
+    /// Why.
+    pub reason: String,
 }
 
 /// The whole status.
@@ -137,7 +151,22 @@ impl fmt::Display for StatusReport {
     }
 }
 
-impl Report for StatusReport {}
+/// Exit 1 while an extract waits for an operator (set aside), so a monitoring check that runs
+/// `status` sees it.
+impl Report for StatusReport {
+    fn outcome(&self) -> crate::Outcome {
+        if self
+            .status
+            .instances
+            .iter()
+            .any(|i| !i.set_aside_extracts.is_empty())
+        {
+            crate::Outcome::ChecksFailed
+        } else {
+            crate::Outcome::Success
+        }
+    }
+}
 
 /// Reads the status of the warehouse of `settings`.
 pub async fn run(
@@ -197,6 +226,8 @@ async fn instances(client: &Client) -> Result<Vec<InstanceStatus>, StatusError> 
                 seconds_since_last_load: last_loaded_at.map(|t| (now - t).num_seconds()),
                 last_loaded_at,
                 pending_extracts: r.get("pending_extracts"),
+                set_aside_extracts: serde_json::from_str(r.get("set_aside_extracts"))
+                    .unwrap_or_default(),
                 pending_days: r.get("pending_days"),
             }
         })
@@ -288,6 +319,19 @@ fn render_text(status: &Status) -> String {
                 i.pending_days
             ),
         );
+        for e in &i.set_aside_extracts {
+            push(
+                &mut out,
+                format!(
+                    "    SET ASIDE since {}: {}: {} (after fixing the cause: pipewatch load --object {}; or drop it: pipewatch load --discard {})",
+                    e.set_aside_at.format("%Y-%m-%d %H:%M:%S UTC"),
+                    e.object_key,
+                    e.reason,
+                    e.object_key,
+                    e.object_key
+                ),
+            );
+        }
     }
     push(&mut out, String::new());
     push(&mut out, "Recent invocations (newest first):".to_string());

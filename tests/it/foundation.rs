@@ -431,7 +431,7 @@ async fn check_config_reports_every_connection_ok() {
     );
     assert_eq!(run.code, 0, "{run:?}");
     let lines: Vec<&str> = run.stdout.lines().collect();
-    assert_eq!(lines.len(), 5, "{run:?}");
+    assert_eq!(lines.len(), 6, "{run:?}");
     assert!(lines.iter().all(|l| l.starts_with("ok ")), "{run:?}");
     let pending = format!(
         "{} migrations pending",

@@ -8,6 +8,7 @@ mod extract;
 mod failures;
 mod load;
 mod operations;
+mod poisoned;
 
 use tokio_postgres::Client;
 
