@@ -26,13 +26,14 @@ use crate::context::RunContext;
 use crate::db::SqlError;
 use crate::migrate;
 use crate::run_log::{self, RunLogError, Stage, StageCounts, StageReport, Verdict};
-use crate::source::{Source, SourceError};
+use crate::source::{DayDigest, RunFacts, Source, SourceError};
 use crate::{Outcome, UsageError};
 
 const WAREHOUSE_SQL: &str = include_str!("../../sql/reconcile/warehouse_finished_per_day.sql");
 const WAREHOUSE_TRIES_SQL: &str =
     include_str!("../../sql/reconcile/warehouse_finished_tries_per_day.sql");
 const LOADED_UNTIL_SQL: &str = include_str!("../../sql/reconcile/loaded_until.sql");
+const WAREHOUSE_RUNS_SQL: &str = include_str!("../../sql/reconcile/warehouse_runs_on_days.sql");
 
 /// Default number of days compared, ending today.
 pub const DEFAULT_DAYS: u32 = 30;
@@ -91,7 +92,7 @@ pub enum ReconcileError {
     RunLog(#[from] RunLogError),
 }
 
-/// One day whose counts differ.
+/// One day whose finished runs differ (for task tries: whose counts differ).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DayDifference {
     /// The day.
@@ -100,6 +101,24 @@ pub struct DayDifference {
     pub source_finished: i64,
     /// Finished runs in the warehouse.
     pub warehouse_finished: i64,
+    /// Runs finished in Airflow that the warehouse lacks or holds as unfinished, as
+    /// `dag_id run_id (state)`.
+    pub missing: Vec<String>,
+    /// Runs whose state or end the warehouse holds differently, as
+    /// `dag_id run_id: warehouse state/end, Airflow state/end`.
+    pub stale: Vec<String>,
+}
+
+/// A run the warehouse keeps that Airflow no longer has (removed there on purpose, e.g. by
+/// `airflow db clean` or a deleted DAG): reported, never a difference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GoneRun {
+    /// Its day.
+    pub day: NaiveDate,
+    /// The DAG.
+    pub dag_id: String,
+    /// The run.
+    pub run_id: String,
 }
 
 /// The comparison for one instance.
@@ -119,6 +138,8 @@ pub struct InstanceReconciliation {
     pub warehouse_finished: i64,
     /// The days that differ.
     pub differences: Vec<DayDifference>,
+    /// Finished runs kept in the warehouse that Airflow no longer has.
+    pub gone_from_airflow: Vec<GoneRun>,
     /// The same comparison for finished task tries, when task instances are extracted.
     pub tasks: Option<TaskReconciliation>,
 }
@@ -216,6 +237,9 @@ impl fmt::Display for ReconcileReport {
             if !r.differences.is_empty() {
                 write_differences(f, &r.differences)?;
             }
+            if !r.gone_from_airflow.is_empty() {
+                write_gone(f, &r.gone_from_airflow)?;
+            }
             if let Some(tasks) = &r.tasks {
                 write!(f, "{tasks}")?;
             }
@@ -239,8 +263,36 @@ fn write_differences(f: &mut fmt::Formatter<'_>, differences: &[DayDifference]) 
             d.warehouse_finished,
             d.warehouse_finished - d.source_finished
         )?;
+        for run in &d.missing {
+            writeln!(f, "      missing from the warehouse: {run}")?;
+        }
+        for run in &d.stale {
+            writeln!(f, "      stale in the warehouse: {run}")?;
+        }
     }
     Ok(())
+}
+
+fn write_gone(f: &mut fmt::Formatter<'_>, gone: &[GoneRun]) -> fmt::Result {
+    let mut days: Vec<NaiveDate> = gone.iter().map(|g| g.day).collect();
+    days.dedup();
+    let examples: Vec<String> = gone
+        .iter()
+        .take(3)
+        .map(|g| format!("{} {} ({})", g.dag_id, g.run_id, g.day))
+        .collect();
+    writeln!(
+        f,
+        "  note: {} finished runs on {} days are kept in the warehouse, gone from Airflow (removed there on purpose, e.g. by `airflow db clean` or a deleted DAG; not a difference): {}{}",
+        gone.len(),
+        days.len(),
+        examples.join(", "),
+        if gone.len() > examples.len() {
+            ", ..."
+        } else {
+            ""
+        }
+    )
 }
 
 impl fmt::Display for TaskReconciliation {
@@ -388,21 +440,71 @@ async fn compare(
         .and_then(|r| r.get(0));
     // Nothing loaded yet: every finished source run counts (and is missing).
     let until = loaded_until.unwrap_or_else(|| Utc::now() + Duration::days(1));
-    let warehouse_days: BTreeMap<NaiveDate, i64> = warehouse
+    let warehouse_days: BTreeMap<NaiveDate, DayDigest> = warehouse
         .query(WAREHOUSE_SQL, &[&name, &zone, &from, &to])
         .await
         .map_err(warehouse_error("count finished runs in the warehouse"))?
         .iter()
-        .map(|r| (r.get("day"), r.get("finished_runs")))
+        .map(|r| {
+            let digest = DayDigest {
+                finished: r.get("finished_runs"),
+                digest: r.get("digest"),
+            };
+            (r.get("day"), digest)
+        })
         .collect();
+    let source_error = |source| ReconcileError::Source {
+        instance: name.to_string(),
+        source,
+    };
     let source_days = source
         .finished_runs_per_day(zone, from, to, until, ctx)
         .await
-        .map_err(|source| ReconcileError::Source {
-            instance: name.to_string(),
-            source,
-        })?;
-    let differences = day_differences(&source_days, &warehouse_days);
+        .map_err(source_error)?;
+    // Days whose count or digest differ are looked at run by run.
+    let mut suspect: Vec<NaiveDate> = source_days
+        .keys()
+        .chain(warehouse_days.keys())
+        .copied()
+        .filter(|day| source_days.get(day) != warehouse_days.get(day))
+        .collect();
+    suspect.sort_unstable();
+    suspect.dedup();
+    let (differences, gone_from_airflow) = if suspect.is_empty() {
+        (Vec::new(), Vec::new())
+    } else {
+        let source_runs = source
+            .runs_on_days(zone, &suspect, ctx)
+            .await
+            .map_err(source_error)?;
+        let warehouse_runs: Vec<RunFacts> = warehouse
+            .query(WAREHOUSE_RUNS_SQL, &[&name, &zone, &suspect])
+            .await
+            .map_err(warehouse_error("read the runs of the days that differ"))?
+            .iter()
+            .map(|r| RunFacts {
+                day: r.get("day"),
+                dag_id: r.get("dag_id"),
+                run_id: r.get("run_id"),
+                state: r.get("state"),
+                end_date: r.get("end_date"),
+                updated_at: None,
+            })
+            .collect();
+        let count = |days: &BTreeMap<NaiveDate, DayDigest>, day: NaiveDate| {
+            days.get(&day).map(|d| d.finished).unwrap_or(0)
+        };
+        let (differences, gone) = compare_runs(&source_runs, &warehouse_runs, until);
+        let differences = differences
+            .into_iter()
+            .map(|mut d| {
+                d.source_finished = count(&source_days, d.day);
+                d.warehouse_finished = count(&warehouse_days, d.day);
+                d
+            })
+            .collect();
+        (differences, gone)
+    };
     let tasks = if settings.extract.task_instances {
         Some(compare_tasks(source, warehouse, ctx, zone, from, to, until).await?)
     } else {
@@ -414,10 +516,105 @@ async fn compare(
         from,
         to,
         source_changed_until: until,
-        source_finished: source_days.values().sum(),
-        warehouse_finished: warehouse_days.values().sum(),
+        source_finished: source_days.values().map(|d| d.finished).sum(),
+        warehouse_finished: warehouse_days.values().map(|d| d.finished).sum(),
         differences,
+        gone_from_airflow,
     })
+}
+
+fn is_finished(state: &Option<String>) -> bool {
+    matches!(state.as_deref(), Some("success" | "failed"))
+}
+
+fn describe(state: &Option<String>, end: &Option<DateTime<Utc>>) -> String {
+    format!(
+        "{} ended {}",
+        state.as_deref().unwrap_or("no state"),
+        end.map(|e| e.format("%Y-%m-%d %H:%M:%S%.6f UTC").to_string())
+            .unwrap_or_else(|| "-".into())
+    )
+}
+
+/// Names what differs between the runs of the same days in the source and the warehouse:
+/// per day, runs finished in Airflow that the warehouse lacks or holds differently (a
+/// difference), and finished runs only the warehouse still has (gone from Airflow, not a
+/// difference). Source runs changed after `until` (after the newest loaded extract) are left
+/// out on both sides: the next load brings them.
+fn compare_runs(
+    source: &[RunFacts],
+    warehouse: &[RunFacts],
+    until: DateTime<Utc>,
+) -> (Vec<DayDifference>, Vec<GoneRun>) {
+    type Key<'a> = (&'a str, &'a str);
+    let source_by_key: BTreeMap<Key, &RunFacts> = source
+        .iter()
+        .map(|r| ((r.dag_id.as_str(), r.run_id.as_str()), r))
+        .collect();
+    let warehouse_by_key: BTreeMap<Key, &RunFacts> = warehouse
+        .iter()
+        .map(|r| ((r.dag_id.as_str(), r.run_id.as_str()), r))
+        .collect();
+    let recent = |r: &RunFacts| r.updated_at.is_some_and(|u| u > until);
+    let mut days: BTreeMap<NaiveDate, DayDifference> = BTreeMap::new();
+    fn entry(days: &mut BTreeMap<NaiveDate, DayDifference>, day: NaiveDate) -> &mut DayDifference {
+        days.entry(day).or_insert_with(|| DayDifference {
+            day,
+            source_finished: 0,
+            warehouse_finished: 0,
+            missing: Vec::new(),
+            stale: Vec::new(),
+        })
+    }
+    for (key, s) in &source_by_key {
+        if recent(s) || !is_finished(&s.state) {
+            continue;
+        }
+        match warehouse_by_key.get(key) {
+            None => entry(&mut days, s.day).missing.push(format!(
+                "{} {} ({})",
+                s.dag_id,
+                s.run_id,
+                describe(&s.state, &s.end_date)
+            )),
+            Some(w) if w.state != s.state || w.end_date != s.end_date => {
+                entry(&mut days, s.day).stale.push(format!(
+                    "{} {}: the warehouse has {}, Airflow {}",
+                    s.dag_id,
+                    s.run_id,
+                    describe(&w.state, &w.end_date),
+                    describe(&s.state, &s.end_date)
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    let mut gone = Vec::new();
+    for (key, w) in &warehouse_by_key {
+        if !is_finished(&w.state) {
+            continue;
+        }
+        match source_by_key.get(key) {
+            None => gone.push(GoneRun {
+                day: w.day,
+                dag_id: w.dag_id.clone(),
+                run_id: w.run_id.clone(),
+            }),
+            // Unfinished in Airflow now and not changed since the last load: the warehouse is
+            // behind (a cleared run whose clearing the load missed).
+            Some(s) if !recent(s) && !is_finished(&s.state) => {
+                entry(&mut days, w.day).stale.push(format!(
+                    "{} {}: the warehouse has {}, Airflow {}",
+                    w.dag_id,
+                    w.run_id,
+                    describe(&w.state, &w.end_date),
+                    describe(&s.state, &s.end_date)
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    (days.into_values().collect(), gone)
 }
 
 /// The days of either map whose counts differ (a day missing from one side counts 0 there).
@@ -436,6 +633,8 @@ fn day_differences(
                 day,
                 source_finished: s,
                 warehouse_finished: w,
+                missing: Vec::new(),
+                stale: Vec::new(),
             })
         })
         .collect()

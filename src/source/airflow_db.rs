@@ -25,8 +25,8 @@ use futures_util::StreamExt;
 use tokio_postgres::{Client, IsolationLevel};
 
 use super::{
-    ExtractMode, ExtractPlan, ExtractScope, ExtractSink, ExtractSinks, SourceError, SourceExtract,
-    TaskCoverage, TaskTryCounts,
+    DayDigest, ExtractMode, ExtractPlan, ExtractScope, ExtractSink, ExtractSinks, RunFacts,
+    SourceError, SourceExtract, TaskCoverage, TaskTryCounts,
 };
 use crate::config::AirflowSettings;
 use crate::context::RunContext;
@@ -45,6 +45,10 @@ const FINISHED2_SQL: &str =
     include_str!("../../sql/source/airflow_db/finished_per_day_airflow2.sql");
 const FINISHED3_SQL: &str =
     include_str!("../../sql/source/airflow_db/finished_per_day_airflow3.sql");
+const RUNS_ON_DAYS2_SQL: &str =
+    include_str!("../../sql/source/airflow_db/runs_on_days_airflow2.sql");
+const RUNS_ON_DAYS3_SQL: &str =
+    include_str!("../../sql/source/airflow_db/runs_on_days_airflow3.sql");
 const SET_SETTING_SQL: &str = include_str!("../../sql/common/set_setting.sql");
 const FINISHED_TRIES2_SQL: &str =
     include_str!("../../sql/source/airflow_db/finished_tries_per_day_airflow2.sql");
@@ -218,7 +222,7 @@ impl<'a> AirflowDb<'a> {
         to: NaiveDate,
         changed_until: DateTime<Utc>,
         ctx: &RunContext,
-    ) -> Result<BTreeMap<NaiveDate, i64>, SourceError> {
+    ) -> Result<BTreeMap<NaiveDate, DayDigest>, SourceError> {
         let (client, layout) = self.connect(ctx).await?;
         let sql = match layout {
             DagRunSchema::Airflow2 => FINISHED2_SQL,
@@ -230,7 +234,42 @@ impl<'a> AirflowDb<'a> {
             .map_err(self.sql_error("count finished runs in Airflow"))?;
         Ok(rows
             .iter()
-            .map(|r| (r.get("day"), r.get("finished_runs")))
+            .map(|r| {
+                let digest = DayDigest {
+                    finished: r.get("finished_runs"),
+                    digest: r.get("digest"),
+                };
+                (r.get("day"), digest)
+            })
+            .collect())
+    }
+
+    /// See [`super::Source::runs_on_days`].
+    pub async fn runs_on_days(
+        &self,
+        time_zone: &str,
+        days: &[NaiveDate],
+        ctx: &RunContext,
+    ) -> Result<Vec<RunFacts>, SourceError> {
+        let (client, layout) = self.connect(ctx).await?;
+        let sql = match layout {
+            DagRunSchema::Airflow2 => RUNS_ON_DAYS2_SQL,
+            DagRunSchema::Airflow3 => RUNS_ON_DAYS3_SQL,
+        };
+        let rows = client
+            .query(sql, &[&time_zone, &days])
+            .await
+            .map_err(self.sql_error("read the runs of the days that differ"))?;
+        Ok(rows
+            .iter()
+            .map(|r| RunFacts {
+                day: r.get("day"),
+                dag_id: r.get("dag_id"),
+                run_id: r.get("run_id"),
+                state: r.get("state"),
+                end_date: r.get("end_date"),
+                updated_at: r.get("updated_at"),
+            })
             .collect())
     }
 

@@ -117,6 +117,33 @@ pub enum TaskCoverage {
     AllTries,
 }
 
+/// The finished runs of one day as reconcile compares them: how many, and a digest of what
+/// they are (each run's dag_id, run_id, state and end_date).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayDigest {
+    /// Finished (`success`/`failed`) runs.
+    pub finished: i64,
+    /// md5 of the runs' facts in a fixed order (the same formula on both sides).
+    pub digest: String,
+}
+
+/// One DAG run as reconcile names it.
+#[derive(Debug, Clone)]
+pub struct RunFacts {
+    /// Its day (reporting time zone).
+    pub day: NaiveDate,
+    /// The DAG.
+    pub dag_id: String,
+    /// The run.
+    pub run_id: String,
+    /// Its state.
+    pub state: Option<String>,
+    /// When it ended.
+    pub end_date: Option<DateTime<Utc>>,
+    /// When the source last changed it (None for the warehouse's copy).
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
 /// What reconcile reads of a source's task tries.
 #[derive(Debug, Clone, Default)]
 pub struct TaskTryCounts {
@@ -313,8 +340,9 @@ impl<'a> Source<'a> {
         }
     }
 
-    /// Finished (`success`/`failed`) runs per day of `from..=to` in `time_zone`, counting only
-    /// runs the source last changed at or before `changed_until` (for reconcile).
+    /// Finished (`success`/`failed`) runs per day of `from..=to` in `time_zone`, with a digest
+    /// of what they are, counting only runs the source last changed at or before
+    /// `changed_until` (for reconcile).
     pub async fn finished_runs_per_day(
         &self,
         time_zone: &str,
@@ -322,12 +350,25 @@ impl<'a> Source<'a> {
         to: NaiveDate,
         changed_until: DateTime<Utc>,
         ctx: &RunContext,
-    ) -> Result<BTreeMap<NaiveDate, i64>, SourceError> {
+    ) -> Result<BTreeMap<NaiveDate, DayDigest>, SourceError> {
         match self {
             Source::AirflowDb(s) => {
                 s.finished_runs_per_day(time_zone, from, to, changed_until, ctx)
                     .await
             }
+        }
+    }
+
+    /// Every run of `days` (finished or not), with when the source last changed it, for
+    /// reconcile to name the runs of the days that differ.
+    pub async fn runs_on_days(
+        &self,
+        time_zone: &str,
+        days: &[NaiveDate],
+        ctx: &RunContext,
+    ) -> Result<Vec<RunFacts>, SourceError> {
+        match self {
+            Source::AirflowDb(s) => s.runs_on_days(time_zone, days, ctx).await,
         }
     }
 

@@ -1,10 +1,18 @@
--- Finished DAG runs per day in an Airflow 3 metadata database, for pipewatch reconcile. A run
--- without a logical date belongs to the day of its run_after.
+-- Finished DAG runs per day in an Airflow 3 metadata database, for pipewatch reconcile: how
+-- many, and a digest of what they are (each run's dag_id, run_id, state and end_date, in a
+-- fixed order and collation), so a run whose state or end changed in Airflow and not in the
+-- warehouse makes its day differ even when the counts match.
 -- Grain: one row per day with at least one finished run.
--- Params: $1 reporting time zone, $2 first day, $3 last day (inclusive), $4 count only runs
--- Airflow last changed at or before this time (the clock of the newest loaded extract).
+-- Params: $1 reporting time zone (IANA name), $2 first day, $3 last day (dates, inclusive),
+-- $4 count only runs Airflow last changed at or before this time (the clock of the newest
+-- loaded extract), so runs that finished since the last load are not reported as missing.
+-- Reads the window's runs; reconcile is an occasional check. The digest is computed the same
+-- way as sql/reconcile/warehouse_finished_per_day.sql's.
 SELECT (coalesce(logical_date, run_after) AT TIME ZONE $1::text)::date AS day,
-       count(*)                                                       AS finished_runs
+       count(*)                                    AS finished_runs,
+       md5(string_agg(dag_id || ' ' || run_id || ' ' || state || ' '
+                      || coalesce(to_char(end_date AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'), '-'),
+                      E'\n' ORDER BY dag_id COLLATE "C", run_id COLLATE "C")) AS digest
 FROM dag_run
 WHERE state IN ('success', 'failed')
   AND coalesce(logical_date, run_after) >= ($2::date::timestamp AT TIME ZONE $1::text)

@@ -68,6 +68,59 @@ async fn reconcile_reports_days_whose_finished_runs_differ() {
     assert_eq!(run.code, pipewatch::exit::USAGE as i32, "{run:?}");
 }
 
+/// Reconcile compares what the runs are, not only how many: a run whose state changed in
+/// Airflow without the warehouse following is named (same count, exit 1); runs deleted from
+/// Airflow on purpose are reported apart as kept in the warehouse, without failing.
+#[tokio::test]
+async fn reconcile_names_stale_runs_and_keeps_runs_gone_from_airflow_apart() {
+    let w = World::new(2, "").await;
+    for logical in [
+        "2025-03-01T12:00:00Z",
+        "2025-03-02T12:00:00Z",
+        "2025-03-03T12:00:00Z",
+    ] {
+        w.insert(&RunSpec::finished("etl", logical, "success"))
+            .await;
+    }
+    w.run_ok(&["run"]);
+    let window = ["reconcile", "--from", "2025-03-01", "--to", "2025-03-03"];
+    w.run_ok(&window);
+
+    // The state of a loaded run changes in Airflow in a way no incremental extract sees (its
+    // updated_at does not move, as when the database is edited by hand): same count per day.
+    w.exec(
+        "UPDATE AF.dag_run SET state = 'failed' WHERE run_id = 'scheduled__2025-03-02T12:00:00Z'",
+    )
+    .await;
+    let run = w.pipewatch(&window);
+    assert_eq!(run.code, pipewatch::exit::CHECKS_FAILED as i32, "{run:?}");
+    assert!(run.stdout.contains("1 day differs"), "{run:?}");
+    assert!(
+        run.stdout.contains(
+            "stale in the warehouse: etl scheduled__2025-03-02T12:00:00Z: the warehouse has success ended"
+        ) && run.stdout.contains(", Airflow failed ended"),
+        "{run:?}"
+    );
+    // The backfill of that day repairs it.
+    w.run_ok(&["backfill", "--from", "2025-03-02", "--to", "2025-03-02"]);
+    w.run_ok(&window);
+
+    // A run removed from Airflow (airflow db clean, a deleted DAG) stays in the warehouse: a
+    // note, not a difference; reconcile passes.
+    w.exec("DELETE FROM AF.dag_run WHERE run_id = 'scheduled__2025-03-01T12:00:00Z'")
+        .await;
+    let run = w.run_ok(&window);
+    assert!(
+        run.stdout.contains(
+            "note: 1 finished runs on 1 days are kept in the warehouse, gone from Airflow"
+        ) && run
+            .stdout
+            .contains("etl scheduled__2025-03-01T12:00:00Z (2025-03-01)"),
+        "{run:?}"
+    );
+    assert!(run.stdout.contains("every day matches"), "{run:?}");
+}
+
 #[tokio::test]
 async fn two_concurrent_runs_give_exactly_the_rows_of_one() {
     let w = World::new(2, "").await;
