@@ -439,7 +439,33 @@ impl Section<'_> {
 
     fn secret(&mut self, key: &str) -> Result<Option<String>, ConfigError> {
         // Not trimmed beyond what INI does: a password may end in spaces only via the environment.
-        Ok(self.raw(key)?.map(|(text, _)| text))
+        let value = self.raw(key)?.map(|(text, _)| text);
+        let file_key = format!("{key}_file");
+        let Some((path, _)) = self.raw(&file_key)? else {
+            return Ok(value);
+        };
+        if value.is_some() {
+            return Err(ConfigError::Rule {
+                path: self.parser.path.to_path_buf(),
+                message: format!("[{}] sets both {key} and {file_key}: keep one", self.name),
+            });
+        }
+        // A mounted secret (Kubernetes, Docker, systemd credentials): the whole file, less the
+        // line ending editors and `echo` add. Its content is never shown, only its path.
+        let path = self.parser.base.join(path);
+        let text = std::fs::read_to_string(&path).map_err(|cause| ConfigError::Rule {
+            path: self.parser.path.to_path_buf(),
+            message: format!(
+                "[{}] {file_key}: cannot read {}: {cause}",
+                self.name,
+                path.display()
+            ),
+        })?;
+        let text = text
+            .strip_suffix("\r\n")
+            .or_else(|| text.strip_suffix('\n'))
+            .unwrap_or(&text);
+        Ok((!text.is_empty()).then(|| text.to_string()))
     }
 
     fn required(&mut self, key: &str) -> Result<String, ConfigError> {
@@ -717,6 +743,46 @@ mod tests {
             err.contains("environment variable PIPEWATCH__WAREHOUSE__HOTS"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn secrets_can_come_from_files() {
+        let dir = std::env::temp_dir().join(format!("pipewatch-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("pw"), "s3cr3t pass\n").unwrap();
+        std::fs::write(dir.join("key"), "sk-from-file\r\n").unwrap();
+        let config = dir.join("pipeline.conf");
+        let load = |text: &str| load_from_str(&config, text, Vec::new());
+        let s = load(&format!(
+            "[warehouse]\nusername = etl\ndatabase = dw\npassword_file = pw\n\
+             [staging]\nbackend = s3\nbucket = b\naccess_key_id = AK\nsecret_access_key_file = {}\n",
+            dir.join("key").display()
+        ))
+        .unwrap();
+        assert_eq!(s.warehouse.password.expose(), "s3cr3t pass");
+        match &s.staging {
+            StagingSettings::S3(s3) => assert_eq!(
+                s3.secret_access_key.as_ref().unwrap().expose(),
+                "sk-from-file"
+            ),
+            other => panic!("{other:?}"),
+        }
+        let err =
+            load("[warehouse]\nusername = etl\ndatabase = dw\npassword = x\npassword_file = pw\n")
+                .unwrap_err()
+                .to_string();
+        assert!(
+            err.contains("sets both password and password_file"),
+            "{err}"
+        );
+        let err = load("[warehouse]\nusername = etl\ndatabase = dw\npassword_file = missing\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("[warehouse] password_file: cannot read") && err.contains("missing"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -533,6 +533,30 @@ async fn check_config_with_wrong_password_names_the_problem_and_hides_the_passwo
         .unwrap();
     assert!(warehouse_line.starts_with("ok"), "{run:?}");
     assert!(!run.all_output().contains(&right), "{run:?}");
+
+    // The right password from a mounted secret file (with the newline `echo` adds), the
+    // configuration naming only the file.
+    let secret = dir.path().join("warehouse-password");
+    std::fs::write(&secret, format!("{right}\n")).unwrap();
+    let file_config = write_config(
+        dir.path(),
+        &text.replace(
+            &format!("password = {WRONG_PASSWORD}"),
+            "password_file = warehouse-password",
+        ),
+    );
+    let run = pipewatch(
+        dir.path(),
+        &["--config", file_config.to_str().unwrap(), "check-config"],
+        &[],
+    );
+    let warehouse_line = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("warehouse"))
+        .unwrap();
+    assert!(warehouse_line.starts_with("ok"), "{run:?}");
+    assert!(!run.all_output().contains(&right), "{run:?}");
 }
 
 #[tokio::test]
