@@ -180,6 +180,6 @@ async fn check_airflow(
 }
 
 async fn check_stage(settings: &Settings) -> Result<String, CheckFailure> {
-    let store = ObjectStore::from_settings(&settings.staging)?;
+    let store = ObjectStore::from_settings(&settings.staging).await?;
     Ok(store.check().await?)
 }

@@ -189,7 +189,7 @@ pub(crate) async fn open_with_stage(
     ctx: &RunContext,
 ) -> anyhow::Result<(Client, ObjectStore)> {
     let warehouse = open_locked(settings, ctx).await?;
-    let store = ObjectStore::from_settings(&settings.staging)?;
+    let store = ObjectStore::from_settings(&settings.staging).await?;
     store.check().await?;
     // Under the lock nobody else writes: what an earlier, killed invocation left is garbage.
     let removed = store.remove_unfinished().await?;

@@ -20,9 +20,12 @@ use crate::config::StagingSettings;
 pub enum StageError {
     /// No S3 credentials in the configuration or the environment.
     #[error(
-        "no S3 credentials: set [staging] access_key_id and secret_access_key (or PIPEWATCH__STAGING__ACCESS_KEY_ID and PIPEWATCH__STAGING__SECRET_ACCESS_KEY), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+        "no S3 credentials: set [staging] access_key_id and secret_access_key (or secret_access_key_file, or PIPEWATCH__STAGING__ACCESS_KEY_ID and PIPEWATCH__STAGING__SECRET_ACCESS_KEY), or give them the way AWS tools find them (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE with ~/.aws/credentials, web identity, a container or instance role): {detail}"
     )]
-    NoCredentials,
+    NoCredentials {
+        /// What AWS's default provider chain said.
+        detail: String,
+    },
     /// The bucket does not exist.
     #[error(
         "S3 bucket {bucket:?} does not exist at {endpoint} (create it, or check [staging] bucket)"
@@ -87,13 +90,14 @@ pub enum ObjectStore {
 }
 
 impl ObjectStore {
-    /// Builds the store described by `settings`; makes no request yet.
-    pub fn from_settings(settings: &StagingSettings) -> Result<Self, StageError> {
+    /// Builds the store described by `settings`; sends no S3 request yet (for S3 without keys in
+    /// the configuration, asks AWS's credential chain once).
+    pub async fn from_settings(settings: &StagingSettings) -> Result<Self, StageError> {
         Ok(match settings {
             StagingSettings::Local { directory } => {
                 ObjectStore::Local(local::LocalStore::new(directory.clone()))
             }
-            StagingSettings::S3(settings) => ObjectStore::S3(s3::S3Store::new(settings)?),
+            StagingSettings::S3(settings) => ObjectStore::S3(s3::S3Store::new(settings).await?),
         })
     }
 

@@ -8,12 +8,14 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 
+use aws_config::default_provider::credentials::DefaultCredentialsChain;
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{
     BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
 };
+use aws_sdk_s3::config::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
@@ -39,26 +41,36 @@ pub struct S3Store {
 }
 
 impl S3Store {
-    /// The client for `s3`; makes no request yet. Credentials come from the configuration,
-    /// else from `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` (and `AWS_SESSION_TOKEN`).
-    pub fn new(s3: &S3Settings) -> Result<Self, StageError> {
+    /// The client for `s3`; sends no S3 request yet. Credentials come from the configuration
+    /// (`access_key_id` and `secret_access_key`), else from AWS's default provider chain, as the
+    /// AWS CLI finds them: `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN`, the
+    /// shared config and credentials files with their profiles (`AWS_PROFILE`,
+    /// `AWS_CONFIG_FILE`, `AWS_SHARED_CREDENTIALS_FILE`, SSO-less), web identity (Kubernetes
+    /// service accounts: `AWS_WEB_IDENTITY_TOKEN_FILE` and `AWS_ROLE_ARN`), the container
+    /// (ECS) endpoint, and the EC2 instance metadata service (skipped with
+    /// `AWS_EC2_METADATA_DISABLED=true`). The chain is asked once here, so missing credentials
+    /// fail before anything is read from Airflow.
+    pub async fn new(s3: &S3Settings) -> Result<Self, StageError> {
         let credentials = match (&s3.access_key_id, &s3.secret_access_key) {
-            (Some(id), Some(secret)) => {
-                Credentials::new(id, secret.expose(), None, None, "pipeline.conf")
+            (Some(id), Some(secret)) => SharedCredentialsProvider::new(Credentials::new(
+                id,
+                secret.expose(),
+                None,
+                None,
+                "pipeline.conf",
+            )),
+            _ => {
+                let chain = DefaultCredentialsChain::builder()
+                    .region(Region::new(s3.region.clone()))
+                    .build()
+                    .await;
+                if let Err(e) = chain.provide_credentials().await {
+                    return Err(StageError::NoCredentials {
+                        detail: DisplayErrorContext(&e).to_string(),
+                    });
+                }
+                SharedCredentialsProvider::new(chain)
             }
-            _ => match (
-                std::env::var("AWS_ACCESS_KEY_ID"),
-                std::env::var("AWS_SECRET_ACCESS_KEY"),
-            ) {
-                (Ok(id), Ok(secret)) if !id.is_empty() && !secret.is_empty() => Credentials::new(
-                    id,
-                    secret,
-                    std::env::var("AWS_SESSION_TOKEN").ok(),
-                    None,
-                    "environment",
-                ),
-                _ => return Err(StageError::NoCredentials),
-            },
         };
         let timeout = Duration::from_secs(s3.timeout_seconds);
         let mut builder = aws_sdk_s3::Config::builder()
@@ -338,7 +350,7 @@ fn s3_error<E: std::error::Error + 'static>(
 ) -> StageError {
     let hint = match status {
         Some(401 | 403) => {
-            " (check the S3 credentials: [staging] access_key_id and secret_access_key, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
+            " (check the S3 credentials: [staging] access_key_id and secret_access_key, or the AWS credentials pipewatch found: environment, AWS_PROFILE and the shared credentials file, web identity, container or instance role)"
         }
         Some(301 | 307 | 400) => " (check [staging] region and endpoint_url)",
         None => " (is the S3 endpoint reachable? check [staging] endpoint_url)",

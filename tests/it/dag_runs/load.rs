@@ -338,3 +338,72 @@ async fn changed_or_foreign_objects_are_refused_with_a_clear_message() {
     let run = w.pipewatch(&["load", "--object", "missing.csv"]);
     assert!(run.stderr.contains("no object \"missing.csv\""), "{run:?}");
 }
+
+/// With no keys in the configuration, S3 credentials are found the way AWS tools find them:
+/// here a named profile in a shared credentials file (AWS_PROFILE, AWS_SHARED_CREDENTIALS_FILE),
+/// against the real S3 server. Without any, the error says where pipewatch looked, before
+/// anything is read from Airflow.
+#[tokio::test]
+async fn s3_credentials_come_from_an_aws_profile() {
+    let bucket = bucket().await;
+    let staging = format!(
+        "[staging]\nbackend = s3\nbucket = {bucket}\nendpoint_url = {}\ntimeout_seconds = 10\n",
+        s3_endpoint()
+    );
+    let w = World::with_stage(2, "", &staging).await;
+    w.insert(&RunSpec::finished("etl", "2025-03-01T00:00:00Z", "success"))
+        .await;
+    let aws = w.dir.path().join("aws");
+    std::fs::create_dir_all(&aws).unwrap();
+    std::fs::write(
+        aws.join("credentials"),
+        format!(
+            "[default]\naws_access_key_id = wrong\naws_secret_access_key = wrong\n\n\
+             [pipewatch-test]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+            s3_access_key(),
+            s3_secret_key()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        aws.join("config"),
+        "[profile pipewatch-test]\nregion = us-east-1\n",
+    )
+    .unwrap();
+    let credentials = aws.join("credentials");
+    let config = aws.join("config");
+    let empty = aws.join("empty");
+    std::fs::write(&empty, "").unwrap();
+    let with = |files: (&std::path::Path, &std::path::Path), profile: Option<&str>| {
+        let mut env = vec![
+            (
+                "AWS_SHARED_CREDENTIALS_FILE",
+                files.0.to_str().unwrap().to_string(),
+            ),
+            ("AWS_CONFIG_FILE", files.1.to_str().unwrap().to_string()),
+            ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
+        ];
+        if let Some(p) = profile {
+            env.push(("AWS_PROFILE", p.to_string()));
+        }
+        env
+    };
+    let run_with = |env: Vec<(&str, String)>| {
+        let args = ["--config", w.config.to_str().unwrap(), "run"];
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        pipewatch(w.dir.path(), &args, &env)
+    };
+    let run = run_with(with((&credentials, &config), Some("pipewatch-test")));
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(w.count("SELECT count(*) FROM WH.dag_run_history").await, 1);
+    assert!(!run.all_output().contains(&s3_secret_key()), "{run:?}");
+
+    // The default profile holds keys the server refuses: a clear S3 error.
+    let run = run_with(with((&credentials, &config), None));
+    assert_eq!(run.code, pipewatch::exit::ERROR as i32, "{run:?}");
+    // No credentials anywhere: said before Airflow is read.
+    let run = run_with(with((&empty, &empty), None));
+    assert_eq!(run.code, pipewatch::exit::ERROR as i32, "{run:?}");
+    assert!(run.stderr.contains("no S3 credentials"), "{run:?}");
+    assert!(!run.stderr.contains("Extracted"), "{run:?}");
+}
