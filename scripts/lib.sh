@@ -103,6 +103,62 @@ END \$\$;
 SQL
 }
 
+# Makes the certificates of the TLS tests in folder $1 (openssl): a certificate authority
+# (ca.crt), the server's certificate for "localhost" signed by it (server.crt/.key), a client
+# certificate for user pipewatch_cert (client.crt/.key), and an unrelated authority
+# (wrong-ca.crt). Valid two days: made fresh by every test run.
+pw_make_test_certs() {
+  local d=$1
+  mkdir -p "$d"
+  (
+    cd "$d"
+    local ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+    openssl req -x509 "${ec[@]}" -days 2 -subj "/CN=pipewatch test CA" -keyout ca.key -out ca.crt 2>/dev/null
+    openssl req -x509 "${ec[@]}" -days 2 -subj "/CN=pipewatch wrong CA" -keyout wrong-ca.key -out wrong-ca.crt 2>/dev/null
+    openssl req "${ec[@]}" -subj "/CN=localhost" -keyout server.key -out server.csr 2>/dev/null
+    printf 'subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >server.ext
+    openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -extfile server.ext -out server.crt 2>/dev/null
+    openssl req "${ec[@]}" -subj "/CN=pipewatch_cert" -keyout client.key -out client.csr 2>/dev/null
+    printf 'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n' >client.ext
+    openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -extfile client.ext -out client.crt 2>/dev/null
+    chmod 600 ./*.key
+  ) || pw_die "could not make the test certificates with openssl"
+}
+
+# Starts a private PostgreSQL in $1 on port $2 that accepts only TLS connections (hostssl),
+# with the certificates of pw_make_test_certs in $3; user pipewatch_cert must present its
+# client certificate; database pipewatch_tls.
+pw_start_tls_pg() {
+  local dir=$1 port=$2 certs=$3
+  pw_find_pg_bin
+  command -v openssl >/dev/null 2>&1 || pw_apt_install openssl
+  pw_make_test_certs "$certs"
+  mkdir -p "$dir"
+  if pw_as_root; then chown postgres: "$dir"; chown -R postgres: "$certs"; fi
+  chmod 700 "$dir"
+  pw_as_pg_owner "$PW_PG_BIN/initdb" -D "$dir" -U postgres --auth=trust --encoding=UTF8 --no-locale >/dev/null \
+    || pw_die "initdb failed in $dir"
+  cat >"$dir/pg_hba.conf" <<HBA
+local all all trust
+hostssl all pipewatch_cert 127.0.0.1/32 cert
+hostssl all pipewatch_cert ::1/128 cert
+hostssl all all 127.0.0.1/32 trust
+hostssl all all ::1/128 trust
+HBA
+  if pw_as_root; then chown postgres: "$dir/pg_hba.conf"; fi
+  local opts="-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c ssl=on"
+  opts="$opts -c ssl_cert_file=$certs/server.crt -c ssl_key_file=$certs/server.key -c ssl_ca_file=$certs/ca.crt"
+  pw_as_pg_owner "$PW_PG_BIN/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 -o "$opts" start >/dev/null \
+    || { tail -n 20 "$dir/server.log" >&2; pw_die "the TLS PostgreSQL did not start in $dir (log above)"; }
+  "$PW_PG_BIN/psql" -X -q -h "$dir" -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 \
+    -c "CREATE ROLE pipewatch_cert LOGIN" -c "CREATE DATABASE pipewatch_tls OWNER pipewatch_cert" >/dev/null
+  # An Airflow 2 metadata database too, for the Airflow side of the TLS tests.
+  "$PW_PG_BIN/psql" -X -q -h "$dir" -p "$port" -U postgres -d pipewatch_tls -v ON_ERROR_STOP=1 \
+    -f tests/fixtures/airflow/dag_run_airflow2.sql -f tests/fixtures/airflow/task_instance_airflow2.sql >/dev/null
+  # The test user reads the client key: give it to the user running the tests.
+  if pw_as_root; then chown root: "$certs"/client.key "$certs"/ca.crt "$certs"/wrong-ca.crt "$certs"/client.crt; fi
+}
+
 pw_stop_private_pg() {
   local dir=$1
   [ -n "${PW_PG_BIN:-}" ] && [ -f "$dir/postmaster.pid" ] \

@@ -13,8 +13,10 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls};
 use uuid::Uuid;
 
-use crate::config::PostgresSettings;
+use crate::config::{PostgresSettings, SslMode};
 use crate::retry::{self, Transient};
+
+mod tls;
 
 /// Which database a connection is for; decides the session settings and the error hints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,16 +105,55 @@ async fn connect_once(
     if !settings.password.is_empty() {
         config.password(settings.password.expose());
     }
-    let (client, connection) = config
-        .connect(NoTls)
-        .await
-        .map_err(|e| connect_error(settings, role, &e))?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::warn!(error = %e, "PostgreSQL connection closed with an error.");
-        }
-    });
+    let client =
+        match tls::connector(&settings.tls).map_err(|e| tls_setup_error(settings, role, e))? {
+            None => {
+                config.ssl_mode(tokio_postgres::config::SslMode::Disable);
+                let (client, connection) = config
+                    .connect(NoTls)
+                    .await
+                    .map_err(|e| connect_error(settings, role, &e))?;
+                tokio::spawn(drive(connection));
+                client
+            }
+            Some(connector) => {
+                config.ssl_mode(match settings.tls.mode {
+                    SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
+                    _ => tokio_postgres::config::SslMode::Require,
+                });
+                let (client, connection) = config
+                    .connect(connector)
+                    .await
+                    .map_err(|e| connect_error(settings, role, &e))?;
+                tokio::spawn(drive(connection));
+                client
+            }
+        };
     Ok(client)
+}
+
+async fn drive<F: std::future::Future<Output = Result<(), tokio_postgres::Error>>>(connection: F) {
+    if let Err(e) = connection.await {
+        tracing::warn!(error = %e, "PostgreSQL connection closed with an error.");
+    }
+}
+
+fn tls_setup_error(
+    settings: &PostgresSettings,
+    role: Role,
+    error: tls::TlsSetupError,
+) -> ConnectError {
+    ConnectError {
+        what: role.label(),
+        address: settings.address(),
+        user: settings.username.clone(),
+        detail: error.to_string(),
+        hint: format!(
+            " (check [{}] sslrootcert, sslcert and sslkey)",
+            settings.section
+        ),
+        transient: false,
+    }
 }
 
 fn connect_error(
@@ -144,6 +185,17 @@ fn connect_error(
                     | SqlState::ADMIN_SHUTDOWN
             );
             (db.message().to_string(), hint, transient)
+        }
+        None if error.to_string().contains("TLS") => {
+            // The encryption failed: the server does not offer TLS, or its certificate did not
+            // verify. Trying again will not change either.
+            let text = error_chain(error);
+            let hint = format!(
+                " (check [{section}] sslmode ({}) and sslrootcert, or {}: the server must offer TLS, and for verify-ca/verify-full its certificate must chain to sslrootcert and, for verify-full, name the host)",
+                settings.tls.mode.as_str(),
+                settings.env_var("sslmode")
+            );
+            (text, hint, false)
         }
         None => {
             // Not a server answer: refused, unreachable, timed out, or closed during start-up.

@@ -246,7 +246,9 @@ impl Parser<'_> {
             .unwrap_or_else(|| default_schema.to_string());
         let schema = Identifier::parse(&schema_text)
             .map_err(|expected| s.invalid("schema", &schema_text, &expected))?;
+        let tls = self.tls(s)?;
         Ok(PostgresSettings {
+            tls,
             section: s.name.clone(),
             host: s
                 .string("host")?
@@ -265,6 +267,64 @@ impl Parser<'_> {
                 .number("statement_timeout_seconds", 0, 7 * 24 * 3600)?
                 .unwrap_or(default_statement_timeout),
             retry,
+        })
+    }
+
+    /// `sslmode`, `sslrootcert`, `sslcert` and `sslkey` of a PostgreSQL section.
+    fn tls(&self, s: &mut Section) -> Result<TlsSettings, ConfigError> {
+        let mode = match s.string("sslmode")? {
+            None => SslMode::default(),
+            Some(text) => match text.as_str() {
+                "disable" => SslMode::Disable,
+                "prefer" => SslMode::Prefer,
+                "require" => SslMode::Require,
+                "verify-ca" => SslMode::VerifyCa,
+                "verify-full" => SslMode::VerifyFull,
+                // libpq's `allow` tries plaintext first: pipewatch never downgrades on purpose.
+                _ => {
+                    return Err(s.invalid(
+                        "sslmode",
+                        &text,
+                        "disable, prefer, require, verify-ca or verify-full (libpq's meaning)",
+                    ));
+                }
+            },
+        };
+        let path = |value: Option<String>| value.map(|v| self.base.join(v));
+        let root_cert = path(s.string("sslrootcert")?);
+        let cert = path(s.string("sslcert")?);
+        let key = path(s.string("sslkey")?);
+        let rule = |message: String| ConfigError::Rule {
+            path: self.path.to_path_buf(),
+            message,
+        };
+        if matches!(mode, SslMode::VerifyCa | SslMode::VerifyFull) && root_cert.is_none() {
+            return Err(rule(format!(
+                "[{}] sslmode = {} needs sslrootcert: the PEM file of the certificate authority that signed the server's certificate",
+                s.name,
+                mode.as_str()
+            )));
+        }
+        let client_cert = match (cert, key) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            _ => {
+                return Err(rule(format!(
+                    "[{}] sslcert and sslkey go together: set both, or neither",
+                    s.name
+                )));
+            }
+        };
+        if mode == SslMode::Disable && (root_cert.is_some() || client_cert.is_some()) {
+            return Err(rule(format!(
+                "[{}] sslmode = disable with sslrootcert, sslcert or sslkey set: choose a mode that encrypts, or remove them",
+                s.name
+            )));
+        }
+        Ok(TlsSettings {
+            mode,
+            root_cert,
+            client_cert,
         })
     }
 
@@ -783,6 +843,41 @@ mod tests {
             "{err}"
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn tls_settings_are_checked_with_the_configuration() {
+        let s = parse(&format!(
+            "{MINIMAL}sslmode = verify-full\nsslrootcert = certs/ca.pem\nsslcert = c.pem\nsslkey = c.key\n"
+        ))
+        .unwrap();
+        assert_eq!(s.warehouse.tls.mode, SslMode::VerifyFull);
+        assert_eq!(
+            s.warehouse.tls.root_cert.as_deref(),
+            Some(Path::new("/etc/pipewatch/certs/ca.pem"))
+        );
+        assert_eq!(parse(MINIMAL).unwrap().warehouse.tls.mode, SslMode::Prefer);
+        for (lines, expected) in [
+            (
+                "sslmode = allow\n",
+                "disable, prefer, require, verify-ca or verify-full",
+            ),
+            (
+                "sslmode = verify-full\n",
+                "sslmode = verify-full needs sslrootcert",
+            ),
+            (
+                "sslmode = require\nsslcert = c.pem\n",
+                "sslcert and sslkey go together",
+            ),
+            (
+                "sslmode = disable\nsslrootcert = ca.pem\n",
+                "sslmode = disable with sslrootcert",
+            ),
+        ] {
+            let err = parse(&format!("{MINIMAL}{lines}")).unwrap_err().to_string();
+            assert!(err.contains(expected), "{lines}: {err}");
+        }
     }
 
     #[test]

@@ -85,6 +85,50 @@ pub struct PostgresSettings {
     pub statement_timeout_seconds: u64,
     /// Retries of transient connection failures (`[retry]`).
     pub retry: RetrySettings,
+    /// Encryption of the connection (`sslmode`, `sslrootcert`, `sslcert`, `sslkey`).
+    pub tls: TlsSettings,
+}
+
+/// libpq's `sslmode`, with libpq's meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SslMode {
+    /// Never encrypt.
+    Disable,
+    /// Encrypt when the server offers it, without checking its certificate; else plaintext.
+    #[default]
+    Prefer,
+    /// Always encrypt; check the certificate against `sslrootcert` only when one is given (as
+    /// libpq does).
+    Require,
+    /// Always encrypt, and the server's certificate must chain to `sslrootcert`.
+    VerifyCa,
+    /// As `verify-ca`, and the certificate must name the host connected to.
+    VerifyFull,
+}
+
+impl SslMode {
+    /// The configuration value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SslMode::Disable => "disable",
+            SslMode::Prefer => "prefer",
+            SslMode::Require => "require",
+            SslMode::VerifyCa => "verify-ca",
+            SslMode::VerifyFull => "verify-full",
+        }
+    }
+}
+
+/// How a PostgreSQL connection is encrypted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// The mode.
+    pub mode: SslMode,
+    /// PEM file of the certificate authorities to trust (`sslrootcert`).
+    pub root_cert: Option<PathBuf>,
+    /// PEM client certificate and its private key (`sslcert`, `sslkey`), for servers that
+    /// authenticate clients by certificate.
+    pub client_cert: Option<(PathBuf, PathBuf)>,
 }
 
 impl PostgresSettings {

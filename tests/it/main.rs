@@ -9,5 +9,6 @@ mod dag_runs;
 mod dashboards;
 mod foundation;
 mod tasks;
+mod tls;
 mod transform;
 mod validate;
