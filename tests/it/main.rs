@@ -7,6 +7,7 @@
 mod common;
 mod dag_runs;
 mod dashboards;
+mod faults;
 mod foundation;
 mod tasks;
 mod tls;
