@@ -72,14 +72,40 @@ RETURNS TABLE (airflow_instance text, day date, dag_id text, run_id text,
                queue_seconds double precision, schedule_delay_seconds double precision,
                landing_seconds double precision, first_task_start_delay_seconds double precision)
 LANGUAGE sql STABLE AS $$
-    SELECT p.airflow_instance, p.day, d.dag_id, d.run_id, d.queue_seconds,
-           d.schedule_delay_seconds, d.landing_seconds, d.first_task_start_delay_seconds
-    FROM unnest(p_instances, p_days) AS p (airflow_instance, day)
-    JOIN dag_run_delay AS d
-      ON d.airflow_instance = p.airflow_instance
-     AND d.run_instant >= (p.day::timestamp AT TIME ZONE p_time_zone)
-     AND d.run_instant < ((p.day + 1)::timestamp AT TIME ZONE p_time_zone)
-     AND (d.run_instant AT TIME ZONE p_time_zone)::date = p.day
+    -- The same figures as the view dag_run_delay, computed from the runs of the days (joined
+    -- as dag_runs_on_days joins them: an index range for a few days, a hash join on the day for
+    -- many) and their tries' earliest start in one grouped join, not one lookup per run, so a
+    -- full refresh stays one pass over each table.
+    WITH runs AS (
+        SELECT p.airflow_instance, p.day, h.dag_id, h.run_id, h.run_type, h.state,
+               h.queued_at, h.start_date, h.end_date, h.data_interval_end
+        FROM unnest(p_instances, p_days) AS p (airflow_instance, day)
+        JOIN dag_run_history AS h
+          ON h.airflow_instance = p.airflow_instance
+         AND coalesce(h.execution_date, h.run_after) >= (p.day::timestamp AT TIME ZONE p_time_zone)
+         AND coalesce(h.execution_date, h.run_after) < ((p.day + 1)::timestamp AT TIME ZONE p_time_zone)
+         AND (coalesce(h.execution_date, h.run_after) AT TIME ZONE p_time_zone)::date = p.day
+    ),
+    first_task AS (
+        SELECT r.airflow_instance, r.dag_id, r.run_id, min(t.start_date) AS start_date
+        FROM runs AS r
+        JOIN task_run_history AS t
+          ON t.airflow_instance = r.airflow_instance
+         AND t.dag_id = r.dag_id
+         AND t.run_id = r.run_id
+         AND t.start_date >= r.start_date
+        GROUP BY r.airflow_instance, r.dag_id, r.run_id
+    )
+    SELECT r.airflow_instance, r.day, r.dag_id, r.run_id,
+           extract(epoch FROM r.start_date - r.queued_at)::double precision,
+           CASE WHEN r.run_type = 'scheduled'
+                THEN extract(epoch FROM r.start_date - r.data_interval_end)::double precision END,
+           CASE WHEN r.run_type = 'scheduled' AND r.state IN ('success', 'failed')
+                THEN extract(epoch FROM r.end_date - r.data_interval_end)::double precision END,
+           extract(epoch FROM f.start_date - r.start_date)::double precision
+    FROM runs AS r
+    LEFT JOIN first_task AS f
+      ON f.airflow_instance = r.airflow_instance AND f.dag_id = r.dag_id AND f.run_id = r.run_id
 $$;
 COMMENT ON FUNCTION dag_run_delays_on_days(text[], date[], text) IS
     'The delays (dag_run_delay) of the DAG runs of the given (instance, day) pairs, days in the given IANA time zone: the input of dag_delay_daily.';
