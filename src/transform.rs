@@ -38,6 +38,7 @@ const DELETE_VALIDATION_DAYS_SQL: &str =
 const QUEUE_WINDOW_SQL: &str = include_str!("../sql/transform/queue_window.sql");
 const DAY_FUNCTIONS_SQL: &str = include_str!("../sql/transform/day_functions.sql");
 const PLAN_FOR_FEW_DAYS_SQL: &str = include_str!("../sql/transform/plan_for_few_days.sql");
+const PLAN_FOR_MANY_DAYS_SQL: &str = include_str!("../sql/transform/plan_for_many_days.sql");
 
 /// Up to this many (instance, day) pairs, the transform steers the planner to index range scans
 /// per day (see `sql/transform/plan_for_few_days.sql`); beyond, one pass over history is cheaper.
@@ -254,6 +255,10 @@ async fn recompute(
         tx.batch_execute(PLAN_FOR_FEW_DAYS_SQL)
             .await
             .map_err(sql_error("set the planner for a few days"))?;
+    } else {
+        tx.batch_execute(PLAN_FOR_MANY_DAYS_SQL)
+            .await
+            .map_err(sql_error("set the planner for many days"))?;
     }
     tx.execute(DELETE_DAG_RUN_DAYS_SQL, &[&instances, &dag_days, &full])
         .await
