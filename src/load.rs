@@ -604,10 +604,14 @@ fn copy_position(context: &str) -> Option<(u64, String)> {
 async fn row_at(store: &ObjectStore, key: &str, kind: ObjectKind, line: u64) -> Option<String> {
     let mut reader = store.open(key).await.ok()?;
     let mut bytes = Vec::new();
+    let mut lines = 0u64;
     // Read up to the line (and a little past it), never the whole object.
-    while bytes.iter().filter(|&&b| b == b'\n').count() as u64 <= line {
+    while lines <= line {
         match reader.next_chunk().await.ok()? {
-            Some(chunk) => bytes.extend_from_slice(&chunk),
+            Some(chunk) => {
+                lines += chunk.iter().filter(|&&b| b == b'\n').count() as u64;
+                bytes.extend_from_slice(&chunk);
+            }
             None => break,
         }
     }

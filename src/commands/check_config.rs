@@ -85,24 +85,34 @@ pub async fn run(settings: &Settings, ctx: &RunContext) -> CheckReport {
         name: "configuration".into(),
         result: Ok(format!("{} is valid", settings.path.display())),
     }];
-    let warehouse = check_warehouse(settings, ctx).await;
     let mut configuration_invalid = false;
-    let warehouse_ok = warehouse.is_ok();
-    checks.push(Check {
-        name: "warehouse".into(),
-        result: warehouse,
-    });
-    if warehouse_ok {
-        // The reporting time zone is judged by the warehouse's PostgreSQL, whose list every day
-        // computation uses; an unknown one is a configuration error.
-        let zone = check_time_zone(settings, ctx).await;
-        configuration_invalid = matches!(&zone, Err(ZoneCheck::Unknown(_)));
-        checks.push(Check {
-            name: "time zone".into(),
-            result: zone.map_err(|e| match e {
-                ZoneCheck::Unknown(e) | ZoneCheck::Failed(e) => e,
-            }),
-        });
+    match check_warehouse(settings, ctx).await {
+        Err(failure) => checks.push(Check {
+            name: "warehouse".into(),
+            result: Err(failure),
+        }),
+        Ok((detail, client)) => {
+            checks.push(Check {
+                name: "warehouse".into(),
+                result: Ok(detail),
+            });
+            // The reporting time zone is judged by the warehouse's PostgreSQL (on the same
+            // connection), whose list every day computation uses; an unknown one is a
+            // configuration error.
+            let zone = reporting::today_in_zone(&client, &settings.time_zone).await;
+            configuration_invalid = matches!(&zone, Err(TimeZoneError::Unknown { .. }));
+            checks.push(Check {
+                name: "time zone".into(),
+                result: zone
+                    .map(|today| {
+                        format!(
+                            "[reporting] time_zone {} is known to the warehouse; today there is {today}",
+                            settings.time_zone
+                        )
+                    })
+                    .map_err(CheckFailure::from),
+            });
+        }
     }
     if settings.airflow.is_empty() {
         checks.push(Check {
@@ -129,26 +139,11 @@ pub async fn run(settings: &Settings, ctx: &RunContext) -> CheckReport {
     }
 }
 
-enum ZoneCheck {
-    Unknown(CheckFailure),
-    Failed(CheckFailure),
-}
-
-async fn check_time_zone(settings: &Settings, ctx: &RunContext) -> Result<String, ZoneCheck> {
-    let client = db::connect(&settings.warehouse, Role::Warehouse, ctx.run_id)
-        .await
-        .map_err(|e| ZoneCheck::Failed(e.into()))?;
-    match reporting::today_in_zone(&client, &settings.time_zone).await {
-        Ok(today) => Ok(format!(
-            "[reporting] time_zone {} is known to the warehouse; today there is {today}",
-            settings.time_zone
-        )),
-        Err(e @ TimeZoneError::Unknown { .. }) => Err(ZoneCheck::Unknown(e.into())),
-        Err(e) => Err(ZoneCheck::Failed(e.into())),
-    }
-}
-
-async fn check_warehouse(settings: &Settings, ctx: &RunContext) -> Result<String, CheckFailure> {
+/// The warehouse line, and the connection for the checks that follow it.
+async fn check_warehouse(
+    settings: &Settings,
+    ctx: &RunContext,
+) -> Result<(String, tokio_postgres::Client), CheckFailure> {
     let wh = &settings.warehouse;
     let client = db::connect(wh, Role::Warehouse, ctx.run_id).await?;
     let status = migrate::status(&client, &wh.schema).await?;
@@ -164,10 +159,13 @@ async fn check_warehouse(settings: &Settings, ctx: &RunContext) -> Result<String
             status.pending.len()
         )
     };
-    Ok(format!(
-        "connected to {} as {:?}; {schema_note}",
-        wh.address(),
-        wh.username
+    Ok((
+        format!(
+            "connected to {} as {:?}; {schema_note}",
+            wh.address(),
+            wh.username
+        ),
+        client,
     ))
 }
 

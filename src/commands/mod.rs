@@ -64,9 +64,7 @@ impl Failures {
         what: &'static str,
         error: &(dyn std::error::Error + 'static),
     ) {
-        let message = crate::db::error_chain(error);
-        tracing::error!(unit, error = %message, "{what} failed.");
-        self.0.push((unit.to_string(), message));
+        self.push_message(unit, what, crate::db::error_chain(error));
     }
 
     /// Keeps one failure of `unit` described by `message` (logged at error level).

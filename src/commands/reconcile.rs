@@ -274,8 +274,7 @@ fn write_differences(f: &mut fmt::Formatter<'_>, differences: &[DayDifference]) 
 }
 
 fn write_gone(f: &mut fmt::Formatter<'_>, gone: &[GoneRun]) -> fmt::Result {
-    let mut days: Vec<NaiveDate> = gone.iter().map(|g| g.day).collect();
-    days.dedup();
+    let days: std::collections::BTreeSet<NaiveDate> = gone.iter().map(|g| g.day).collect();
     let examples: Vec<String> = gone
         .iter()
         .take(3)
@@ -536,6 +535,17 @@ fn describe(state: &Option<String>, end: &Option<DateTime<Utc>>) -> String {
     )
 }
 
+/// `dag_id run_id: the warehouse has ..., Airflow ...` for a run the warehouse holds differently.
+fn stale(warehouse: &RunFacts, source: &RunFacts) -> String {
+    format!(
+        "{} {}: the warehouse has {}, Airflow {}",
+        source.dag_id,
+        source.run_id,
+        describe(&warehouse.state, &warehouse.end_date),
+        describe(&source.state, &source.end_date)
+    )
+}
+
 /// Names what differs between the runs of the same days in the source and the warehouse:
 /// per day, runs finished in Airflow that the warehouse lacks or holds differently (a
 /// difference), and finished runs only the warehouse still has (gone from Airflow, not a
@@ -578,13 +588,7 @@ fn compare_runs(
                 describe(&s.state, &s.end_date)
             )),
             Some(w) if w.state != s.state || w.end_date != s.end_date => {
-                entry(&mut days, s.day).stale.push(format!(
-                    "{} {}: the warehouse has {}, Airflow {}",
-                    s.dag_id,
-                    s.run_id,
-                    describe(&w.state, &w.end_date),
-                    describe(&s.state, &s.end_date)
-                ))
+                entry(&mut days, s.day).stale.push(stale(w, s))
             }
             Some(_) => {}
         }
@@ -603,13 +607,7 @@ fn compare_runs(
             // Unfinished in Airflow now and not changed since the last load: the warehouse is
             // behind (a cleared run whose clearing the load missed).
             Some(s) if !recent(s) && !is_finished(&s.state) => {
-                entry(&mut days, w.day).stale.push(format!(
-                    "{} {}: the warehouse has {}, Airflow {}",
-                    w.dag_id,
-                    w.run_id,
-                    describe(&w.state, &w.end_date),
-                    describe(&s.state, &s.end_date)
-                ))
+                entry(&mut days, w.day).stale.push(stale(w, s))
             }
             Some(_) => {}
         }

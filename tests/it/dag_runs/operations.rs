@@ -119,6 +119,25 @@ async fn reconcile_names_stale_runs_and_keeps_runs_gone_from_airflow_apart() {
         "{run:?}"
     );
     assert!(run.stdout.contains("every day matches"), "{run:?}");
+
+    // Runs of several DAGs and days gone at once: counted by distinct day.
+    for (dag, logical) in [
+        ("a_gone", "2025-03-01T06:00:00Z"),
+        ("b_gone", "2025-03-02T06:00:00Z"),
+        ("c_gone", "2025-03-01T07:00:00Z"),
+    ] {
+        w.insert(&RunSpec::finished(dag, logical, "success")).await;
+    }
+    w.run_ok(&["run"]);
+    w.exec("DELETE FROM AF.dag_run WHERE dag_id LIKE '%_gone'")
+        .await;
+    let run = w.run_ok(&window);
+    assert!(
+        run.stdout.contains(
+            "note: 4 finished runs on 2 days are kept in the warehouse, gone from Airflow"
+        ),
+        "{run:?}"
+    );
 }
 
 #[tokio::test]
