@@ -189,3 +189,94 @@ pw_start_s3() {
   PW_S3_PID=$!
   pw_wait_port "$port" 30 || { cat "$data.log" >&2; pw_die "s3s-fs did not start on port $port"; }
 }
+
+# The user scripts/test creates in each test Airflow.
+PW_AIRFLOW_USER="pipewatch"
+PW_AIRFLOW_PASSWORD="pipewatch test secret"
+
+# Installs apache-airflow==$1 (pinned to the versions of tests/fixtures/airflow's lock file, with
+# the PostgreSQL driver) into a cached venv once, and prints the venv's path.
+pw_airflow_venv() {
+  local version=$1 python=${PYTHON:-python3} pyver venv lock
+  pyver=$("$python" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
+  venv="$PW_CACHE_DIR/airflow-$version-py$pyver"
+  lock="$(dirname "${BASH_SOURCE[0]}")/../tests/fixtures/airflow/requirements-airflow-$version.lock.txt"
+  if [ ! -f "$venv/.pipewatch-complete" ]; then
+    pw_log "installing apache-airflow==$version into $venv (once; about a minute)"
+    rm -rf "$venv"
+    "$python" -m venv "$venv" >&2
+    "$venv/bin/pip" install -q --upgrade pip >&2
+    local constraint=() drivers=(psycopg2-binary)
+    [ -f "$lock" ] && constraint=(-c "$lock")
+    case $version in 3.*) drivers+=(asyncpg) ;; esac
+    "$venv/bin/pip" install -q "${constraint[@]}" "apache-airflow==$version" "${drivers[@]}" >&2 \
+      || pw_die "could not install apache-airflow==$version from PyPI"
+    touch "$venv/.pipewatch-complete"
+  fi
+  printf '%s\n' "$venv"
+}
+
+# Starts a real Airflow REST API for the tests: migrates a fresh metadata database $5 on the
+# PostgreSQL at 127.0.0.1:$4 (user postgres), creates the test user, serializes the test DAGs,
+# and starts the Airflow 2 webserver (/api/v1, basic auth) or the Airflow 3 api-server
+# (/api/v2, JWT) of venv $2 on 127.0.0.1:$3, with its home in $6. $1 is the major version.
+# Sets PW_AIRFLOW_PID.
+pw_start_airflow_api() {
+  local major=$1 venv=$2 port=$3 pg_port=$4 database=$5 home=$6 i
+  mkdir -p "$home/dags"
+  cp "$(dirname "${BASH_SOURCE[0]}")/../tests/fixtures/airflow/pipewatch_api_test_dags.py" "$home/dags/"
+  PGHOST=127.0.0.1 PGPORT=$pg_port PGUSER=postgres PGOPTIONS='-c client_min_messages=warning' \
+    "$PW_PG_BIN/psql" -X -q -d postgres \
+    -c "DROP DATABASE IF EXISTS $database" -c "CREATE DATABASE $database" >/dev/null
+  local env=(AIRFLOW_HOME="$home" AIRFLOW__CORE__LOAD_EXAMPLES=False
+    AIRFLOW__CORE__DAGS_FOLDER="$home/dags"
+    AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="postgresql+psycopg2://postgres@127.0.0.1:$pg_port/$database"
+    AIRFLOW__LOGGING__BASE_LOG_FOLDER="$home/logs")
+  if [ "$major" = 2 ]; then
+    env+=(AIRFLOW__API__AUTH_BACKENDS=airflow.api.auth.backend.basic_auth,airflow.api.auth.backend.session
+      AIRFLOW__WEBSERVER__WORKERS=1 AIRFLOW__WEBSERVER__SECRET_KEY=pipewatch-test
+      AIRFLOW__WEBSERVER__PID="$home/webserver.pid")
+  else
+    printf '{"%s": "%s"}\n' "$PW_AIRFLOW_USER" "$PW_AIRFLOW_PASSWORD" >"$home/passwords.json"
+    env+=(AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="$PW_AIRFLOW_USER:admin"
+      AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE="$home/passwords.json"
+      AIRFLOW__API_AUTH__JWT_SECRET=pipewatch-test-jwt-secret-0123456789abcdef
+      AIRFLOW__API__WORKERS=1)
+  fi
+  env "${env[@]}" "$venv/bin/airflow" db migrate >"$home/migrate.log" 2>&1 \
+    || { tail -n 20 "$home/migrate.log" >&2; pw_die "airflow db migrate failed (Airflow $major)"; }
+  if [ "$major" = 2 ]; then
+    env "${env[@]}" "$venv/bin/airflow" users create -u "$PW_AIRFLOW_USER" -p "$PW_AIRFLOW_PASSWORD" \
+      -r Admin -f Pipe -l Watch -e pipewatch@example.com >"$home/user.log" 2>&1 \
+      || { tail -n 20 "$home/user.log" >&2; pw_die "airflow users create failed"; }
+  fi
+  env "${env[@]}" "$venv/bin/airflow" dags reserialize >"$home/reserialize.log" 2>&1 \
+    || { tail -n 20 "$home/reserialize.log" >&2; pw_die "airflow dags reserialize failed (Airflow $major)"; }
+  if [ "$major" = 2 ]; then
+    setsid env "${env[@]}" "$venv/bin/airflow" webserver -H 127.0.0.1 -p "$port" >"$home/server.log" 2>&1 &
+  else
+    setsid env "${env[@]}" "$venv/bin/airflow" api-server -H 127.0.0.1 -p "$port" >"$home/server.log" 2>&1 &
+  fi
+  PW_AIRFLOW_PID=$!
+  local path=/api/v1/version
+  [ "$major" = 3 ] && path=/api/v2/version
+  for ((i = 0; i < 1200; i++)); do
+    if python3 -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$port$path', timeout=2)" 2>/dev/null; then
+      return 0
+    fi
+    kill -0 "$PW_AIRFLOW_PID" 2>/dev/null || { tail -n 30 "$home/server.log" >&2; pw_die "the Airflow $major server exited"; }
+    sleep 0.1
+  done
+  tail -n 30 "$home/server.log" >&2
+  pw_die "the Airflow $major server did not answer on port $port within 120 s"
+}
+
+# Stops an Airflow server started by pw_start_airflow_api, with its workers (it leads its own
+# process group, made by setsid).
+pw_stop_airflow_api() {
+  local pid=$1
+  [ -n "$pid" ] || return 0
+  kill -TERM -- "-$pid" 2>/dev/null || true
+  sleep 1
+  kill -KILL -- "-$pid" 2>/dev/null || true
+}

@@ -24,6 +24,7 @@ use crate::stage::{ObjectStore, StageError};
 
 const WATERMARK_SQL: &str = include_str!("../sql/extract/watermark.sql");
 const UNFINISHED_IDS_SQL: &str = include_str!("../sql/extract/unfinished_ids.sql");
+const UNFINISHED_RUNS_SQL: &str = include_str!("../sql/extract/unfinished_runs.sql");
 const REGISTER_SQL: &str = include_str!("../sql/extract/register.sql");
 
 /// Why an extract failed.
@@ -183,8 +184,37 @@ async fn extract(
         .iter()
         .map(|r| r.get(0))
         .collect();
+    let unfinished_runs: Vec<(String, String)> = if source.reads_by_id() {
+        Vec::new()
+    } else {
+        warehouse
+            .query(UNFINISHED_RUNS_SQL, &[&name])
+            .await
+            .map_err(warehouse_error("read the unfinished runs"))?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect()
+    };
+    let window = match scope {
+        ExtractScope::Window {
+            from,
+            to,
+            time_zone,
+        } => Some(
+            crate::reporting::window_bounds(warehouse, time_zone, from, to)
+                .await
+                .map_err(|source| ExtractError::Warehouse {
+                    instance: name.to_string(),
+                    step: "compute the window's bounds",
+                    source,
+                })?,
+        ),
+        ExtractScope::Incremental { .. } => None,
+    };
     let plan = ExtractPlan {
         scope,
+        unfinished_runs,
+        window,
         loaded_max_id: watermark.as_ref().and_then(|r| r.get(0)),
         changed_runs_scanned_at: watermark
             .as_ref()
@@ -219,6 +249,11 @@ async fn extract(
     // The task object is made durable first: once the DAG-run object exists, its companion
     // does too.
     let tasks = match sinks.task_instances {
+        // The source did not read task instances (the REST API): no object for them.
+        Some(sink) if extracted.tasks == TaskCoverage::NotRead => {
+            sink.abort().await;
+            None
+        }
         Some(sink) => Some(sink.finish().await.map_err(stage_error)?),
         None => None,
     };

@@ -14,6 +14,7 @@ pub mod config;
 pub mod context;
 pub mod db;
 pub mod extract;
+pub mod http;
 pub mod load;
 pub mod logging;
 pub mod migrate;

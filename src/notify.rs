@@ -6,12 +6,8 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
-
 use crate::config::{Secret, ValidateSettings};
+use crate::http::{ClientOptions, origin_of};
 
 /// A notice that could not be delivered.
 #[derive(Debug, thiserror::Error)]
@@ -28,64 +24,58 @@ pub async fn post_text(
     url: &Secret,
     text: &str,
 ) -> Result<(), NotifyError> {
-    let host = host_of(url.expose());
+    let host = origin_of(url.expose());
     let fail = |attempts, detail: String| NotifyError {
         host: host.clone(),
         attempts,
         detail,
     };
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_native_roots()
-        .map_err(|e| fail(0, format!("no TLS root certificates: {e}")))?
-        .https_or_http()
-        .enable_http1()
-        .build();
-    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build(connector);
+    let client = crate::http::client(ClientOptions {
+        timeout_seconds: settings.webhook_timeout_seconds,
+        ca_file: None,
+        verify_tls: true,
+    })
+    .map_err(|e| fail(0, e.to_string()))?;
     let body = serde_json::json!({ "text": text }).to_string();
-    let timeout = Duration::from_secs(settings.webhook_timeout_seconds);
     let mut last_error = String::new();
     for attempt in 1..=settings.webhook_attempts {
         if attempt > 1 {
             tokio::time::sleep(Duration::from_secs(1 << (attempt - 2).min(5))).await;
         }
-        let request = http::Request::post(url.expose())
-            .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(body.clone())))
-            .map_err(|e| fail(attempt, format!("invalid webhook URL: {e}")))?;
-        last_error = match tokio::time::timeout(timeout, client.request(request)).await {
-            Err(_) => format!("no answer within {} s", timeout.as_secs()),
-            Ok(Err(e)) => crate::db::error_chain(&e),
-            Ok(Ok(response)) if response.status().is_success() => return Ok(()),
-            Ok(Ok(response)) => format!("the webhook answered HTTP {}", response.status()),
+        last_error = match client
+            .post(url.expose())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.clone())
+            .send()
+            .await
+        {
+            Err(e) if e.is_timeout() => {
+                format!("no answer within {} s", settings.webhook_timeout_seconds)
+            }
+            Err(e) if e.is_builder() => {
+                return Err(fail(attempt, "invalid webhook URL".to_string()));
+            }
+            // The error names the URL, whose path may hold a token: only its causes are shown.
+            Err(e) => without_url(&e),
+            Ok(response) if response.status().is_success() => return Ok(()),
+            Ok(response) => format!("the webhook answered HTTP {}", response.status()),
         };
         tracing::warn!(attempt, host = %host, error = %last_error, "Webhook delivery failed.");
     }
     Err(fail(settings.webhook_attempts, last_error))
 }
 
-/// `scheme://host[:port]` of a URL, without its path (which may hold a token).
-fn host_of(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => {
-            let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-            let host = host.rsplit('@').next().unwrap_or(host);
-            format!("{scheme}://{host}")
-        }
-        None => "(invalid URL)".to_string(),
+/// A request error's description without the URL it names.
+fn without_url(error: &reqwest::Error) -> String {
+    let mut parts = Vec::new();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        parts.push(cause.to_string());
+        source = cause.source();
     }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn host_of_hides_path_and_credentials() {
-        assert_eq!(
-            super::host_of("https://hooks.slack.com/services/T0/B0/secret"),
-            "https://hooks.slack.com"
-        );
-        assert_eq!(
-            super::host_of("http://user:pw@127.0.0.1:8080/x?y"),
-            "http://127.0.0.1:8080"
-        );
+    if parts.is_empty() {
+        "the request failed".to_string()
+    } else {
+        parts.join(": ")
     }
 }

@@ -2,12 +2,45 @@
 //! time_zone`). Its name is checked against PostgreSQL's own list (`pg_timezone_names`), the
 //! same list every query that computes a day uses, so pipewatch and its SQL never disagree.
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use tokio_postgres::Client;
 
 use crate::db::SqlError;
+use crate::source::DayBounds;
 
 const CHECK_TIME_ZONE_SQL: &str = include_str!("../sql/common/check_time_zone.sql");
+const DAY_BOUNDS_SQL: &str = include_str!("../sql/common/day_bounds.sql");
+const WINDOW_BOUNDS_SQL: &str = include_str!("../sql/common/window_bounds.sql");
+
+/// When each day of `from..=to` begins in `zone` (and the day after), as the warehouse's SQL
+/// computes days.
+pub async fn day_bounds(
+    warehouse: &Client,
+    zone: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<DayBounds, SqlError> {
+    let rows = warehouse
+        .query(DAY_BOUNDS_SQL, &[&zone, &from, &to])
+        .await?;
+    Ok(DayBounds {
+        first: from,
+        starts: rows.iter().map(|r| r.get("starts_at")).collect(),
+    })
+}
+
+/// The days `from..=to` of `zone` as one UTC range `[start, end)`.
+pub async fn window_bounds(
+    warehouse: &Client,
+    zone: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<(DateTime<Utc>, DateTime<Utc>), SqlError> {
+    let row = warehouse
+        .query_one(WINDOW_BOUNDS_SQL, &[&zone, &from, &to])
+        .await?;
+    Ok((row.get("starts_at"), row.get("ends_at")))
+}
 
 /// The reporting time zone could not be checked or is unknown.
 #[derive(Debug, thiserror::Error)]

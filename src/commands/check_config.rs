@@ -114,18 +114,18 @@ pub async fn run(settings: &Settings, ctx: &RunContext) -> CheckReport {
             });
         }
     }
-    if settings.airflow.is_empty() {
+    if settings.sources().is_empty() {
         checks.push(Check {
             name: "airflow".into(),
             result: Err(
-                "no [airflowdb_config] section: add one for each Airflow metadata database to read"
+                "no Airflow source: add an [airflowdb_config] section for each metadata database, or an [airflow_api] section for each Airflow read through its REST API"
                     .into(),
             ),
         });
     }
-    for instance in &settings.airflow {
+    for instance in settings.sources() {
         checks.push(Check {
-            name: format!("airflow {}", instance.instance),
+            name: format!("airflow {}", instance.instance()),
             result: check_airflow(instance, settings.extract.task_instances, ctx).await,
         });
     }
@@ -170,7 +170,7 @@ async fn check_warehouse(
 }
 
 async fn check_airflow(
-    instance: &crate::config::AirflowSettings,
+    instance: crate::config::SourceSettings<'_>,
     extract_tasks: bool,
     ctx: &RunContext,
 ) -> Result<String, CheckFailure> {

@@ -7,7 +7,7 @@ use std::fmt;
 use tokio_postgres::Client;
 
 use super::{Failures, Report};
-use crate::config::{AirflowSettings, Settings};
+use crate::config::{Settings, SourceSettings};
 use crate::context::RunContext;
 use crate::extract::{self as stage, ExtractReport};
 use crate::source::{ExtractScope, Source};
@@ -58,7 +58,7 @@ pub async fn run(
     let scope = ExtractScope::Incremental { full: args.full };
     let mut report = ExtractCommandReport::default();
     let mut failures = Failures::default();
-    for instance in &instances {
+    for &instance in &instances {
         let extracted = extract_instance(
             settings,
             ctx,
@@ -78,7 +78,7 @@ pub async fn run(
 pub(super) async fn extract_instance(
     settings: &Settings,
     ctx: &RunContext,
-    instance: &AirflowSettings,
+    instance: SourceSettings<'_>,
     scope: ExtractScope<'_>,
     warehouse: &mut Client,
     store: &ObjectStore,
@@ -88,7 +88,7 @@ pub(super) async fn extract_instance(
     match stage::extract_instance(&source, &settings.extract, scope, warehouse, store, ctx).await {
         Ok(report) => Some(report),
         Err(e) => {
-            failures.push(&instance.instance, "Extract", &e);
+            failures.push(instance.instance(), "Extract", &e);
             None
         }
     }

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use tokio_postgres::Client;
 
-use crate::config::{AirflowSettings, Settings};
+use crate::config::{Settings, SourceSettings};
 use crate::context::RunContext;
 use crate::migrate as schema;
 use crate::reporting;
@@ -123,31 +123,32 @@ impl Failures {
 pub(crate) fn select_instances<'a>(
     settings: &'a Settings,
     instance: Option<&str>,
-) -> Result<Vec<&'a AirflowSettings>, UsageError> {
-    if settings.airflow.is_empty() {
+) -> Result<Vec<SourceSettings<'a>>, UsageError> {
+    let sources = settings.sources();
+    if sources.is_empty() {
         return Err(UsageError(format!(
-            "{}: no Airflow instance configured: add an [airflowdb_config] section (see pipeline.conf.example)",
+            "{}: no Airflow instance configured: add an [airflowdb_config] section (the metadata database) or an [airflow_api] section (the REST API); see pipeline.conf.example",
             settings.path.display()
         )));
     }
     match instance {
-        None => Ok(settings.airflow.iter().collect()),
-        Some(name) => settings
-            .airflow
-            .iter()
-            .find(|a| a.instance == name)
-            .map(|a| vec![a])
-            .ok_or_else(|| {
-                UsageError(format!(
-                    "no Airflow instance named {name:?} in the configuration (configured: {})",
-                    settings
-                        .airflow
-                        .iter()
-                        .map(|a| a.instance.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ))
-            }),
+        None => Ok(sources),
+        Some(name) => {
+            let configured = sources
+                .iter()
+                .map(|a| a.instance().to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
+            sources
+                .into_iter()
+                .find(|a| a.instance() == name)
+                .map(|a| vec![a])
+                .ok_or_else(|| {
+                    UsageError(format!(
+                        "no Airflow instance named {name:?} in the configuration (configured: {configured})"
+                    ))
+                })
+        }
     }
 }
 

@@ -25,8 +25,9 @@ use crate::config::Settings;
 use crate::context::RunContext;
 use crate::db::SqlError;
 use crate::migrate;
+use crate::reporting;
 use crate::run_log::{self, RunLogError, Stage, StageCounts, StageReport, Verdict};
-use crate::source::{DayDigest, RunFacts, Source, SourceError};
+use crate::source::{DayBounds, DayDigest, RunFacts, Source, SourceError};
 use crate::{Outcome, UsageError};
 
 const WAREHOUSE_SQL: &str = include_str!("../../sql/reconcile/warehouse_finished_per_day.sql");
@@ -399,6 +400,13 @@ pub async fn run(
         time_zone: settings.time_zone.clone(),
         instances: Vec::new(),
     };
+    let window = reporting::day_bounds(&warehouse, &settings.time_zone, from, to)
+        .await
+        .map_err(|source| ReconcileError::Warehouse {
+            instance: "(all)".to_string(),
+            step: "compute the window's days",
+            source,
+        })?;
     for instance in instances {
         let source = Source::new(instance);
         let name = source.instance();
@@ -407,7 +415,7 @@ pub async fn run(
             ctx,
             Stage::Reconcile,
             Some(name),
-            async |warehouse, _| compare(settings, &source, warehouse, ctx, from, to).await,
+            async |warehouse, _| compare(settings, &source, warehouse, ctx, &window).await,
         )
         .await?;
         report.instances.push(compared);
@@ -420,9 +428,9 @@ async fn compare(
     source: &Source<'_>,
     warehouse: &Client,
     ctx: &RunContext,
-    from: NaiveDate,
-    to: NaiveDate,
+    window: &DayBounds,
 ) -> Result<InstanceReconciliation, ReconcileError> {
+    let (from, to) = (window.first, window.last());
     let name = source.instance();
     let warehouse_error = |step: &'static str| {
         move |e: tokio_postgres::Error| ReconcileError::Warehouse {
@@ -457,7 +465,7 @@ async fn compare(
         source,
     };
     let source_days = source
-        .finished_runs_per_day(zone, from, to, until, ctx)
+        .finished_runs_per_day(zone, window, until, ctx)
         .await
         .map_err(source_error)?;
     // Days whose count or digest differ are looked at run by run.
@@ -473,7 +481,7 @@ async fn compare(
         (Vec::new(), Vec::new())
     } else {
         let source_runs = source
-            .runs_on_days(zone, &suspect, ctx)
+            .runs_on_days(zone, window, &suspect, until, ctx)
             .await
             .map_err(source_error)?;
         let warehouse_runs: Vec<RunFacts> = warehouse
@@ -504,7 +512,7 @@ async fn compare(
             .collect();
         (differences, gone)
     };
-    let tasks = if settings.extract.task_instances {
+    let tasks = if settings.extract.task_instances && source.reads_task_instances() {
         Some(compare_tasks(source, warehouse, ctx, zone, from, to, until).await?)
     } else {
         None

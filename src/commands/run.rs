@@ -10,7 +10,7 @@ use std::fmt;
 use tokio_postgres::Client;
 
 use super::{Failures, Report};
-use crate::config::{AirflowSettings, Settings};
+use crate::config::{Settings, SourceSettings};
 use crate::context::RunContext;
 use crate::extract::ExtractReport;
 use crate::load::{LoadReport, LoadTarget};
@@ -69,7 +69,7 @@ pub async fn run(settings: &Settings, ctx: &RunContext, args: &Args) -> anyhow::
 pub(super) async fn extract_load_transform(
     settings: &Settings,
     ctx: &RunContext,
-    instances: &[&AirflowSettings],
+    instances: &[SourceSettings<'_>],
     scope: ExtractScope<'_>,
     warehouse: &mut Client,
     store: &ObjectStore,
@@ -81,8 +81,8 @@ pub(super) async fn extract_load_transform(
         time_zone: &settings.time_zone,
         retry: settings.warehouse.retry,
     };
-    for instance in instances {
-        let name = instance.instance.as_str();
+    for &instance in instances {
+        let name = instance.instance();
         let extracted = super::extract::extract_instance(
             settings,
             ctx,

@@ -9,8 +9,8 @@ use config::{Value, ValueKind};
 
 use super::error::ConfigError;
 use super::sections::{
-    AIRFLOW_SECTION, EXTRACT, REPORTING, RETENTION, RETRY, STAGING, SectionSpec, VALIDATE,
-    WAREHOUSE, known_sections, section_spec,
+    AIRFLOW_API_SECTION, AIRFLOW_SECTION, EXTRACT, REPORTING, RETENTION, RETRY, STAGING,
+    SectionSpec, VALIDATE, WAREHOUSE, known_sections, section_spec,
 };
 use super::settings::*;
 use super::types::{Identifier, Secret};
@@ -49,6 +49,7 @@ impl Parser<'_> {
         let mut validate = None;
         let mut retention = None;
         let mut airflow = Vec::new();
+        let mut airflow_api = Vec::new();
         // One retry policy for every connection and request: read first, handed to the others.
         let retry = match sections.remove(RETRY) {
             Some(value) => self.retry(self.section(RETRY, value)?)?,
@@ -64,6 +65,7 @@ impl Parser<'_> {
                 VALIDATE => validate = Some(self.validate(section)?),
                 RETENTION => retention = Some(self.retention(section)?),
                 AIRFLOW_SECTION => airflow.push(self.airflow(section, retry)?),
+                AIRFLOW_API_SECTION => airflow_api.push(self.airflow_api(section, retry)?),
                 other => unreachable!("section [{other}] is in SECTIONS but not parsed"),
             }
         }
@@ -73,14 +75,19 @@ impl Parser<'_> {
                 .to_string(),
         })?;
         // BTreeMap order puts [airflowdb_config] before [airflowdb_config_*]; keep it.
+        // An instance is either a database or an API source, never both: its rows, watermark
+        // and stage folder are keyed by the name alone.
         let mut seen = BTreeMap::new();
-        for a in &airflow {
-            if let Some(other) = seen.insert(a.instance.clone(), a.database.section.clone()) {
+        let named = airflow
+            .iter()
+            .map(|a| (&a.instance, &a.database.section))
+            .chain(airflow_api.iter().map(|a| (&a.instance, &a.section)));
+        for (instance, section) in named {
+            if let Some(other) = seen.insert(instance.clone(), section.clone()) {
                 return Err(ConfigError::Rule {
                     path: self.path.to_path_buf(),
                     message: format!(
-                        "sections [{other}] and [{}] both name Airflow instance `{}`: give each an `instance` of its own",
-                        a.database.section, a.instance
+                        "sections [{other}] and [{section}] both name Airflow instance `{instance}`: give each an `instance` of its own (an instance is read from its database or its REST API, never both)"
                     ),
                 });
             }
@@ -96,6 +103,7 @@ impl Parser<'_> {
             warehouse,
             lock_wait_seconds,
             airflow,
+            airflow_api,
             staging,
             extract: extract.unwrap_or_default(),
             time_zone: time_zone.unwrap_or_else(|| DEFAULT_TIME_ZONE.to_string()),
@@ -347,15 +355,13 @@ impl Parser<'_> {
         Ok((pg, lock_wait_seconds))
     }
 
-    fn airflow(
-        &self,
-        mut s: Section,
-        retry: RetrySettings,
-    ) -> Result<AirflowSettings, ConfigError> {
-        let implied = if s.name == AIRFLOW_SECTION {
+    /// The `instance` of an Airflow section: given, or implied by the section's name (`default`
+    /// for the unsuffixed section, `<x>` for `[<section>_<x>]`).
+    fn instance_name(&self, s: &mut Section, section: &str) -> Result<String, ConfigError> {
+        let implied = if s.name == section {
             DEFAULT_INSTANCE_NAME.to_string()
         } else {
-            s.name[AIRFLOW_SECTION.len() + 1..].to_string()
+            s.name[section.len() + 1..].to_string()
         };
         let instance = s.string("instance")?.unwrap_or(implied);
         // The name is a folder of the stage (`dag_run/<instance>/...`): no `.` or `..`, no
@@ -373,6 +379,15 @@ impl Parser<'_> {
                 "an instance name of letters, digits, `_`, `-` and `.` (not first), at most 100 characters",
             ));
         }
+        Ok(instance)
+    }
+
+    fn airflow(
+        &self,
+        mut s: Section,
+        retry: RetrySettings,
+    ) -> Result<AirflowSettings, ConfigError> {
+        let instance = self.instance_name(&mut s, AIRFLOW_SECTION)?;
         let database = self.postgres(
             &mut s,
             DEFAULT_AIRFLOW_SCHEMA,
@@ -381,6 +396,111 @@ impl Parser<'_> {
         )?;
         s.finish()?;
         Ok(AirflowSettings { instance, database })
+    }
+
+    fn airflow_api(
+        &self,
+        mut s: Section,
+        retry: RetrySettings,
+    ) -> Result<AirflowApiSettings, ConfigError> {
+        let instance = self.instance_name(&mut s, AIRFLOW_API_SECTION)?;
+        let base_url = s.required("base_url")?;
+        let lower = base_url.to_ascii_lowercase();
+        if !(lower.starts_with("http://") || lower.starts_with("https://"))
+            || base_url.contains('?')
+        {
+            return Err(s.invalid(
+                "base_url",
+                &base_url,
+                "the webserver's URL starting with http:// or https://, such as https://airflow.example.com",
+            ));
+        }
+        let base_url = base_url.trim_end_matches('/').to_string();
+        for suffix in ["/api/v1", "/api/v2"] {
+            if base_url.ends_with(suffix) {
+                return Err(s.invalid(
+                    "base_url",
+                    &base_url,
+                    &format!(
+                        "the webserver's address without {suffix}: pipewatch adds the API path itself"
+                    ),
+                ));
+            }
+        }
+        let api_version = match s.string("api_version")?.as_deref() {
+            None | Some("auto") => ApiVersionSetting::Auto,
+            Some("v1") | Some("1") => ApiVersionSetting::V1,
+            Some("v2") | Some("2") => ApiVersionSetting::V2,
+            Some(other) => {
+                let other = other.to_string();
+                return Err(s.invalid(
+                    "api_version",
+                    &other,
+                    "auto (ask the server), v1 (Airflow 2) or v2 (Airflow 3)",
+                ));
+            }
+        };
+        let username = s.string("username")?;
+        let password = s.secret("password")?;
+        let token = s.secret("token")?;
+        let rule = |message: String| ConfigError::Rule {
+            path: self.path.to_path_buf(),
+            message,
+        };
+        let auth = match (username, password, token) {
+            (Some(username), Some(password), None) => ApiAuth::Password {
+                username,
+                password: Secret::new(password),
+            },
+            (None, None, Some(token)) => ApiAuth::Token(Secret::new(token)),
+            (None, None, None) => {
+                return Err(rule(format!(
+                    "[{}] needs credentials: username and password (an Airflow user), or token (a bearer token issued by a managed service)",
+                    s.name
+                )));
+            }
+            (_, _, Some(_)) => {
+                return Err(rule(format!(
+                    "[{}] sets token together with username or password: keep one way to log in",
+                    s.name
+                )));
+            }
+            (Some(_), None, None) | (None, Some(_), None) => {
+                return Err(rule(format!(
+                    "[{}] username and password go together: set both (or token instead)",
+                    s.name
+                )));
+            }
+        };
+        let ca_file = s.string("ca_file")?.map(|v| self.base.join(v));
+        let verify_tls = s.boolean("verify_tls")?.unwrap_or(true);
+        if !verify_tls && ca_file.is_some() {
+            return Err(rule(format!(
+                "[{}] verify_tls = false with ca_file set: a CA file is only used to verify; remove one of the two",
+                s.name
+            )));
+        }
+        let settings = AirflowApiSettings {
+            section: s.name.clone(),
+            instance,
+            base_url,
+            api_version,
+            auth,
+            ca_file,
+            verify_tls,
+            page_size: s
+                .number("page_size", 1, 100_000)?
+                .unwrap_or(DEFAULT_API_PAGE_SIZE),
+            request_timeout_seconds: s
+                .number("request_timeout_seconds", 1, 3600)?
+                .unwrap_or(DEFAULT_API_REQUEST_TIMEOUT_SECONDS),
+            max_requests_per_second: s
+                .number("max_requests_per_second", 0, 10_000)?
+                .unwrap_or(DEFAULT_API_MAX_REQUESTS_PER_SECOND),
+            retry,
+        };
+        s.finish()?;
+        Ok(settings)
     }
 
     fn staging(

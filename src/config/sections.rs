@@ -19,6 +19,9 @@ pub const RETRY: &str = "retry";
 /// The section naming the (first) Airflow metadata database, as in the book; more as
 /// `[airflowdb_config_<instance>]`.
 pub const AIRFLOW_SECTION: &str = "airflowdb_config";
+/// The section naming an Airflow installation read through its REST API (for managed Airflow,
+/// where the metadata database is out of reach); more as `[airflow_api_<instance>]`.
+pub const AIRFLOW_API_SECTION: &str = "airflow_api";
 
 /// What one section may hold.
 #[derive(Debug)]
@@ -71,6 +74,25 @@ pub const SECTIONS: &[SectionSpec] = &[
             "sslrootcert",
             "sslcert",
             "sslkey",
+        ],
+    },
+    SectionSpec {
+        name: AIRFLOW_API_SECTION,
+        repeated: true,
+        keys: &[
+            "instance",
+            "base_url",
+            "api_version",
+            "username",
+            "password",
+            "password_file",
+            "token",
+            "token_file",
+            "ca_file",
+            "verify_tls",
+            "page_size",
+            "request_timeout_seconds",
+            "max_requests_per_second",
         ],
     },
     SectionSpec {

@@ -186,6 +186,95 @@ pub struct AirflowSettings {
     pub database: PostgresSettings,
 }
 
+/// Default DAG runs asked for per API request (Airflow's own `[api] maximum_page_limit` default;
+/// a server caps larger requests at its limit, and pipewatch pages by what it is given).
+pub const DEFAULT_API_PAGE_SIZE: u64 = 100;
+/// Default time allowed for one REST API request.
+pub const DEFAULT_API_REQUEST_TIMEOUT_SECONDS: u64 = 30;
+/// Default ceiling on API requests per second, to spare a production webserver (0: no limit).
+pub const DEFAULT_API_MAX_REQUESTS_PER_SECOND: u64 = 10;
+
+/// Which REST API generation to speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ApiVersionSetting {
+    /// Ask the server: `/api/v2/version` (Airflow 3), else `/api/v1/version` (Airflow 2).
+    #[default]
+    Auto,
+    /// Airflow 2's `/api/v1` (HTTP basic auth or a bearer token).
+    V1,
+    /// Airflow 3's `/api/v2` (a JWT from `POST /auth/token`, or a bearer token).
+    V2,
+}
+
+/// How pipewatch authenticates to the REST API.
+#[derive(Debug, Clone)]
+pub enum ApiAuth {
+    /// A user of Airflow: HTTP basic auth on `/api/v1`; on `/api/v2` exchanged for a JWT at
+    /// `POST /auth/token`, renewed when it expires.
+    Password {
+        /// The user name.
+        username: String,
+        /// The password.
+        password: Secret,
+    },
+    /// A bearer token issued elsewhere (a managed service's token), sent as is.
+    Token(Secret),
+}
+
+/// One Airflow installation read through its stable REST API.
+#[derive(Debug, Clone)]
+pub struct AirflowApiSettings {
+    /// The section these settings came from, for messages (`airflow_api`, `airflow_api_<x>`).
+    pub section: String,
+    /// Name recorded in every row from this installation (`airflow_instance`).
+    pub instance: String,
+    /// The webserver's (Airflow 2) or api-server's (Airflow 3) address, without a trailing `/`
+    /// and without `/api/...`.
+    pub base_url: String,
+    /// Which API generation to speak.
+    pub api_version: ApiVersionSetting,
+    /// How to authenticate.
+    pub auth: ApiAuth,
+    /// PEM file of certificate authorities to trust besides the system's (`ca_file`).
+    pub ca_file: Option<PathBuf>,
+    /// Whether the server's certificate is checked (`verify_tls`, default true).
+    pub verify_tls: bool,
+    /// Rows asked for per page.
+    pub page_size: u64,
+    /// Seconds allowed for one request.
+    pub request_timeout_seconds: u64,
+    /// Most requests per second (0: no limit).
+    pub max_requests_per_second: u64,
+    /// Retries of transient failures (`[retry]`): connection errors, timeouts, 429 and 5xx.
+    pub retry: RetrySettings,
+}
+
+impl AirflowApiSettings {
+    /// The environment variable that overrides `key` of this section.
+    pub fn env_var(&self, key: &str) -> String {
+        env_var_name(&self.section, key)
+    }
+}
+
+/// One configured source of DAG runs: a metadata database or a REST API.
+#[derive(Debug, Clone, Copy)]
+pub enum SourceSettings<'a> {
+    /// An `[airflowdb_config*]` section.
+    Database(&'a AirflowSettings),
+    /// An `[airflow_api*]` section.
+    Api(&'a AirflowApiSettings),
+}
+
+impl SourceSettings<'_> {
+    /// The instance name.
+    pub fn instance(&self) -> &str {
+        match self {
+            SourceSettings::Database(s) => &s.instance,
+            SourceSettings::Api(s) => &s.instance,
+        }
+    }
+}
+
 /// Where extracts are staged between extract and load.
 #[derive(Debug, Clone)]
 pub enum StagingSettings {
@@ -299,8 +388,11 @@ pub struct Settings {
     pub warehouse: PostgresSettings,
     /// Seconds an invocation waits for another one's run lock (`[warehouse] lock_wait_seconds`).
     pub lock_wait_seconds: u64,
-    /// The Airflow installations, in section order; may be empty for commands that need none.
+    /// The Airflow metadata databases, in section order; may be empty for commands that need
+    /// none.
     pub airflow: Vec<AirflowSettings>,
+    /// The Airflow installations read through the REST API, in section order.
+    pub airflow_api: Vec<AirflowApiSettings>,
     /// The stage.
     pub staging: StagingSettings,
     /// Incremental extraction.
@@ -312,4 +404,16 @@ pub struct Settings {
     pub validate: ValidateSettings,
     /// Retention.
     pub retention: RetentionSettings,
+}
+
+impl Settings {
+    /// Every configured source: the metadata databases, then the REST APIs, each in section
+    /// order.
+    pub fn sources(&self) -> Vec<SourceSettings<'_>> {
+        self.airflow
+            .iter()
+            .map(SourceSettings::Database)
+            .chain(self.airflow_api.iter().map(SourceSettings::Api))
+            .collect()
+    }
 }

@@ -6,16 +6,18 @@
 //! transform only ever see those rows, so a new source (Airflow's REST API) or a new grain adds
 //! a module here without touching them.
 //!
-//! Today there is one source, the Airflow metadata database ([`airflow_db`]). [`Source`] is an
-//! enum rather than a trait object: each source is a variant, every operation one `match`.
+//! There are two sources: the Airflow metadata database ([`airflow_db`]) and Airflow's REST API
+//! ([`airflow_api`]). [`Source`] is an enum rather than a trait object: each source is a
+//! variant, every operation one `match`.
 
+pub mod airflow_api;
 pub mod airflow_db;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
-use crate::config::{AirflowSettings, ExtractSettings};
+use crate::config::{ExtractSettings, SourceSettings};
 use crate::context::RunContext;
 use crate::db::{ConnectError, SqlError};
 use crate::stage::{ObjectStore, ObjectWriter, StageError};
@@ -157,6 +159,39 @@ pub struct TaskTryCounts {
     pub missing_example: Option<String>,
 }
 
+/// The calendar days `first..=last` of the reporting time zone as UTC instants, for sources that
+/// cannot ask PostgreSQL which day an instant falls on (the REST API). Computed by the
+/// warehouse (`crate::reporting::day_bounds`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayBounds {
+    /// The first day.
+    pub first: NaiveDate,
+    /// When each day begins, and after them when the day after the last begins (ascending).
+    pub starts: Vec<DateTime<Utc>>,
+}
+
+impl DayBounds {
+    /// The last day.
+    pub fn last(&self) -> NaiveDate {
+        self.first + chrono::Days::new(self.starts.len().saturating_sub(2) as u64)
+    }
+
+    /// `[start of the first day, start of the day after the last)`.
+    pub fn range(&self) -> (DateTime<Utc>, DateTime<Utc>) {
+        (
+            *self.starts.first().expect("at least one day"),
+            *self.starts.last().expect("at least one day"),
+        )
+    }
+
+    /// The day `t` falls on, when it is one of these days.
+    pub fn day_of(&self, t: DateTime<Utc>) -> Option<NaiveDate> {
+        let after = self.starts.partition_point(|s| *s <= t);
+        (after > 0 && after < self.starts.len())
+            .then(|| self.first + chrono::Days::new(after as u64 - 1))
+    }
+}
+
 /// How an extract chose its runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExtractMode {
@@ -220,6 +255,11 @@ pub struct ExtractPlan<'a> {
     pub changed_runs_scanned_at: Option<DateTime<Utc>>,
     /// Source ids of runs the warehouse holds as unfinished (queued or running).
     pub unfinished_ids: Vec<i32>,
+    /// `(dag_id, run_id)` of the runs the warehouse holds as unfinished (for sources without
+    /// Airflow's ids: the REST API).
+    pub unfinished_runs: Vec<(String, String)>,
+    /// A window extract's days as `[start, end)` in UTC (None for other extracts).
+    pub window: Option<(DateTime<Utc>, DateTime<Utc>)>,
     /// `[extract]` settings.
     pub settings: &'a ExtractSettings,
 }
@@ -296,6 +336,15 @@ pub enum SourceError {
         /// What is wrong.
         problem: String,
     },
+    /// The REST API failed.
+    #[error("Airflow instance {instance} (REST API)")]
+    Api {
+        /// The instance.
+        instance: String,
+        /// What failed (boxed: it is large and rare).
+        #[source]
+        source: Box<airflow_api::ApiError>,
+    },
     /// Writing the rows into the stage failed.
     #[error("Airflow instance {instance}: could not stage the extract")]
     Stage {
@@ -312,19 +361,36 @@ pub enum SourceError {
 pub enum Source<'a> {
     /// An Airflow metadata database on PostgreSQL.
     AirflowDb(airflow_db::AirflowDb<'a>),
+    /// Airflow's REST API.
+    AirflowApi(airflow_api::AirflowApi<'a>),
 }
 
 impl<'a> Source<'a> {
     /// The source configured by `settings`; connects to nothing yet.
-    pub fn new(settings: &'a AirflowSettings) -> Self {
-        Source::AirflowDb(airflow_db::AirflowDb::new(settings))
+    pub fn new(settings: SourceSettings<'a>) -> Self {
+        match settings {
+            SourceSettings::Database(s) => Source::AirflowDb(airflow_db::AirflowDb::new(s)),
+            SourceSettings::Api(s) => Source::AirflowApi(airflow_api::AirflowApi::new(s)),
+        }
     }
 
     /// The instance name recorded in every row from this source.
     pub fn instance(&self) -> &str {
         match self {
             Source::AirflowDb(s) => s.instance(),
+            Source::AirflowApi(s) => s.instance(),
         }
+    }
+
+    /// Whether this source names runs by Airflow's `dag_run.id` (the database does; the REST
+    /// API does not expose it).
+    pub fn reads_by_id(&self) -> bool {
+        matches!(self, Source::AirflowDb(_))
+    }
+
+    /// Whether this source reads task instances (the REST API does not yet).
+    pub fn reads_task_instances(&self) -> bool {
+        matches!(self, Source::AirflowDb(_))
     }
 
     /// Reads the runs `plan` selects into `sinks.dag_runs` and, when `sinks.task_instances` is
@@ -337,38 +403,43 @@ impl<'a> Source<'a> {
     ) -> Result<SourceExtract, SourceError> {
         match self {
             Source::AirflowDb(s) => s.extract(plan, sinks, ctx).await,
+            Source::AirflowApi(s) => s.extract(plan, sinks, ctx).await,
         }
     }
 
-    /// Finished (`success`/`failed`) runs per day of `from..=to` in `time_zone`, with a digest
+    /// Finished (`success`/`failed`) runs per day of `window` in `time_zone`, with a digest
     /// of what they are, counting only runs the source last changed at or before
     /// `changed_until` (for reconcile).
     pub async fn finished_runs_per_day(
         &self,
         time_zone: &str,
-        from: NaiveDate,
-        to: NaiveDate,
+        window: &DayBounds,
         changed_until: DateTime<Utc>,
         ctx: &RunContext,
     ) -> Result<BTreeMap<NaiveDate, DayDigest>, SourceError> {
         match self {
             Source::AirflowDb(s) => {
-                s.finished_runs_per_day(time_zone, from, to, changed_until, ctx)
+                s.finished_runs_per_day(time_zone, window.first, window.last(), changed_until, ctx)
                     .await
             }
+            Source::AirflowApi(s) => s.finished_runs_per_day(window, changed_until).await,
         }
     }
 
-    /// Every run of `days` (finished or not), with when the source last changed it, for
+    /// Every run of `days` (finished or not; days of `window`), with when the source last
+    /// changed it (an API source only tells whether that was after `changed_until`), for
     /// reconcile to name the runs of the days that differ.
     pub async fn runs_on_days(
         &self,
         time_zone: &str,
+        window: &DayBounds,
         days: &[NaiveDate],
+        changed_until: DateTime<Utc>,
         ctx: &RunContext,
     ) -> Result<Vec<RunFacts>, SourceError> {
         match self {
             Source::AirflowDb(s) => s.runs_on_days(time_zone, days, ctx).await,
+            Source::AirflowApi(s) => s.runs_on_days(window, days, changed_until).await,
         }
     }
 
@@ -388,6 +459,7 @@ impl<'a> Source<'a> {
                 s.task_tries_per_day(time_zone, from, to, changed_until, ctx)
                     .await
             }
+            Source::AirflowApi(_) => Ok(None),
         }
     }
 
@@ -400,6 +472,7 @@ impl<'a> Source<'a> {
     ) -> Result<String, SourceError> {
         match self {
             Source::AirflowDb(s) => s.check(extract_tasks, ctx).await,
+            Source::AirflowApi(s) => s.check(extract_tasks).await,
         }
     }
 }
@@ -530,6 +603,29 @@ mod tests {
         let mut c = CsvRecordCounter::default();
         c.feed(b"h\n1");
         assert_eq!(c.records(), 2);
+    }
+
+    #[test]
+    fn day_bounds_place_instants_on_their_days() {
+        let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let first = NaiveDate::from_ymd_opt(2024, 3, 30).unwrap();
+        // Europe/Berlin around the switch to summer time (a 23-hour day).
+        let bounds = DayBounds {
+            first,
+            starts: vec![
+                t("2024-03-29T23:00:00Z"),
+                t("2024-03-30T23:00:00Z"),
+                t("2024-03-31T22:00:00Z"),
+            ],
+        };
+        assert_eq!(bounds.last(), NaiveDate::from_ymd_opt(2024, 3, 31).unwrap());
+        assert_eq!(bounds.day_of(t("2024-03-29T22:59:59Z")), None);
+        assert_eq!(bounds.day_of(t("2024-03-29T23:00:00Z")), Some(first));
+        assert_eq!(
+            bounds.day_of(t("2024-03-31T21:59:59Z")),
+            Some(bounds.last())
+        );
+        assert_eq!(bounds.day_of(t("2024-03-31T22:00:00Z")), None);
     }
 
     #[test]

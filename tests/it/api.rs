@@ -1,0 +1,632 @@
+//! The REST API source against real Airflow servers: the Airflow 2.10.5 webserver (`/api/v1`,
+//! basic auth) and the Airflow 3.3.2 api-server (`/api/v2`, JWT) that `scripts/test` starts on
+//! metadata databases of the test PostgreSQL. Tests insert runs into those databases (as
+//! Airflow's scheduler would, `updated_at` included) and read them back through the API and
+//! through the database source. Each test owns its DAG ids (`pw_tNN`, serialized into both
+//! servers by scripts/test) and its own days, so tests run in parallel.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use tokio_postgres::{Client, NoTls};
+
+use crate::common::*;
+
+/// One of the two test servers.
+#[derive(Debug, Clone, Copy)]
+struct Server {
+    major: u8,
+}
+
+impl Server {
+    fn both() -> [Server; 2] {
+        [Server { major: 2 }, Server { major: 3 }]
+    }
+
+    fn url(self) -> String {
+        env(&format!("PIPEWATCH_TEST_AIRFLOW{}_URL", self.major))
+    }
+
+    fn database(self) -> String {
+        env(&format!("PIPEWATCH_TEST_AIRFLOW{}_DATABASE", self.major))
+    }
+
+    /// A connection to the server's metadata database.
+    async fn metadata(self) -> Client {
+        let conn = format!(
+            "host={} port={} user={} dbname={} application_name=pipewatch-test-airflow",
+            pg_host(),
+            pg_port(),
+            pg_user(),
+            self.database()
+        );
+        let (client, connection) = tokio_postgres::connect(&conn, NoTls)
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to {conn}: {e}; run scripts/test"));
+        tokio::spawn(connection);
+        client
+    }
+
+    /// `[airflow_api_<instance>]` for this server.
+    fn api_section(self, instance: &str, extra: &str) -> String {
+        format!(
+            "[airflow_api_{instance}]\nbase_url = {}\nusername = {}\npassword = {}\nmax_requests_per_second = 0\n{extra}",
+            self.url(),
+            env("PIPEWATCH_TEST_AIRFLOW_USER"),
+            env("PIPEWATCH_TEST_AIRFLOW_PASSWORD"),
+        )
+    }
+
+    /// `[airflowdb_config_<instance>]` reading this server's metadata database directly.
+    fn db_section(self, instance: &str) -> String {
+        format!(
+            "[airflowdb_config_{instance}]\nhost = {}\nport = {}\nusername = {}\ndatabase = {}\n",
+            pg_host(),
+            pg_port(),
+            pg_user(),
+            self.database()
+        )
+    }
+}
+
+/// Inserts a run as Airflow does (`updated_at` = now). `logical` None makes an Airflow 3 run
+/// without a logical date (`run_after` = `after`).
+#[allow(clippy::too_many_arguments)]
+async fn insert(
+    af: &Client,
+    major: u8,
+    dag_id: &str,
+    run_id: &str,
+    logical: Option<&str>,
+    after: &str,
+    state: &str,
+    run_type: &str,
+    start: Option<&str>,
+    end: Option<&str>,
+) {
+    let ts = |v: Option<&str>| {
+        v.map(|t| {
+            chrono::DateTime::parse_from_rfc3339(t)
+                .unwrap()
+                .with_timezone(&chrono::Utc)
+        })
+    };
+    let (logical, after, start, end) = (ts(logical), ts(Some(after)), ts(start), ts(end));
+    let result = if major == 2 {
+        // Airflow 2 has no run_after, and every run has a logical date.
+        let logical = logical.or(after);
+        af.execute(
+            "INSERT INTO dag_run (dag_id, run_id, execution_date, state, run_type, external_trigger, \
+             queued_at, start_date, end_date, data_interval_start, data_interval_end, updated_at, \
+             clear_number) VALUES ($1, $2, $3::timestamptz, $4, $5::text, $5::text = 'manual', \
+             $6::timestamptz - interval '1 minute', $6::timestamptz, $7::timestamptz, \
+             $3::timestamptz, $3::timestamptz + interval '1 day', now(), 0)",
+            &[&dag_id, &run_id, &logical, &state, &run_type, &start, &end],
+        )
+        .await
+    } else {
+        af.execute(
+            "INSERT INTO dag_run (dag_id, run_id, logical_date, run_after, state, run_type, \
+             triggered_by, queued_at, start_date, end_date, data_interval_start, \
+             data_interval_end, updated_at, clear_number) VALUES ($1, $2, $3::timestamptz, \
+             $8::timestamptz, $4, $5, 'TEST', $6::timestamptz - interval '1 minute', \
+             $6::timestamptz, $7::timestamptz, $3::timestamptz, \
+             $3::timestamptz + interval '1 day', now(), 0)",
+            &[
+                &dag_id, &run_id, &logical, &state, &run_type, &start, &end, &after,
+            ],
+        )
+        .await
+    };
+    result.unwrap_or_else(|e| panic!("insert {dag_id} {run_id}: {e:?}"));
+}
+
+/// A warehouse schema and a config with both sources of one server.
+struct Pair {
+    dir: TempDir,
+    config: std::path::PathBuf,
+    warehouse: String,
+    client: Client,
+}
+
+impl Pair {
+    async fn new(server: Server, api_extra: &str, extra: &str) -> Self {
+        let warehouse = unique("wh_api");
+        let dir = TempDir::new();
+        let config = write_config(
+            dir.path(),
+            &format!(
+                "{}[staging]\nbackend = local\n{}{}{extra}",
+                warehouse_section(&warehouse),
+                server.db_section("db"),
+                server.api_section("api", api_extra)
+            ),
+        );
+        Pair {
+            dir,
+            config,
+            warehouse,
+            client: pg().await,
+        }
+    }
+
+    fn pipewatch(&self, args: &[&str]) -> Run {
+        let mut all = vec!["--config", self.config.to_str().unwrap()];
+        all.extend_from_slice(args);
+        pipewatch(self.dir.path(), &all, &[])
+    }
+
+    fn ok(&self, args: &[&str]) -> Run {
+        let run = self.pipewatch(args);
+        assert_eq!(run.code, 0, "pipewatch {args:?}: {run:?}");
+        run
+    }
+
+    /// The instance's rows of `dags`, without what only one source has: load bookkeeping,
+    /// Airflow's id, clear_number and updated_at (not in the API), and on Airflow 2 queued_at
+    /// (not in /api/v1).
+    async fn rows(&self, instance: &str, dags: &[&str], major: u8) -> Vec<String> {
+        let queued = if major == 2 { " - 'queued_at'" } else { "" };
+        self.client
+            .query(
+                &format!(
+                    "SELECT (to_jsonb(h) - 'loaded_at' - 'first_loaded_at' - 'loaded_by_run_id' \
+                     - 'source_read_at' - 'airflow_instance' - 'id' - 'clear_number' \
+                     - 'source_updated_at'{queued})::text \
+                     FROM {}.dag_run_history h WHERE airflow_instance = $1 AND dag_id = ANY($2) \
+                     ORDER BY dag_id, run_id",
+                    self.warehouse
+                ),
+                &[&instance, &dags],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    }
+
+    async fn state(&self, instance: &str, dag: &str, run: &str) -> Option<String> {
+        self.client
+            .query_opt(
+                &format!(
+                    "SELECT state FROM {}.dag_run_history WHERE airflow_instance = $1 AND dag_id = $2 AND run_id = $3",
+                    self.warehouse
+                ),
+                &[&instance, &dag, &run],
+            )
+            .await
+            .unwrap()
+            .and_then(|r| r.get(0))
+    }
+
+    async fn assert_parity(&self, dags: &[&str], major: u8, expected: usize) {
+        let db = self.rows("db", dags, major).await;
+        let api = self.rows("api", dags, major).await;
+        assert_eq!(db.len(), expected, "database source rows: {db:#?}");
+        assert_eq!(
+            api, db,
+            "Airflow {major}: the API source's rows differ from the database source's"
+        );
+    }
+}
+
+/// Parity, and every incremental case of the database source, through both API generations:
+/// late-finishing runs, queued and running runs, a run cleared and finished again, a run created
+/// out of order, a run whose state changed without Airflow moving its updated_at (caught by
+/// re-reading unfinished runs), paging over several pages.
+#[tokio::test]
+async fn api_source_rows_equal_the_database_source_rows_through_every_incremental_case() {
+    for server in Server::both() {
+        let major = server.major;
+        let (a, b) = match major {
+            2 => ("pw_t00", "pw_t01"),
+            _ => ("pw_t02", "pw_t03"),
+        };
+        let af = server.metadata().await;
+        let day = |d: u32| format!("2023-01-{d:02}T00:00:00+00:00");
+        for d in 1..=5 {
+            let state = if d == 3 { "failed" } else { "success" };
+            let start = format!("2023-01-{:02}T00:05:00+00:00", d + 1);
+            let end = format!("2023-01-{:02}T00:25:00+00:00", d + 1);
+            insert(
+                &af,
+                major,
+                a,
+                &format!("scheduled__{}", day(d)),
+                Some(&day(d)),
+                &day(d + 1),
+                state,
+                "scheduled",
+                Some(&start),
+                Some(&end),
+            )
+            .await;
+        }
+        insert(
+            &af,
+            major,
+            b,
+            "scheduled__late",
+            Some(&day(6)),
+            &day(7),
+            "running",
+            "scheduled",
+            Some("2023-01-07T00:05:00+00:00"),
+            None,
+        )
+        .await;
+        insert(
+            &af,
+            major,
+            b,
+            "queued_one",
+            Some(&day(7)),
+            &day(8),
+            "queued",
+            "manual",
+            None,
+            None,
+        )
+        .await;
+        insert(
+            &af,
+            major,
+            b,
+            "stuck",
+            Some(&day(8)),
+            &day(9),
+            "running",
+            "scheduled",
+            Some("2023-01-09T00:05:00+00:00"),
+            None,
+        )
+        .await;
+        if major == 3 {
+            // Airflow 3: a manual run without a logical date; its day comes from run_after.
+            insert(
+                &af,
+                major,
+                b,
+                "manual__no_logical_date",
+                None,
+                "2023-01-10T12:00:00+00:00",
+                "success",
+                "manual",
+                Some("2023-01-10T12:01:00+00:00"),
+                Some("2023-01-10T12:02:00+00:00"),
+            )
+            .await;
+        }
+        let first = if major == 3 { 9 } else { 8 };
+        // Two runs per page: the lists span several pages.
+        let pair = Pair::new(
+            server,
+            "page_size = 2\n",
+            "[extract]\nchanged_runs_scan_overlap_minutes = 0\ntask_instances = false\n",
+        )
+        .await;
+        let dags = [a, b];
+        let run = pair.ok(&["run"]);
+        assert!(
+            run.all_output().contains("api"),
+            "the run names the API instance: {run:?}"
+        );
+        pair.assert_parity(&dags, major, first).await;
+
+        // Late finishing, clearing, a run created out of order (an earlier day), a queued run
+        // starting, and a state changed without updated_at moving (Airflow's bulk updates).
+        af.batch_execute(&format!(
+            "UPDATE dag_run SET state = 'success', end_date = '2023-01-07T01:00:00Z', updated_at = now() \
+               WHERE dag_id = '{b}' AND run_id = 'scheduled__late';
+             UPDATE dag_run SET state = 'queued', start_date = NULL, end_date = NULL, \
+               clear_number = clear_number + 1, updated_at = now() \
+               WHERE dag_id = '{a}' AND run_id = 'scheduled__{}';
+             UPDATE dag_run SET state = 'running', start_date = '2023-01-08T00:01:00Z', updated_at = now() \
+               WHERE dag_id = '{b}' AND run_id = 'queued_one';
+             UPDATE dag_run SET state = 'failed', end_date = '2023-01-09T02:00:00Z', \
+               updated_at = '2020-01-01T00:00:00Z' WHERE dag_id = '{b}' AND run_id = 'stuck';",
+            day(3)
+        ))
+        .await
+        .unwrap();
+        insert(
+            &af,
+            major,
+            a,
+            "backfill__early",
+            Some("2022-12-31T00:00:00+00:00"),
+            "2023-01-01T00:00:00+00:00",
+            "success",
+            "backfill",
+            Some("2023-01-11T00:00:00+00:00"),
+            Some("2023-01-11T00:10:00+00:00"),
+        )
+        .await;
+        // The next extract's scan must start after these changes' updated_at minus no overlap:
+        // wait for the server's clock (second resolution) to pass them.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        pair.ok(&["run"]);
+        pair.assert_parity(&dags, major, first + 1).await;
+        let cleared = format!("scheduled__{}", day(3));
+        assert_eq!(
+            pair.state("api", a, &cleared).await.as_deref(),
+            Some("queued")
+        );
+        assert_eq!(
+            pair.state("api", b, "stuck").await.as_deref(),
+            Some("failed"),
+            "a run whose updated_at did not move is re-read while the warehouse holds it unfinished"
+        );
+
+        // The cleared run finishes again.
+        af.batch_execute(&format!(
+            "UPDATE dag_run SET state = 'success', start_date = '2023-01-12T00:00:00Z', \
+             end_date = '2023-01-12T00:30:00Z', updated_at = now() \
+             WHERE dag_id = '{a}' AND run_id = '{cleared}'"
+        ))
+        .await
+        .unwrap();
+        pair.ok(&["run"]);
+        pair.assert_parity(&dags, major, first + 1).await;
+        assert_eq!(
+            pair.state("api", a, &cleared).await.as_deref(),
+            Some("success")
+        );
+
+        // Reconcile against the API source: equal, then a run the warehouse lost is named.
+        let window = ["--from", "2022-12-31", "--to", "2023-01-12"];
+        let mut args = vec!["reconcile", "--instance", "api"];
+        args.extend(window);
+        pair.ok(&args);
+        pair.client
+            .execute(
+                &format!(
+                    "DELETE FROM {}.dag_run_history WHERE airflow_instance = 'api' AND dag_id = $1 AND run_id = $2",
+                    pair.warehouse
+                ),
+                &[&a, &format!("scheduled__{}", day(2))],
+            )
+            .await
+            .unwrap();
+        let run = pair.pipewatch(&args);
+        assert_eq!(run.code, 1, "reconcile finds the lost run: {run:?}");
+        assert!(
+            run.all_output().contains(&format!("scheduled__{}", day(2))),
+            "{run:?}"
+        );
+
+        // A backfill of the window through the API brings it back, and nothing else changes.
+        let mut args = vec!["backfill", "--instance", "api"];
+        args.extend(["--from", "2023-01-02", "--to", "2023-01-02"]);
+        pair.ok(&args);
+        pair.assert_parity(&dags, major, first + 1).await;
+    }
+}
+
+#[tokio::test]
+async fn check_config_reports_the_airflow_version_and_that_the_credentials_work() {
+    for (server, version, api) in [
+        (Server { major: 2 }, "Airflow 2.10.5", "api/v1, basic auth"),
+        (
+            Server { major: 3 },
+            "Airflow 3.3.2",
+            "api/v2, JWT from /auth/token",
+        ),
+    ] {
+        let pair = Pair::new(server, "", "").await;
+        let run = pair.ok(&["check-config"]);
+        let out = run.all_output();
+        assert!(out.contains(version), "{out}");
+        assert!(out.contains(api), "{out}");
+        assert!(out.contains("credentials accepted"), "{out}");
+        assert!(
+            !out.contains(&env("PIPEWATCH_TEST_AIRFLOW_PASSWORD")),
+            "the password is never printed: {out}"
+        );
+    }
+}
+
+/// Runs `pipewatch extract` for an API section and returns the run; checks nothing was staged.
+async fn extract_with(api_section: &str, extra: &str) -> Run {
+    let warehouse = unique("wh_api_err");
+    let dir = TempDir::new();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "{}[staging]\nbackend = local\n{api_section}{extra}",
+            warehouse_section(&warehouse)
+        ),
+    );
+    let run = pipewatch(
+        dir.path(),
+        &["--config", config.to_str().unwrap(), "extract"],
+        &[],
+    );
+    let staged: Vec<_> = walk(&dir.path().join("stage"));
+    assert!(staged.is_empty(), "nothing is staged: {staged:?}");
+    run
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// A real HTTP server on loopback that answers each connection with the next of `answers`
+/// (raw HTTP responses; None: accept and never answer).
+fn serve(answers: Vec<Option<String>>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for answer in answers.into_iter().cycle() {
+            let Ok((mut stream, _)) = listener.accept() else {
+                return;
+            };
+            let mut buf = [0u8; 8192];
+            let _ = stream.read(&mut buf);
+            match answer {
+                Some(text) => {
+                    let _ = stream.write_all(text.as_bytes());
+                }
+                None => held.push(stream),
+            }
+        }
+    });
+    url
+}
+
+fn http(status: &str, content_type: &str, extra: &str, body: &str) -> Option<String> {
+    Some(format!(
+        "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n{extra}\r\n{body}",
+        body.len()
+    ))
+}
+
+#[tokio::test]
+async fn api_errors_name_the_url_and_the_fix_and_stage_nothing() {
+    let af2 = Server { major: 2 }.url();
+    let af3 = Server { major: 3 }.url();
+    let user = env("PIPEWATCH_TEST_AIRFLOW_USER");
+    let section = |url: &str, extra: &str| {
+        format!("[airflow_api]\nbase_url = {url}\nusername = {user}\npassword = wrong\n{extra}")
+    };
+    let cases: Vec<(String, Vec<&str>)> = vec![
+        // Wrong password on Airflow 2: 401, and the basic-auth backend named.
+        (
+            section(&af2, ""),
+            vec![
+                "/api/v1/dags/~/dagRuns",
+                "HTTP 401",
+                "auth_backends",
+                "basic_auth",
+            ],
+        ),
+        // Wrong password on Airflow 3: the token endpoint refuses.
+        (
+            section(&af3, ""),
+            vec!["/auth/token", "HTTP 401", "username and password"],
+        ),
+        // An Airflow 2 server configured as Airflow 3, and the reverse.
+        (
+            section(&af2, "api_version = v2\n"),
+            vec![
+                "/api/v2/version",
+                "HTTP 404",
+                "not Airflow 3",
+                "api_version",
+            ],
+        ),
+        (
+            section(&af3, "api_version = v1\n"),
+            vec![
+                "/api/v1/version",
+                "removed /api/v1",
+                "api_version = auto or v2",
+            ],
+        ),
+        // TLS spoken to a plain HTTP server.
+        (
+            section(&af3.replace("http://", "https://"), ""),
+            vec!["TLS failure", "ca_file"],
+        ),
+    ];
+    for (api, wanted) in cases {
+        let run = extract_with(&api, "").await;
+        assert_eq!(run.code, 3, "{api}: {run:?}");
+        for w in wanted {
+            assert!(run.stderr.contains(w), "{api}: {w:?} not in {run:?}");
+        }
+        assert!(!run.stderr.contains("pipewatch test secret"), "{run:?}");
+    }
+
+    // A login page instead of JSON.
+    let html = serve(vec![http(
+        "200 OK",
+        "text/html; charset=utf-8",
+        "",
+        "<html><head><title>Sign in - Corp SSO</title></head><body>login</body></html>",
+    )]);
+    let run = extract_with(&section(&html, ""), "").await;
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(run.stderr.contains("instead of JSON"), "{run:?}");
+    assert!(run.stderr.contains("Sign in - Corp SSO"), "{run:?}");
+
+    // No answer: the timeout and the attempts are named.
+    let silent = serve(vec![None]);
+    let started = Instant::now();
+    let run = extract_with(
+        &section(&silent, "request_timeout_seconds = 1\n"),
+        "[retry]\nattempts = 2\ninitial_backoff_seconds = 0\n",
+    )
+    .await;
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(
+        run.stderr.contains("no answer within 1 s (2 attempts)"),
+        "{run:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(20));
+}
+
+/// 429 and 503 are retried, honouring Retry-After, and then the extract goes on.
+#[tokio::test]
+async fn busy_answers_are_retried_after_the_time_the_server_asks_for() {
+    let version = r#"{"version": "3.3.2", "git_version": null}"#;
+    let empty = r#"{"dag_runs": [], "total_entries": 0}"#;
+    let token = r#"{"access_token": "e30.e30.c2ln"}"#;
+    let url = serve(vec![
+        http(
+            "429 Too Many Requests",
+            "application/json",
+            "retry-after: 1\r\n",
+            "{}",
+        ),
+        http("200 OK", "application/json", "", version),
+        http(
+            "503 Service Unavailable",
+            "text/plain",
+            "retry-after: 1\r\n",
+            "busy",
+        ),
+        http("201 Created", "application/json", "", token),
+        http("200 OK", "application/json", "", empty),
+    ]);
+    let warehouse = unique("wh_api_busy");
+    let dir = TempDir::new();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "{}[staging]\nbackend = local\n[airflow_api]\nbase_url = {url}\nusername = u\npassword = p\n\
+             [retry]\nattempts = 3\ninitial_backoff_seconds = 0\n[extract]\ntask_instances = false\n",
+            warehouse_section(&warehouse)
+        ),
+    );
+    let started = Instant::now();
+    let run = pipewatch(
+        dir.path(),
+        &["--config", config.to_str().unwrap(), "extract"],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "two Retry-After: 1 waits were honoured ({:?})",
+        started.elapsed()
+    );
+    assert!(
+        run.all_output().contains("(0 runs, full extract"),
+        "{run:?}"
+    );
+}
