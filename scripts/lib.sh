@@ -220,6 +220,7 @@ pw_airflow_venv() {
 # PostgreSQL at 127.0.0.1:$4 (user postgres), creates the test user, serializes the test DAGs,
 # and starts the Airflow 2 webserver (/api/v1, basic auth) or the Airflow 3 api-server
 # (/api/v2, JWT) of venv $2 on 127.0.0.1:$3, with its home in $6. $1 is the major version.
+# PW_AIRFLOW_JWT_SECONDS sets how long Airflow 3's tokens live (default a day).
 # Sets PW_AIRFLOW_PID.
 pw_start_airflow_api() {
   local major=$1 venv=$2 port=$3 pg_port=$4 database=$5 home=$6 i
@@ -241,6 +242,7 @@ pw_start_airflow_api() {
     env+=(AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="$PW_AIRFLOW_USER:admin"
       AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE="$home/passwords.json"
       AIRFLOW__API_AUTH__JWT_SECRET=pipewatch-test-jwt-secret-0123456789abcdef
+      AIRFLOW__API_AUTH__JWT_EXPIRATION_TIME="${PW_AIRFLOW_JWT_SECONDS:-86400}"
       AIRFLOW__API__WORKERS=1)
   fi
   env "${env[@]}" "$venv/bin/airflow" db migrate >"$home/migrate.log" 2>&1 \

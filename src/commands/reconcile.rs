@@ -512,7 +512,7 @@ async fn compare(
             .collect();
         (differences, gone)
     };
-    let tasks = if settings.extract.task_instances && source.reads_task_instances() {
+    let tasks = if settings.extract.task_instances && source.compares_task_tries() {
         Some(compare_tasks(source, warehouse, ctx, zone, from, to, until).await?)
     } else {
         None

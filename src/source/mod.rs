@@ -388,8 +388,9 @@ impl<'a> Source<'a> {
         matches!(self, Source::AirflowDb(_))
     }
 
-    /// Whether this source reads task instances (the REST API does not yet).
-    pub fn reads_task_instances(&self) -> bool {
+    /// Whether reconcile can compare this source's task tries (the REST API's are not
+    /// compared yet: it would take one request per retried task instance of the window).
+    pub fn compares_task_tries(&self) -> bool {
         matches!(self, Source::AirflowDb(_))
     }
 

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use tokio_postgres::{Client, NoTls};
 
 use crate::common::*;
+use crate::tasks::{Try, clear, current, earlier};
 
 /// One of the two test servers.
 #[derive(Debug, Clone, Copy)]
@@ -50,8 +51,14 @@ impl Server {
 
     /// `[airflow_api_<instance>]` for this server.
     fn api_section(self, instance: &str, extra: &str) -> String {
+        // No pacing unless the test asks for it.
+        let pace = if extra.contains("max_requests_per_second") {
+            ""
+        } else {
+            "max_requests_per_second = 0\n"
+        };
         format!(
-            "[airflow_api_{instance}]\nbase_url = {}\nusername = {}\npassword = {}\nmax_requests_per_second = 0\n{extra}",
+            "[airflow_api_{instance}]\nbase_url = {}\nusername = {}\npassword = {}\n{pace}{extra}",
             self.url(),
             env("PIPEWATCH_TEST_AIRFLOW_USER"),
             env("PIPEWATCH_TEST_AIRFLOW_PASSWORD"),
@@ -201,7 +208,27 @@ impl Pair {
             .and_then(|r| r.get(0))
     }
 
-    async fn assert_parity(&self, dags: &[&str], major: u8, expected: usize) {
+    /// The instance's task tries of `dags`, without bookkeeping and updated_at (not in the API).
+    async fn tries(&self, instance: &str, dags: &[&str]) -> Vec<String> {
+        self.client
+            .query(
+                &format!(
+                    "SELECT (to_jsonb(t) - 'loaded_at' - 'first_loaded_at' - 'loaded_by_run_id' \
+                     - 'source_read_at' - 'airflow_instance' - 'source_updated_at')::text \
+                     FROM {}.task_run_history t WHERE airflow_instance = $1 AND dag_id = ANY($2) \
+                     ORDER BY dag_id, run_id, task_id, map_index, try_number",
+                    self.warehouse
+                ),
+                &[&instance, &dags],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    }
+
+    async fn assert_parity(&self, dags: &[&str], major: u8, expected: usize, tries: usize) {
         let db = self.rows("db", dags, major).await;
         let api = self.rows("api", dags, major).await;
         assert_eq!(db.len(), expected, "database source rows: {db:#?}");
@@ -209,6 +236,27 @@ impl Pair {
             api, db,
             "Airflow {major}: the API source's rows differ from the database source's"
         );
+        let db = self.tries("db", dags).await;
+        let api = self.tries("api", dags).await;
+        assert_eq!(db.len(), tries, "database source tries: {db:#?}");
+        let only_db: Vec<&String> = db.iter().filter(|r| !api.contains(r)).collect();
+        let only_api: Vec<&String> = api.iter().filter(|r| !db.contains(r)).collect();
+        assert!(
+            only_db.is_empty() && only_api.is_empty(),
+            "Airflow {major}: the API source's task tries differ from the database source's:\nonly from the database: {only_db:#?}\nonly from the API: {only_api:#?}"
+        );
+    }
+
+    /// A test world on the server's metadata database (schema public), for the task helpers.
+    async fn airflow_world(&self, server: Server) -> World {
+        World {
+            dir: TempDir::new(),
+            major: server.major,
+            airflow: "public".into(),
+            warehouse: self.warehouse.clone(),
+            config: self.config.clone(),
+            client: server.metadata().await,
+        }
     }
 }
 
@@ -225,6 +273,11 @@ async fn api_source_rows_equal_the_database_source_rows_through_every_incrementa
             _ => ("pw_t02", "pw_t03"),
         };
         let af = server.metadata().await;
+        // The servers may hold this test's runs from an earlier run of the suite: start clean
+        // (task instances and their history go with their runs).
+        af.execute("DELETE FROM dag_run WHERE dag_id = ANY($1)", &[&vec![a, b]])
+            .await
+            .unwrap();
         let day = |d: u32| format!("2023-01-{d:02}T00:00:00+00:00");
         for d in 1..=5 {
             let state = if d == 3 { "failed" } else { "success" };
@@ -304,16 +357,54 @@ async fn api_source_rows_equal_the_database_source_rows_through_every_incrementa
         let pair = Pair::new(
             server,
             "page_size = 2\n",
-            "[extract]\nchanged_runs_scan_overlap_minutes = 0\ntask_instances = false\n",
+            "[extract]\nchanged_runs_scan_overlap_minutes = 0\n",
         )
         .await;
+        // Task instances: a retry (try 1 failed in history, try 2 succeeded), a mapped task, a
+        // try still running, and a try cleared (history and current hold the same try_number).
+        let w = pair.airflow_world(server).await;
+        let r1 = format!("scheduled__{}", day(1));
+        let r2 = format!("scheduled__{}", day(2));
+        let r4 = format!("scheduled__{}", day(4));
+        current(
+            &w,
+            a,
+            Try::new(&r1, "extract", 1, Some("success")).ran(0, 30),
+        )
+        .await;
+        current(&w, a, Try::new(&r1, "load", 2, Some("success")).ran(60, 20)).await;
+        earlier(&w, a, Try::new(&r1, "load", 1, Some("failed")).ran(40, 5)).await;
+        for m in 0..3 {
+            current(
+                &w,
+                a,
+                Try::new(&r2, "load", 1, Some("success"))
+                    .ran(10 + m as i64, 3)
+                    .map(m),
+            )
+            .await;
+        }
+        current(
+            &w,
+            b,
+            Try::new("scheduled__late", "extract", 1, Some("running")).running(5),
+        )
+        .await;
+        current(
+            &w,
+            a,
+            Try::new(&r4, "extract", 1, Some("success")).ran(0, 10),
+        )
+        .await;
+        clear(&w, a, &r4, "extract").await;
+        let tries = 1 + 2 + 3 + 1 + 1;
         let dags = [a, b];
         let run = pair.ok(&["run"]);
         assert!(
             run.all_output().contains("api"),
             "the run names the API instance: {run:?}"
         );
-        pair.assert_parity(&dags, major, first).await;
+        pair.assert_parity(&dags, major, first, tries).await;
 
         // Late finishing, clearing, a run created out of order (an earlier day), a queued run
         // starting, and a state changed without updated_at moving (Airflow's bulk updates).
@@ -346,9 +437,22 @@ async fn api_source_rows_equal_the_database_source_rows_through_every_incrementa
         .await;
         // The next extract's scan must start after these changes' updated_at minus no overlap:
         // wait for the server's clock (second resolution) to pass them.
+        // The late run's task finishes, and the cleared one runs again as try 2.
+        current(
+            &w,
+            b,
+            Try::new("scheduled__late", "extract", 1, Some("success")).ran(5, 50),
+        )
+        .await;
+        current(
+            &w,
+            a,
+            Try::new(&r4, "extract", 2, Some("success")).ran(100, 12),
+        )
+        .await;
         tokio::time::sleep(Duration::from_millis(1100)).await;
         pair.ok(&["run"]);
-        pair.assert_parity(&dags, major, first + 1).await;
+        pair.assert_parity(&dags, major, first + 1, tries + 1).await;
         let cleared = format!("scheduled__{}", day(3));
         assert_eq!(
             pair.state("api", a, &cleared).await.as_deref(),
@@ -369,7 +473,7 @@ async fn api_source_rows_equal_the_database_source_rows_through_every_incrementa
         .await
         .unwrap();
         pair.ok(&["run"]);
-        pair.assert_parity(&dags, major, first + 1).await;
+        pair.assert_parity(&dags, major, first + 1, tries + 1).await;
         assert_eq!(
             pair.state("api", a, &cleared).await.as_deref(),
             Some("success")
@@ -401,7 +505,7 @@ async fn api_source_rows_equal_the_database_source_rows_through_every_incrementa
         let mut args = vec!["backfill", "--instance", "api"];
         args.extend(["--from", "2023-01-02", "--to", "2023-01-02"]);
         pair.ok(&args);
-        pair.assert_parity(&dags, major, first + 1).await;
+        pair.assert_parity(&dags, major, first + 1, tries + 1).await;
     }
 }
 
@@ -629,4 +733,50 @@ async fn busy_answers_are_retried_after_the_time_the_server_asks_for() {
         run.all_output().contains("(0 runs, full extract"),
         "{run:?}"
     );
+}
+
+/// scripts/test starts Airflow 3 with 4-second tokens: an extract that takes longer logs in
+/// again on the way instead of failing with 401.
+#[tokio::test]
+async fn an_expiring_token_is_renewed_during_a_long_extract() {
+    let server = Server { major: 3 };
+    let af = server.metadata().await;
+    let dag = "pw_t04";
+    af.execute("DELETE FROM dag_run WHERE dag_id = $1", &[&dag])
+        .await
+        .unwrap();
+    for d in 1..=12 {
+        let day = format!("2023-02-{d:02}T00:00:00+00:00");
+        insert(
+            &af,
+            3,
+            dag,
+            &format!("scheduled__{day}"),
+            Some(&day),
+            &day,
+            "success",
+            "scheduled",
+            Some(&day),
+            Some(&day),
+        )
+        .await;
+    }
+    // One run per request, two requests a second: well over one token's life.
+    let pair = Pair::new(
+        server,
+        "page_size = 1\nmax_requests_per_second = 2\n",
+        "[extract]\ntask_instances = false\n",
+    )
+    .await;
+    let mut args = vec!["--config", pair.config.to_str().unwrap()];
+    args.extend(["--log-level", "debug", "extract", "--instance", "api"]);
+    let run = pipewatch(pair.dir.path(), &args, &[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let logins = run.stderr.matches("Logged in to Airflow's API.").count();
+    assert!(
+        logins >= 2,
+        "the token was renewed ({logins} logins): {run:?}"
+    );
+    pair.ok(&["load"]);
+    assert_eq!(pair.rows("api", &[dag], 3).await.len(), 12);
 }

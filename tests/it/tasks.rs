@@ -10,7 +10,7 @@ const NO_SCAN: &str = "[extract]\nchanged_runs_scan_interval_minutes = 10080\n";
 
 /// One try of a task instance, as Airflow stores it.
 #[derive(Debug, Clone, Copy)]
-struct Try<'a> {
+pub(crate) struct Try<'a> {
     run_id: &'a str,
     task_id: &'a str,
     map_index: i32,
@@ -23,7 +23,12 @@ struct Try<'a> {
 }
 
 impl<'a> Try<'a> {
-    fn new(run_id: &'a str, task_id: &'a str, try_number: i32, state: Option<&'a str>) -> Self {
+    pub(crate) fn new(
+        run_id: &'a str,
+        task_id: &'a str,
+        try_number: i32,
+        state: Option<&'a str>,
+    ) -> Self {
         Try {
             run_id,
             task_id,
@@ -34,16 +39,16 @@ impl<'a> Try<'a> {
             seconds: None,
         }
     }
-    fn ran(mut self, start: i64, seconds: i64) -> Self {
+    pub(crate) fn ran(mut self, start: i64, seconds: i64) -> Self {
         self.start = Some(start);
         self.seconds = Some(seconds);
         self
     }
-    fn running(mut self, start: i64) -> Self {
+    pub(crate) fn running(mut self, start: i64) -> Self {
         self.start = Some(start);
         self
     }
-    fn map(mut self, map_index: i32) -> Self {
+    pub(crate) fn map(mut self, map_index: i32) -> Self {
         self.map_index = map_index;
         self
     }
@@ -51,7 +56,7 @@ impl<'a> Try<'a> {
 
 /// Writes `t` as the current try of its task instance (task_instance), replacing what was there.
 /// Queued 5 seconds before it started; on Airflow 3 scheduled 2 seconds before that.
-async fn current(w: &World, dag_id: &str, t: Try<'_>) {
+pub(crate) async fn current(w: &World, dag_id: &str, t: Try<'_>) {
     let (id_col, id_val, sched_col, sched_val) = if w.major == 3 {
         (
             "id, ",
@@ -64,10 +69,10 @@ async fn current(w: &World, dag_id: &str, t: Try<'_>) {
     };
     let sql = format!(
         "INSERT INTO {af}.task_instance ({id_col}dag_id, run_id, task_id, map_index, try_number, state, \
-         start_date, end_date, queued_dttm, pool, pool_slots, queue, operator, hostname, max_tries, updated_at{sched_col}) \
+         start_date, end_date, queued_dttm, pool, pool_slots, queue, operator, hostname, unixname, executor_config, task_display_name, max_tries, updated_at{sched_col}) \
          VALUES ({id_val}$1, $2, $3, $4, $5, $6, $7::timestamptz, $8::timestamptz, \
                  $7::timestamptz - interval '5 seconds', 'default_pool', 1, 'default', 'PythonOperator', \
-                 'worker-1', 1, now(){sched_val}) \
+                 'worker-1', 'airflow', decode('80047d942e', 'hex'), $3, 1, now(){sched_val}) \
          ON CONFLICT (dag_id, task_id, run_id, map_index) DO UPDATE SET \
          try_number = EXCLUDED.try_number, state = EXCLUDED.state, start_date = EXCLUDED.start_date, \
          end_date = EXCLUDED.end_date, queued_dttm = EXCLUDED.queued_dttm, updated_at = now(){sched_update}",
@@ -82,7 +87,7 @@ async fn current(w: &World, dag_id: &str, t: Try<'_>) {
 }
 
 /// Writes `t` as an earlier try in task_instance_history.
-async fn earlier(w: &World, dag_id: &str, t: Try<'_>) {
+pub(crate) async fn earlier(w: &World, dag_id: &str, t: Try<'_>) {
     let (id_col, id_val) = if w.major == 3 {
         ("task_instance_id, ", "gen_random_uuid(), ")
     } else {
@@ -90,10 +95,10 @@ async fn earlier(w: &World, dag_id: &str, t: Try<'_>) {
     };
     let sql = format!(
         "INSERT INTO {af}.task_instance_history ({id_col}dag_id, run_id, task_id, map_index, try_number, \
-         state, start_date, end_date, queued_dttm, pool, pool_slots, queue, operator, hostname, max_tries, updated_at) \
+         state, start_date, end_date, queued_dttm, pool, pool_slots, queue, operator, hostname, unixname, executor_config, task_display_name, max_tries, updated_at) \
          VALUES ({id_val}$1, $2, $3, $4, $5, $6, $7::timestamptz, $8::timestamptz, \
                  $7::timestamptz - interval '5 seconds', 'default_pool', 1, 'default', 'PythonOperator', \
-                 'worker-1', 1, now())",
+                 'worker-1', 'airflow', decode('80047d942e', 'hex'), $3, 1, now())",
         af = w.airflow,
     );
     exec_try(w, &sql, dag_id, t).await;
@@ -129,9 +134,9 @@ async fn exec_try(w: &World, sql: &str, dag_id: &str, t: Try<'_>) {
 /// Moves the current try of a task instance into task_instance_history (as it ended) and
 /// resets the current row, as Airflow does when a try is cleared or retried: until the next
 /// scheduling both tables hold that try_number.
-async fn clear(w: &World, dag_id: &str, run_id: &str, task_id: &str) {
+pub(crate) async fn clear(w: &World, dag_id: &str, run_id: &str, task_id: &str) {
     let mut cols = "dag_id, run_id, task_id, map_index, try_number, state, start_date, end_date, \
-                    queued_dttm, pool, pool_slots, queue, operator, hostname, max_tries, updated_at"
+                    queued_dttm, pool, pool_slots, queue, operator, hostname, unixname, executor_config, task_display_name, max_tries, updated_at"
         .to_string();
     let (id_col, id_val) = if w.major == 3 {
         cols.push_str(", scheduled_dttm");
