@@ -858,13 +858,19 @@ struct Session<'a> {
     base: Url,
     generation: Generation,
     version: String,
-    /// The bearer token and, for a JWT from /auth/token, when it expires and how long it was
-    /// valid when issued.
-    token: Option<(Secret, Option<(DateTime<Utc>, Duration)>)>,
+    /// The bearer token in use.
+    token: Option<Token>,
     next_slot: Option<Instant>,
     requests: u64,
     /// The server's clock at the first answer (its `Date` header), else this machine's.
     server_now: DateTime<Utc>,
+}
+
+/// A bearer token: the configured one, or a JWT from /auth/token.
+struct Token {
+    value: Secret,
+    /// For a JWT: when it expires, and how long it was valid when issued.
+    expiry: Option<(DateTime<Utc>, Duration)>,
 }
 
 /// What one request brought back.
@@ -890,7 +896,10 @@ impl<'a> Session<'a> {
                 body: format!("not a URL ({e})"),
             })?;
         let token = match &settings.auth {
-            ApiAuth::Token(token) => Some((token.clone(), None)),
+            ApiAuth::Token(token) => Some(Token {
+                value: token.clone(),
+                expiry: None,
+            }),
             ApiAuth::Password { .. } => None,
         };
         let mut session = Session {
@@ -1000,8 +1009,8 @@ impl<'a> Session<'a> {
             (ApiAuth::Password { .. }, Generation::V2) => {
                 // Renewed a minute before it expires (a quarter of its life for short-lived
                 // tokens), so no request is sent with a token about to lapse.
-                let fresh = self.token.as_ref().is_some_and(|(_, expires)| {
-                    expires.is_none_or(|(at, life)| {
+                let fresh = self.token.as_ref().is_some_and(|token| {
+                    token.expiry.is_none_or(|(at, life)| {
                         Utc::now() + Duration::seconds(60).min(life / 4) < at
                     })
                 });
@@ -1011,7 +1020,7 @@ impl<'a> Session<'a> {
                 Ok(self
                     .token
                     .as_ref()
-                    .map(|(t, _)| format!("Bearer {}", t.expose())))
+                    .map(|t| format!("Bearer {}", t.value.expose())))
             }
         }
     }
@@ -1036,9 +1045,12 @@ impl<'a> Session<'a> {
             });
         }
         let token: TokenAnswer = self.json(answer)?;
-        let expires = jwt_expiry(&token.access_token).map(|at| (at, at - Utc::now()));
-        tracing::debug!(url = %self.settings.base_url, expires = ?expires.map(|(at, _)| at), "Logged in to Airflow's API.");
-        self.token = Some((Secret::new(token.access_token), expires));
+        let expiry = jwt_expiry(&token.access_token).map(|at| (at, at - Utc::now()));
+        tracing::debug!(url = %self.settings.base_url, expires = ?expiry.map(|(at, _)| at), "Logged in to Airflow's API.");
+        self.token = Some(Token {
+            value: Secret::new(token.access_token),
+            expiry,
+        });
         Ok(())
     }
 
