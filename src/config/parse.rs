@@ -1069,4 +1069,107 @@ mod tests {
             .to_string();
         assert!(err.contains("outside any section"), "{err}");
     }
+
+    #[test]
+    fn api_sections_parse_with_defaults_and_implied_instance_names() {
+        let s = parse(&format!(
+            "{MINIMAL}[airflow_api]\nbase_url = https://airflow.example.com/\nusername = u\npassword = p\n\
+             [airflow_api_composer]\nbase_url = https://x.composer.googleusercontent.com\ntoken = t0k\napi_version = v2\n"
+        ))
+        .unwrap();
+        assert_eq!(s.airflow_api.len(), 2);
+        let first = &s.airflow_api[0];
+        assert_eq!(first.instance, DEFAULT_INSTANCE_NAME);
+        assert_eq!(first.base_url, "https://airflow.example.com");
+        assert_eq!(first.api_version, ApiVersionSetting::Auto);
+        assert!(first.verify_tls);
+        assert_eq!(first.page_size, DEFAULT_API_PAGE_SIZE);
+        assert_eq!(
+            first.request_timeout_seconds,
+            DEFAULT_API_REQUEST_TIMEOUT_SECONDS
+        );
+        assert_eq!(
+            first.max_requests_per_second,
+            DEFAULT_API_MAX_REQUESTS_PER_SECOND
+        );
+        assert!(matches!(&first.auth, ApiAuth::Password { username, .. } if username == "u"));
+        let second = &s.airflow_api[1];
+        assert_eq!(second.instance, "composer");
+        assert_eq!(second.api_version, ApiVersionSetting::V2);
+        assert!(matches!(&second.auth, ApiAuth::Token(t) if t.expose() == "t0k"));
+        // Secrets never print.
+        assert!(!format!("{s:?}").contains("t0k"));
+        let sources = s.sources();
+        let names: Vec<&str> = sources.iter().map(|x| x.instance()).collect();
+        assert_eq!(names, ["default", "composer"]);
+    }
+
+    #[test]
+    fn api_sections_refuse_what_cannot_work() {
+        let api = |body: &str| {
+            parse(&format!("{MINIMAL}[airflow_api]\n{body}"))
+                .unwrap_err()
+                .to_string()
+        };
+        let cases = [
+            (
+                "username = u\npassword = p\n",
+                "missing required key `base_url`",
+            ),
+            (
+                "base_url = airflow:8080\nusername = u\npassword = p\n",
+                "http:// or https://",
+            ),
+            (
+                "base_url = http://a/api/v1\nusername = u\npassword = p\n",
+                "without /api/v1",
+            ),
+            ("base_url = http://a\n", "needs credentials"),
+            ("base_url = http://a\nusername = u\n", "go together"),
+            (
+                "base_url = http://a\nusername = u\npassword = p\ntoken = t\n",
+                "keep one way",
+            ),
+            (
+                "base_url = http://a\ntoken = t\napi_version = 3\n",
+                "auto (ask the server), v1 (Airflow 2) or v2 (Airflow 3)",
+            ),
+            (
+                "base_url = https://a\ntoken = t\nverify_tls = false\nca_file = ca.pem\n",
+                "remove one of the two",
+            ),
+            (
+                "base_url = http://a\ntoken = t\npage_size = 0\n",
+                "from 1 to 100000",
+            ),
+        ];
+        for (body, wanted) in cases {
+            let err = api(body);
+            assert!(err.contains(wanted), "{body:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn an_instance_is_a_database_or_an_api_never_both() {
+        let err = parse(&format!(
+            "{MINIMAL}[airflowdb_config_prod]\nusername = a\ndatabase = af\n\
+             [airflow_api]\ninstance = prod\nbase_url = http://a\ntoken = t\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("both name Airflow instance `prod`"), "{err}");
+        assert!(err.contains("never both"), "{err}");
+    }
+
+    #[test]
+    fn api_secrets_come_from_the_environment_and_files() {
+        let s = parse_env(
+            &format!("{MINIMAL}[airflow_api]\nbase_url = http://a\nusername = u\n"),
+            &[("PIPEWATCH__AIRFLOW_API__PASSWORD", "from-env")],
+        )
+        .unwrap();
+        assert!(
+            matches!(&s.airflow_api[0].auth, ApiAuth::Password { password, .. } if password.expose() == "from-env")
+        );
+    }
 }
