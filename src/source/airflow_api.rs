@@ -227,8 +227,12 @@ impl<'a> AirflowApi<'a> {
                 (ApiAuth::Password { .. }, Generation::V1) => "basic auth",
                 (ApiAuth::Password { .. }, Generation::V2) => "JWT from /auth/token",
             },
-            page.total_entries
-                .map_or_else(|| "some".to_string(), |n| n.to_string()),
+            // With cursor paging the count stops at total_entries_limit ("at least").
+            match (page.total_entries, page.total_entries_limit) {
+                (Some(n), Some(limit)) if n >= limit => format!("at least {n}"),
+                (Some(n), _) => n.to_string(),
+                (None, _) => "some".to_string(),
+            },
         ))
     }
 
