@@ -193,6 +193,8 @@ pw_start_s3() {
 # The user scripts/test creates in each test Airflow.
 PW_AIRFLOW_USER="pipewatch"
 PW_AIRFLOW_PASSWORD="pipewatch test secret"
+# An Airflow 2 user with no permissions (role Public), for the 403 test.
+PW_AIRFLOW_NOACCESS_USER="pipewatch_noaccess"
 
 # Installs apache-airflow==$1 (pinned to the versions of tests/fixtures/airflow's lock file, with
 # the PostgreSQL driver) into a cached venv once, and prints the venv's path.
@@ -250,6 +252,10 @@ pw_start_airflow_api() {
   if [ "$major" = 2 ]; then
     env "${env[@]}" "$venv/bin/airflow" users create -u "$PW_AIRFLOW_USER" -p "$PW_AIRFLOW_PASSWORD" \
       -r Admin -f Pipe -l Watch -e pipewatch@example.com >"$home/user.log" 2>&1 \
+      || { tail -n 20 "$home/user.log" >&2; pw_die "airflow users create failed"; }
+    # A user without permissions (Airflow's Public role), for the 403 test.
+    env "${env[@]}" "$venv/bin/airflow" users create -u "$PW_AIRFLOW_NOACCESS_USER" -p "$PW_AIRFLOW_PASSWORD" \
+      -r Public -f No -l Access -e noaccess@example.com >>"$home/user.log" 2>&1 \
       || { tail -n 20 "$home/user.log" >&2; pw_die "airflow users create failed"; }
   fi
   env "${env[@]}" "$venv/bin/airflow" dags reserialize >"$home/reserialize.log" 2>&1 \

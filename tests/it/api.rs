@@ -674,6 +674,15 @@ async fn api_errors_name_the_url_and_the_fix_and_stage_nothing() {
                 "api_version = auto or v2",
             ],
         ),
+        // A user without permissions (Airflow 2's Public role).
+        (
+            format!(
+                "[airflow_api]\nbase_url = {af2}\nusername = {}\npassword = {}\n",
+                env("PIPEWATCH_TEST_AIRFLOW2_NOACCESS_USER"),
+                env("PIPEWATCH_TEST_AIRFLOW_PASSWORD")
+            ),
+            vec!["HTTP 403 Forbidden", "Viewer role"],
+        ),
         // TLS spoken to a plain HTTP server.
         (
             section(&af3.replace("http://", "https://"), ""),
@@ -686,7 +695,10 @@ async fn api_errors_name_the_url_and_the_fix_and_stage_nothing() {
         for w in wanted {
             assert!(run.stderr.contains(w), "{api}: {w:?} not in {run:?}");
         }
-        assert!(!run.stderr.contains("pipewatch test secret"), "{run:?}");
+        assert!(
+            !run.stderr.contains(&env("PIPEWATCH_TEST_AIRFLOW_PASSWORD")),
+            "{run:?}"
+        );
     }
 
     // A login page instead of JSON.
