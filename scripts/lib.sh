@@ -193,7 +193,7 @@ pw_start_s3() {
 # The user scripts/test creates in each test Airflow.
 PW_AIRFLOW_USER="pipewatch"
 PW_AIRFLOW_PASSWORD="pipewatch test secret"
-# An Airflow 2 user with no permissions (role Public), for the 403 test.
+# An Airflow 2 user with no permissions (an empty role), for the 403 test.
 PW_AIRFLOW_NOACCESS_USER="pipewatch_noaccess"
 
 # Installs apache-airflow==$1 (pinned to the versions of tests/fixtures/airflow's lock file, with
@@ -253,9 +253,12 @@ pw_start_airflow_api() {
     env "${env[@]}" "$venv/bin/airflow" users create -u "$PW_AIRFLOW_USER" -p "$PW_AIRFLOW_PASSWORD" \
       -r Admin -f Pipe -l Watch -e pipewatch@example.com >"$home/user.log" 2>&1 \
       || { tail -n 20 "$home/user.log" >&2; pw_die "airflow users create failed"; }
-    # A user without permissions (Airflow's Public role), for the 403 test.
+    # A user whose role grants nothing, for the 403 test (a fresh database has only the Admin
+    # role until the webserver syncs the others).
+    env "${env[@]}" "$venv/bin/airflow" roles create NoAccess >>"$home/user.log" 2>&1 \
+      || { tail -n 20 "$home/user.log" >&2; pw_die "airflow roles create failed"; }
     env "${env[@]}" "$venv/bin/airflow" users create -u "$PW_AIRFLOW_NOACCESS_USER" -p "$PW_AIRFLOW_PASSWORD" \
-      -r Public -f No -l Access -e noaccess@example.com >>"$home/user.log" 2>&1 \
+      -r NoAccess -f No -l Access -e noaccess@example.com >>"$home/user.log" 2>&1 \
       || { tail -n 20 "$home/user.log" >&2; pw_die "airflow users create failed"; }
   fi
   env "${env[@]}" "$venv/bin/airflow" dags reserialize >"$home/reserialize.log" 2>&1 \

@@ -70,6 +70,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0008_set_aside_and_wider_text.sql",
         sql: include_str!("../sql/schema/0008_set_aside_and_wider_text.sql"),
     },
+    Migration {
+        version: 9,
+        name: "0009_validation_airflow_context.sql",
+        sql: include_str!("../sql/schema/0009_validation_airflow_context.sql"),
+    },
 ];
 
 const BOOTSTRAP_SQL: &str = include_str!("../sql/migrate/bootstrap.sql");

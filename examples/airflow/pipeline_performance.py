@@ -71,6 +71,13 @@ with DAG(
         "reconcile_with_airflow", "reconcile --days 2", retries=0
     )
     # The data-quality checks of chapter 8 on what was loaded; a failed halt test fails the task.
+    # BashOperator exports the task's context (AIRFLOW_CTX_DAG_ID, AIRFLOW_CTX_TASK_ID,
+    # AIRFLOW_CTX_DAG_RUN_ID, AIRFLOW_CTX_TRY_NUMBER), which pipewatch records with every
+    # result: validation_run_history.airflow_dag_id/_task_id/_run_id/_try_number tie it to this
+    # run, failure notices name the run, and the view silent_validation_failure lists the runs
+    # of this DAG that succeeded while one of their tests failed (a warn test, say):
+    #   SELECT dag_id, run_id, test_name, script_1_value, script_2_value
+    #   FROM pipewatch.silent_validation_failure ORDER BY test_run_at DESC;
     validate_warehouse = pipewatch_task(
         "validate_warehouse", f"validate --suite {VALIDATION_SUITE}", retries=0
     )

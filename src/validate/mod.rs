@@ -506,6 +506,7 @@ async fn record_result(
         _ => None,
     };
     let text = |v: &Option<Value>| v.as_ref().and_then(|v| v.as_text().map(str::to_string));
+    let task = ctx.airflow_task.as_ref();
     warehouse
         .execute(
             RECORD_SQL,
@@ -525,6 +526,10 @@ async fn record_result(
                 &r.seconds,
                 &ctx.run_id,
                 &time_zone,
+                &task.map(|t| t.dag_id.as_str()),
+                &task.and_then(|t| t.task_id.as_deref()),
+                &task.and_then(|t| t.run_id.as_deref()),
+                &task.and_then(|t| t.try_number),
             ],
         )
         .await
@@ -592,8 +597,21 @@ fn notice(r: &TestResult, ctx: &RunContext) -> String {
             s.operator
         ),
     };
+    let airflow = ctx
+        .airflow_task
+        .as_ref()
+        .map(|t| {
+            format!(
+                " In Airflow: DAG {}, run {}, task {}, try {}.",
+                t.dag_id,
+                t.run_id.as_deref().unwrap_or("?"),
+                t.task_id.as_deref().unwrap_or("?"),
+                t.try_number.map_or("?".to_string(), |n| n.to_string())
+            )
+        })
+        .unwrap_or_default();
     format!(
-        "pipewatch: validation test `{}` (severity {}) {what}. Database: {}. Run {} on {host}.",
+        "pipewatch: validation test `{}` (severity {}) {what}. Database: {}. Run {} on {host}.{airflow}",
         s.name,
         s.severity.as_str(),
         s.database,

@@ -674,7 +674,7 @@ async fn api_errors_name_the_url_and_the_fix_and_stage_nothing() {
                 "api_version = auto or v2",
             ],
         ),
-        // A user without permissions (Airflow 2's Public role).
+        // A user without permissions (an Airflow 2 role that grants nothing).
         (
             format!(
                 "[airflow_api]\nbase_url = {af2}\nusername = {}\npassword = {}\n",

@@ -697,3 +697,109 @@ fn unreachable_warehouse_is_an_error_exit() {
         "{run:?}"
     );
 }
+
+/// Run inside an Airflow task (Airflow exports AIRFLOW_CTX_*), a result records its DAG, task,
+/// run and try; the notice names them; and a failed test in a run Airflow marked success shows
+/// in silent_validation_failure. Outside Airflow the columns stay NULL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_carry_their_airflow_task_and_silent_failures_are_listed() {
+    let (url, mut received) = webhook_server(vec![]).await;
+    let b = Bench::new(&format!("[validate]\nwebhook_url = {url}\n")).await;
+    b.script("five.sql", "SELECT 5");
+    b.script("zero.sql", "SELECT 0");
+    let run_id = "scheduled__2025-03-01T00:00:00+00:00";
+    let airflow = [
+        ("AIRFLOW_CTX_DAG_ID", "orders"),
+        ("AIRFLOW_CTX_TASK_ID", "validate_orders"),
+        ("AIRFLOW_CTX_DAG_RUN_ID", run_id),
+        ("AIRFLOW_CTX_TRY_NUMBER", "2"),
+    ];
+    let config = b.config.to_str().unwrap().to_string();
+    let args = |severity: &'static str| {
+        vec![
+            "--config".to_string(),
+            config.clone(),
+            "validate".into(),
+            "five.sql".into(),
+            "zero.sql".into(),
+            "equals".into(),
+            severity.into(),
+        ]
+    };
+    let in_airflow = args("warn");
+    let in_airflow: Vec<&str> = in_airflow.iter().map(String::as_str).collect();
+    let run = pipewatch(b.dir.path(), &in_airflow, &airflow);
+    assert_eq!(run.code, 0, "a failed warn test exits 0: {run:?}");
+    let outside = args("warn");
+    let outside: Vec<&str> = outside.iter().map(String::as_str).collect();
+    let run = pipewatch(b.dir.path(), &outside, &[]);
+    assert_eq!(run.code, 0, "{run:?}");
+
+    let rows: Vec<String> = b
+        .client
+        .query(
+            &format!(
+                "SELECT concat_ws('|', coalesce(airflow_dag_id, 'NULL'), coalesce(airflow_task_id, 'NULL'), \
+                 coalesce(airflow_run_id, 'NULL'), coalesce(airflow_try_number::text, 'NULL')) \
+                 FROM {}.validation_run_history ORDER BY test_run_at",
+                b.schema
+            ),
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            format!("orders|validate_orders|{run_id}|2"),
+            "NULL|NULL|NULL|NULL".to_string()
+        ]
+    );
+    let first: serde_json::Value =
+        serde_json::from_str(&received.recv().await.expect("a notice")).unwrap();
+    let text = first["text"].as_str().unwrap();
+    assert!(
+        text.contains(&format!(
+            "In Airflow: DAG orders, run {run_id}, task validate_orders, try 2."
+        )),
+        "{text}"
+    );
+
+    // The DAG run succeeded in Airflow (as loaded by pipewatch): a silent failure.
+    b.client
+        .batch_execute(&format!(
+            "INSERT INTO {s}.dag_run_history (airflow_instance, airflow_major_version, dag_id, run_id, \
+             state, execution_date, end_date, source_read_at, loaded_by_run_id) VALUES \
+             ('default', 2, 'orders', '{run_id}', 'success', '2025-03-01', '2025-03-02 01:00+00', now(), \
+              '00000000-0000-0000-0000-000000000000'), \
+             ('default', 2, 'orders', 'other_run', 'success', '2025-03-02', '2025-03-03 01:00+00', now(), \
+              '00000000-0000-0000-0000-000000000000')",
+            s = b.schema
+        ))
+        .await
+        .unwrap();
+    let silent: Vec<String> = b
+        .client
+        .query(
+            &format!(
+                "SELECT concat_ws('|', dag_id, run_id, dag_run_state, airflow_task_id, test_name, severity, \
+                 script_1_value, script_2_value) FROM {}.silent_validation_failure",
+                b.schema
+            ),
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        silent,
+        [format!(
+            "orders|{run_id}|success|validate_orders|five.sql equals zero.sql|warn|5|0"
+        )]
+    );
+}
