@@ -200,6 +200,21 @@ pub struct StatusArgs {
     pub last: u32,
 }
 
+/// Arguments of `report`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReportArgs {
+    /// Days in the period, ending today in the reporting time zone (compared with as many days
+    /// before).
+    #[arg(long, default_value_t = 7, value_name = "N")]
+    pub days: u32,
+    /// Only this Airflow instance (default: every one).
+    #[arg(long, value_name = "NAME")]
+    pub instance: Option<String>,
+    /// The HTML file to write.
+    #[arg(long, value_name = "FILE", default_value = commands::report::DEFAULT_OUT)]
+    pub out: PathBuf,
+}
+
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -219,6 +234,9 @@ pub enum Command {
     Reconcile(ReconcileArgs),
     /// Show recent invocations, watermarks, pending work and the run lock, from the warehouse.
     Status(StatusArgs),
+    /// Write a self-contained HTML report of the period's figures (charts, failures, tasks,
+    /// validation, pipewatch's health).
+    Report(ReportArgs),
     /// Delete loaded extract objects and run-log rows past [retention] (run does this at its end).
     Retention,
     /// Create or upgrade the warehouse schema.
@@ -268,6 +286,11 @@ impl From<Command> for pipewatch::Command {
                 },
                 last: a.last,
             }),
+            Command::Report(a) => C::Report(commands::report::Args {
+                days: a.days,
+                instance: a.instance,
+                out: Some(a.out),
+            }),
             Command::Retention => C::Retention,
             Command::Migrate => C::Migrate,
             Command::CheckConfig => C::CheckConfig,
@@ -303,6 +326,8 @@ mod tests {
             "reconcile",
             "status",
             "retention",
+            "report",
+            "--out",
             "migrate",
             "check-config",
             "--full",

@@ -19,6 +19,7 @@ pub mod load;
 pub mod logging;
 pub mod migrate;
 pub mod notify;
+pub mod report;
 pub mod reporting;
 pub mod retention;
 pub mod retry;
@@ -121,6 +122,8 @@ pub enum Command {
     Reconcile(commands::reconcile::Args),
     /// Show recent invocations, watermarks, pending work and the run lock.
     Status(commands::status::Args),
+    /// Write the HTML report.
+    Report(commands::report::Args),
     /// Delete what is past retention.
     Retention,
     /// Create or upgrade the warehouse schema.
@@ -141,6 +144,7 @@ impl Command {
             Command::Backfill(_) => "backfill",
             Command::Reconcile(_) => "reconcile",
             Command::Status(_) => "status",
+            Command::Report(_) => "report",
             Command::Retention => "retention",
             Command::Migrate => "migrate",
             Command::CheckConfig => "check-config",
@@ -174,6 +178,7 @@ pub async fn run(
             print(commands::validate::run(&settings()?, ctx, &tests).await?)
         }
         Command::Status(args) => print(commands::status::run(&settings()?, ctx, args).await?),
+        Command::Report(args) => print(commands::report::run(&settings()?, ctx, args).await?),
         Command::Retention => print(commands::retention::run(&settings()?, ctx).await?),
         Command::Migrate => print(commands::migrate::run(&settings()?, ctx).await?),
         Command::CheckConfig => print(commands::check_config::run(&settings()?, ctx).await),

@@ -14,6 +14,7 @@ pub mod extract;
 pub mod load;
 pub mod migrate;
 pub mod reconcile;
+pub mod report;
 pub mod retention;
 pub mod run;
 pub mod status;

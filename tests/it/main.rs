@@ -10,6 +10,7 @@ mod dag_runs;
 mod dashboards;
 mod faults;
 mod foundation;
+mod report;
 mod tasks;
 mod tls;
 mod transform;
