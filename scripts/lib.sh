@@ -269,6 +269,8 @@ pw_start_airflow_api() {
     setsid env "${env[@]}" "$venv/bin/airflow" api-server -H 127.0.0.1 -p "$port" >"$home/server.log" 2>&1 &
   fi
   PW_AIRFLOW_PID=$!
+  # Stopped by pw_stop_airflow_api; the shell need not report the kill.
+  disown "$PW_AIRFLOW_PID"
   local path=/api/v1/version
   [ "$major" = 3 ] && path=/api/v2/version
   for ((i = 0; i < 1200; i++)); do

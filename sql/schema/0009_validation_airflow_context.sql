@@ -50,3 +50,17 @@ WHERE v.outcome = 'failed'
 
 COMMENT ON VIEW silent_validation_failure IS
     'Silent failures: DAG runs Airflow marked success while a validation test run inside them (by pipewatch validate in one of their tasks) failed, typically a warn-severity test, or a halt test whose task was allowed to fail. One row per failed test execution and DAG run (a DAG id and run id present in several Airflow instances appears once per instance).';
+COMMENT ON COLUMN silent_validation_failure.airflow_instance IS 'The Airflow installation of the DAG run.';
+COMMENT ON COLUMN silent_validation_failure.dag_id IS 'The DAG.';
+COMMENT ON COLUMN silent_validation_failure.run_id IS 'The DAG run the failed test ran in (dag_run_history.run_id).';
+COMMENT ON COLUMN silent_validation_failure.dag_run_state IS 'The run''s state in Airflow when last loaded: success.';
+COMMENT ON COLUMN silent_validation_failure.dag_run_end_date IS 'When the run finished (UTC).';
+COMMENT ON COLUMN silent_validation_failure.airflow_task_id IS 'The task that ran the test.';
+COMMENT ON COLUMN silent_validation_failure.airflow_try_number IS 'The try of that task.';
+COMMENT ON COLUMN silent_validation_failure.test_name IS 'The validation test that failed.';
+COMMENT ON COLUMN silent_validation_failure.severity IS 'Its severity: warn (the task went on) or halt (the task failed, yet the run succeeded).';
+COMMENT ON COLUMN silent_validation_failure.script_1_value IS 'The value its first script returned.';
+COMMENT ON COLUMN silent_validation_failure.comp_operator IS 'How the two values were compared.';
+COMMENT ON COLUMN silent_validation_failure.script_2_value IS 'The value its second script returned.';
+COMMENT ON COLUMN silent_validation_failure.test_run_at IS 'When the test started (UTC).';
+COMMENT ON COLUMN silent_validation_failure.validation_result_id IS 'The result''s row in validation_run_history.';
