@@ -215,6 +215,17 @@ pub struct ReportArgs {
     pub out: PathBuf,
 }
 
+/// Arguments of `alerts`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AlertsArgs {
+    /// Only the open alerts (default: also those resolved in the last 30 days).
+    #[arg(long)]
+    pub open: bool,
+    /// Judge the rules now first (what `run` does after its transform).
+    #[arg(long)]
+    pub evaluate: bool,
+}
+
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -237,6 +248,8 @@ pub enum Command {
     /// Write a self-contained HTML report of the period's figures (charts, failures, tasks,
     /// validation, pipewatch's health).
     Report(ReportArgs),
+    /// List the alerts (open ones make it exit 1); --evaluate judges the [alerts] rules first.
+    Alerts(AlertsArgs),
     /// Delete loaded extract objects and run-log rows past [retention] (run does this at its end).
     Retention,
     /// Create or upgrade the warehouse schema.
@@ -291,6 +304,10 @@ impl From<Command> for pipewatch::Command {
                 instance: a.instance,
                 out: Some(a.out),
             }),
+            Command::Alerts(a) => C::Alerts(commands::alerts::Args {
+                open: a.open,
+                evaluate: a.evaluate,
+            }),
             Command::Retention => C::Retention,
             Command::Migrate => C::Migrate,
             Command::CheckConfig => C::CheckConfig,
@@ -328,6 +345,9 @@ mod tests {
             "retention",
             "report",
             "--out",
+            "alerts",
+            "--open",
+            "--evaluate",
             "migrate",
             "check-config",
             "--full",

@@ -9,6 +9,7 @@
 //! (`main.rs`, with its clap definitions in `cli.rs`) parses arguments, starts logging and
 //! calls [`run`].
 
+pub mod alerts;
 pub mod commands;
 pub mod config;
 pub mod context;
@@ -124,6 +125,8 @@ pub enum Command {
     Status(commands::status::Args),
     /// Write the HTML report.
     Report(commands::report::Args),
+    /// List (and evaluate) the alerts.
+    Alerts(commands::alerts::Args),
     /// Delete what is past retention.
     Retention,
     /// Create or upgrade the warehouse schema.
@@ -145,6 +148,7 @@ impl Command {
             Command::Reconcile(_) => "reconcile",
             Command::Status(_) => "status",
             Command::Report(_) => "report",
+            Command::Alerts(_) => "alerts",
             Command::Retention => "retention",
             Command::Migrate => "migrate",
             Command::CheckConfig => "check-config",
@@ -179,6 +183,7 @@ pub async fn run(
         }
         Command::Status(args) => print(commands::status::run(&settings()?, ctx, args).await?),
         Command::Report(args) => print(commands::report::run(&settings()?, ctx, args).await?),
+        Command::Alerts(args) => print(commands::alerts::run(&settings()?, ctx, args).await?),
         Command::Retention => print(commands::retention::run(&settings()?, ctx).await?),
         Command::Migrate => print(commands::migrate::run(&settings()?, ctx).await?),
         Command::CheckConfig => print(commands::check_config::run(&settings()?, ctx).await),

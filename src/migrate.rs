@@ -75,6 +75,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0009_validation_airflow_context.sql",
         sql: include_str!("../sql/schema/0009_validation_airflow_context.sql"),
     },
+    Migration {
+        version: 10,
+        name: "0010_alert_history.sql",
+        sql: include_str!("../sql/schema/0010_alert_history.sql"),
+    },
 ];
 
 const BOOTSTRAP_SQL: &str = include_str!("../sql/migrate/bootstrap.sql");

@@ -8,6 +8,7 @@
 //! under the run lock, and failing at the end of a command that processed several instances or
 //! objects when some of them failed.
 
+pub mod alerts;
 pub mod backfill;
 pub mod check_config;
 pub mod extract;

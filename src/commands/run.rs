@@ -33,6 +33,8 @@ pub struct RunReport {
     pub transform: Option<TransformReport>,
     /// Retention, when it ran.
     pub retention: Option<RetentionReport>,
+    /// The alert evaluation, when `[alerts]` is set.
+    pub alerts: Option<crate::alerts::AlertReport>,
 }
 
 impl fmt::Display for RunReport {
@@ -45,6 +47,9 @@ impl fmt::Display for RunReport {
         }
         if let Some(t) = &self.transform {
             writeln!(f, "{t}")?;
+        }
+        if let Some(a) = &self.alerts {
+            writeln!(f, "{a}")?;
         }
         Ok(())
     }
@@ -59,6 +64,14 @@ pub async fn run(settings: &Settings, ctx: &RunContext, args: &Args) -> anyhow::
     let scope = ExtractScope::Incremental { full: args.full };
     let (mut report, failures) =
         extract_load_transform(settings, ctx, &instances, scope, &mut warehouse, &store).await?;
+    // The alerts judge what the transform just computed, under the same run lock.
+    if let Some(alerts) = &settings.alerts {
+        let today = super::today_in_reporting_zone(&warehouse, settings).await?;
+        match crate::alerts::evaluate(&mut warehouse, settings, alerts, today, ctx).await {
+            Ok(a) => report.alerts = Some(a),
+            Err(e) => return Err(failures.before(e.into())),
+        }
+    }
     report.retention =
         Some(retention::apply(&mut warehouse, &store, &settings.retention, ctx).await?);
     failures.finish("Airflow instances", instances.len(), report)

@@ -9,8 +9,8 @@ use config::{Value, ValueKind};
 
 use super::error::ConfigError;
 use super::sections::{
-    AIRFLOW_API_SECTION, AIRFLOW_SECTION, EXTRACT, REPORTING, RETENTION, RETRY, STAGING,
-    SectionSpec, VALIDATE, WAREHOUSE, known_sections, section_spec,
+    AIRFLOW_API_SECTION, AIRFLOW_SECTION, AIRFLOW_UI, ALERTS, EXTRACT, REPORTING, RETENTION, RETRY,
+    STAGING, SectionSpec, VALIDATE, WAREHOUSE, known_sections, section_spec,
 };
 use super::settings::*;
 use super::types::{Identifier, Secret};
@@ -50,6 +50,9 @@ impl Parser<'_> {
         let mut retention = None;
         let mut airflow = Vec::new();
         let mut airflow_api = Vec::new();
+        let mut alerts: Option<AlertSettings> = None;
+        let mut overrides = Vec::new();
+        let mut airflow_ui = None;
         // One retry policy for every connection and request: read first, handed to the others.
         let retry = match sections.remove(RETRY) {
             Some(value) => self.retry(self.section(RETRY, value)?)?,
@@ -66,6 +69,9 @@ impl Parser<'_> {
                 RETENTION => retention = Some(self.retention(section)?),
                 AIRFLOW_SECTION => airflow.push(self.airflow(section, retry)?),
                 AIRFLOW_API_SECTION => airflow_api.push(self.airflow_api(section, retry)?),
+                ALERTS if section.name == ALERTS => alerts = Some(self.alerts(section)?),
+                ALERTS => overrides.push(self.alert_override(section)?),
+                AIRFLOW_UI => airflow_ui = Some(self.airflow_ui(section)?),
                 other => unreachable!("section [{other}] is in SECTIONS but not parsed"),
             }
         }
@@ -92,6 +98,17 @@ impl Parser<'_> {
                 });
             }
         }
+        if alerts.is_none() && !overrides.is_empty() {
+            return Err(ConfigError::Rule {
+                path: self.path.to_path_buf(),
+                message:
+                    "per-DAG [alerts_*] sections need an [alerts] section, which turns alerts on"
+                        .to_string(),
+            });
+        }
+        if let Some(a) = alerts.as_mut() {
+            a.overrides = overrides;
+        }
         let staging = match staging {
             Some(s) => s,
             None => StagingSettings::Local {
@@ -109,7 +126,108 @@ impl Parser<'_> {
             time_zone: time_zone.unwrap_or_else(|| DEFAULT_TIME_ZONE.to_string()),
             validate: validate.unwrap_or_default(),
             retention: retention.unwrap_or_default(),
+            alerts,
+            airflow_ui,
         })
+    }
+
+    /// The rule keys of `[alerts]` and `[alerts_*]`.
+    fn alert_rules(&self, s: &mut Section) -> Result<AlertRules, ConfigError> {
+        let landing_deadline = match s.string("landing_deadline")? {
+            None => None,
+            Some(text) => Some(chrono::NaiveTime::parse_from_str(&text, "%H:%M").map_err(
+                |_| {
+                    s.invalid(
+                        "landing_deadline",
+                        &text,
+                        "a local time HH:MM, such as 06:30",
+                    )
+                },
+            )?),
+        };
+        Ok(AlertRules {
+            enabled: s.boolean("enabled")?,
+            success_rate_drop: s.fraction("success_rate_drop", 0.0, 1.0)?,
+            success_rate_baseline_days: s.number("success_rate_baseline_days", 1, 366)?,
+            success_rate_min_runs: s.number("success_rate_min_runs", 1, 100_000)?,
+            runtime_mad_multiple: s.fraction("runtime_mad_multiple", 0.0, 1000.0)?,
+            runtime_recent_runs: s.number("runtime_recent_runs", 1, 1000)?,
+            runtime_baseline_days: s.number("runtime_baseline_days", 1, 366)?,
+            runtime_baseline_min_runs: s.number("runtime_baseline_min_runs", 1, 100_000)?,
+            freshness_hours: s.fraction("freshness_hours", 0.0, 24.0 * 366.0)?,
+            landing_deadline,
+            consecutive_breaches: s.number("consecutive_breaches", 1, 1000)?,
+            cooldown_minutes: s.number("cooldown_minutes", 0, 366 * 24 * 60)?,
+        })
+    }
+
+    fn alerts(&self, mut s: Section) -> Result<AlertSettings, ConfigError> {
+        let rules = self.alert_rules(&mut s)?;
+        if let Some(key) = ["dag_id", "instance"]
+            .into_iter()
+            .find(|k| s.entries.contains_key(*k))
+        {
+            return Err(ConfigError::Rule {
+                path: self.path.to_path_buf(),
+                message: format!(
+                    "[alerts] sets the defaults of every DAG and takes no `{key}`: put a DAG's own rules in a section [alerts_<label>] with dag_id = ..."
+                ),
+            });
+        }
+        let webhook_url = s.secret("webhook_url")?;
+        if let Some(url) = &webhook_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            let shown: String = url.chars().take(8).collect();
+            return Err(s.invalid(
+                "webhook_url",
+                &format!("{shown}..."),
+                "a URL starting with http:// or https://",
+            ));
+        }
+        let settings = AlertSettings {
+            rules,
+            overrides: Vec::new(),
+            validation_failures: s.boolean("validation_failures")?.unwrap_or(false),
+            webhook_url: webhook_url.map(Secret::new),
+        };
+        s.finish()?;
+        Ok(settings)
+    }
+
+    fn alert_override(&self, mut s: Section) -> Result<AlertOverride, ConfigError> {
+        let dag_id = s.required("dag_id")?;
+        let instance = s.string("instance")?;
+        let rules = self.alert_rules(&mut s)?;
+        for key in ["validation_failures", "webhook_url", "webhook_url_file"] {
+            if s.entries.contains_key(key) {
+                return Err(ConfigError::Rule {
+                    path: self.path.to_path_buf(),
+                    message: format!("[{}] is a DAG's rules: `{key}` belongs in [alerts]", s.name),
+                });
+            }
+        }
+        let o = AlertOverride {
+            section: s.name.clone(),
+            dag_id,
+            instance,
+            rules,
+        };
+        s.finish()?;
+        Ok(o)
+    }
+
+    fn airflow_ui(&self, mut s: Section) -> Result<String, ConfigError> {
+        let url = s.required("base_url")?;
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(s.invalid(
+                "base_url",
+                &url,
+                "the Airflow web UI's URL, starting with http:// or https://",
+            ));
+        }
+        s.finish()?;
+        Ok(url.trim_end_matches('/').to_string())
     }
 
     /// The section `name` of the file, matched against [`SECTIONS`].
@@ -669,6 +787,22 @@ impl Section<'_> {
                 key: key.to_string(),
                 value: text,
                 expected: format!("a whole number from {min} to {max}"),
+            }),
+        }
+    }
+
+    fn fraction(&mut self, key: &str, min: f64, max: f64) -> Result<Option<f64>, ConfigError> {
+        let Some((text, value)) = self.raw(key)? else {
+            return Ok(None);
+        };
+        match text.parse::<f64>() {
+            Ok(n) if n.is_finite() && (min..=max).contains(&n) => Ok(Some(n)),
+            _ => Err(ConfigError::Invalid {
+                origin: self.parser.origin(&value, &self.name, Some(key)),
+                section: self.name.clone(),
+                key: key.to_string(),
+                value: text,
+                expected: format!("a number from {min} to {max}"),
             }),
         }
     }

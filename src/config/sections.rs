@@ -14,6 +14,10 @@ pub const REPORTING: &str = "reporting";
 pub const VALIDATE: &str = "validate";
 /// `[retention]`: what `run` deletes once old.
 pub const RETENTION: &str = "retention";
+/// `[alerts]`: the alert rules; per-DAG overrides as `[alerts_<label>]` with a `dag_id` key.
+pub const ALERTS: &str = "alerts";
+/// `[airflow_ui]`: where people open Airflow, for links in alerts.
+pub const AIRFLOW_UI: &str = "airflow_ui";
 /// `[retry]`: the policy for transient failures.
 pub const RETRY: &str = "retry";
 /// The section naming the (first) Airflow metadata database, as in the book; more as
@@ -136,6 +140,34 @@ pub const SECTIONS: &[SectionSpec] = &[
             "webhook_timeout_seconds",
             "webhook_attempts",
         ],
+    },
+    SectionSpec {
+        name: ALERTS,
+        repeated: true,
+        keys: &[
+            "dag_id",
+            "instance",
+            "enabled",
+            "success_rate_drop",
+            "success_rate_baseline_days",
+            "success_rate_min_runs",
+            "runtime_mad_multiple",
+            "runtime_recent_runs",
+            "runtime_baseline_days",
+            "runtime_baseline_min_runs",
+            "freshness_hours",
+            "landing_deadline",
+            "consecutive_breaches",
+            "cooldown_minutes",
+            "validation_failures",
+            "webhook_url",
+            "webhook_url_file",
+        ],
+    },
+    SectionSpec {
+        name: AIRFLOW_UI,
+        repeated: false,
+        keys: &["base_url"],
     },
     SectionSpec {
         name: RETENTION,

@@ -361,6 +361,130 @@ impl Default for ValidateSettings {
     }
 }
 
+/// Default days of baseline before the day a success-rate drop is judged on.
+pub const DEFAULT_SUCCESS_RATE_BASELINE_DAYS: u64 = 7;
+/// Default fewest finished runs on the day for a success-rate drop to count.
+pub const DEFAULT_SUCCESS_RATE_MIN_RUNS: u64 = 3;
+/// Default successful runs whose median is compared with the baseline.
+pub const DEFAULT_RUNTIME_RECENT_RUNS: u64 = 5;
+/// Default days of successful runs before the recent ones that make the runtime baseline.
+pub const DEFAULT_RUNTIME_BASELINE_DAYS: u64 = 14;
+/// Default fewest baseline runs for a runtime regression to be judged.
+pub const DEFAULT_RUNTIME_BASELINE_MIN_RUNS: u64 = 20;
+/// Default evaluations in a row that must breach before an alert opens.
+pub const DEFAULT_CONSECUTIVE_BREACHES: u64 = 1;
+/// Default minutes after an alert resolves during which the same alert does not reopen.
+pub const DEFAULT_COOLDOWN_MINUTES: u64 = 60;
+
+/// The alert rules for one DAG (or the defaults of all): each rule is on when its threshold
+/// is set. None in an override means "as in [alerts]".
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AlertRules {
+    /// Whether alerts are evaluated for the DAG at all.
+    pub enabled: Option<bool>,
+    /// Success-rate drop: open when the day's rate is below the baseline's by more than this
+    /// (a share, 0.2 = 20 points).
+    pub success_rate_drop: Option<f64>,
+    /// Days before the day that make the baseline.
+    pub success_rate_baseline_days: Option<u64>,
+    /// Fewest finished runs on the day.
+    pub success_rate_min_runs: Option<u64>,
+    /// Runtime regression: open when the median of the recent successful runs exceeds the
+    /// baseline median by more than this many median absolute deviations.
+    pub runtime_mad_multiple: Option<f64>,
+    /// Recent successful runs compared.
+    pub runtime_recent_runs: Option<u64>,
+    /// Days of baseline runs before the recent ones.
+    pub runtime_baseline_days: Option<u64>,
+    /// Fewest baseline runs.
+    pub runtime_baseline_min_runs: Option<u64>,
+    /// Freshness: open when the DAG's newest successful run ended longer ago than this.
+    pub freshness_hours: Option<f64>,
+    /// Landing deadline: open when a day's run has not succeeded by this local time of the
+    /// next day (reporting time zone).
+    pub landing_deadline: Option<chrono::NaiveTime>,
+    /// Evaluations in a row that must breach before an alert opens.
+    pub consecutive_breaches: Option<u64>,
+    /// Minutes after a resolution during which the alert does not reopen.
+    pub cooldown_minutes: Option<u64>,
+}
+
+impl AlertRules {
+    /// These rules, with what they leave unset taken from `defaults`.
+    pub fn over(&self, defaults: &AlertRules) -> AlertRules {
+        AlertRules {
+            enabled: self.enabled.or(defaults.enabled),
+            success_rate_drop: self.success_rate_drop.or(defaults.success_rate_drop),
+            success_rate_baseline_days: self
+                .success_rate_baseline_days
+                .or(defaults.success_rate_baseline_days),
+            success_rate_min_runs: self
+                .success_rate_min_runs
+                .or(defaults.success_rate_min_runs),
+            runtime_mad_multiple: self.runtime_mad_multiple.or(defaults.runtime_mad_multiple),
+            runtime_recent_runs: self.runtime_recent_runs.or(defaults.runtime_recent_runs),
+            runtime_baseline_days: self
+                .runtime_baseline_days
+                .or(defaults.runtime_baseline_days),
+            runtime_baseline_min_runs: self
+                .runtime_baseline_min_runs
+                .or(defaults.runtime_baseline_min_runs),
+            freshness_hours: self.freshness_hours.or(defaults.freshness_hours),
+            landing_deadline: self.landing_deadline.or(defaults.landing_deadline),
+            consecutive_breaches: self.consecutive_breaches.or(defaults.consecutive_breaches),
+            cooldown_minutes: self.cooldown_minutes.or(defaults.cooldown_minutes),
+        }
+    }
+}
+
+/// Rules for one DAG (`[alerts_<label>]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertOverride {
+    /// The section.
+    pub section: String,
+    /// The DAG, exactly as Airflow names it.
+    pub dag_id: String,
+    /// Only on this Airflow instance (default: every one).
+    pub instance: Option<String>,
+    /// The rules set in the section.
+    pub rules: AlertRules,
+}
+
+/// `[alerts]` and its overrides.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertSettings {
+    /// The defaults for every DAG.
+    pub rules: AlertRules,
+    /// Per-DAG rules.
+    pub overrides: Vec<AlertOverride>,
+    /// Whether failing validation tests join the ledger (`validation_failures`).
+    pub validation_failures: bool,
+    /// Where alerts are posted (Slack-compatible JSON); default `[validate] webhook_url`.
+    pub webhook_url: Option<Secret>,
+}
+
+impl AlertSettings {
+    /// The rules for `dag_id` on `instance`, with every default filled in.
+    pub fn rules_for(&self, instance: &str, dag_id: &str) -> AlertRules {
+        let defaults = AlertRules {
+            enabled: Some(true),
+            success_rate_baseline_days: Some(DEFAULT_SUCCESS_RATE_BASELINE_DAYS),
+            success_rate_min_runs: Some(DEFAULT_SUCCESS_RATE_MIN_RUNS),
+            runtime_recent_runs: Some(DEFAULT_RUNTIME_RECENT_RUNS),
+            runtime_baseline_days: Some(DEFAULT_RUNTIME_BASELINE_DAYS),
+            runtime_baseline_min_runs: Some(DEFAULT_RUNTIME_BASELINE_MIN_RUNS),
+            consecutive_breaches: Some(DEFAULT_CONSECUTIVE_BREACHES),
+            cooldown_minutes: Some(DEFAULT_COOLDOWN_MINUTES),
+            ..AlertRules::default()
+        };
+        let global = self.rules.over(&defaults);
+        self.overrides
+            .iter()
+            .filter(|o| o.dag_id == dag_id && o.instance.as_deref().is_none_or(|i| i == instance))
+            .fold(global, |rules, o| o.rules.over(&rules))
+    }
+}
+
 /// What `pipewatch run` deletes once it is old enough (0 keeps forever).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetentionSettings {
@@ -404,6 +528,10 @@ pub struct Settings {
     pub validate: ValidateSettings,
     /// Retention.
     pub retention: RetentionSettings,
+    /// Alerts (`[alerts]`); None: no alert is evaluated.
+    pub alerts: Option<AlertSettings>,
+    /// The Airflow web UI's address (`[airflow_ui] base_url`), for links in alerts.
+    pub airflow_ui: Option<String>,
 }
 
 impl Settings {

@@ -4,6 +4,7 @@
 //! runs the unit tests only). A test that needs a service and does not find it fails, saying how
 //! to run the suite; nothing is skipped. Each test works in its own schemas, folder and bucket.
 
+mod alerts;
 mod api;
 mod common;
 mod dag_runs;

@@ -5,7 +5,6 @@
 use std::path::PathBuf;
 
 use crate::common::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_postgres::Client;
 
 /// A warehouse schema, a folder of scripts and a config file.
@@ -534,55 +533,6 @@ async fn tests_can_run_against_an_airflow_database() {
 
 /// A real HTTP server on a loopback port: answers each request with the next status of
 /// `statuses` (200 once they run out) and sends each request body to the returned channel.
-async fn webhook_server(
-    statuses: Vec<u16>,
-) -> (String, tokio::sync::mpsc::UnboundedReceiver<String>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!(
-        "http://{}/hooks/T000/B000/secret-token",
-        listener.local_addr().unwrap()
-    );
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        let mut statuses = statuses.into_iter();
-        loop {
-            let Ok((mut socket, _)) = listener.accept().await else {
-                return;
-            };
-            let mut request = Vec::new();
-            let mut buf = [0u8; 4096];
-            let body = loop {
-                let n = socket.read(&mut buf).await.unwrap_or(0);
-                if n == 0 {
-                    break None;
-                }
-                request.extend_from_slice(&buf[..n]);
-                let text = String::from_utf8_lossy(&request).to_string();
-                if let Some(end) = text.find("\r\n\r\n") {
-                    let length = text[..end]
-                        .lines()
-                        .find_map(|l| {
-                            l.to_ascii_lowercase()
-                                .strip_prefix("content-length:")
-                                .map(|v| v.trim().parse::<usize>().unwrap())
-                        })
-                        .unwrap_or(0);
-                    if request.len() >= end + 4 + length {
-                        break Some(text[end + 4..end + 4 + length].to_string());
-                    }
-                }
-            };
-            let Some(body) = body else { continue };
-            let status = statuses.next().unwrap_or(200);
-            let _ = tx.send(body);
-            let response =
-                format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
-            let _ = socket.write_all(response.as_bytes()).await;
-        }
-    });
-    (url, rx)
-}
-
 // Multi-threaded: the webhook server must answer while the test thread waits for pipewatch.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_and_errored_tests_are_posted_to_the_webhook() {

@@ -1,0 +1,191 @@
+//! Alerts against the real PostgreSQL that `scripts/test` starts, with a real HTTP listener as
+//! the webhook: a success-rate drop opens only after its consecutive breaches and above its
+//! minimum runs, opens exactly once over repeated and concurrent evaluations, posts one notice
+//! per transition with the run context, and resolves when the data recovers; a silenced DAG and
+//! a DAG below the minimum never open; a failing validation test joins the ledger.
+
+use chrono::{Duration, Utc};
+
+use crate::common::*;
+
+/// Finished runs of `dag` on the day `days_ago` (UTC, the reporting zone here): `ok`
+/// successful then `failed` failed, an hour apart.
+async fn day_of_runs(w: &World, dag: &str, days_ago: i64, ok: usize, failed: usize) {
+    let day = (Utc::now() - Duration::days(days_ago)).date_naive();
+    for n in 0..ok + failed {
+        let logical = day
+            .and_hms_opt(n as u32, 0, 0)
+            .unwrap()
+            .and_utc()
+            .to_rfc3339();
+        let state = if n < ok { "success" } else { "failed" };
+        w.insert(&RunSpec::finished(dag, &logical, state)).await;
+    }
+}
+
+async fn alerts(w: &World) -> Vec<String> {
+    w.query_strings(&format!(
+        "SELECT concat_ws('|', rule, airflow_instance, subject, \
+         CASE WHEN resolved_at IS NULL THEN 'open' ELSE 'resolved' END) \
+         FROM {}.alert_history ORDER BY opened_at",
+        w.warehouse
+    ))
+    .await
+}
+
+fn drain(rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> Vec<String> {
+    let mut texts = Vec::new();
+    while let Ok(body) = rx.try_recv() {
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+        texts.push(json["text"].as_str().unwrap().to_string());
+    }
+    texts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_success_rate_drop_opens_once_notifies_each_transition_and_resolves() {
+    let (url, mut posted) = webhook_server(vec![]).await;
+    let w = World::new(
+        2,
+        &format!(
+            "[validate]\nwebhook_url = {url}\n\
+             [alerts]\nsuccess_rate_drop = 0.2\nsuccess_rate_min_runs = 3\nconsecutive_breaches = 2\ncooldown_minutes = 0\n\
+             [alerts_quiet]\ndag_id = Quiet_DAG\nenabled = false\n\
+             [airflow_ui]\nbase_url = https://airflow.example.com/\n"
+        ),
+    )
+    .await;
+    for days_ago in 1..=7 {
+        for dag in ["orders", "Quiet_DAG", "rare"] {
+            day_of_runs(&w, dag, days_ago, 4, 0).await;
+        }
+    }
+    // Today: orders and Quiet_DAG fail 3 of 4 runs; rare fails its only 2 (below the minimum).
+    day_of_runs(&w, "orders", 0, 1, 3).await;
+    day_of_runs(&w, "Quiet_DAG", 0, 1, 3).await;
+    day_of_runs(&w, "rare", 0, 0, 2).await;
+
+    // First evaluation: one breach of the two needed.
+    let run = w.run_ok(&["run"]);
+    assert!(run.stdout.contains("alerts: "), "{run:?}");
+    assert!(
+        alerts(&w).await.is_empty(),
+        "opened before its consecutive count"
+    );
+    assert!(drain(&mut posted).is_empty());
+    let listed = w.pipewatch(&["alerts"]);
+    assert_eq!(listed.code, 0, "no open alert: {listed:?}");
+
+    // Second: it opens, once, with one notice naming the numbers, the failed runs and the link.
+    w.run_ok(&["run"]);
+    assert_eq!(alerts(&w).await, ["success_rate_drop|default|orders|open"]);
+    let texts = drain(&mut posted);
+    assert_eq!(texts.len(), 1, "{texts:?}");
+    let text = &texts[0];
+    for wanted in [
+        "pipewatch alert OPENED: success-rate drop for DAG orders on Airflow instance default",
+        "1 of 4 finished runs succeeded today (25.0 %)",
+        "against 100.0 % over the 7 days before",
+        "failed runs: scheduled__",
+        "https://airflow.example.com/dags/orders",
+    ] {
+        assert!(text.contains(wanted), "{wanted:?} not in {text}");
+    }
+    let listed = w.pipewatch(&["alerts", "--open"]);
+    assert_eq!(listed.code, 1, "an open alert exits 1: {listed:?}");
+    assert!(listed.stdout.contains("1 open alerts."), "{listed:?}");
+    assert!(
+        listed
+            .stdout
+            .contains("success_rate_drop  orders on default"),
+        "{listed:?}"
+    );
+
+    // Repeated and concurrent evaluations: still one alert, no new notice.
+    w.run_ok(&["run"]);
+    let config = w.config.to_str().unwrap().to_string();
+    let dir = w.dir.path().to_path_buf();
+    let evaluations: Vec<_> = (0..2)
+        .map(|_| {
+            let (config, dir) = (config.clone(), dir.clone());
+            std::thread::spawn(move || {
+                pipewatch(&dir, &["--config", &config, "alerts", "--evaluate"], &[])
+            })
+        })
+        .collect();
+    for e in evaluations {
+        let run = e.join().unwrap();
+        assert!(run.code == 1, "the alert is still open: {run:?}");
+    }
+    assert_eq!(alerts(&w).await, ["success_rate_drop|default|orders|open"]);
+    assert!(drain(&mut posted).is_empty(), "no second notice");
+
+    // The data recovers (the failed runs are cleared and succeed): resolved, one notice.
+    w.exec(
+        "UPDATE AF.dag_run SET state = 'success', updated_at = now() \
+         WHERE dag_id = 'orders' AND state = 'failed' AND execution_date >= date_trunc('day', now())",
+    )
+    .await;
+    w.run_ok(&["run", "--full"]);
+    assert_eq!(
+        alerts(&w).await,
+        ["success_rate_drop|default|orders|resolved"]
+    );
+    let texts = drain(&mut posted);
+    assert_eq!(texts.len(), 1, "{texts:?}");
+    assert!(
+        texts[0].starts_with("pipewatch alert RESOLVED: success-rate drop for DAG orders"),
+        "{}",
+        texts[0]
+    );
+    let listed = w.pipewatch(&["alerts", "--open"]);
+    assert_eq!(listed.code, 0, "{listed:?}");
+    let listed = w.run_ok(&["alerts"]);
+    assert!(listed.stdout.contains("resolved"), "{listed:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_validation_test_joins_the_ledger_and_clears_when_it_passes() {
+    let (url, mut posted) = webhook_server(vec![]).await;
+    let w = World::new(
+        2,
+        &format!("[alerts]\nvalidation_failures = true\nwebhook_url = {url}\n"),
+    )
+    .await;
+    std::fs::write(w.dir.path().join("five.sql"), "SELECT 5").unwrap();
+    std::fs::write(w.dir.path().join("zero.sql"), "SELECT 0").unwrap();
+    let validate = |operator: &str| {
+        w.pipewatch(&[
+            "validate",
+            "five.sql",
+            "zero.sql",
+            operator,
+            "warn",
+            "--name",
+            "orders_match",
+        ])
+    };
+    assert_eq!(validate("equals").code, 0);
+    let run = w.pipewatch(&["alerts", "--evaluate"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(
+        alerts(&w).await,
+        ["validation_failure|warehouse|orders_match|open"]
+    );
+    let texts = drain(&mut posted);
+    assert_eq!(texts.len(), 1, "{texts:?}");
+    assert!(
+        texts[0].contains("validation test orders_match (database warehouse)")
+            && texts[0].contains("5 equals 0"),
+        "{}",
+        texts[0]
+    );
+    assert_eq!(validate("greater").code, 0);
+    let run = w.pipewatch(&["alerts", "--evaluate"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        alerts(&w).await,
+        ["validation_failure|warehouse|orders_match|resolved"]
+    );
+    assert_eq!(drain(&mut posted).len(), 1, "the resolution is posted");
+}
