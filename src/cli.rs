@@ -213,6 +213,10 @@ pub struct ReportArgs {
     /// The HTML file to write.
     #[arg(long, value_name = "FILE", default_value = commands::report::DEFAULT_OUT)]
     pub out: PathBuf,
+    /// Also post the headline figures as a short text message to the webhook ([alerts] or
+    /// [validate] webhook_url): a digest for a weekly cron line.
+    #[arg(long)]
+    pub post: bool,
 }
 
 /// Arguments of `alerts`.
@@ -303,6 +307,7 @@ impl From<Command> for pipewatch::Command {
                 days: a.days,
                 instance: a.instance,
                 out: Some(a.out),
+                post: a.post,
             }),
             Command::Alerts(a) => C::Alerts(commands::alerts::Args {
                 open: a.open,
@@ -348,6 +353,7 @@ mod tests {
             "alerts",
             "--open",
             "--evaluate",
+            "--post",
             "migrate",
             "check-config",
             "--full",

@@ -105,6 +105,39 @@ fn classed(delta: f64, higher_is_better: bool, text: String) -> String {
     format!(r#"<span class="{class}">{text}</span>"#)
 }
 
+/// The headline figures as a short text message (the digest posted by `report --post`).
+pub fn digest(data: &ReportData) -> String {
+    let (now, before) = (&data.current, &data.previous);
+    let pct = |v: Option<f64>| v.map_or("–".into(), |v| format!("{:.1} %", v * 100.0));
+    let mut text = format!(
+        "pipewatch digest, {} to {} ({}): {} DAG runs finished ({} the period before), success rate {} ({}), {} failed; median runtime {}, p95 {}; {} validation tests ran, {} passed; {} open alerts.",
+        data.days.first().map(|d| d.to_string()).unwrap_or_default(),
+        data.days.last().map(|d| d.to_string()).unwrap_or_default(),
+        data.time_zone,
+        now.finished_runs,
+        before.finished_runs,
+        pct(now.success_rate()),
+        pct(before.success_rate()),
+        now.failed_runs,
+        seconds(now.runtime_median),
+        seconds(now.runtime_p95),
+        now.validation_executions,
+        pct(now.pass_rate()),
+        data.open_alerts.len()
+    );
+    let worst: Vec<String> = data
+        .dags
+        .iter()
+        .filter(|d| d.failed() > 0)
+        .take(3)
+        .map(|d| format!("{} {}", d.dag_id, pct(d.success_rate())))
+        .collect();
+    if !worst.is_empty() {
+        let _ = write!(text, " Worst DAGs: {}.", worst.join(", "));
+    }
+    text
+}
+
 /// The whole page.
 pub fn render(data: &ReportData) -> String {
     let mut page = String::with_capacity(64 * 1024);
@@ -141,7 +174,13 @@ success rates, runtimes, failures, tasks and delays per DAG, and validation resu
 "#
         );
     } else {
-        headline(&mut page, &data.current, &data.previous);
+        headline(
+            &mut page,
+            &data.current,
+            &data.previous,
+            data.open_alerts.len(),
+        );
+        open_alerts(&mut page, data);
         dag_sections(&mut page, data);
         validation(&mut page, data);
     }
@@ -159,7 +198,31 @@ validation_run_history and pipewatch_run_log in the warehouse.</footer>
     page
 }
 
-fn headline(page: &mut String, now: &Period, before: &Period) {
+fn open_alerts(page: &mut String, data: &ReportData) {
+    if data.open_alerts.is_empty() {
+        return;
+    }
+    let _ = write!(
+        page,
+        r#"<section><h2>Open alerts <span class="muted">({})</span></h2><table><tr><th>rule</th><th>subject</th><th>day</th><th>opened</th><th>what was found</th></tr>"#,
+        data.open_alerts.len()
+    );
+    for a in &data.open_alerts {
+        let _ = write!(
+            page,
+            r#"<tr><td class="worse">{}</td><td>{} <span class="muted">on {}</span></td><td>{}</td><td>{}</td><td>{}</td></tr>"#,
+            escape(&a.rule),
+            escape(&a.subject),
+            escape(&a.instance),
+            a.day,
+            when(Some(a.opened_at)),
+            escape(&a.message)
+        );
+    }
+    page.push_str("</table></section>\n");
+}
+
+fn headline(page: &mut String, now: &Period, before: &Period, open_alerts: usize) {
     let range = |p: &Period| match (p.from, p.to) {
         (Some(f), Some(t)) => format!("{f} – {t}"),
         _ => "–".into(),
@@ -211,6 +274,12 @@ fn headline(page: &mut String, now: &Period, before: &Period) {
             percent(now.pass_rate()),
             percent(before.pass_rate()),
             change_pp(now.pass_rate(), before.pass_rate(), true),
+        ),
+        (
+            "open alerts (now)",
+            open_alerts.to_string(),
+            "".to_string(),
+            "".to_string(),
         ),
     ];
     let _ = write!(
@@ -516,6 +585,7 @@ mod tests {
             validation_days: Vec::new(),
             failing_tests: Vec::new(),
             health: Default::default(),
+            open_alerts: Vec::new(),
         };
         let page = render(&data);
         assert!(page.contains("No data yet"));

@@ -21,6 +21,7 @@ const DELAYS_SQL: &str = include_str!("../../sql/report/delays.sql");
 const VALIDATION_DAYS_SQL: &str = include_str!("../../sql/report/validation_days.sql");
 const FAILING_TESTS_SQL: &str = include_str!("../../sql/report/failing_tests.sql");
 const HEALTH_SQL: &str = include_str!("../../sql/report/health.sql");
+const OPEN_ALERTS_SQL: &str = include_str!("../../sql/report/open_alerts.sql");
 
 /// Tasks shown per DAG in each of the slowest and flakiest lists.
 const TASKS_PER_DAG: usize = 5;
@@ -243,6 +244,23 @@ pub struct Health {
     pub last_transform: Option<DateTime<Utc>>,
 }
 
+/// An open alert.
+#[derive(Debug, Clone)]
+pub struct OpenAlert {
+    /// The rule.
+    pub rule: String,
+    /// The instance (or the test's database).
+    pub instance: String,
+    /// The DAG or test.
+    pub subject: String,
+    /// The day it is about.
+    pub day: NaiveDate,
+    /// When it opened.
+    pub opened_at: DateTime<Utc>,
+    /// What was found.
+    pub message: String,
+}
+
 /// Everything on the page.
 #[derive(Debug, Clone)]
 pub struct ReportData {
@@ -266,6 +284,8 @@ pub struct ReportData {
     pub failing_tests: Vec<FailingTest>,
     /// pipewatch's own health.
     pub health: Health,
+    /// The open alerts.
+    pub open_alerts: Vec<OpenAlert>,
 }
 
 impl ReportData {
@@ -453,7 +473,23 @@ pub async fn gather(
         });
     }
 
+    let open_alerts = client
+        .query(OPEN_ALERTS_SQL, &[&instance])
+        .await
+        .map_err(sql_error("read the open alerts"))?
+        .iter()
+        .map(|r| OpenAlert {
+            rule: r.get("rule"),
+            instance: r.get("airflow_instance"),
+            subject: r.get("subject"),
+            day: r.get("day"),
+            opened_at: r.get("opened_at"),
+            message: r.get("message"),
+        })
+        .collect();
+
     Ok(ReportData {
+        open_alerts,
         generated_at: Utc::now(),
         time_zone: time_zone.to_string(),
         instance: instance.map(str::to_string),

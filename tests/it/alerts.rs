@@ -101,6 +101,24 @@ async fn a_success_rate_drop_opens_once_notifies_each_transition_and_resolves() 
         "{listed:?}"
     );
 
+    // The report lists it, and its digest goes to the webhook as one short text.
+    let page = w.dir.path().join("report.html");
+    let run = w.run_ok(&["report", "--post", "--out", page.to_str().unwrap()]);
+    assert!(run.stdout.contains("Wrote the report"), "{run:?}");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        html.contains("Open alerts") && html.contains("success_rate_drop"),
+        "{html}"
+    );
+    let texts = drain(&mut posted);
+    assert_eq!(texts.len(), 1, "{texts:?}");
+    assert!(
+        texts[0].starts_with("pipewatch digest, ") && texts[0].contains("1 open alerts."),
+        "{}",
+        texts[0]
+    );
+    assert!(texts[0].contains("Worst DAGs: "), "{}", texts[0]);
+
     // Repeated and concurrent evaluations: still one alert, no new notice.
     w.run_ok(&["run"]);
     let config = w.config.to_str().unwrap().to_string();

@@ -1,0 +1,8 @@
+-- The open alerts, for the report's headline and its alert list.
+-- Grain: one row per open alert. Params: $1 airflow_instance or NULL for all (validation-test
+-- alerts are always shown).
+SELECT rule, airflow_instance, subject, day, opened_at, message
+FROM alert_history
+WHERE resolved_at IS NULL
+  AND ($1::text IS NULL OR airflow_instance = $1::text OR rule = 'validation_failure')
+ORDER BY opened_at DESC, alert_id
