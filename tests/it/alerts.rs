@@ -207,3 +207,71 @@ async fn a_failing_validation_test_joins_the_ledger_and_clears_when_it_passes() 
     );
     assert_eq!(drain(&mut posted).len(), 1, "the resolution is posted");
 }
+
+/// Runtime regression, freshness and landing deadline each open on data built to breach them,
+/// with per-DAG rules; a DAG within its rules opens nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runtime_freshness_and_landing_rules_open_on_their_fixtures() {
+    let w = World::new(
+        2,
+        "[alerts]\nruntime_mad_multiple = 3\nruntime_recent_runs = 5\nruntime_baseline_min_runs = 20\n\
+         [alerts_stale]\ndag_id = stale\nfreshness_hours = 24\n\
+         [alerts_late]\ndag_id = late\nlanding_deadline = 00:00\n",
+    )
+    .await;
+    // slowdown: 25 runs of 100 s over the last days, then its 5 newest take 400 s.
+    // steady: the same 30 runs, all of 100 s.
+    for dag in ["slowdown", "steady"] {
+        for n in 0..30 {
+            let logical = (Utc::now() - Duration::hours(6 * (30 - n) + 2)).to_rfc3339();
+            w.insert(&RunSpec::finished(dag, &logical, "success")).await;
+        }
+    }
+    w.exec(
+        "UPDATE AF.dag_run SET end_date = start_date + interval '100 seconds', updated_at = now() \
+         WHERE dag_id IN ('slowdown', 'steady');
+         UPDATE AF.dag_run SET end_date = start_date + interval '400 seconds' \
+         WHERE dag_id = 'slowdown' AND id IN \
+           (SELECT id FROM AF.dag_run WHERE dag_id = 'slowdown' ORDER BY execution_date DESC LIMIT 5);",
+    )
+    .await;
+    // stale: its only successful run ended three days ago.
+    let three_days_ago = (Utc::now() - Duration::days(3)).to_rfc3339();
+    w.insert(&RunSpec::finished("stale", &three_days_ago, "success"))
+        .await;
+    // late: ran every day of the week before; yesterday's run failed.
+    for days_ago in 1..=8 {
+        let day = (Utc::now() - Duration::days(days_ago)).date_naive();
+        let logical = day.and_hms_opt(1, 0, 0).unwrap().and_utc().to_rfc3339();
+        let state = if days_ago == 1 { "failed" } else { "success" };
+        w.insert(&RunSpec::finished("late", &logical, state)).await;
+    }
+    w.run_ok(&["run"]);
+    let run = w.pipewatch(&["alerts", "--evaluate"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    let mut opened = alerts(&w).await;
+    opened.sort();
+    assert_eq!(
+        opened,
+        [
+            "freshness|default|stale|open",
+            "landing_deadline|default|late|open",
+            "runtime_regression|default|slowdown|open",
+        ],
+        "{run:?}"
+    );
+    let messages = w
+        .query_strings(&format!(
+            "SELECT rule || ': ' || message FROM {}.alert_history ORDER BY rule",
+            w.warehouse
+        ))
+        .await;
+    let all = messages.join("\n");
+    for wanted in [
+        "median runtime of the last 5 successful runs 6.7 min against a baseline median of 100 s",
+        "the runs of ",
+        "the newest successful run (scheduled__",
+    ] {
+        assert!(all.contains(wanted), "{wanted:?} not in {all}");
+    }
+}
