@@ -191,6 +191,8 @@ async fn every_table_and_column_is_documented_in_the_schema() {
     assert_eq!(
         tables,
         [
+            "alert_history",
+            "alert_state",
             "dag_delay_daily",
             "dag_history_daily",
             "dag_run_history",
