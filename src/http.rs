@@ -78,6 +78,25 @@ pub fn origin_of(url: &str) -> String {
     }
 }
 
+/// A request error's causes, joined, without reqwest's own message, which names the URL (a
+/// webhook's path holds its token; an API's URL is named by the caller's error instead).
+pub fn causes(error: &reqwest::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !parts.contains(&text) {
+            parts.push(text);
+        }
+        source = cause.source();
+    }
+    if parts.is_empty() {
+        "the request failed".to_string()
+    } else {
+        parts.join(": ")
+    }
+}
+
 /// Whether a request error is a TLS failure (a certificate refused, a handshake failed, or the
 /// server not speaking TLS at all): one of its causes is a rustls error.
 pub fn is_tls_failure(error: &reqwest::Error) -> bool {

@@ -56,26 +56,11 @@ pub async fn post_text(
                 return Err(fail(attempt, "invalid webhook URL".to_string()));
             }
             // The error names the URL, whose path may hold a token: only its causes are shown.
-            Err(e) => without_url(&e),
+            Err(e) => crate::http::causes(&e),
             Ok(response) if response.status().is_success() => return Ok(()),
             Ok(response) => format!("the webhook answered HTTP {}", response.status()),
         };
         tracing::warn!(attempt, host = %host, error = %last_error, "Webhook delivery failed.");
     }
     Err(fail(settings.webhook_attempts, last_error))
-}
-
-/// A request error's description without the URL it names.
-fn without_url(error: &reqwest::Error) -> String {
-    let mut parts = Vec::new();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        parts.push(cause.to_string());
-        source = cause.source();
-    }
-    if parts.is_empty() {
-        "the request failed".to_string()
-    } else {
-        parts.join(": ")
-    }
 }

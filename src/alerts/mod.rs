@@ -92,6 +92,19 @@ impl Rule {
         }
     }
 
+    /// The rule stored as `name`.
+    pub fn parse(name: &str) -> Option<Self> {
+        [
+            Rule::SuccessRateDrop,
+            Rule::RuntimeRegression,
+            Rule::Freshness,
+            Rule::LandingDeadline,
+            Rule::ValidationFailure,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == name)
+    }
+
     /// The rule in words.
     pub fn title(self) -> &'static str {
         match self {
@@ -428,7 +441,7 @@ pub async fn evaluate(
     tx.commit()
         .await
         .map_err(sql_error("commit the alert transaction"))?;
-    notify(warehouse, settings, alerts, &mut report).await?;
+    notify(warehouse, settings, &mut report).await?;
     for (rule, instance, subject, message) in &report.opened {
         tracing::warn!(rule = %rule, instance = %instance, subject = %subject, "Alert opened: {message}");
     }
@@ -653,14 +666,9 @@ async fn judge(
 async fn notify(
     warehouse: &Client,
     settings: &Settings,
-    alerts: &AlertSettings,
     report: &mut AlertReport,
 ) -> Result<(), AlertError> {
-    let Some(url) = alerts
-        .webhook_url
-        .as_ref()
-        .or(settings.validate.webhook_url.as_ref())
-    else {
+    let Some(url) = settings.alert_webhook() else {
         return Ok(());
     };
     let rows = warehouse
@@ -675,25 +683,15 @@ async fn notify(
         let day: NaiveDate = row.get("day");
         let message: String = row.get("message");
         let opened_at: DateTime<Utc> = row.get("opened_at");
-        let title = [
-            Rule::SuccessRateDrop,
-            Rule::RuntimeRegression,
-            Rule::Freshness,
-            Rule::LandingDeadline,
-            Rule::ValidationFailure,
-        ]
-        .into_iter()
-        .find(|r| r.as_str() == rule)
-        .map_or_else(|| rule.clone(), |r| r.title().to_string());
-        let what = if rule == Rule::ValidationFailure.as_str() {
+        let rule = Rule::parse(&rule);
+        let title = rule.map_or("alert", Rule::title);
+        let validation = rule == Some(Rule::ValidationFailure);
+        let what = if validation {
             format!("validation test {subject} (database {instance})")
         } else {
             format!("DAG {subject} on Airflow instance {instance}")
         };
-        let link = match (
-            &settings.airflow_ui,
-            rule == Rule::ValidationFailure.as_str(),
-        ) {
+        let link = match (&settings.airflow_ui, validation) {
             (Some(base), false) => format!(" {base}/dags/{}", url_segment(&subject)),
             _ => String::new(),
         };

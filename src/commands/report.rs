@@ -91,18 +91,16 @@ pub async fn run(
     ctx: &RunContext,
     args: &Args,
 ) -> anyhow::Result<ReportWritten> {
-    if args.post
-        && settings.validate.webhook_url.is_none()
-        && settings
-            .alerts
-            .as_ref()
-            .is_none_or(|a| a.webhook_url.is_none())
-    {
-        return Err(UsageError(
-            "--post needs a webhook: set [alerts] webhook_url or [validate] webhook_url".into(),
-        )
-        .into());
-    }
+    let webhook = match (args.post, settings.alert_webhook()) {
+        (false, _) => None,
+        (true, Some(url)) => Some(url),
+        (true, None) => {
+            return Err(UsageError(
+                "--post needs a webhook: set [alerts] webhook_url or [validate] webhook_url".into(),
+            )
+            .into());
+        }
+    };
     if args.days == 0 || args.days > MAX_DAYS {
         return Err(UsageError(format!(
             "--days {} is out of range: give 1 to {MAX_DAYS} days",
@@ -140,18 +138,7 @@ pub async fn run(
         .clone()
         .unwrap_or_else(|| PathBuf::from(DEFAULT_OUT));
     write_atomically(&path, page.as_bytes())?;
-    if args.post {
-        let url = settings
-            .alerts
-            .as_ref()
-            .and_then(|a| a.webhook_url.as_ref())
-            .or(settings.validate.webhook_url.as_ref())
-            .ok_or_else(|| {
-                UsageError(
-                    "--post needs a webhook: set [alerts] webhook_url or [validate] webhook_url"
-                        .to_string(),
-                )
-            })?;
+    if let Some(url) = webhook {
         crate::notify::post_text(&settings.validate, url, &report::html::digest(&data)).await?;
     }
     Ok(ReportWritten {

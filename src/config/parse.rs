@@ -174,22 +174,12 @@ impl Parser<'_> {
                 ),
             });
         }
-        let webhook_url = s.secret("webhook_url")?;
-        if let Some(url) = &webhook_url
-            && !(url.starts_with("http://") || url.starts_with("https://"))
-        {
-            let shown: String = url.chars().take(8).collect();
-            return Err(s.invalid(
-                "webhook_url",
-                &format!("{shown}..."),
-                "a URL starting with http:// or https://",
-            ));
-        }
+        let webhook_url = s.webhook_url()?;
         let settings = AlertSettings {
             rules,
             overrides: Vec::new(),
             validation_failures: s.boolean("validation_failures")?.unwrap_or(false),
-            webhook_url: webhook_url.map(Secret::new),
+            webhook_url,
         };
         s.finish()?;
         Ok(settings)
@@ -294,23 +284,12 @@ impl Parser<'_> {
 
     fn validate(&self, mut s: Section) -> Result<ValidateSettings, ConfigError> {
         let d = ValidateSettings::default();
-        let webhook_url = s.secret("webhook_url")?;
-        if let Some(url) = &webhook_url
-            && !(url.starts_with("http://") || url.starts_with("https://"))
-        {
-            // The URL is a secret (Slack puts its token in the path): show only its start.
-            let shown: String = url.chars().take(8).collect();
-            return Err(s.invalid(
-                "webhook_url",
-                &format!("{shown}..."),
-                "a URL starting with http:// or https://",
-            ));
-        }
+        let webhook_url = s.webhook_url()?;
         let settings = ValidateSettings {
             statement_timeout_seconds: s
                 .number("statement_timeout_seconds", 0, 24 * 3600)?
                 .unwrap_or(d.statement_timeout_seconds),
-            webhook_url: webhook_url.map(Secret::new),
+            webhook_url,
             webhook_timeout_seconds: s
                 .number("webhook_timeout_seconds", 1, 600)?
                 .unwrap_or(d.webhook_timeout_seconds),
@@ -789,6 +768,23 @@ impl Section<'_> {
                 expected: format!("a whole number from {min} to {max}"),
             }),
         }
+    }
+
+    /// `webhook_url` (or `webhook_url_file`): an http(s) URL, kept secret.
+    fn webhook_url(&mut self) -> Result<Option<Secret>, ConfigError> {
+        let url = self.secret("webhook_url")?;
+        if let Some(url) = &url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            // The URL is a secret (Slack puts its token in the path): show only its start.
+            let shown: String = url.chars().take(8).collect();
+            return Err(self.invalid(
+                "webhook_url",
+                &format!("{shown}..."),
+                "a URL starting with http:// or https://",
+            ));
+        }
+        Ok(url.map(Secret::new))
     }
 
     fn fraction(&mut self, key: &str, min: f64, max: f64) -> Result<Option<f64>, ConfigError> {

@@ -535,6 +535,14 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// Where alerts and digests are posted: `[alerts] webhook_url`, else `[validate]`'s.
+    pub fn alert_webhook(&self) -> Option<&Secret> {
+        self.alerts
+            .as_ref()
+            .and_then(|a| a.webhook_url.as_ref())
+            .or(self.validate.webhook_url.as_ref())
+    }
+
     /// Every configured source: the metadata databases, then the REST APIs, each in section
     /// order.
     pub fn sources(&self) -> Vec<SourceSettings<'_>> {

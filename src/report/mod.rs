@@ -342,17 +342,20 @@ pub async fn gather(
             }),
         }
     }
-    let find = |dags: &mut Vec<DagSection>, inst: &str, dag: &str| -> Option<usize> {
-        dags.iter()
-            .position(|d| d.instance == inst && d.dag_id == dag)
-    };
+    // Where each DAG's section is, for the per-DAG figures read next.
+    let index: std::collections::HashMap<(String, String), usize> = dags
+        .iter()
+        .enumerate()
+        .map(|(i, d)| ((d.instance.clone(), d.dag_id.clone()), i))
+        .collect();
+    let find = |inst: String, dag: String| index.get(&(inst, dag)).copied();
     for row in client
         .query(FAILED_RUNS_SQL, &[&instance, &from, &to, &time_zone])
         .await
         .map_err(sql_error("read the failed runs"))?
     {
         let (inst, dag): (String, String) = (row.get("airflow_instance"), row.get("dag_id"));
-        if let Some(i) = find(&mut dags, &inst, &dag) {
+        if let Some(i) = find(inst, dag) {
             dags[i].failed_runs.push(FailedRun {
                 run_id: row.get("run_id"),
                 day: row.get("day"),
@@ -367,7 +370,7 @@ pub async fn gather(
         .map_err(sql_error("read the slowest and flakiest tasks"))?
     {
         let (inst, dag): (String, String) = (row.get("airflow_instance"), row.get("dag_id"));
-        let Some(i) = find(&mut dags, &inst, &dag) else {
+        let Some(i) = find(inst, dag) else {
             continue;
         };
         let figure = TaskFigure {
@@ -391,7 +394,7 @@ pub async fn gather(
         .map_err(sql_error("read the delay figures"))?
     {
         let (inst, dag): (String, String) = (row.get("airflow_instance"), row.get("dag_id"));
-        if let Some(i) = find(&mut dags, &inst, &dag) {
+        if let Some(i) = find(inst, dag) {
             dags[i].delays = Some(Delays {
                 runs: row.get("runs"),
                 queue: (row.get("queue_median"), row.get("queue_p95")),
@@ -433,7 +436,7 @@ pub async fn gather(
             step: "compute the period's bounds",
             source,
         })?;
-    let mut failing_tests: Vec<FailingTest> = client
+    let failing_tests: Vec<FailingTest> = client
         .query(FAILING_TESTS_SQL, &[&start, &end])
         .await
         .map_err(sql_error("read the failing validation tests"))?
@@ -454,7 +457,6 @@ pub async fn gather(
             times: r.get("times"),
         })
         .collect();
-    failing_tests.sort_by_key(|t| std::cmp::Reverse(t.at));
 
     let mut health = Health::default();
     for r in client

@@ -39,7 +39,7 @@ use super::{
 };
 use crate::config::{AirflowApiSettings, ApiAuth, ApiVersionSetting, Secret};
 use crate::context::RunContext;
-use crate::http::{ClientOptions, HttpSetupError};
+use crate::http::{ClientOptions, HttpSetupError, causes};
 
 /// The REST API generation a server speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,10 +194,7 @@ impl<'a> AirflowApi<'a> {
     }
 
     fn error(&self) -> impl Fn(ApiError) -> SourceError + '_ {
-        |source| SourceError::Api {
-            instance: self.settings.instance.clone(),
-            source: Box::new(source),
-        }
+        api_failure(self.settings)
     }
 
     /// See [`super::Source::check`]: the version, whether the credentials work, how many runs
@@ -254,10 +251,7 @@ impl<'a> AirflowApi<'a> {
             }
             ExtractScope::Incremental { full: false } => ExtractMode::Incremental,
         };
-        let stage_error = |e| SourceError::Stage {
-            instance: self.instance().to_string(),
-            source: Box::new(e),
-        };
+        let stage_error = stage_failure(&self.settings.instance);
         let sink = &mut sinks.dag_runs;
         sink.open(source_now).await.map_err(stage_error)?;
         let tasks = match sinks.task_instances {
@@ -424,6 +418,32 @@ impl<'a> AirflowApi<'a> {
                 }
             })
             .collect())
+    }
+}
+
+/// The source error of an API failure of `settings`' instance.
+fn api_failure(settings: &AirflowApiSettings) -> impl Fn(ApiError) -> SourceError + Copy + '_ {
+    move |source| SourceError::Api {
+        instance: settings.instance.clone(),
+        source: Box::new(source),
+    }
+}
+
+/// The source error of an answer whose values cannot be written as a row (`detail` names it).
+fn unreadable(settings: &AirflowApiSettings) -> impl Fn(String) -> SourceError + Copy + '_ {
+    move |detail| {
+        api_failure(settings)(ApiError::BadJson {
+            url: settings.base_url.clone(),
+            detail,
+        })
+    }
+}
+
+/// The source error of a stage failure of `instance`.
+fn stage_failure(instance: &str) -> impl Fn(crate::stage::StageError) -> SourceError + Copy + '_ {
+    move |e| SourceError::Stage {
+        instance: instance.to_string(),
+        source: Box::new(e),
     }
 }
 
@@ -868,6 +888,8 @@ struct Session<'a> {
     requests: u64,
     /// The server's clock at the first answer (its `Date` header), else this machine's.
     server_now: DateTime<Utc>,
+    /// Whether an answer came yet (only the first one's clock is kept).
+    answered: bool,
 }
 
 /// A bearer token: the configured one, or a JWT from /auth/token.
@@ -916,6 +938,7 @@ impl<'a> Session<'a> {
             next_slot: None,
             requests: 0,
             server_now: Utc::now(),
+            answered: false,
         };
         session.detect().await?;
         Ok(session)
@@ -945,16 +968,12 @@ impl<'a> Session<'a> {
             ApiVersionSetting::V1 => &[Generation::V1],
             ApiVersionSetting::V2 => &[Generation::V2],
         };
-        let mut first_date = None;
         for (i, &generation) in tries.iter().enumerate() {
             self.generation = generation;
             let url = self.url(&[generation.prefix(), "version"], &[]);
             // The version endpoint answers without credentials on Airflow 2 and 3; managed
             // services may want them, so a 401 is asked again with credentials.
             let mut answer = self.send(Method::GET, url.clone(), None, None).await?;
-            if first_date.is_none() {
-                first_date = Some(self.server_now);
-            }
             if answer.status == StatusCode::UNAUTHORIZED {
                 answer = self.call(Method::GET, url, None).await?;
             }
@@ -990,9 +1009,6 @@ impl<'a> Session<'a> {
             }
             let info: VersionInfo = self.json(answer)?;
             self.version = info.version;
-            if let Some(date) = first_date {
-                self.server_now = date;
-            }
             return Ok(());
         }
         unreachable!("the last generation tried returns")
@@ -1126,7 +1142,8 @@ impl<'a> Session<'a> {
             let outcome = match request.send().await {
                 Ok(response) => {
                     let status = response.status();
-                    if self.requests == 1
+                    let first = !std::mem::replace(&mut self.answered, true);
+                    if first
                         && let Some(date) = response
                             .headers()
                             .get(reqwest::header::DATE)
@@ -1357,30 +1374,20 @@ impl<'a> Session<'a> {
         sink: &mut ExtractSink<'_>,
         keep: impl Fn(&ApiDagRun) -> bool,
     ) -> Result<(), SourceError> {
-        let instance = self.settings.instance.clone();
-        let api_error = |source| SourceError::Api {
-            instance: instance.clone(),
-            source: Box::new(source),
-        };
+        let settings = self.settings;
         let mut pager = Pager::new();
         while let Some(page) = self
             .next_runs(filter, &mut pager)
             .await
-            .map_err(api_error)?
+            .map_err(api_failure(settings))?
         {
             for run in page.iter().filter(|r| keep(r)) {
-                rows.push(run).map_err(|detail| {
-                    api_error(ApiError::BadJson {
-                        url: self.settings.base_url.clone(),
-                        detail,
-                    })
-                })?;
+                rows.push(run).map_err(unreadable(settings))?;
             }
             if rows.buffer.len() >= 1 << 20 {
-                rows.flush(sink).await.map_err(|e| SourceError::Stage {
-                    instance: instance.clone(),
-                    source: Box::new(e),
-                })?;
+                rows.flush(sink)
+                    .await
+                    .map_err(stage_failure(&settings.instance))?;
             }
         }
         Ok(())
@@ -1395,12 +1402,9 @@ impl<'a> Session<'a> {
         rows: &mut RowWriter<'_>,
         sink: &mut ExtractSink<'_>,
     ) -> Result<(), SourceError> {
-        let instance = self.settings.instance.clone();
-        let api_error = |source| SourceError::Api {
-            instance: instance.clone(),
-            source: Box::new(source),
-        };
-        if runs.len() as u64 > self.settings.page_size {
+        let settings = self.settings;
+        let api_error = api_failure(settings);
+        if runs.len() as u64 > settings.page_size {
             let filter = RunFilter {
                 states: vec!["queued", "running"],
                 ..RunFilter::default()
@@ -1418,16 +1422,11 @@ impl<'a> Session<'a> {
                 .extend([dag_id.as_str(), "dagRuns", run_id.as_str()]);
             let answer = self.call(Method::GET, url, None).await.map_err(api_error)?;
             if answer.status == StatusCode::NOT_FOUND {
-                tracing::info!(instance = %instance, dag_id = %dag_id, run_id = %run_id, "A run the warehouse holds as unfinished is gone from Airflow; its row is kept as it is.");
+                tracing::info!(instance = %settings.instance, dag_id = %dag_id, run_id = %run_id, "A run the warehouse holds as unfinished is gone from Airflow; its row is kept as it is.");
                 continue;
             }
             let run: ApiDagRun = self.json(answer).map_err(api_error)?;
-            rows.push(&run).map_err(|detail| {
-                api_error(ApiError::BadJson {
-                    url: self.settings.base_url.clone(),
-                    detail,
-                })
-            })?;
+            rows.push(&run).map_err(unreadable(settings))?;
         }
         Ok(())
     }
@@ -1457,21 +1456,10 @@ impl<'a> Session<'a> {
         read_at: DateTime<Utc>,
         sink: &mut ExtractSink<'_>,
     ) -> Result<u64, SourceError> {
-        let instance = self.settings.instance.clone();
-        let api_error = |source| SourceError::Api {
-            instance: instance.clone(),
-            source: Box::new(source),
-        };
-        let bad = |detail: String| {
-            api_error(ApiError::BadJson {
-                url: self.settings.base_url.clone(),
-                detail,
-            })
-        };
-        let stage_error = |e| SourceError::Stage {
-            instance: instance.clone(),
-            source: Box::new(e),
-        };
+        let settings = self.settings;
+        let api_error = api_failure(settings);
+        let bad = unreadable(settings);
+        let stage_error = stage_failure(&settings.instance);
         let mut writer = TaskWriter {
             instance: &self.settings.instance,
             generation: self.generation,
@@ -1612,24 +1600,6 @@ impl<'a> Session<'a> {
             }
         }
         Ok(runs)
-    }
-}
-
-/// A request error's causes, without the URL reqwest puts in its own message.
-fn causes(error: &reqwest::Error) -> String {
-    let mut parts = Vec::new();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !parts.contains(&text) {
-            parts.push(text);
-        }
-        source = cause.source();
-    }
-    if parts.is_empty() {
-        error.to_string()
-    } else {
-        parts.join(": ")
     }
 }
 

@@ -175,23 +175,19 @@ impl Pair {
     /// (not in /api/v1).
     async fn rows(&self, instance: &str, dags: &[&str], major: u8) -> Vec<String> {
         let queued = if major == 2 { " - 'queued_at'" } else { "" };
-        self.client
-            .query(
-                &format!(
-                    "SELECT (to_jsonb(h) - 'loaded_at' - 'first_loaded_at' - 'loaded_by_run_id' \
+        self.of_dags(
+            &format!(
+                "SELECT (to_jsonb(h) - 'loaded_at' - 'first_loaded_at' - 'loaded_by_run_id' \
                      - 'source_read_at' - 'airflow_instance' - 'id' - 'clear_number' \
                      - 'source_updated_at'{queued})::text \
                      FROM {}.dag_run_history h WHERE airflow_instance = $1 AND dag_id = ANY($2) \
                      ORDER BY dag_id, run_id",
-                    self.warehouse
-                ),
-                &[&instance, &dags],
-            )
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.get(0))
-            .collect()
+                self.warehouse
+            ),
+            instance,
+            dags,
+        )
+        .await
     }
 
     async fn state(&self, instance: &str, dag: &str, run: &str) -> Option<String> {
@@ -210,17 +206,24 @@ impl Pair {
 
     /// The instance's task tries of `dags`, without bookkeeping and updated_at (not in the API).
     async fn tries(&self, instance: &str, dags: &[&str]) -> Vec<String> {
-        self.client
-            .query(
-                &format!(
-                    "SELECT (to_jsonb(t) - 'loaded_at' - 'first_loaded_at' - 'loaded_by_run_id' \
+        self.of_dags(
+            &format!(
+                "SELECT (to_jsonb(t) - 'loaded_at' - 'first_loaded_at' - 'loaded_by_run_id' \
                      - 'source_read_at' - 'airflow_instance' - 'source_updated_at')::text \
                      FROM {}.task_run_history t WHERE airflow_instance = $1 AND dag_id = ANY($2) \
                      ORDER BY dag_id, run_id, task_id, map_index, try_number",
-                    self.warehouse
-                ),
-                &[&instance, &dags],
-            )
+                self.warehouse
+            ),
+            instance,
+            dags,
+        )
+        .await
+    }
+
+    /// The one text column of `sql` for `instance` ($1) and `dags` ($2).
+    async fn of_dags(&self, sql: &str, instance: &str, dags: &[&str]) -> Vec<String> {
+        self.client
+            .query(sql, &[&instance, &dags])
             .await
             .unwrap()
             .iter()
@@ -259,7 +262,7 @@ impl Pair {
                 .iter()
                 .map(|r| r.get(0))
                 .chain(
-                    walk(&self.dir.path().join("stage"))
+                    files_under(&self.dir.path().join("stage"))
                         .into_iter()
                         .filter(|p| p.to_string_lossy().contains("/api/"))
                         .map(|p| format!("{}:\n{}", p.display(), std::fs::read_to_string(&p).unwrap())),
@@ -581,24 +584,9 @@ async fn extract_with(api_section: &str, extra: &str) -> Run {
         &["--config", config.to_str().unwrap(), "extract"],
         &[],
     );
-    let staged: Vec<_> = walk(&dir.path().join("stage"));
+    let staged: Vec<_> = files_under(&dir.path().join("stage"));
     assert!(staged.is_empty(), "nothing is staged: {staged:?}");
     run
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(walk(&p));
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
 }
 
 /// A real HTTP server on loopback that answers each connection with the next of `answers`

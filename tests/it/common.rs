@@ -490,22 +490,24 @@ impl World {
     }
 
     pub fn stage_files(&self) -> Vec<PathBuf> {
-        fn walk(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
-            if let Ok(entries) = std::fs::read_dir(dir) {
-                for e in entries.flatten() {
-                    let p = e.path();
-                    if p.is_dir() {
-                        walk(&p, out)
-                    } else {
-                        out.push(p)
-                    }
-                }
+        files_under(&self.dir.path().join("stage"))
+    }
+}
+
+/// Every file under `dir`, at any depth (none when it does not exist).
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(files_under(&p));
+            } else {
+                out.push(p);
             }
         }
-        let mut out = Vec::new();
-        walk(&self.dir.path().join("stage"), &mut out);
-        out
     }
+    out
 }
 
 /// A real HTTP server on loopback standing in for a Slack-compatible webhook: answers each

@@ -518,7 +518,7 @@ async fn after_any_kill_restart_or_outage_a_rerun_equals_a_clean_run() {
                 // server away and bring it back.
                 let deadline = Instant::now() + Duration::from_secs(20);
                 loop {
-                    let open = walk(s3.data.path())
+                    let open = files_under(s3.data.path())
                         .iter()
                         .any(|p| p.to_string_lossy().contains(".upload_id-"));
                     if open {
@@ -585,26 +585,12 @@ async fn after_any_kill_restart_or_outage_a_rerun_equals_a_clean_run() {
             .unwrap();
         assert!(running.is_empty(), "{fault:?}: extracts left pending");
         if let Fault::KillInExtractCopy = fault {
-            let leftovers: Vec<PathBuf> = walk(&suite.dir.path().join(format!("stage_{schema}")))
-                .into_iter()
-                .filter(|p| p.to_string_lossy().contains(".partial-"))
-                .collect();
+            let leftovers: Vec<PathBuf> =
+                files_under(&suite.dir.path().join(format!("stage_{schema}")))
+                    .into_iter()
+                    .filter(|p| p.to_string_lossy().contains(".partial-"))
+                    .collect();
             assert!(leftovers.is_empty(), "{leftovers:?}");
         }
     }
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(walk(&p));
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
 }

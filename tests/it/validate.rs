@@ -16,6 +16,17 @@ struct Bench {
 }
 
 impl Bench {
+    /// The one text column of `sql` ({} stands for the warehouse schema).
+    async fn strings(&self, sql: &str) -> Vec<String> {
+        self.client
+            .query(&sql.replace("{}", &self.schema), &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    }
+
     async fn new(extra_config: &str) -> Self {
         let dir = TempDir::new();
         let schema = unique("wh");
@@ -685,22 +696,13 @@ async fn results_carry_their_airflow_task_and_silent_failures_are_listed() {
     let run = pipewatch(b.dir.path(), &outside, &[]);
     assert_eq!(run.code, 0, "{run:?}");
 
-    let rows: Vec<String> = b
-        .client
-        .query(
-            &format!(
-                "SELECT concat_ws('|', coalesce(airflow_dag_id, 'NULL'), coalesce(airflow_task_id, 'NULL'), \
+    let rows = b
+        .strings(
+            "SELECT concat_ws('|', coalesce(airflow_dag_id, 'NULL'), coalesce(airflow_task_id, 'NULL'), \
                  coalesce(airflow_run_id, 'NULL'), coalesce(airflow_try_number::text, 'NULL')) \
                  FROM {}.validation_run_history ORDER BY test_run_at",
-                b.schema
-            ),
-            &[],
         )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+        .await;
     assert_eq!(
         rows,
         [
@@ -731,21 +733,12 @@ async fn results_carry_their_airflow_task_and_silent_failures_are_listed() {
         ))
         .await
         .unwrap();
-    let silent: Vec<String> = b
-        .client
-        .query(
-            &format!(
-                "SELECT concat_ws('|', dag_id, run_id, dag_run_state, airflow_task_id, test_name, severity, \
+    let silent = b
+        .strings(
+            "SELECT concat_ws('|', dag_id, run_id, dag_run_state, airflow_task_id, test_name, severity, \
                  script_1_value, script_2_value) FROM {}.silent_validation_failure",
-                b.schema
-            ),
-            &[],
         )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+        .await;
     assert_eq!(
         silent,
         [format!(
