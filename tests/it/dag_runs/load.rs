@@ -27,6 +27,7 @@ async fn load_killed_midway_leaves_nothing_and_a_rerun_loads_everything() {
             w.run_ok(&["extract", "--full"]);
         }
         let before = w.history_exact().await;
+        let indexes_before = index_set(&w, "dag_run_history").await;
         let watermark_before = w
             .query_strings(&format!(
                 "SELECT to_jsonb(x)::text FROM {}.extract_watermark x",
@@ -66,6 +67,13 @@ async fn load_killed_midway_leaves_nothing_and_a_rerun_loads_everything() {
             w.history_exact().await,
             before,
             "{attempt}: nothing of the killed load is left"
+        );
+        // The first load drops the table's indexes to build them after its COPY: killed, it
+        // leaves them as they were.
+        assert_eq!(
+            index_set(&w, "dag_run_history").await,
+            indexes_before,
+            "{attempt}"
         );
         let watermark_after = w
             .query_strings(&format!(
@@ -406,4 +414,78 @@ async fn s3_credentials_come_from_an_aws_profile() {
     assert_eq!(run.code, pipewatch::exit::ERROR as i32, "{run:?}");
     assert!(run.stderr.contains("no S3 credentials"), "{run:?}");
     assert!(!run.stderr.contains("Extracted"), "{run:?}");
+}
+
+/// The indexes of a table, as the catalog states them, with their comments.
+async fn index_set(w: &World, table: &str) -> Vec<String> {
+    w.query_strings(&format!(
+        "SELECT indexdef || ' -- ' || coalesce(obj_description(format('%I.%I', schemaname, indexname)::regclass, 'pg_class'), '') \
+         FROM pg_indexes WHERE schemaname = '{}' AND tablename = '{table}' ORDER BY indexname",
+        w.warehouse
+    ))
+    .await
+}
+
+#[tokio::test]
+async fn a_bulk_first_load_builds_every_index_back_and_leaves_odd_values_to_postgres() {
+    let w = World::new(2, "").await;
+    w.run_ok(&["migrate"]);
+    // An index an operator added for a dashboard, with a comment: the bulk first load drops and
+    // builds it like pipewatch's own.
+    w.exec("CREATE INDEX dashboard_state_idx ON WH.dag_run_history (dag_id, state) WHERE state = 'failed'")
+        .await;
+    w.exec("COMMENT ON INDEX WH.dashboard_state_idx IS 'failed runs by DAG, for the board'")
+        .await;
+    let before = index_set(&w, "dag_run_history").await;
+    assert_eq!(before.len(), 4, "{before:?}");
+    w.exec(
+        "INSERT INTO AF.dag_run (dag_id, run_id, execution_date, state, run_type, external_trigger,
+                                 start_date, end_date, updated_at)
+         SELECT 'dag_' || (n % 20), 'scheduled__' || n, timestamptz '2024-01-01' + n * interval '1 minute',
+                CASE WHEN n % 7 = 0 THEN 'failed' ELSE 'success' END, 'scheduled', false,
+                timestamptz '2024-01-01 00:00:00.5+05:30' + n * interval '1 minute',
+                timestamptz '2024-01-01' + n * interval '1 minute' + interval '30.000001 seconds', now()
+         FROM generate_series(1, 5000) AS n",
+    )
+    .await;
+    // A value pipewatch's binary copy does not convert (a five-digit year): the load copies the
+    // object again as CSV, and PostgreSQL reads it.
+    w.exec(
+        "UPDATE AF.dag_run SET end_date = '10000-01-01 00:00:00+00' WHERE run_id = 'scheduled__77'",
+    )
+    .await;
+    w.run_ok(&["extract"]);
+    w.run_ok(&["load"]);
+    assert_eq!(index_set(&w, "dag_run_history").await, before);
+    let source = w
+        .query_strings(&format!(
+            "SELECT to_jsonb(x)::text FROM (SELECT dag_id, run_id, execution_date, state, run_type, \
+             external_trigger, queued_at, start_date, end_date, clear_number, updated_at AS source_updated_at \
+             FROM {}.dag_run ORDER BY dag_id, run_id) x",
+            w.airflow
+        ))
+        .await;
+    let warehouse = w
+        .query_strings(&format!(
+            "SELECT to_jsonb(x)::text FROM (SELECT dag_id, run_id, execution_date, state, run_type, \
+             external_trigger, queued_at, start_date, end_date, clear_number, source_updated_at \
+             FROM {}.dag_run_history ORDER BY dag_id, run_id) x",
+            w.warehouse
+        ))
+        .await;
+    assert_eq!(source.len(), 5000);
+    assert_eq!(warehouse, source);
+    // The primary key is a primary key again: a duplicate is refused.
+    let duplicate = w
+        .client
+        .batch_execute(&format!(
+            "INSERT INTO {0}.dag_run_history SELECT * FROM {0}.dag_run_history LIMIT 1",
+            w.warehouse
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        duplicate.code(),
+        Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
+    );
 }

@@ -11,6 +11,8 @@
 //! conflict) copies straight into `dag_run_history`; later loads copy into a temporary table and
 //! upsert from it. Loads into one warehouse schema are serialised by an advisory lock.
 
+mod binary;
+
 use std::time::Instant;
 
 use bytes::BytesMut;
@@ -26,28 +28,36 @@ use crate::run_log::{self, RunLogError, Stage, StageCounts, StageRecord, StageRe
 use crate::source::{ExtractMode, ObjectKind};
 use crate::stage::{ObjectReader, ObjectStore, StageError};
 
-const LOCK_SQL: &str = include_str!("../sql/load/lock.sql");
-const SET_SETTING_SQL: &str = include_str!("../sql/common/set_setting.sql");
-const CREATE_BATCH_SQL: &str = include_str!("../sql/load/create_batch_table.sql");
-const COPY_BATCH_SQL: &str = include_str!("../sql/load/copy_into_batch.sql");
-const COPY_HISTORY_SQL: &str = include_str!("../sql/load/copy_into_history.sql");
-const HAS_RUNS_SQL: &str = include_str!("../sql/load/instance_has_runs.sql");
-const UPSERT_SQL: &str = include_str!("../sql/load/upsert_dag_runs.sql");
-const QUEUE_MOVED_DAYS_SQL: &str = include_str!("../sql/load/queue_moved_days.sql");
-const QUEUE_INSTANCE_DAYS_SQL: &str = include_str!("../sql/load/queue_instance_days.sql");
-const ADVANCE_WATERMARK_SQL: &str = include_str!("../sql/load/advance_watermark.sql");
-const MARK_LOADED_SQL: &str = include_str!("../sql/load/mark_loaded.sql");
-const STAGED_EXTRACTS_SQL: &str = include_str!("../sql/load/staged_extracts.sql");
-const SET_ASIDE_SQL: &str = include_str!("../sql/load/set_aside.sql");
-const SET_ASIDE_EXTRACTS_SQL: &str = include_str!("../sql/load/set_aside_extracts.sql");
-const DISCARD_SQL: &str = include_str!("../sql/load/discard.sql");
-const HAS_TASK_TRIES_SQL: &str = include_str!("../sql/load/instance_has_task_tries.sql");
-const CREATE_TASK_BATCH_SQL: &str = include_str!("../sql/load/create_task_batch_table.sql");
-const COPY_TASK_TRIES_BATCH_SQL: &str = include_str!("../sql/load/copy_task_tries_into_batch.sql");
+const LOCK_SQL: &str = include_str!("../../sql/load/lock.sql");
+const SET_SETTING_SQL: &str = include_str!("../../sql/common/set_setting.sql");
+const CREATE_BATCH_SQL: &str = include_str!("../../sql/load/create_batch_table.sql");
+const COPY_BATCH_SQL: &str = include_str!("../../sql/load/copy_into_batch.sql");
+const COPY_HISTORY_SQL: &str = include_str!("../../sql/load/copy_into_history.sql");
+const HAS_RUNS_SQL: &str = include_str!("../../sql/load/instance_has_runs.sql");
+const UPSERT_SQL: &str = include_str!("../../sql/load/upsert_dag_runs.sql");
+const QUEUE_MOVED_DAYS_SQL: &str = include_str!("../../sql/load/queue_moved_days.sql");
+const QUEUE_INSTANCE_DAYS_SQL: &str = include_str!("../../sql/load/queue_instance_days.sql");
+const ADVANCE_WATERMARK_SQL: &str = include_str!("../../sql/load/advance_watermark.sql");
+const MARK_LOADED_SQL: &str = include_str!("../../sql/load/mark_loaded.sql");
+const STAGED_EXTRACTS_SQL: &str = include_str!("../../sql/load/staged_extracts.sql");
+const SET_ASIDE_SQL: &str = include_str!("../../sql/load/set_aside.sql");
+const SET_ASIDE_EXTRACTS_SQL: &str = include_str!("../../sql/load/set_aside_extracts.sql");
+const DISCARD_SQL: &str = include_str!("../../sql/load/discard.sql");
+const HAS_TASK_TRIES_SQL: &str = include_str!("../../sql/load/instance_has_task_tries.sql");
+const CREATE_TASK_BATCH_SQL: &str = include_str!("../../sql/load/create_task_batch_table.sql");
+const COPY_TASK_TRIES_BATCH_SQL: &str =
+    include_str!("../../sql/load/copy_task_tries_into_batch.sql");
 const COPY_TASK_TRIES_HISTORY_SQL: &str =
-    include_str!("../sql/load/copy_task_tries_into_history.sql");
-const QUEUE_TASK_DAYS_SQL: &str = include_str!("../sql/load/queue_task_days.sql");
-const UPSERT_TASK_TRIES_SQL: &str = include_str!("../sql/load/upsert_task_tries.sql");
+    include_str!("../../sql/load/copy_task_tries_into_history.sql");
+const QUEUE_TASK_DAYS_SQL: &str = include_str!("../../sql/load/queue_task_days.sql");
+const UPSERT_TASK_TRIES_SQL: &str = include_str!("../../sql/load/upsert_task_tries.sql");
+const COPY_BATCH_BINARY_SQL: &str = include_str!("../../sql/load/copy_into_batch_binary.sql");
+const COPY_HISTORY_BINARY_SQL: &str = include_str!("../../sql/load/copy_into_history_binary.sql");
+const COPY_TASK_TRIES_BATCH_BINARY_SQL: &str =
+    include_str!("../../sql/load/copy_task_tries_into_batch_binary.sql");
+const COPY_TASK_TRIES_HISTORY_BINARY_SQL: &str =
+    include_str!("../../sql/load/copy_task_tries_into_history_binary.sql");
+const BULK_INDEX_STATEMENTS_SQL: &str = include_str!("../../sql/load/bulk_index_statements.sql");
 
 /// Why a load failed. Nothing of a failed load is committed.
 #[derive(Debug, thiserror::Error)]
@@ -472,7 +482,7 @@ async fn load_inner(
             &tx,
             ObjectKind::DagRuns,
             time_zone,
-            (key, reader),
+            (store, key, reader),
             registered,
             false,
             ctx,
@@ -493,7 +503,7 @@ async fn load_inner(
             &tx,
             ObjectKind::TaskInstances,
             time_zone,
-            (task_key, reader),
+            (store, task_key, reader),
             registered,
             report.direct,
             ctx,
@@ -649,13 +659,18 @@ fn sql_error(key: &str, step: &'static str) -> impl FnOnce(tokio_postgres::Error
 
 /// The statements that load one kind of object.
 struct KindSql {
-    /// Whether the warehouse holds rows of an instance ($1): if not, the first-load path.
+    /// The history table.
+    table: &'static str,
+    /// Whether the warehouse holds rows of an instance ($1), and any row: if not, the
+    /// first-load path.
     has_rows: &'static str,
     /// The transaction's batch table.
     create_batch: &'static str,
-    /// COPY into the batch table, and straight into the history table.
+    /// COPY into the batch table, and straight into the history table: CSV, and binary.
     copy_batch: &'static str,
     copy_direct: &'static str,
+    copy_batch_binary: &'static str,
+    copy_direct_binary: &'static str,
     /// After a straight COPY: queue the days of the instance's rows ($1 instance, $2 zone).
     queue_direct_days: &'static str,
     /// Before the upsert: queue the days rows move out of ($1 zone), if the kind can move.
@@ -669,20 +684,26 @@ struct KindSql {
 fn kind_sql(kind: ObjectKind) -> KindSql {
     match kind {
         ObjectKind::DagRuns => KindSql {
+            table: "dag_run_history",
             has_rows: HAS_RUNS_SQL,
             create_batch: CREATE_BATCH_SQL,
             copy_batch: COPY_BATCH_SQL,
             copy_direct: COPY_HISTORY_SQL,
+            copy_batch_binary: COPY_BATCH_BINARY_SQL,
+            copy_direct_binary: COPY_HISTORY_BINARY_SQL,
             queue_direct_days: QUEUE_INSTANCE_DAYS_SQL,
             queue_moved_days: Some(QUEUE_MOVED_DAYS_SQL),
             upsert: UPSERT_SQL,
             upsert_step: "merge the extract into dag_run_history",
         },
         ObjectKind::TaskInstances => KindSql {
+            table: "task_run_history",
             has_rows: HAS_TASK_TRIES_SQL,
             create_batch: CREATE_TASK_BATCH_SQL,
             copy_batch: COPY_TASK_TRIES_BATCH_SQL,
             copy_direct: COPY_TASK_TRIES_HISTORY_SQL,
+            copy_batch_binary: COPY_TASK_TRIES_BATCH_BINARY_SQL,
+            copy_direct_binary: COPY_TASK_TRIES_HISTORY_BINARY_SQL,
             queue_direct_days: QUEUE_TASK_DAYS_SQL,
             queue_moved_days: None,
             upsert: UPSERT_TASK_TRIES_SQL,
@@ -707,34 +728,55 @@ async fn load_kind(
     tx: &Transaction<'_>,
     kind: ObjectKind,
     time_zone: &str,
-    (key, mut reader): (&str, ObjectReader),
+    (store, key, mut reader): (&ObjectStore, &str, ObjectReader),
     registered: Option<(&str, i64)>,
     days_queued: bool,
     ctx: &RunContext,
 ) -> Result<Loaded, LoadError> {
     let sql = kind_sql(kind);
     let sql_error = |step: &'static str| sql_error(key, step);
-    let direct_for = match registered {
+    // A registered extract of an instance the warehouse has no row of is copied straight into
+    // the history table; when the table is empty altogether, without its indexes, which are
+    // built once after the COPY (the bulk first load).
+    let (direct_for, bulk) = match registered {
         Some((instance, _)) => {
-            let has_rows: bool = tx
+            let row = tx
                 .query_one(sql.has_rows, &[&instance])
                 .await
-                .map_err(sql_error("check for loaded rows"))?
-                .get(0);
-            (!has_rows).then_some(instance)
+                .map_err(sql_error("check for loaded rows"))?;
+            let (has_rows, table_has_rows): (bool, bool) = (row.get(0), row.get(1));
+            ((!has_rows).then_some(instance), !table_has_rows)
         }
-        None => None,
+        None => (None, false),
     };
     if direct_for.is_none() {
         tx.batch_execute(sql.create_batch)
             .await
             .map_err(sql_error("create the batch table"))?;
     }
-    let copy = match direct_for {
-        Some(_) => sql.copy_direct,
-        None => sql.copy_batch,
+    let rebuild = match bulk {
+        true => drop_indexes(tx, sql.table, key).await?,
+        false => Vec::new(),
     };
-    let rows_read = copy_object(tx, copy, key, &mut reader, kind).await?;
+    let copy = match direct_for {
+        Some(_) => (sql.copy_direct_binary, sql.copy_direct),
+        None => (sql.copy_batch_binary, sql.copy_batch),
+    };
+    let rows_read = copy_object(tx, copy, store, key, &mut reader, kind).await?;
+    if !rebuild.is_empty() {
+        let started = Instant::now();
+        for statements in &rebuild {
+            tx.batch_execute(statements)
+                .await
+                .map_err(sql_error("build the indexes again after the bulk load"))?;
+        }
+        tracing::debug!(
+            table = sql.table,
+            indexes = rebuild.len(),
+            seconds = started.elapsed().as_secs_f64(),
+            "Built the indexes after the bulk load."
+        );
+    }
 
     if let Some((_, expected)) = registered
         && rows_read != expected as u64
@@ -776,9 +818,98 @@ async fn load_kind(
     })
 }
 
-/// Streams one staged object into `copy` (a `COPY ... FROM STDIN`), checking its header
-/// against `kind` before anything is sent; returns the rows copied.
+/// Drops every index of the empty history `table` in the load's transaction, returning the
+/// statements that build them again (see sql/load/bulk_index_statements.sql); none when the
+/// table cannot take the bulk path. Nothing is dropped unless the whole load commits.
+async fn drop_indexes(
+    tx: &Transaction<'_>,
+    table: &str,
+    key: &str,
+) -> Result<Vec<String>, LoadError> {
+    let rows = tx
+        .query(BULK_INDEX_STATEMENTS_SQL, &[&table])
+        .await
+        .map_err(sql_error(
+            key,
+            "list the indexes to build after the bulk load",
+        ))?;
+    let mut rebuild = Vec::with_capacity(rows.len());
+    for row in rows {
+        tx.batch_execute(row.get("drop_sql"))
+            .await
+            .map_err(sql_error(key, "drop the indexes for the bulk load"))?;
+        rebuild.push(row.get("create_sql"));
+    }
+    Ok(rebuild)
+}
+
+/// Copies one staged object into its table with `copy` (the binary COPY, and the CSV COPY it
+/// falls back to), checking its header against `kind` before anything is sent; returns the rows
+/// copied. The binary COPY runs under a savepoint: when pipewatch cannot convert a record, or
+/// the warehouse refuses a value, it is rolled back and the object copied again as CSV, so
+/// PostgreSQL itself reads every value and names the one it refuses (see load/binary.rs).
 async fn copy_object(
+    tx: &Transaction<'_>,
+    (copy_binary, copy_csv): (&str, &str),
+    store: &ObjectStore,
+    key: &str,
+    reader: &mut ObjectReader,
+    kind: ObjectKind,
+) -> Result<u64, LoadError> {
+    let sql_error = |step: &'static str| sql_error(key, step);
+    tx.batch_execute("SAVEPOINT pipewatch_binary_copy")
+        .await
+        .map_err(sql_error("set a savepoint"))?;
+    let why = match binary::copy(tx, copy_binary, reader, kind).await {
+        Ok(rows) => {
+            tx.batch_execute("RELEASE SAVEPOINT pipewatch_binary_copy")
+                .await
+                .map_err(sql_error("release the savepoint"))?;
+            return Ok(rows);
+        }
+        Err(binary::BinaryCopyError::Header(found)) => {
+            check_header(key, kind, &found)?;
+            unreachable!("a header binary::copy refuses is refused by check_header")
+        }
+        Err(binary::BinaryCopyError::Stage(error)) => {
+            return Err(LoadError::Stage {
+                object: key.to_string(),
+                source: Box::new(error),
+            });
+        }
+        Err(binary::BinaryCopyError::NotConvertible(line, reason)) => {
+            format!("line {line}: {reason}")
+        }
+        Err(binary::BinaryCopyError::Sql(error)) => {
+            let in_the_data = error
+                .code()
+                .is_some_and(|code| code.code().starts_with("22") || code.code().starts_with("23"));
+            if !in_the_data {
+                return Err(sql_error("copy the extract")(error));
+            }
+            error
+                .as_db_error()
+                .map_or_else(|| error.to_string(), |db| db.message().to_string())
+        }
+    };
+    tracing::debug!(
+        object = %key,
+        why = %why,
+        "Copying the extract as CSV: its binary copy stopped."
+    );
+    tx.batch_execute("ROLLBACK TO SAVEPOINT pipewatch_binary_copy")
+        .await
+        .map_err(sql_error("roll back to the savepoint"))?;
+    *reader = store.open(key).await.map_err(|error| LoadError::Stage {
+        object: key.to_string(),
+        source: Box::new(error),
+    })?;
+    copy_csv_object(tx, copy_csv, key, reader, kind).await
+}
+
+/// Streams one staged object into `copy` (a CSV `COPY ... FROM STDIN`), checking its header
+/// against `kind` before anything is sent; returns the rows copied.
+async fn copy_csv_object(
     tx: &Transaction<'_>,
     copy: &str,
     key: &str,
@@ -831,15 +962,10 @@ async fn copy_object(
 }
 
 fn check_header(key: &str, kind: ObjectKind, line: &[u8]) -> Result<(), LoadError> {
-    let text = String::from_utf8_lossy(line);
-    let found: Vec<&str> = text
-        .trim_end_matches('\r')
-        .split(',')
-        .map(|f| f.trim_matches('"'))
-        .collect();
-    if found == kind.columns() {
+    if header_matches(kind, line) {
         Ok(())
     } else {
+        let text = String::from_utf8_lossy(line);
         Err(LoadError::Header {
             object: key.to_string(),
             kind: kind.prefix(),
@@ -847,4 +973,19 @@ fn check_header(key: &str, kind: ObjectKind, line: &[u8]) -> Result<(), LoadErro
             expected: kind.columns().join(","),
         })
     }
+}
+
+/// Whether a header line (without its newline) names exactly the columns of `kind`, each bare
+/// or quoted.
+fn header_matches(kind: ObjectKind, line: &[u8]) -> bool {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let mut names = line.split(|&b| b == b',').map(|name| {
+        name.strip_prefix(b"\"")
+            .and_then(|n| n.strip_suffix(b"\""))
+            .unwrap_or(name)
+    });
+    kind.columns()
+        .iter()
+        .all(|column| names.next() == Some(column.as_bytes()))
+        && names.next().is_none()
 }
