@@ -10,7 +10,10 @@
 //! table lock), never a day missing.
 //!
 //! `--full-refresh` rebuilds every day; so does the first transform, and any transform after the
-//! reporting time zone changed (the zone of the models is kept in `transform_state`).
+//! reporting time zone changed (the zone of the models is kept in `transform_state`). A full
+//! refresh reads every run once, with its day and figures, into a temporary table, and computes
+//! the four DAG-run models from one aggregation of it (`sql/transform/full_refresh_*.sql`);
+//! the incremental path keeps one statement per model over the queued days' runs.
 
 use std::time::Instant;
 
@@ -30,7 +33,6 @@ const SAVE_STATE_SQL: &str = include_str!("../sql/transform/save_state.sql");
 const TAKE_DAG_RUN_DAYS_SQL: &str = include_str!("../sql/transform/take_pending_dag_run_days.sql");
 const TAKE_VALIDATION_DAYS_SQL: &str =
     include_str!("../sql/transform/take_pending_validation_days.sql");
-const ALL_DAG_RUN_DAYS_SQL: &str = include_str!("../sql/transform/all_dag_run_days.sql");
 const ALL_VALIDATION_DAYS_SQL: &str = include_str!("../sql/transform/all_validation_days.sql");
 const DELETE_DAG_RUN_DAYS_SQL: &str = include_str!("../sql/transform/delete_dag_run_days.sql");
 const DELETE_VALIDATION_DAYS_SQL: &str =
@@ -39,6 +41,20 @@ const QUEUE_WINDOW_SQL: &str = include_str!("../sql/transform/queue_window.sql")
 const DAY_FUNCTIONS_SQL: &str = include_str!("../sql/transform/day_functions.sql");
 const PLAN_FOR_FEW_DAYS_SQL: &str = include_str!("../sql/transform/plan_for_few_days.sql");
 const PLAN_FOR_MANY_DAYS_SQL: &str = include_str!("../sql/transform/plan_for_many_days.sql");
+const CREATE_REFRESH_RUN_SQL: &str = include_str!("../sql/transform/create_refresh_run.sql");
+const FULL_REFRESH_RUNS_SQL: &str = include_str!("../sql/transform/full_refresh_runs.sql");
+const REFRESH_RUN_DAYS_SQL: &str = include_str!("../sql/transform/refresh_run_days.sql");
+const FULL_REFRESH_DAG_MODELS_SQL: &str =
+    include_str!("../sql/transform/full_refresh_dag_models.sql");
+
+/// The models a full refresh computes from `refresh_run` in one pass
+/// (`sql/transform/full_refresh_dag_models.sql`) instead of one statement each.
+const ONE_PASS_MODELS: [&str; 4] = [
+    "dag_history_daily",
+    "dag_success_daily",
+    "dag_runtime_daily",
+    "dag_delay_daily",
+];
 
 /// Up to this many (instance, day) pairs, the transform steers the planner to index range scans
 /// per day (see `sql/transform/plan_for_few_days.sql`); beyond, one pass over history is cheaper.
@@ -236,8 +252,16 @@ async fn recompute(
         .await
         .map_err(sql_error("take the queued validation days"))?;
     let (dag_rows, validation_rows) = if full {
+        // Every run is read once, with its day, into refresh_run: the days to rebuild are
+        // its days, and four models are computed from it below.
+        tx.batch_execute(CREATE_REFRESH_RUN_SQL)
+            .await
+            .map_err(sql_error("create the table of runs to refresh"))?;
+        tx.execute(FULL_REFRESH_RUNS_SQL, &[&time_zone])
+            .await
+            .map_err(sql_error("read every DAG run with its day"))?;
         (
-            tx.query(ALL_DAG_RUN_DAYS_SQL, &[&time_zone])
+            tx.query(REFRESH_RUN_DAYS_SQL, &[])
                 .await
                 .map_err(sql_error("list every DAG-run day"))?,
             tx.query(ALL_VALIDATION_DAYS_SQL, &[&time_zone])
@@ -267,8 +291,20 @@ async fn recompute(
         .await
         .map_err(sql_error("delete the validation model rows of the days"))?;
     let mut rows_written = 0;
+    if full && !dag_days.is_empty() {
+        // Every day: four models from one aggregation of refresh_run.
+        let written: i64 = tx
+            .query_one(FULL_REFRESH_DAG_MODELS_SQL, &[&ctx.run_id])
+            .await
+            .map_err(sql_error(format!("compute {}", ONE_PASS_MODELS.join(", "))))?
+            .get(0);
+        rows_written += written as u64;
+    }
     if !dag_days.is_empty() {
-        for (model, sql) in DAG_RUN_MODELS {
+        let models = DAG_RUN_MODELS
+            .iter()
+            .filter(|(model, _)| !(full && ONE_PASS_MODELS.contains(model)));
+        for &(model, sql) in models {
             rows_written += tx
                 .execute(sql, &[&instances, &dag_days, &time_zone, &ctx.run_id])
                 .await

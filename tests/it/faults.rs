@@ -483,10 +483,16 @@ async fn after_any_kill_restart_or_outage_a_rerun_equals_a_clean_run() {
                 .await
             }
             Fault::KillInTransform => {
+                // An incremental transform's dag_runtime_daily statement, or a full refresh's
+                // one-pass statement (longer than pg_stat_activity keeps: found by its first
+                // line).
                 wait_for(&mut child, async || {
                     suite
                         .active("warehouse", "%INSERT INTO dag_runtime_daily%")
                         .await
+                        || suite
+                            .active("warehouse", "-- For a full refresh: dag_success_daily%")
+                            .await
                 })
                 .await
             }
