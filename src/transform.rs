@@ -35,6 +35,8 @@ const TAKE_VALIDATION_DAYS_SQL: &str =
     include_str!("../sql/transform/take_pending_validation_days.sql");
 const ALL_VALIDATION_DAYS_SQL: &str = include_str!("../sql/transform/all_validation_days.sql");
 const DELETE_DAG_RUN_DAYS_SQL: &str = include_str!("../sql/transform/delete_dag_run_days.sql");
+const DELETE_ALL_DAG_RUN_DAYS_SQL: &str =
+    include_str!("../sql/transform/delete_all_dag_run_days.sql");
 const DELETE_VALIDATION_DAYS_SQL: &str =
     include_str!("../sql/transform/delete_validation_days.sql");
 const QUEUE_WINDOW_SQL: &str = include_str!("../sql/transform/queue_window.sql");
@@ -284,9 +286,15 @@ async fn recompute(
             .await
             .map_err(sql_error("set the planner for many days"))?;
     }
-    tx.execute(DELETE_DAG_RUN_DAYS_SQL, &[&instances, &dag_days, &full])
-        .await
-        .map_err(sql_error("delete the DAG-run model rows of the days"))?;
+    if full {
+        tx.execute(DELETE_ALL_DAG_RUN_DAYS_SQL, &[])
+            .await
+            .map_err(sql_error("delete the DAG-run model rows"))?;
+    } else {
+        tx.execute(DELETE_DAG_RUN_DAYS_SQL, &[&instances, &dag_days])
+            .await
+            .map_err(sql_error("delete the DAG-run model rows of the days"))?;
+    }
     tx.execute(DELETE_VALIDATION_DAYS_SQL, &[&validation_days, &full])
         .await
         .map_err(sql_error("delete the validation model rows of the days"))?;

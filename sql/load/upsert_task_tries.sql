@@ -17,7 +17,23 @@ INSERT INTO task_run_history AS h (
 SELECT airflow_instance, airflow_major_version, dag_id, run_id, task_id, map_index, try_number,
        state, start_date, end_date, queued_at, scheduled_at, pool, pool_slots, queue, operator,
        hostname, max_tries, from_history, source_updated_at, source_read_at, $1::uuid
-FROM task_instance_extract_batch
+FROM task_instance_extract_batch AS b
+-- Tries already stored as read, or read later, are left out before the INSERT: the conflict
+-- clause below would skip them too, but only after locking each stored row (an incremental
+-- load re-reads the tries of its last 1,000 runs: 18,500 row locks took 108 ms at 10M tries).
+WHERE NOT EXISTS (
+    SELECT 1 FROM task_run_history AS s
+    WHERE s.airflow_instance = b.airflow_instance AND s.dag_id = b.dag_id
+      AND s.run_id = b.run_id AND s.task_id = b.task_id AND s.map_index = b.map_index
+      AND s.try_number = b.try_number
+      AND (b.source_read_at < s.source_read_at
+           OR (s.airflow_major_version, s.state, s.start_date, s.end_date, s.queued_at,
+               s.scheduled_at, s.pool, s.pool_slots, s.queue, s.operator, s.hostname,
+               s.max_tries, s.from_history, s.source_updated_at)
+              IS NOT DISTINCT FROM
+              (b.airflow_major_version, b.state, b.start_date, b.end_date, b.queued_at,
+               b.scheduled_at, b.pool, b.pool_slots, b.queue, b.operator, b.hostname,
+               b.max_tries, b.from_history, b.source_updated_at)))
 ON CONFLICT (airflow_instance, dag_id, run_id, task_id, map_index, try_number) DO UPDATE
 SET airflow_major_version = EXCLUDED.airflow_major_version,
     state                 = EXCLUDED.state,
@@ -72,14 +88,21 @@ touched AS (
     UNION
     SELECT airflow_instance, dag_id, run_id FROM placeholders
 ),
+-- Each touched run's day by one primary-key lookup (LIMIT 1 keeps the planner from turning
+-- the lookups into a hash join over all of dag_run_history: it cannot know how few runs
+-- changed, and a scan of 500,000 runs took 124 ms where the lookups take about 1).
 queued AS (
     INSERT INTO dag_run_pending_day (airflow_instance, day)
-    SELECT DISTINCT r.airflow_instance,
-           (coalesce(r.execution_date, r.run_after) AT TIME ZONE $2::text)::date
+    SELECT DISTINCT t.airflow_instance, r.day
     FROM touched AS t
-    JOIN dag_run_history AS r
-      ON r.airflow_instance = t.airflow_instance AND r.dag_id = t.dag_id AND r.run_id = t.run_id
-    WHERE coalesce(r.execution_date, r.run_after) IS NOT NULL
+    CROSS JOIN LATERAL (
+        SELECT (coalesce(h.execution_date, h.run_after) AT TIME ZONE $2::text)::date AS day
+        FROM dag_run_history AS h
+        WHERE h.airflow_instance = t.airflow_instance AND h.dag_id = t.dag_id
+          AND h.run_id = t.run_id
+        LIMIT 1
+    ) AS r
+    WHERE r.day IS NOT NULL
     ON CONFLICT DO NOTHING
 )
 SELECT (SELECT count(*) FROM changed) + (SELECT count(*) FROM placeholders) AS changed_tries
