@@ -15,6 +15,7 @@ use tokio_postgres::Client;
 use crate::config::ExtractSettings;
 use crate::context::RunContext;
 use crate::db::SqlError;
+use crate::load::StagedExtract;
 use crate::run_log::{self, RunLogError, Stage, StageCounts, StageReport};
 use crate::source::{
     ExtractMode, ExtractPlan, ExtractScope, ExtractSink, ExtractSinks, ObjectKind, Source,
@@ -124,7 +125,21 @@ impl std::fmt::Display for ExtractReport {
     }
 }
 
-/// Extracts one source into the stage, recorded in `pipewatch_run_log`.
+/// Where an extract also sends its objects' bytes and, once registered, the extract itself:
+/// a load reading it while it is extracted (`run`; see `load::load_fed`).
+#[derive(Debug)]
+pub struct ExtractFeed {
+    /// The DAG-run object's bytes.
+    pub dag_runs: tokio::sync::mpsc::Sender<bytes::Bytes>,
+    /// The task-instance object's bytes.
+    pub task_instances: tokio::sync::mpsc::Sender<bytes::Bytes>,
+    /// The registered extract, sent once its row is committed.
+    pub registered: tokio::sync::oneshot::Sender<StagedExtract>,
+}
+
+/// Extracts one source into the stage, recorded in `pipewatch_run_log`; with `feed`, also
+/// sends what it writes and registers there (the source must write its objects in turn:
+/// [`Source::writes_objects_in_turn`]).
 pub async fn extract_instance(
     source: &Source<'_>,
     settings: &ExtractSettings,
@@ -132,14 +147,18 @@ pub async fn extract_instance(
     warehouse: &mut Client,
     store: &ObjectStore,
     ctx: &RunContext,
+    feed: Option<ExtractFeed>,
 ) -> Result<ExtractReport, ExtractError> {
     let instance = source.instance();
+    let mut feed = feed;
     let report = run_log::record_stage(
         warehouse,
         ctx,
         Stage::Extract,
         Some(instance),
-        async |warehouse, _| extract(source, settings, scope, warehouse, store, ctx).await,
+        async |warehouse, _| {
+            extract(source, settings, scope, warehouse, store, ctx, feed.take()).await
+        },
     )
     .await?;
     tracing::info!(
@@ -163,6 +182,7 @@ async fn extract(
     warehouse: &Client,
     store: &ObjectStore,
     ctx: &RunContext,
+    feed: Option<ExtractFeed>,
 ) -> Result<ExtractReport, ExtractError> {
     let started = Instant::now();
     let name = source.instance();
@@ -223,11 +243,23 @@ async fn extract(
         settings,
     };
 
+    let (feed_runs, feed_tasks, feed_registered) = match feed {
+        Some(f) => (Some(f.dag_runs), Some(f.task_instances), Some(f.registered)),
+        None => (None, None, None),
+    };
+    let dag_runs = ExtractSink::new(store, ObjectKind::DagRuns, name, ctx.run_id);
     let mut sinks = ExtractSinks {
-        dag_runs: ExtractSink::new(store, ObjectKind::DagRuns, name, ctx.run_id),
-        task_instances: settings
-            .task_instances
-            .then(|| ExtractSink::new(store, ObjectKind::TaskInstances, name, ctx.run_id)),
+        dag_runs: match feed_runs {
+            Some(sender) => dag_runs.feeding(sender),
+            None => dag_runs,
+        },
+        task_instances: settings.task_instances.then(|| {
+            let sink = ExtractSink::new(store, ObjectKind::TaskInstances, name, ctx.run_id);
+            match feed_tasks {
+                Some(sender) => sink.feeding(sender),
+                None => sink,
+            }
+        }),
     };
     let extracted = match source.extract(&plan, &mut sinks, ctx).await {
         Ok(extracted) => extracted,
@@ -284,6 +316,22 @@ async fn extract(
         )
         .await
         .map_err(warehouse_error("register the staged extract"))?;
+    if let Some(registered) = feed_registered {
+        // A load that went away is not the extract's failure: it is loaded from the stage.
+        let _ = registered.send(StagedExtract {
+            object_key: object_key.clone(),
+            airflow_instance: name.to_string(),
+            extract_mode: extracted.mode,
+            source_read_at: extracted.source_now,
+            row_count: rows,
+            max_source_id: extracted.source_max_id,
+            changed_runs_since: extracted.changed_runs_since,
+            task_object_key: task_key.map(str::to_string),
+            task_row_count: task_rows,
+            loaded_at: None,
+            set_aside_reason: None,
+        });
+    }
     Ok(ExtractReport {
         instance: name.to_string(),
         object_key,

@@ -67,6 +67,7 @@ pub async fn run(
             &mut warehouse,
             &store,
             &mut failures,
+            None,
         )
         .await;
         report.extracts.extend(extracted);
@@ -74,7 +75,9 @@ pub async fn run(
     failures.finish("Airflow instances", instances.len(), report)
 }
 
-/// Extracts one instance; a failure is logged and kept in `failures`.
+/// Extracts one instance (with `feed`, also sending it to a load: see
+/// [`stage::extract_instance`]); a failure is logged and kept in `failures`.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn extract_instance(
     settings: &Settings,
     ctx: &RunContext,
@@ -83,9 +86,20 @@ pub(super) async fn extract_instance(
     warehouse: &mut Client,
     store: &ObjectStore,
     failures: &mut Failures,
+    feed: Option<stage::ExtractFeed>,
 ) -> Option<ExtractReport> {
     let source = Source::new(instance);
-    match stage::extract_instance(&source, &settings.extract, scope, warehouse, store, ctx).await {
+    match stage::extract_instance(
+        &source,
+        &settings.extract,
+        scope,
+        warehouse,
+        store,
+        ctx,
+        feed,
+    )
+    .await
+    {
         Ok(report) => Some(report),
         Err(e) => {
             failures.push(instance.instance(), "Extract", &e);

@@ -3,7 +3,10 @@
 //! failed run); then recompute the days the loads (and validation results) touched; then apply
 //! retention. A failing instance does not stop the others, and the transform runs even then,
 //! so the healthy instances' figures stay current; the command fails at the end naming each
-//! failure. `backfill` shares the extract-load-transform sequence ([`extract_load_transform`]).
+//! failure. For a database source with nothing pending, the load reads the extract while it is
+//! written, on a second warehouse connection (see `load::load_fed`): the two overlap instead of
+//! following each other, and the stage object is still written and registered before the load
+//! commits. `backfill` shares the extract-load-transform sequence ([`extract_load_transform`]).
 
 use std::fmt;
 
@@ -12,10 +15,11 @@ use tokio_postgres::Client;
 use super::{Failures, Report};
 use crate::config::{Settings, SourceSettings};
 use crate::context::RunContext;
-use crate::extract::ExtractReport;
-use crate::load::{LoadReport, LoadTarget};
+use crate::db::{self, Role};
+use crate::extract::{ExtractFeed, ExtractReport};
+use crate::load::{LoadFeed, LoadReport, LoadTarget};
 use crate::retention::{self, RetentionReport};
-use crate::source::ExtractScope;
+use crate::source::{ExtractScope, Source};
 use crate::stage::ObjectStore;
 use crate::transform::{self, TransformReport};
 
@@ -77,6 +81,26 @@ pub async fn run(settings: &Settings, ctx: &RunContext, args: &Args) -> anyhow::
     failures.finish("Airflow instances", instances.len(), report)
 }
 
+/// The two ends of an extract fed to a load: what the extract sends, what the load reads. A few
+/// chunks of 256 KiB in flight: the faster side waits for the slower.
+fn feed_pair(task_instances: bool) -> (ExtractFeed, LoadFeed) {
+    let (runs, runs_in) = tokio::sync::mpsc::channel(8);
+    let (tasks, tasks_in) = tokio::sync::mpsc::channel(8);
+    let (registered, registered_in) = tokio::sync::oneshot::channel();
+    (
+        ExtractFeed {
+            dag_runs: runs,
+            task_instances: tasks,
+            registered,
+        },
+        LoadFeed {
+            dag_runs: runs_in,
+            task_instances: task_instances.then_some(tasks_in),
+            registered: registered_in,
+        },
+    )
+}
+
 /// For each instance: extract (a failure is logged and kept), then load its pending extracts;
 /// for a window extract, queue every day of the window. Then recompute the queued days.
 pub(super) async fn extract_load_transform(
@@ -94,9 +118,35 @@ pub(super) async fn extract_load_transform(
         time_zone: &settings.time_zone,
         retry: settings.warehouse.retry,
     };
+    // A second warehouse connection, for loads that read an extract while it is written.
+    let mut loader: Option<Client> = None;
     for &instance in instances {
         let name = instance.instance();
-        let extracted = super::extract::extract_instance(
+        let feedable = Source::new(instance).writes_objects_in_turn()
+            && crate::load::staged_extracts(warehouse, Some(name), None, true)
+                .await?
+                .is_empty();
+        if feedable && loader.is_none() {
+            match db::connect(&settings.warehouse, Role::Warehouse, ctx.run_id).await {
+                Ok(client) => loader = Some(client),
+                Err(e) => tracing::warn!(
+                    error = %crate::db::error_chain(&e),
+                    "Could not open a second warehouse connection: loading after the extract instead of during it."
+                ),
+            }
+        }
+        // With a loader, the load reads the extract while it is written: their times overlap.
+        // Should it fail, the extract is registered and pending, and is loaded from the stage
+        // below.
+        let (feed, load) = match loader.as_mut().filter(|_| feedable) {
+            Some(loader) => {
+                let (feed, load_feed) = feed_pair(settings.extract.task_instances);
+                let load = crate::load::load_fed(loader, &target, name, load_feed, ctx);
+                (Some(feed), Some(load))
+            }
+            None => (None, None),
+        };
+        let extract = super::extract::extract_instance(
             settings,
             ctx,
             instance,
@@ -104,8 +154,25 @@ pub(super) async fn extract_load_transform(
             warehouse,
             store,
             &mut failures,
-        )
-        .await;
+            feed,
+        );
+        let extracted = match load {
+            Some(load) => {
+                let (extracted, loaded) = tokio::join!(extract, load);
+                match loaded {
+                    Ok(loaded) => report.loads.push(loaded),
+                    Err(e) if extracted.is_some() => tracing::warn!(
+                        instance = name,
+                        error = %crate::db::error_chain(&e),
+                        "Could not load the extract while it was written: loading it from the stage."
+                    ),
+                    // The extract failed: that failure is reported already.
+                    Err(_) => {}
+                }
+                extracted
+            }
+            None => extract.await,
+        };
         report.extracts.extend(extracted);
         let loads = super::load::load_pending(
             warehouse,

@@ -26,7 +26,7 @@ use crate::db::SqlError;
 use crate::retry::{self, Transient};
 use crate::run_log::{self, RunLogError, Stage, StageCounts, StageRecord, StageReport};
 use crate::source::{ExtractMode, ObjectKind};
-use crate::stage::{ObjectReader, ObjectStore, StageError};
+use crate::stage::{FeedReader, ObjectReader, ObjectStore, StageError};
 
 const LOCK_SQL: &str = include_str!("../../sql/load/lock.sql");
 const SET_SETTING_SQL: &str = include_str!("../../sql/common/set_setting.sql");
@@ -57,6 +57,8 @@ const COPY_TASK_TRIES_BATCH_BINARY_SQL: &str =
     include_str!("../../sql/load/copy_task_tries_into_batch_binary.sql");
 const COPY_TASK_TRIES_HISTORY_BINARY_SQL: &str =
     include_str!("../../sql/load/copy_task_tries_into_history_binary.sql");
+const ANALYZE_DAG_RUNS_SQL: &str = include_str!("../../sql/load/analyze_dag_run_history.sql");
+const ANALYZE_TASK_TRIES_SQL: &str = include_str!("../../sql/load/analyze_task_run_history.sql");
 const BULK_INDEX_STATEMENTS_SQL: &str = include_str!("../../sql/load/bulk_index_statements.sql");
 
 /// Why a load failed. Nothing of a failed load is committed.
@@ -124,6 +126,14 @@ pub enum LoadError {
         /// PostgreSQL's message.
         detail: String,
     },
+    /// Loading an extract while it was written did not work out; it is loaded from the stage.
+    #[error("load of {object} while it was extracted: {reason}")]
+    NotFed {
+        /// The object (or the instance's extract, before its key is known).
+        object: String,
+        /// Why.
+        reason: String,
+    },
     /// Recording the stage failed.
     #[error(transparent)]
     RunLog(#[from] RunLogError),
@@ -147,7 +157,7 @@ impl LoadError {
                 // Class 22: data exception; class 23: integrity constraint violation.
                 code.code().starts_with("22") || code.code().starts_with("23")
             }),
-            LoadError::RunLog(_) => false,
+            LoadError::RunLog(_) | LoadError::NotFed { .. } => false,
         }
     }
 }
@@ -302,6 +312,22 @@ pub struct LoadTarget<'a> {
     pub retry: RetrySettings,
 }
 
+impl LoadReport {
+    /// Logs what the load did, with `message`.
+    fn log(&self, message: &str) {
+        tracing::info!(
+            object = %self.object_key,
+            rows_read = self.rows_read,
+            rows_changed = self.rows_changed,
+            first_load = self.direct,
+            task_rows_read = self.tasks.as_ref().map(|t| t.rows_read),
+            task_rows_changed = self.tasks.as_ref().map(|t| t.rows_changed),
+            seconds = self.seconds,
+            "{message}"
+        );
+    }
+}
+
 impl Transient for LoadError {
     /// Whether running the whole load again may succeed.
     fn is_transient(&self) -> bool {
@@ -404,16 +430,7 @@ pub async fn load_object(
         },
     )
     .await?;
-    tracing::info!(
-        object = %report.object_key,
-        rows_read = report.rows_read,
-        rows_changed = report.rows_changed,
-        first_load = report.direct,
-        task_rows_read = report.tasks.as_ref().map(|t| t.rows_read),
-        task_rows_changed = report.tasks.as_ref().map(|t| t.rows_changed),
-        seconds = report.seconds,
-        "Loaded extract."
-    );
+    report.log("Loaded extract.");
     Ok(report)
 }
 
@@ -477,12 +494,12 @@ async fn load_inner(
         seconds: 0.0,
     };
     if let Some(reader) = dag_run_reader {
-        let registered = registered.map(|r| (r.airflow_instance.as_str(), r.row_count));
+        let registered = registered.map(|r| (r.airflow_instance.as_str(), Some(r.row_count)));
         let loaded = load_kind(
             &tx,
             ObjectKind::DagRuns,
             time_zone,
-            (store, key, reader),
+            (Some(store), key, reader),
             registered,
             false,
             ctx,
@@ -496,14 +513,14 @@ async fn load_inner(
     if let Some((task_key, reader)) = task_reader {
         let registered = registered.and_then(|r| {
             r.task_row_count
-                .map(|rows| (r.airflow_instance.as_str(), rows))
+                .map(|rows| (r.airflow_instance.as_str(), Some(rows)))
         });
         // A first load of the instance's runs queued all its days already.
         let loaded = load_kind(
             &tx,
             ObjectKind::TaskInstances,
             time_zone,
-            (store, task_key, reader),
+            (Some(store), task_key, reader),
             registered,
             report.direct,
             ctx,
@@ -516,43 +533,191 @@ async fn load_inner(
         });
     }
     if let Some(r) = registered {
-        // A full extract read everything, so it also counts as a changed-run scan. A window
-        // extract (backfill) saw only some days: it moves no watermark, but it is loaded like
-        // any other (so no later run loads it again, and retention can delete it).
-        if r.extract_mode != ExtractMode::Window {
-            let scanned_at = (r.extract_mode == ExtractMode::Full
-                || r.changed_runs_since.is_some())
-            .then_some(r.source_read_at);
-            tx.execute(
-                ADVANCE_WATERMARK_SQL,
-                &[
-                    &r.airflow_instance,
-                    &r.max_source_id,
-                    &scanned_at,
-                    &r.source_read_at,
-                    &ctx.run_id,
-                ],
-            )
-            .await
-            .map_err(sql_error("advance the watermark"))?;
-        }
-        let task_rows_changed = report.tasks.as_ref().map(|t| t.rows_changed as i64);
-        tx.execute(
-            MARK_LOADED_SQL,
-            &[
-                &key,
-                &ctx.run_id,
-                &(report.rows_changed as i64),
-                &task_rows_changed,
-            ],
-        )
-        .await
-        .map_err(sql_error("mark the extract loaded"))?;
+        finish_registered(&tx, r, &report, ctx).await?;
     }
     report.seconds = started.elapsed().as_secs_f64();
     record.succeed_in(&tx, &report.counts()).await?;
     tx.commit().await.map_err(sql_error("commit"))?;
     Ok(report)
+}
+
+/// What a load reading an extract while it is written gets from it (see
+/// [`crate::extract::ExtractFeed`], its other end).
+#[derive(Debug)]
+pub struct LoadFeed {
+    /// The DAG-run object's bytes.
+    pub dag_runs: tokio::sync::mpsc::Receiver<bytes::Bytes>,
+    /// The task-instance object's bytes, when task instances are extracted.
+    pub task_instances: Option<tokio::sync::mpsc::Receiver<bytes::Bytes>>,
+    /// The extract, once registered; dropped unsent when the extract fails.
+    pub registered: tokio::sync::oneshot::Receiver<StagedExtract>,
+}
+
+/// Loads the extract of `instance` that is being written (`run`, a source that writes its
+/// objects in turn), in one transaction like [`load_object`]: the rows are copied as the
+/// extract sends them, and the transaction commits only after the extract registered its
+/// objects with the row counts the load copied. Any failure rolls it all back and leaves the
+/// registered extract pending, for [`load_object`] to load from the stage (which also takes
+/// the CSV path for values the binary copy declines); nothing here is retried.
+pub async fn load_fed(
+    warehouse: &mut Client,
+    target: &LoadTarget<'_>,
+    instance: &str,
+    feed: LoadFeed,
+    ctx: &RunContext,
+) -> Result<LoadReport, LoadError> {
+    let mut feed = Some(feed);
+    let report = run_log::record_stage(
+        warehouse,
+        ctx,
+        Stage::Load,
+        Some(instance),
+        async |warehouse, record| {
+            let Some(feed) = feed.take() else {
+                unreachable!("record_stage runs the load once")
+            };
+            load_fed_inner(warehouse, target, instance, feed, ctx, record).await
+        },
+    )
+    .await?;
+    report.log("Loaded extract while it was extracted.");
+    Ok(report)
+}
+
+async fn load_fed_inner(
+    warehouse: &mut Client,
+    target: &LoadTarget<'_>,
+    instance: &str,
+    feed: LoadFeed,
+    ctx: &RunContext,
+    record: &StageRecord,
+) -> Result<LoadReport, LoadError> {
+    let started = Instant::now();
+    let label = format!("the extract of Airflow instance {instance}");
+    let sql_error = |step: &'static str| sql_error(&label, step);
+    let not_fed = |reason: &str| LoadError::NotFed {
+        object: label.clone(),
+        reason: reason.to_string(),
+    };
+    // Nothing is locked before the extract has read what it reads from the warehouse: a first
+    // load drops the history tables' indexes, which would make those reads wait for this load,
+    // and this load waits for the extract.
+    let dag_runs = FeedReader::first_bytes(feed.dag_runs)
+        .await
+        .ok_or_else(|| not_fed("the extract sent nothing"))?;
+    let tx = warehouse
+        .transaction()
+        .await
+        .map_err(sql_error("begin a transaction"))?;
+    tx.query_one(LOCK_SQL, &[&target.schema.as_str()])
+        .await
+        .map_err(sql_error("take the load lock"))?;
+    tx.query_one(
+        SET_SETTING_SQL,
+        &[&"pipewatch.run_id", &ctx.run_id.to_string()],
+    )
+    .await
+    .map_err(sql_error("set the run id"))?;
+    let runs = load_kind(
+        &tx,
+        ObjectKind::DagRuns,
+        target.time_zone,
+        (None, &label, ObjectReader::Feed(dag_runs)),
+        Some((instance, None)),
+        false,
+        ctx,
+    )
+    .await?;
+    let tasks = match feed.task_instances {
+        Some(receiver) => Some(
+            load_kind(
+                &tx,
+                ObjectKind::TaskInstances,
+                target.time_zone,
+                (None, &label, ObjectReader::Feed(FeedReader::wrap(receiver))),
+                Some((instance, None)),
+                runs.direct,
+                ctx,
+            )
+            .await?,
+        ),
+        None => None,
+    };
+    // The rows copied are the extract's only once it registered them, with the same counts.
+    let registered = feed
+        .registered
+        .await
+        .map_err(|_| not_fed("the extract did not finish"))?;
+    let task_rows = tasks.as_ref().map(|t| t.rows_read as i64);
+    if registered.row_count != runs.rows_read as i64 || registered.task_row_count != task_rows {
+        return Err(not_fed(&format!(
+            "it copied {} runs and {:?} task tries, the extract registered {} and {:?}",
+            runs.rows_read, task_rows, registered.row_count, registered.task_row_count
+        )));
+    }
+    let mut report = LoadReport {
+        object_key: registered.object_key.clone(),
+        rows_read: runs.rows_read,
+        rows_changed: runs.rows_changed,
+        direct: runs.direct,
+        tasks: tasks.map(|t| TaskLoadReport {
+            rows_read: t.rows_read,
+            rows_changed: t.rows_changed,
+        }),
+        seconds: 0.0,
+    };
+    finish_registered(&tx, &registered, &report, ctx).await?;
+    report.seconds = started.elapsed().as_secs_f64();
+    record.succeed_in(&tx, &report.counts()).await?;
+    tx.commit()
+        .await
+        .map_err(self::sql_error(&registered.object_key, "commit"))?;
+    Ok(report)
+}
+
+/// In the load's transaction: advances the instance's watermark past the registered extract
+/// `r` and marks it loaded.
+async fn finish_registered(
+    tx: &Transaction<'_>,
+    r: &StagedExtract,
+    report: &LoadReport,
+    ctx: &RunContext,
+) -> Result<(), LoadError> {
+    let key = r.object_key.as_str();
+    let sql_error = |step: &'static str| sql_error(key, step);
+
+    // A full extract read everything, so it also counts as a changed-run scan. A window
+    // extract (backfill) saw only some days: it moves no watermark, but it is loaded like
+    // any other (so no later run loads it again, and retention can delete it).
+    if r.extract_mode != ExtractMode::Window {
+        let scanned_at = (r.extract_mode == ExtractMode::Full || r.changed_runs_since.is_some())
+            .then_some(r.source_read_at);
+        tx.execute(
+            ADVANCE_WATERMARK_SQL,
+            &[
+                &r.airflow_instance,
+                &r.max_source_id,
+                &scanned_at,
+                &r.source_read_at,
+                &ctx.run_id,
+            ],
+        )
+        .await
+        .map_err(sql_error("advance the watermark"))?;
+    }
+    let task_rows_changed = report.tasks.as_ref().map(|t| t.rows_changed as i64);
+    tx.execute(
+        MARK_LOADED_SQL,
+        &[
+            &key,
+            &ctx.run_id,
+            &(report.rows_changed as i64),
+            &task_rows_changed,
+        ],
+    )
+    .await
+    .map_err(sql_error("mark the extract loaded"))?;
+    Ok(())
 }
 
 /// Turns a COPY failure on a value (PostgreSQL says `COPY <table>, line N, column C: ...`) into
@@ -661,6 +826,8 @@ fn sql_error(key: &str, step: &'static str) -> impl FnOnce(tokio_postgres::Error
 struct KindSql {
     /// The history table.
     table: &'static str,
+    /// Fresh statistics of the history table, after a bulk load.
+    analyze: &'static str,
     /// Whether the warehouse holds rows of an instance ($1), and any row: if not, the
     /// first-load path.
     has_rows: &'static str,
@@ -685,6 +852,7 @@ fn kind_sql(kind: ObjectKind) -> KindSql {
     match kind {
         ObjectKind::DagRuns => KindSql {
             table: "dag_run_history",
+            analyze: ANALYZE_DAG_RUNS_SQL,
             has_rows: HAS_RUNS_SQL,
             create_batch: CREATE_BATCH_SQL,
             copy_batch: COPY_BATCH_SQL,
@@ -698,6 +866,7 @@ fn kind_sql(kind: ObjectKind) -> KindSql {
         },
         ObjectKind::TaskInstances => KindSql {
             table: "task_run_history",
+            analyze: ANALYZE_TASK_TRIES_SQL,
             has_rows: HAS_TASK_TRIES_SQL,
             create_batch: CREATE_TASK_BATCH_SQL,
             copy_batch: COPY_TASK_TRIES_BATCH_SQL,
@@ -722,14 +891,15 @@ struct Loaded {
 
 /// Copies one object of `kind` (its key and reader) into its history table and queues the days
 /// it touches.
-/// `registered` is the extract's (instance, rows staged), None for an object given by hand
+/// `registered` is the extract's (instance, rows staged: None while it is still being written,
+/// checked by the caller then), None for an object given by hand
 /// (always merged); `days_queued` says every day of the instance is queued already.
 async fn load_kind(
     tx: &Transaction<'_>,
     kind: ObjectKind,
     time_zone: &str,
-    (store, key, mut reader): (&ObjectStore, &str, ObjectReader),
-    registered: Option<(&str, i64)>,
+    (store, key, mut reader): (Option<&ObjectStore>, &str, ObjectReader),
+    registered: Option<(&str, Option<i64>)>,
     days_queued: bool,
     ctx: &RunContext,
 ) -> Result<Loaded, LoadError> {
@@ -770,15 +940,18 @@ async fn load_kind(
                 .await
                 .map_err(sql_error("build the indexes again after the bulk load"))?;
         }
+        tx.batch_execute(sql.analyze)
+            .await
+            .map_err(sql_error("analyze the table after the bulk load"))?;
         tracing::debug!(
             table = sql.table,
             indexes = rebuild.len(),
             seconds = started.elapsed().as_secs_f64(),
-            "Built the indexes after the bulk load."
+            "Built the indexes and analyzed the table after the bulk load."
         );
     }
 
-    if let Some((_, expected)) = registered
+    if let Some((_, Some(expected))) = registered
         && rows_read != expected as u64
     {
         return Err(LoadError::RowCount {
@@ -851,7 +1024,7 @@ async fn drop_indexes(
 async fn copy_object(
     tx: &Transaction<'_>,
     (copy_binary, copy_csv): (&str, &str),
-    store: &ObjectStore,
+    store: Option<&ObjectStore>,
     key: &str,
     reader: &mut ObjectReader,
     kind: ObjectKind,
@@ -891,6 +1064,13 @@ async fn copy_object(
                 .as_db_error()
                 .map_or_else(|| error.to_string(), |db| db.message().to_string())
         }
+    };
+    let Some(store) = store else {
+        // The object is still being written: it cannot be read again from the stage now.
+        return Err(LoadError::NotFed {
+            object: key.to_string(),
+            reason: format!("its binary copy stopped ({why})"),
+        });
     };
     tracing::debug!(
         object = %key,

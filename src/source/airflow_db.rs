@@ -490,6 +490,7 @@ impl<'a> AirflowDb<'a> {
             let chunk = chunk.map_err(self.sql_error(step))?;
             sink.write(&chunk).await.map_err(stage_error)?;
         }
+        sink.close_feed().await;
         Ok(())
     }
 }

@@ -13,6 +13,7 @@
 pub mod airflow_api;
 pub mod airflow_db;
 
+use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, NaiveDate, Utc};
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -388,6 +389,13 @@ impl<'a> Source<'a> {
         matches!(self, Source::AirflowDb(_))
     }
 
+    /// Whether this source writes its objects one after the other, each whole before the next
+    /// (the database does; the REST API interleaves runs and their task instances): then a
+    /// load can read them while they are extracted.
+    pub fn writes_objects_in_turn(&self) -> bool {
+        matches!(self, Source::AirflowDb(_))
+    }
+
     /// Whether reconcile can compare this source's task tries (the REST API's are not
     /// compared yet: it would take one request per retried task instance of the window).
     pub fn compares_task_tries(&self) -> bool {
@@ -498,7 +506,17 @@ pub struct ExtractSink<'a> {
     object: Option<(String, ObjectWriter)>,
     counter: CsvRecordCounter,
     bytes: i64,
+    feed: Option<Feed>,
 }
+
+/// Where a sink also sends what it writes: a load reading the object as it is extracted.
+struct Feed {
+    sender: tokio::sync::mpsc::Sender<Bytes>,
+    buffer: BytesMut,
+}
+
+/// Bytes a feed gathers before it sends them (a source writes a row at a time).
+const FEED_CHUNK: usize = 256 * 1024;
 
 impl<'a> ExtractSink<'a> {
     /// A sink for `instance`'s extract of `kind` by the invocation `run_id`; nothing is
@@ -512,6 +530,28 @@ impl<'a> ExtractSink<'a> {
             object: None,
             counter: CsvRecordCounter::default(),
             bytes: 0,
+            feed: None,
+        }
+    }
+
+    /// Also sends every byte written to `sender`, for a load that reads the object while it
+    /// is extracted. If the load goes away, the extract goes on without it.
+    pub fn feeding(mut self, sender: tokio::sync::mpsc::Sender<Bytes>) -> Self {
+        self.feed = Some(Feed {
+            sender,
+            buffer: BytesMut::with_capacity(FEED_CHUNK),
+        });
+        self
+    }
+
+    /// Sends what the feed gathered and ends it: the source has written all its rows. Called by
+    /// sources that write their objects one after the other; [`Self::finish`] does it too.
+    pub async fn close_feed(&mut self) {
+        if let Some(mut feed) = self.feed.take()
+            && !feed.buffer.is_empty()
+        {
+            // A load that went away is not the extract's failure.
+            let _ = feed.sender.send(feed.buffer.split().freeze()).await;
         }
     }
 
@@ -537,12 +577,26 @@ impl<'a> ExtractSink<'a> {
             .expect("ExtractSink::open is called before write");
         self.counter.feed(chunk);
         self.bytes += chunk.len() as i64;
-        writer.write(chunk).await
+        writer.write(chunk).await?;
+        if let Some(feed) = self.feed.as_mut() {
+            feed.buffer.extend_from_slice(chunk);
+            if feed.buffer.len() >= FEED_CHUNK
+                && feed
+                    .sender
+                    .send(feed.buffer.split().freeze())
+                    .await
+                    .is_err()
+            {
+                self.feed = None;
+            }
+        }
+        Ok(())
     }
 
     /// Makes the object durable and visible; returns its key, data rows (the header excluded)
     /// and bytes.
-    pub async fn finish(self) -> Result<(String, i64, i64), StageError> {
+    pub async fn finish(mut self) -> Result<(String, i64, i64), StageError> {
+        self.close_feed().await;
         let (key, writer) = self
             .object
             .expect("a source opens its sink before it succeeds");

@@ -205,6 +205,44 @@ pub enum ObjectReader {
     Local(local::LocalReader),
     /// An S3 object body.
     S3(s3::S3Reader),
+    /// The bytes of an object as an extract writes it (`run` loads while it extracts); the end
+    /// of the feed is not proof that the object is whole: the extract's registration is.
+    Feed(FeedReader),
+}
+
+/// The bytes of an object as an extract writes them.
+#[derive(Debug)]
+pub struct FeedReader {
+    first: Option<Bytes>,
+    rest: tokio::sync::mpsc::Receiver<Bytes>,
+}
+
+impl FeedReader {
+    /// Waits for the extract's first bytes: by then it has read all it reads from the warehouse
+    /// (the watermark, the unfinished runs), so a load may lock the history tables. None when
+    /// the extract ended without sending any.
+    pub async fn first_bytes(mut feed: tokio::sync::mpsc::Receiver<Bytes>) -> Option<Self> {
+        let first = feed.recv().await?;
+        Some(FeedReader {
+            first: Some(first),
+            rest: feed,
+        })
+    }
+
+    async fn next_chunk(&mut self) -> Option<Bytes> {
+        match self.first.take() {
+            Some(first) => Some(first),
+            None => self.rest.recv().await,
+        }
+    }
+
+    /// The feed as it comes (the task object: its turn comes after the runs).
+    pub fn wrap(feed: tokio::sync::mpsc::Receiver<Bytes>) -> Self {
+        FeedReader {
+            first: None,
+            rest: feed,
+        }
+    }
 }
 
 impl ObjectReader {
@@ -213,6 +251,7 @@ impl ObjectReader {
         match self {
             ObjectReader::Local(reader) => reader.next_chunk().await,
             ObjectReader::S3(reader) => reader.next_chunk().await,
+            ObjectReader::Feed(feed) => Ok(feed.next_chunk().await),
         }
     }
 }

@@ -489,3 +489,59 @@ async fn a_bulk_first_load_builds_every_index_back_and_leaves_odd_values_to_post
         Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
     );
 }
+
+#[tokio::test]
+async fn run_loads_while_it_extracts_and_falls_back_to_the_stage() {
+    let w = World::new(2, "").await;
+    let insert = |from: i32, to: i32| {
+        format!(
+            "INSERT INTO AF.dag_run (dag_id, run_id, execution_date, state, run_type, external_trigger,
+                                     queued_at, start_date, end_date, updated_at)
+             SELECT 'dag_' || (n % 7), 'scheduled__' || n, timestamptz '2024-01-01' + n * interval '1 hour',
+                    'success', 'scheduled', false, timestamptz '2024-01-01' + n * interval '1 hour',
+                    timestamptz '2024-01-01' + n * interval '1 hour' + interval '1 minute',
+                    timestamptz '2024-01-01' + n * interval '1 hour' + interval '9 minutes', now()
+             FROM generate_series({from}, {to}) AS n"
+        )
+    };
+    w.exec(&insert(1, 300)).await;
+    let run = w.run_ok(&["run"]);
+    assert!(
+        run.stderr
+            .contains("Loaded extract while it was extracted."),
+        "{run:?}"
+    );
+    // A value the binary copy leaves to PostgreSQL (a five-digit year) stops the load that reads
+    // the extract as it is written; the extract is registered, and loaded from the stage.
+    w.exec(&insert(301, 320)).await;
+    w.exec("UPDATE AF.dag_run SET queued_at = '10000-01-01 00:00:00+00' WHERE run_id = 'scheduled__310'")
+        .await;
+    let run = w.run_ok(&["run"]);
+    assert!(
+        run.stderr.contains(
+            "Could not load the extract while it was written: loading it from the stage."
+        ),
+        "{run:?}"
+    );
+    assert!(run.stdout.contains("20 inserted or changed"), "{run:?}");
+    let columns = "dag_id, run_id, execution_date, state, queued_at, start_date, end_date";
+    let source = w
+        .query_strings(&format!(
+            "SELECT to_jsonb(x)::text FROM (SELECT {columns} FROM {}.dag_run ORDER BY dag_id, run_id) x",
+            w.airflow
+        ))
+        .await;
+    let warehouse = w
+        .query_strings(&format!(
+            "SELECT to_jsonb(x)::text FROM (SELECT {columns} FROM {}.dag_run_history ORDER BY dag_id, run_id) x",
+            w.warehouse
+        ))
+        .await;
+    assert_eq!(source.len(), 320);
+    assert_eq!(warehouse, source);
+    assert_eq!(
+        w.count("SELECT count(*) FROM WH.staged_extract WHERE loaded_at IS NULL")
+            .await,
+        0
+    );
+}
