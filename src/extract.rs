@@ -147,10 +147,9 @@ pub async fn extract_instance(
     warehouse: &mut Client,
     store: &ObjectStore,
     ctx: &RunContext,
-    feed: Option<ExtractFeed>,
+    mut feed: Option<ExtractFeed>,
 ) -> Result<ExtractReport, ExtractError> {
     let instance = source.instance();
-    let mut feed = feed;
     let report = run_log::record_stage(
         warehouse,
         ctx,
@@ -247,18 +246,10 @@ async fn extract(
         Some(f) => (Some(f.dag_runs), Some(f.task_instances), Some(f.registered)),
         None => (None, None, None),
     };
-    let dag_runs = ExtractSink::new(store, ObjectKind::DagRuns, name, ctx.run_id);
     let mut sinks = ExtractSinks {
-        dag_runs: match feed_runs {
-            Some(sender) => dag_runs.feeding(sender),
-            None => dag_runs,
-        },
+        dag_runs: ExtractSink::new(store, ObjectKind::DagRuns, name, ctx.run_id).feeding(feed_runs),
         task_instances: settings.task_instances.then(|| {
-            let sink = ExtractSink::new(store, ObjectKind::TaskInstances, name, ctx.run_id);
-            match feed_tasks {
-                Some(sender) => sink.feeding(sender),
-                None => sink,
-            }
+            ExtractSink::new(store, ObjectKind::TaskInstances, name, ctx.run_id).feeding(feed_tasks)
         }),
     };
     let extracted = match source.extract(&plan, &mut sinks, ctx).await {

@@ -49,23 +49,15 @@ const REFRESH_RUN_DAYS_SQL: &str = include_str!("../sql/transform/refresh_run_da
 const FULL_REFRESH_DAG_MODELS_SQL: &str =
     include_str!("../sql/transform/full_refresh_dag_models.sql");
 
-/// The models a full refresh computes from `refresh_run` in one pass
-/// (`sql/transform/full_refresh_dag_models.sql`) instead of one statement each.
-const ONE_PASS_MODELS: [&str; 4] = [
-    "dag_history_daily",
-    "dag_success_daily",
-    "dag_runtime_daily",
-    "dag_delay_daily",
-];
-
 /// Up to this many (instance, day) pairs, the transform steers the planner to index range scans
 /// per day (see `sql/transform/plan_for_few_days.sql`); beyond, one pass over history is cheaper.
 const FEW_DAYS: usize = 400;
 
-/// The models keyed by DAG-run day, each an INSERT over one of the day functions
-/// (`dag_runs_on_days`, `task_tries_on_days`, `dag_run_delays_on_days`) with ($1 instances,
-/// $2 days, $3 time zone, $4 run id).
-const DAG_RUN_MODELS: [(&str, &str); 5] = [
+/// The DAG-run models, each an INSERT over one of the day functions (`dag_runs_on_days`,
+/// `dag_run_delays_on_days`) with ($1 instances, $2 days, $3 time zone, $4 run id), for the
+/// days an incremental transform recomputes. A full refresh computes the four from one
+/// aggregation instead (`sql/transform/full_refresh_dag_models.sql`).
+const DAG_RUN_MODELS: [(&str, &str); 4] = [
     (
         "dag_history_daily",
         include_str!("../sql/transform/dag_history_daily.sql"),
@@ -79,14 +71,14 @@ const DAG_RUN_MODELS: [(&str, &str); 5] = [
         include_str!("../sql/transform/dag_runtime_daily.sql"),
     ),
     (
-        "task_daily",
-        include_str!("../sql/transform/task_daily.sql"),
-    ),
-    (
         "dag_delay_daily",
         include_str!("../sql/transform/dag_delay_daily.sql"),
     ),
 ];
+
+/// The task model, keyed by its DAG run's day: an INSERT over `task_tries_on_days` with the
+/// parameters of [`DAG_RUN_MODELS`], incremental or full.
+const TASK_DAILY_SQL: &str = include_str!("../sql/transform/task_daily.sql");
 
 /// The validation models, each an INSERT over `validation_results_on_days($1, $2)`.
 const VALIDATION_MODELS: [(&str, &str); 2] = [
@@ -299,25 +291,32 @@ async fn recompute(
         .await
         .map_err(sql_error("delete the validation model rows of the days"))?;
     let mut rows_written = 0;
-    if full && !dag_days.is_empty() {
-        // Every day: four models from one aggregation of refresh_run.
-        let written: i64 = tx
-            .query_one(FULL_REFRESH_DAG_MODELS_SQL, &[&ctx.run_id])
-            .await
-            .map_err(sql_error(format!("compute {}", ONE_PASS_MODELS.join(", "))))?
-            .get(0);
-        rows_written += written as u64;
-    }
     if !dag_days.is_empty() {
-        let models = DAG_RUN_MODELS
-            .iter()
-            .filter(|(model, _)| !(full && ONE_PASS_MODELS.contains(model)));
-        for &(model, sql) in models {
-            rows_written += tx
-                .execute(sql, &[&instances, &dag_days, &time_zone, &ctx.run_id])
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
+            [&instances, &dag_days, &time_zone, &ctx.run_id];
+        if full {
+            // Every day: the four DAG-run models from one aggregation of refresh_run.
+            let written: i64 = tx
+                .query_one(FULL_REFRESH_DAG_MODELS_SQL, &[&ctx.run_id])
                 .await
-                .map_err(sql_error(format!("compute {model}")))?;
+                .map_err(sql_error(format!(
+                    "compute {}",
+                    DAG_RUN_MODELS.map(|(model, _)| model).join(", ")
+                )))?
+                .get(0);
+            rows_written += written as u64;
+        } else {
+            for (model, sql) in DAG_RUN_MODELS {
+                rows_written += tx
+                    .execute(sql, &params)
+                    .await
+                    .map_err(sql_error(format!("compute {model}")))?;
+            }
         }
+        rows_written += tx
+            .execute(TASK_DAILY_SQL, &params)
+            .await
+            .map_err(sql_error("compute task_daily"))?;
     }
     if !validation_days.is_empty() {
         for (model, sql) in VALIDATION_MODELS {

@@ -139,18 +139,17 @@ pub async fn copy(
                         format!("{} fields, expected {}", fields.len(), types.len()),
                     ));
                 }
-                let mut values = Vec::with_capacity(types.len());
-                for (field, ty) in fields.iter().zip(types) {
-                    match convert(&buffer, field, ty) {
-                        Some(value) => values.push(value),
-                        None => {
-                            return Err(BinaryCopyError::NotConvertible(
-                                line,
-                                format!("a {ty} value it does not read"),
-                            ));
-                        }
-                    }
-                }
+                let values = fields
+                    .iter()
+                    .zip(types)
+                    .map(|(field, ty)| convert(&buffer, field, ty).ok_or(ty))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|ty| {
+                        BinaryCopyError::NotConvertible(
+                            line,
+                            format!("a {ty} value it does not read"),
+                        )
+                    })?;
                 writer
                     .as_mut()
                     .write_raw(values.iter().map(|v| v as &(dyn ToSql + Sync)))

@@ -153,13 +153,18 @@ impl LoadError {
                     StageError::NotFound { .. } | StageError::InvalidKey { .. }
                 )
             }
-            LoadError::Sql { source, .. } => source.0.code().is_some_and(|code| {
-                // Class 22: data exception; class 23: integrity constraint violation.
-                code.code().starts_with("22") || code.code().starts_with("23")
-            }),
+            LoadError::Sql { source, .. } => is_data_error(&source.0),
             LoadError::RunLog(_) | LoadError::NotFed { .. } => false,
         }
     }
+}
+
+/// Whether the warehouse refused what it was given: class 22 (data exception) or 23
+/// (integrity constraint violation).
+fn is_data_error(error: &tokio_postgres::Error) -> bool {
+    error
+        .code()
+        .is_some_and(|code| code.code().starts_with("22") || code.code().starts_with("23"))
 }
 
 /// A staged extract as registered in `staged_extract`.
@@ -472,19 +477,7 @@ async fn load_inner(
         None => None,
     };
 
-    let tx = warehouse
-        .transaction()
-        .await
-        .map_err(sql_error("begin a transaction"))?;
-    tx.query_one(LOCK_SQL, &[&schema.as_str()])
-        .await
-        .map_err(sql_error("take the load lock"))?;
-    tx.query_one(
-        SET_SETTING_SQL,
-        &[&"pipewatch.run_id", &ctx.run_id.to_string()],
-    )
-    .await
-    .map_err(sql_error("set the run id"))?;
+    let mut tx = begin(warehouse, schema, key, ctx).await?;
     let mut report = LoadReport {
         object_key: key.to_string(),
         rows_read: 0,
@@ -496,7 +489,7 @@ async fn load_inner(
     if let Some(reader) = dag_run_reader {
         let registered = registered.map(|r| (r.airflow_instance.as_str(), Some(r.row_count)));
         let loaded = load_kind(
-            &tx,
+            &mut tx,
             ObjectKind::DagRuns,
             time_zone,
             (Some(store), key, reader),
@@ -517,7 +510,7 @@ async fn load_inner(
         });
         // A first load of the instance's runs queued all its days already.
         let loaded = load_kind(
-            &tx,
+            &mut tx,
             ObjectKind::TaskInstances,
             time_zone,
             (Some(store), task_key, reader),
@@ -594,7 +587,6 @@ async fn load_fed_inner(
 ) -> Result<LoadReport, LoadError> {
     let started = Instant::now();
     let label = format!("the extract of Airflow instance {instance}");
-    let sql_error = |step: &'static str| sql_error(&label, step);
     let not_fed = |reason: &str| LoadError::NotFed {
         object: label.clone(),
         reason: reason.to_string(),
@@ -605,21 +597,9 @@ async fn load_fed_inner(
     let dag_runs = FeedReader::first_bytes(feed.dag_runs)
         .await
         .ok_or_else(|| not_fed("the extract sent nothing"))?;
-    let tx = warehouse
-        .transaction()
-        .await
-        .map_err(sql_error("begin a transaction"))?;
-    tx.query_one(LOCK_SQL, &[&target.schema.as_str()])
-        .await
-        .map_err(sql_error("take the load lock"))?;
-    tx.query_one(
-        SET_SETTING_SQL,
-        &[&"pipewatch.run_id", &ctx.run_id.to_string()],
-    )
-    .await
-    .map_err(sql_error("set the run id"))?;
+    let mut tx = begin(warehouse, target.schema, &label, ctx).await?;
     let runs = load_kind(
-        &tx,
+        &mut tx,
         ObjectKind::DagRuns,
         target.time_zone,
         (None, &label, ObjectReader::Feed(dag_runs)),
@@ -631,7 +611,7 @@ async fn load_fed_inner(
     let tasks = match feed.task_instances {
         Some(receiver) => Some(
             load_kind(
-                &tx,
+                &mut tx,
                 ObjectKind::TaskInstances,
                 target.time_zone,
                 (None, &label, ObjectReader::Feed(FeedReader::wrap(receiver))),
@@ -673,6 +653,31 @@ async fn load_fed_inner(
         .await
         .map_err(self::sql_error(&registered.object_key, "commit"))?;
     Ok(report)
+}
+
+/// Opens a load's transaction: takes the schema's load lock and sets `pipewatch.run_id`, which
+/// fills `loaded_by_run_id`. `object` names what is loaded, for errors.
+async fn begin<'c>(
+    warehouse: &'c mut Client,
+    schema: &Identifier,
+    object: &str,
+    ctx: &RunContext,
+) -> Result<Transaction<'c>, LoadError> {
+    let sql_error = |step: &'static str| sql_error(object, step);
+    let tx = warehouse
+        .transaction()
+        .await
+        .map_err(sql_error("begin a transaction"))?;
+    tx.query_one(LOCK_SQL, &[&schema.as_str()])
+        .await
+        .map_err(sql_error("take the load lock"))?;
+    tx.query_one(
+        SET_SETTING_SQL,
+        &[&"pipewatch.run_id", &ctx.run_id.to_string()],
+    )
+    .await
+    .map_err(sql_error("set the run id"))?;
+    Ok(tx)
 }
 
 /// In the load's transaction: advances the instance's watermark past the registered extract
@@ -895,7 +900,7 @@ struct Loaded {
 /// checked by the caller then), None for an object given by hand
 /// (always merged); `days_queued` says every day of the instance is queued already.
 async fn load_kind(
-    tx: &Transaction<'_>,
+    tx: &mut Transaction<'_>,
     kind: ObjectKind,
     time_zone: &str,
     (store, key, mut reader): (Option<&ObjectStore>, &str, ObjectReader),
@@ -924,9 +929,10 @@ async fn load_kind(
             .await
             .map_err(sql_error("create the batch table"))?;
     }
-    let rebuild = match bulk {
-        true => drop_indexes(tx, sql.table, key).await?,
-        false => Vec::new(),
+    let rebuild = if bulk {
+        drop_indexes(tx, sql.table, key).await?
+    } else {
+        Vec::new()
     };
     let copy = match direct_for {
         Some(_) => (sql.copy_direct_binary, sql.copy_direct),
@@ -1022,7 +1028,7 @@ async fn drop_indexes(
 /// the warehouse refuses a value, it is rolled back and the object copied again as CSV, so
 /// PostgreSQL itself reads every value and names the one it refuses (see load/binary.rs).
 async fn copy_object(
-    tx: &Transaction<'_>,
+    tx: &mut Transaction<'_>,
     (copy_binary, copy_csv): (&str, &str),
     store: Option<&ObjectStore>,
     key: &str,
@@ -1030,19 +1036,20 @@ async fn copy_object(
     kind: ObjectKind,
 ) -> Result<u64, LoadError> {
     let sql_error = |step: &'static str| sql_error(key, step);
-    tx.batch_execute("SAVEPOINT pipewatch_binary_copy")
+    let savepoint = tx
+        .savepoint("pipewatch_binary_copy")
         .await
         .map_err(sql_error("set a savepoint"))?;
-    let why = match binary::copy(tx, copy_binary, reader, kind).await {
+    let why = match binary::copy(&savepoint, copy_binary, reader, kind).await {
         Ok(rows) => {
-            tx.batch_execute("RELEASE SAVEPOINT pipewatch_binary_copy")
+            savepoint
+                .commit()
                 .await
                 .map_err(sql_error("release the savepoint"))?;
             return Ok(rows);
         }
         Err(binary::BinaryCopyError::Header(found)) => {
-            check_header(key, kind, &found)?;
-            unreachable!("a header binary::copy refuses is refused by check_header")
+            return Err(header_error(key, kind, &found));
         }
         Err(binary::BinaryCopyError::Stage(error)) => {
             return Err(LoadError::Stage {
@@ -1053,16 +1060,11 @@ async fn copy_object(
         Err(binary::BinaryCopyError::NotConvertible(line, reason)) => {
             format!("line {line}: {reason}")
         }
+        Err(binary::BinaryCopyError::Sql(error)) if is_data_error(&error) => error
+            .as_db_error()
+            .map_or_else(|| error.to_string(), |db| db.message().to_string()),
         Err(binary::BinaryCopyError::Sql(error)) => {
-            let in_the_data = error
-                .code()
-                .is_some_and(|code| code.code().starts_with("22") || code.code().starts_with("23"));
-            if !in_the_data {
-                return Err(sql_error("copy the extract")(error));
-            }
-            error
-                .as_db_error()
-                .map_or_else(|| error.to_string(), |db| db.message().to_string())
+            return Err(sql_error("copy the extract")(error));
         }
     };
     let Some(store) = store else {
@@ -1077,7 +1079,8 @@ async fn copy_object(
         why = %why,
         "Copying the extract as CSV: its binary copy stopped."
     );
-    tx.batch_execute("ROLLBACK TO SAVEPOINT pipewatch_binary_copy")
+    savepoint
+        .rollback()
         .await
         .map_err(sql_error("roll back to the savepoint"))?;
     *reader = store.open(key).await.map_err(|error| LoadError::Stage {
@@ -1145,13 +1148,17 @@ fn check_header(key: &str, kind: ObjectKind, line: &[u8]) -> Result<(), LoadErro
     if header_matches(kind, line) {
         Ok(())
     } else {
-        let text = String::from_utf8_lossy(line);
-        Err(LoadError::Header {
-            object: key.to_string(),
-            kind: kind.prefix(),
-            found: text.chars().take(300).collect(),
-            expected: kind.columns().join(","),
-        })
+        Err(header_error(key, kind, line))
+    }
+}
+
+/// The error for an object whose header `line` does not name the columns of `kind`.
+fn header_error(key: &str, kind: ObjectKind, line: &[u8]) -> LoadError {
+    LoadError::Header {
+        object: key.to_string(),
+        kind: kind.prefix(),
+        found: String::from_utf8_lossy(line).chars().take(300).collect(),
+        expected: kind.columns().join(","),
     }
 }
 

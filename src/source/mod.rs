@@ -534,10 +534,10 @@ impl<'a> ExtractSink<'a> {
         }
     }
 
-    /// Also sends every byte written to `sender`, for a load that reads the object while it
-    /// is extracted. If the load goes away, the extract goes on without it.
-    pub fn feeding(mut self, sender: tokio::sync::mpsc::Sender<Bytes>) -> Self {
-        self.feed = Some(Feed {
+    /// With a `sender`, also sends every byte written to it, for a load that reads the object
+    /// while it is extracted. If the load goes away, the extract goes on without it.
+    pub fn feeding(mut self, sender: Option<tokio::sync::mpsc::Sender<Bytes>>) -> Self {
+        self.feed = sender.map(|sender| Feed {
             sender,
             buffer: BytesMut::with_capacity(FEED_CHUNK),
         });

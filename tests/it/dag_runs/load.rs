@@ -416,6 +416,29 @@ async fn s3_credentials_come_from_an_aws_profile() {
     assert!(!run.stderr.contains("Extracted"), "{run:?}");
 }
 
+/// Airflow's runs and the warehouse's, each as JSON rows of `columns` (and Airflow's
+/// `updated_at` beside the warehouse's `source_updated_at`), in the same order.
+async fn source_and_warehouse_runs(w: &World, columns: &str) -> (Vec<String>, Vec<String>) {
+    let rows = async |columns: String, table: &str| {
+        w.query_strings(&format!(
+            "SELECT to_jsonb(x)::text FROM (SELECT {columns} FROM {table} ORDER BY dag_id, run_id) x"
+        ))
+        .await
+    };
+    (
+        rows(
+            format!("{columns}, updated_at AS source_updated_at"),
+            &format!("{}.dag_run", w.airflow),
+        )
+        .await,
+        rows(
+            format!("{columns}, source_updated_at"),
+            &format!("{}.dag_run_history", w.warehouse),
+        )
+        .await,
+    )
+}
+
 /// The indexes of a table, as the catalog states them, with their comments.
 async fn index_set(w: &World, table: &str) -> Vec<String> {
     w.query_strings(&format!(
@@ -457,22 +480,12 @@ async fn a_bulk_first_load_builds_every_index_back_and_leaves_odd_values_to_post
     w.run_ok(&["extract"]);
     w.run_ok(&["load"]);
     assert_eq!(index_set(&w, "dag_run_history").await, before);
-    let source = w
-        .query_strings(&format!(
-            "SELECT to_jsonb(x)::text FROM (SELECT dag_id, run_id, execution_date, state, run_type, \
-             external_trigger, queued_at, start_date, end_date, clear_number, updated_at AS source_updated_at \
-             FROM {}.dag_run ORDER BY dag_id, run_id) x",
-            w.airflow
-        ))
-        .await;
-    let warehouse = w
-        .query_strings(&format!(
-            "SELECT to_jsonb(x)::text FROM (SELECT dag_id, run_id, execution_date, state, run_type, \
-             external_trigger, queued_at, start_date, end_date, clear_number, source_updated_at \
-             FROM {}.dag_run_history ORDER BY dag_id, run_id) x",
-            w.warehouse
-        ))
-        .await;
+    let (source, warehouse) = source_and_warehouse_runs(
+        &w,
+        "dag_id, run_id, execution_date, state, run_type, external_trigger, queued_at, start_date, \
+         end_date, clear_number",
+    )
+    .await;
     assert_eq!(source.len(), 5000);
     assert_eq!(warehouse, source);
     // The primary key is a primary key again: a duplicate is refused.
@@ -524,19 +537,11 @@ async fn run_loads_while_it_extracts_and_falls_back_to_the_stage() {
         "{run:?}"
     );
     assert!(run.stdout.contains("20 inserted or changed"), "{run:?}");
-    let columns = "dag_id, run_id, execution_date, state, queued_at, start_date, end_date";
-    let source = w
-        .query_strings(&format!(
-            "SELECT to_jsonb(x)::text FROM (SELECT {columns} FROM {}.dag_run ORDER BY dag_id, run_id) x",
-            w.airflow
-        ))
-        .await;
-    let warehouse = w
-        .query_strings(&format!(
-            "SELECT to_jsonb(x)::text FROM (SELECT {columns} FROM {}.dag_run_history ORDER BY dag_id, run_id) x",
-            w.warehouse
-        ))
-        .await;
+    let (source, warehouse) = source_and_warehouse_runs(
+        &w,
+        "dag_id, run_id, execution_date, state, queued_at, start_date, end_date",
+    )
+    .await;
     assert_eq!(source.len(), 320);
     assert_eq!(warehouse, source);
     assert_eq!(
