@@ -43,9 +43,7 @@ const QUEUE_WINDOW_SQL: &str = include_str!("../sql/transform/queue_window.sql")
 const DAY_FUNCTIONS_SQL: &str = include_str!("../sql/transform/day_functions.sql");
 const PLAN_FOR_FEW_DAYS_SQL: &str = include_str!("../sql/transform/plan_for_few_days.sql");
 const PLAN_FOR_MANY_DAYS_SQL: &str = include_str!("../sql/transform/plan_for_many_days.sql");
-const CREATE_REFRESH_RUN_SQL: &str = include_str!("../sql/transform/create_refresh_run.sql");
-const FULL_REFRESH_RUNS_SQL: &str = include_str!("../sql/transform/full_refresh_runs.sql");
-const REFRESH_RUN_DAYS_SQL: &str = include_str!("../sql/transform/refresh_run_days.sql");
+const ANY_TASK_TRIES_SQL: &str = include_str!("../sql/transform/any_task_tries.sql");
 const FULL_REFRESH_DAG_MODELS_SQL: &str =
     include_str!("../sql/transform/full_refresh_dag_models.sql");
 
@@ -245,67 +243,64 @@ async fn recompute(
         .query(TAKE_VALIDATION_DAYS_SQL, &[])
         .await
         .map_err(sql_error("take the queued validation days"))?;
-    let (dag_rows, validation_rows) = if full {
-        // Every run is read once, with its day, into refresh_run: the days to rebuild are
-        // its days, and four models are computed from it below.
-        tx.batch_execute(CREATE_REFRESH_RUN_SQL)
+    let validation_days: Vec<NaiveDate> = if full {
+        tx.query(ALL_VALIDATION_DAYS_SQL, &[&time_zone])
             .await
-            .map_err(sql_error("create the table of runs to refresh"))?;
-        tx.execute(FULL_REFRESH_RUNS_SQL, &[&time_zone])
-            .await
-            .map_err(sql_error("read every DAG run with its day"))?;
-        (
-            tx.query(REFRESH_RUN_DAYS_SQL, &[])
-                .await
-                .map_err(sql_error("list every DAG-run day"))?,
-            tx.query(ALL_VALIDATION_DAYS_SQL, &[&time_zone])
-                .await
-                .map_err(sql_error("list every validation day"))?,
-        )
+            .map_err(sql_error("list every validation day"))?
     } else {
-        (queued_dag_days, queued_validation_days)
-    };
-    let instances: Vec<String> = dag_rows.iter().map(|r| r.get(0)).collect();
-    let dag_days: Vec<NaiveDate> = dag_rows.iter().map(|r| r.get(1)).collect();
-    let validation_days: Vec<NaiveDate> = validation_rows.iter().map(|r| r.get(0)).collect();
-
-    if !full && dag_days.len() + validation_days.len() <= FEW_DAYS {
-        tx.batch_execute(PLAN_FOR_FEW_DAYS_SQL)
-            .await
-            .map_err(sql_error("set the planner for a few days"))?;
-    } else {
+        queued_validation_days
+    }
+    .iter()
+    .map(|r| r.get(0))
+    .collect();
+    let mut rows_written = 0;
+    let (instances, dag_days): (Vec<String>, Vec<NaiveDate>) = if full {
         tx.batch_execute(PLAN_FOR_MANY_DAYS_SQL)
             .await
             .map_err(sql_error("set the planner for many days"))?;
-    }
-    if full {
         tx.execute(DELETE_ALL_DAG_RUN_DAYS_SQL, &[])
             .await
             .map_err(sql_error("delete the DAG-run model rows"))?;
+        let any_tries: bool = tx
+            .query_one(ANY_TASK_TRIES_SQL, &[])
+            .await
+            .map_err(sql_error("look for task tries"))?
+            .get(0);
+        // Every day: the four DAG-run models from one read of the runs; the days it found
+        // are the days task_daily rebuilds below.
+        let row = tx
+            .query_one(
+                FULL_REFRESH_DAG_MODELS_SQL,
+                &[&time_zone, &ctx.run_id, &any_tries],
+            )
+            .await
+            .map_err(sql_error(format!(
+                "compute {}",
+                DAG_RUN_MODELS.map(|(model, _)| model).join(", ")
+            )))?;
+        rows_written += row.get::<_, i64>(0) as u64;
+        (row.get(1), row.get(2))
     } else {
-        tx.execute(DELETE_DAG_RUN_DAYS_SQL, &[&instances, &dag_days])
+        let instances = queued_dag_days.iter().map(|r| r.get(0)).collect();
+        let days: Vec<NaiveDate> = queued_dag_days.iter().map(|r| r.get(1)).collect();
+        let plan = if days.len() + validation_days.len() <= FEW_DAYS {
+            (PLAN_FOR_FEW_DAYS_SQL, "set the planner for a few days")
+        } else {
+            (PLAN_FOR_MANY_DAYS_SQL, "set the planner for many days")
+        };
+        tx.batch_execute(plan.0).await.map_err(sql_error(plan.1))?;
+        tx.execute(DELETE_DAG_RUN_DAYS_SQL, &[&instances, &days])
             .await
             .map_err(sql_error("delete the DAG-run model rows of the days"))?;
-    }
+        (instances, days)
+    };
     tx.execute(DELETE_VALIDATION_DAYS_SQL, &[&validation_days, &full])
         .await
         .map_err(sql_error("delete the validation model rows of the days"))?;
-    let mut rows_written = 0;
     if !dag_days.is_empty() {
         let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
             [&instances, &dag_days, &time_zone, &ctx.run_id];
-        if full {
-            // Every day: the four DAG-run models from one aggregation of refresh_run.
-            let written: i64 = tx
-                .query_one(FULL_REFRESH_DAG_MODELS_SQL, &[&ctx.run_id])
-                .await
-                .map_err(sql_error(format!(
-                    "compute {}",
-                    DAG_RUN_MODELS.map(|(model, _)| model).join(", ")
-                )))?
-                .get(0);
-            rows_written += written as u64;
-        } else {
+        if !full {
             for (model, sql) in DAG_RUN_MODELS {
                 rows_written += tx
                     .execute(sql, &params)

@@ -9,7 +9,7 @@ SELECT r.airflow_instance,
        r.day,
        r.dag_id,
        r.state,
-       sum(r.runtime_seconds)::numeric(14, 4),
+       round(sum(r.runtime_seconds)::numeric, 4),
        count(*),
        count(r.runtime_seconds),
        $4::uuid

@@ -11,13 +11,25 @@ INSERT INTO task_daily (airflow_instance, day, dag_id, task_id, task_instances, 
                         duration_p95_seconds, duration_max_seconds, queue_wait_median_seconds,
                         queue_wait_p95_seconds, computed_by_run_id)
 WITH tries AS (
-    SELECT t.*,
+    SELECT t.airflow_instance COLLATE "C" AS airflow_instance,
+           t.day,
+           t.dag_id COLLATE "C" AS dag_id,
+           t.task_id COLLATE "C" AS task_id,
+           t.try_number,
+           t.state,
+           t.duration_seconds,
+           t.queue_wait_seconds,
            t.state IN ('failed', 'up_for_retry') AS failed,
            max(t.try_number) OVER instance AS final_try,
            min(t.try_number) FILTER (WHERE t.state IN ('failed', 'up_for_retry')) OVER instance
                AS first_failed_try
     FROM task_tries_on_days($1::text[], $2::date[], $3::text) AS t
-    WINDOW instance AS (PARTITION BY t.airflow_instance, t.dag_id, t.run_id, t.task_id,
+    -- Partitioned day, DAG and task first (a run has one day), so that the rows come out of
+    -- the window already in the order of the GROUP BY below: one sort of the tries, not two;
+    -- compared in the "C" collation (equality is all either needs; the database's collation
+    -- made every comparison a strcoll call).
+    WINDOW instance AS (PARTITION BY t.day, t.dag_id COLLATE "C", t.task_id COLLATE "C",
+                                     t.airflow_instance COLLATE "C", t.run_id COLLATE "C",
                                      t.map_index)
 )
 -- One pass: each instance is counted on its final try's row (exactly one per instance).
@@ -37,4 +49,4 @@ SELECT airflow_instance, day, dag_id, task_id,
        percentile_cont(0.95) WITHIN GROUP (ORDER BY queue_wait_seconds),
        $4::uuid
 FROM tries
-GROUP BY airflow_instance, day, dag_id, task_id
+GROUP BY day, dag_id, task_id, airflow_instance

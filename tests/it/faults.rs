@@ -491,7 +491,7 @@ async fn after_any_kill_restart_or_outage_a_rerun_equals_a_clean_run() {
                         .active("warehouse", "%INSERT INTO dag_runtime_daily%")
                         .await
                         || suite
-                            .active("warehouse", "-- For a full refresh: dag_success_daily%")
+                            .active("warehouse", "-- For a full refresh: dag_history_daily%")
                             .await
                 })
                 .await
