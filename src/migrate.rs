@@ -80,6 +80,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0010_alert_history.sql",
         sql: include_str!("../sql/schema/0010_alert_history.sql"),
     },
+    Migration {
+        version: 11,
+        name: "0011_unbounded_runtime_sum.sql",
+        sql: include_str!("../sql/schema/0011_unbounded_runtime_sum.sql"),
+    },
 ];
 
 const BOOTSTRAP_SQL: &str = include_str!("../sql/migrate/bootstrap.sql");

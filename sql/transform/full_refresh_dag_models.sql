@@ -130,7 +130,7 @@ history AS (
                                    runtime_seconds, dag_run_count, runtime_run_count,
                                    computed_by_run_id)
     SELECT r.airflow_instance, r.day, r.dag_id, r.state,
-           sum(r.runtime_seconds)::numeric(14, 4), count(*), count(r.runtime_seconds),
+           round(sum(r.runtime_seconds)::numeric, 4), count(*), count(r.runtime_seconds),
            $2::uuid
     FROM run AS r
     GROUP BY r.airflow_instance, r.day, r.dag_id, r.state

@@ -484,6 +484,49 @@ async fn a_concurrent_reader_never_sees_a_day_missing() {
     );
 }
 
+/// One run that Airflow let end in year 10000 (a bad clock, a hand-edited row) is summed like
+/// any other: the day's runtime total is huge, and every other model and day is still computed
+/// (numeric(14, 4) overflowed, and the whole transform failed, before migration 0011).
+#[tokio::test]
+async fn a_run_of_absurd_length_does_not_stop_the_transform() {
+    let w = World::in_zone("UTC").await;
+    for (hour, runtime) in [("02", 60), ("03", 60), ("04", 60)] {
+        w.run(
+            "etl",
+            Some(&format!("2025-01-10T{hour}:00:00Z")),
+            None,
+            "success",
+            Some(&format!("2025-01-10T{hour}:30:00Z")),
+            Some(runtime),
+        )
+        .await;
+    }
+    w.exec(
+        "UPDATE AF.dag_run SET end_date = '10000-01-01 00:00:00+00' \
+         WHERE run_id = 'etl__2025-01-10T04:00:00Z'",
+    )
+    .await;
+    for args in [&["run"][..], &["transform", "--full-refresh"][..]] {
+        w.run_ok(args);
+        assert_eq!(
+            w.query_strings(
+                "SELECT dag_run_count || ' ' || runtime_run_count || ' ' \
+                        || (runtime_seconds > 250000000000) FROM WH.dag_history_daily"
+            )
+            .await,
+            ["3 3 true"]
+        );
+        assert_eq!(
+            w.query_strings(
+                "SELECT successful_runs_timed || ' ' || success_runtime_median_seconds \
+                 FROM WH.dag_runtime_daily"
+            )
+            .await,
+            ["3 60"]
+        );
+    }
+}
+
 #[tokio::test]
 async fn changing_the_reporting_time_zone_rebuilds_every_day() {
     let w = World::in_zone("UTC").await;
