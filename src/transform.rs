@@ -253,11 +253,14 @@ async fn recompute(
     .iter()
     .map(|r| r.get(0))
     .collect();
+    let (plan, plan_step) = if !full && queued_dag_days.len() + validation_days.len() <= FEW_DAYS {
+        (PLAN_FOR_FEW_DAYS_SQL, "set the planner for a few days")
+    } else {
+        (PLAN_FOR_MANY_DAYS_SQL, "set the planner for many days")
+    };
+    tx.batch_execute(plan).await.map_err(sql_error(plan_step))?;
     let mut rows_written = 0;
     let (instances, dag_days): (Vec<String>, Vec<NaiveDate>) = if full {
-        tx.batch_execute(PLAN_FOR_MANY_DAYS_SQL)
-            .await
-            .map_err(sql_error("set the planner for many days"))?;
         tx.execute(DELETE_ALL_DAG_RUN_DAYS_SQL, &[])
             .await
             .map_err(sql_error("delete the DAG-run model rows"))?;
@@ -283,12 +286,6 @@ async fn recompute(
     } else {
         let instances = queued_dag_days.iter().map(|r| r.get(0)).collect();
         let days: Vec<NaiveDate> = queued_dag_days.iter().map(|r| r.get(1)).collect();
-        let plan = if days.len() + validation_days.len() <= FEW_DAYS {
-            (PLAN_FOR_FEW_DAYS_SQL, "set the planner for a few days")
-        } else {
-            (PLAN_FOR_MANY_DAYS_SQL, "set the planner for many days")
-        };
-        tx.batch_execute(plan.0).await.map_err(sql_error(plan.1))?;
         tx.execute(DELETE_DAG_RUN_DAYS_SQL, &[&instances, &days])
             .await
             .map_err(sql_error("delete the DAG-run model rows of the days"))?;

@@ -518,6 +518,14 @@ struct Feed {
 /// Bytes a feed gathers before it sends them (a source writes a row at a time).
 const FEED_CHUNK: usize = 256 * 1024;
 
+impl Feed {
+    /// Sends what the feed gathered; false when the load went away (not the extract's failure:
+    /// the object is loaded from the stage).
+    async fn send_gathered(&mut self) -> bool {
+        self.sender.send(self.buffer.split().freeze()).await.is_ok()
+    }
+}
+
 impl<'a> ExtractSink<'a> {
     /// A sink for `instance`'s extract of `kind` by the invocation `run_id`; nothing is
     /// created yet.
@@ -550,8 +558,7 @@ impl<'a> ExtractSink<'a> {
         if let Some(mut feed) = self.feed.take()
             && !feed.buffer.is_empty()
         {
-            // A load that went away is not the extract's failure.
-            let _ = feed.sender.send(feed.buffer.split().freeze()).await;
+            feed.send_gathered().await;
         }
     }
 
@@ -580,13 +587,7 @@ impl<'a> ExtractSink<'a> {
         writer.write(chunk).await?;
         if let Some(feed) = self.feed.as_mut() {
             feed.buffer.extend_from_slice(chunk);
-            if feed.buffer.len() >= FEED_CHUNK
-                && feed
-                    .sender
-                    .send(feed.buffer.split().freeze())
-                    .await
-                    .is_err()
-            {
+            if feed.buffer.len() >= FEED_CHUNK && !feed.send_gathered().await {
                 self.feed = None;
             }
         }
