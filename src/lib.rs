@@ -15,6 +15,7 @@ pub mod config;
 pub mod context;
 pub mod db;
 pub mod extract;
+pub mod format;
 pub mod http;
 pub mod load;
 pub mod logging;

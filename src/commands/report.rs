@@ -9,6 +9,8 @@ use crate::UsageError;
 use crate::config::Settings;
 use crate::context::RunContext;
 use crate::migrate;
+use crate::report::sections::dags::Dags;
+use crate::report::sections::headline::Headline;
 use crate::report::{self, ReportData};
 
 /// The file written when `--out` is not given (in the working directory).
@@ -70,8 +72,10 @@ impl fmt::Display for ReportWritten {
             write!(
                 f,
                 "{} DAGs, {} finished runs",
-                self.data.dags.len(),
-                self.data.current.finished_runs
+                self.data.section::<Dags>().map_or(0, |d| d.dags.len()),
+                self.data
+                    .section::<Headline>()
+                    .map_or(0, |h| h.current.finished_runs)
             )?;
         }
         writeln!(
@@ -132,14 +136,14 @@ pub async fn run(
         args.instance.as_deref(),
     )
     .await?;
-    let page = report::html::render(&data);
+    let page = report::page::render(&data);
     let path = args
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from(DEFAULT_OUT));
     write_atomically(&path, page.as_bytes())?;
     if let Some(url) = webhook {
-        crate::notify::post_text(&settings.validate, url, &report::html::digest(&data)).await?;
+        crate::notify::post_text(&settings.validate, url, &report::page::digest(&data)).await?;
     }
     Ok(ReportWritten {
         path,

@@ -8,7 +8,18 @@
 
 use chrono::NaiveDate;
 
-use super::html::escape;
+use crate::format::duration;
+
+use super::escape::escape;
+
+/// Chart colours, shared by the sections that draw charts.
+pub const BLUE: &str = "#2563eb";
+/// Failures.
+pub const RED: &str = "#dc2626";
+/// Successes.
+pub const GREEN: &str = "#16a34a";
+/// Neither.
+pub const GREY: &str = "#6b7280";
 
 const WIDTH: f64 = 480.0;
 const HEIGHT: f64 = 220.0;
@@ -325,17 +336,6 @@ pub fn shown(unit: Unit, value: f64) -> String {
     }
 }
 
-/// Seconds as `42 s`, `12.5 min` or `3.2 h`.
-pub fn duration(seconds: f64) -> String {
-    if seconds >= 2.0 * 3600.0 {
-        format!("{:.1} h", seconds / 3600.0)
-    } else if seconds >= 120.0 {
-        format!("{:.1} min", seconds / 60.0)
-    } else {
-        format!("{seconds:.0} s")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -346,13 +346,6 @@ mod tests {
         assert_eq!(nice_step(7.0, 4.0), 2.0);
         assert_eq!(nice_step(0.0, 4.0), 1.0);
         assert_eq!(nice_step(3600.0, 4.0), 1000.0);
-    }
-
-    #[test]
-    fn durations_pick_a_readable_unit() {
-        assert_eq!(duration(42.0), "42 s");
-        assert_eq!(duration(750.0), "12.5 min");
-        assert_eq!(duration(4.0 * 3600.0), "4.0 h");
     }
 
     #[test]

@@ -1,0 +1,237 @@
+//! What every alert rule has in common: the [`AlertRule`] trait a rule implements, the
+//! [`Judging`] context it judges from (the warehouse, the settings, the day, and the DAGs' daily
+//! outcomes that several rules read), and the [`Finding`] it returns for each subject. The
+//! ledger (`ledger.rs`) turns findings into opened and resolved alerts; the rules never touch it.
+
+use std::collections::BTreeMap;
+
+use chrono::{Days, NaiveDate, NaiveDateTime};
+use futures_util::future::BoxFuture;
+use tokio_postgres::Client;
+
+use super::{AlertError, sql_error};
+use crate::config::{AlertRules, AlertSettings, Settings};
+
+const DAG_DAYS_SQL: &str = include_str!("../../sql/alerts/dag_days.sql");
+const LOCAL_NOW_SQL: &str = include_str!("../../sql/alerts/local_now.sql");
+
+/// What a rule judges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject {
+    /// A DAG of an Airflow instance (notices link to it in Airflow's UI).
+    Dag,
+    /// A validation test of a target database.
+    ValidationTest,
+}
+
+/// One alert rule: its name, what it judges, and how it judges every subject. A rule is one
+/// module under `rules/` and one line in [`super::rules::ALL`].
+pub trait AlertRule: Sync {
+    /// The name stored in `alert_history.rule` (never changed once released).
+    fn name(&self) -> &'static str;
+    /// The rule in words, for notices.
+    fn title(&self) -> &'static str;
+    /// What its subjects are.
+    fn subject(&self) -> Subject {
+        Subject::Dag
+    }
+    /// Judges every subject the rule applies to: one finding each, breached or not. A subject
+    /// the rule does not apply to (rule off, too little history) gets none.
+    fn judge<'a>(&'a self, cx: &'a Judging<'a>) -> BoxFuture<'a, Result<Vec<Finding>, AlertError>>;
+}
+
+/// One rule judged for one subject.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    /// The rule's stored name.
+    pub rule: &'static str,
+    /// The Airflow instance (or the test's database).
+    pub instance: String,
+    /// The DAG or the test.
+    pub subject: String,
+    /// The day judged.
+    pub day: NaiveDate,
+    /// Whether the condition breached.
+    pub breached: bool,
+    /// The numbers in words.
+    pub message: String,
+    /// The numbers as JSON.
+    pub details: serde_json::Value,
+    /// Evaluations in a row needed before opening.
+    pub consecutive: u64,
+    /// Minutes without reopening after a resolution.
+    pub cooldown_minutes: u64,
+}
+
+/// A judgement before it is tied to its subject: breached, the numbers in words and as JSON.
+pub type Judgement = (bool, String, serde_json::Value);
+
+/// A DAG's figures on one day.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Day {
+    /// Finished runs.
+    pub finished: i64,
+    /// Successful runs.
+    pub successful: i64,
+}
+
+/// Every DAG's daily outcomes: (instance, dag_id) to day to figures.
+pub type DagDays = BTreeMap<(String, String), BTreeMap<NaiveDate, Day>>;
+
+/// What the rules judge from.
+pub struct Judging<'a> {
+    /// The warehouse.
+    pub warehouse: &'a Client,
+    /// The whole configuration.
+    pub settings: &'a Settings,
+    /// `[alerts]` and its per-DAG overrides.
+    pub alerts: &'a AlertSettings,
+    /// Today in the reporting time zone.
+    pub today: NaiveDate,
+    /// The reporting time zone.
+    pub zone: &'a str,
+    /// The clock in the reporting time zone.
+    pub local_now: NaiveDateTime,
+    /// The DAGs' daily outcomes of the days the day-based rules look at.
+    pub dag_days: DagDays,
+}
+
+impl<'a> Judging<'a> {
+    /// Reads what several rules share: the clock in the reporting time zone and the DAGs'
+    /// daily outcomes over the longest success-rate baseline (at least a week) and the days
+    /// before it that the landing deadline looks at.
+    pub async fn read(
+        warehouse: &'a Client,
+        settings: &'a Settings,
+        alerts: &'a AlertSettings,
+        today: NaiveDate,
+    ) -> Result<Judging<'a>, AlertError> {
+        let zone = settings.time_zone.as_str();
+        let mut cx = Judging {
+            warehouse,
+            settings,
+            alerts,
+            today,
+            zone,
+            local_now: NaiveDateTime::default(),
+            dag_days: DagDays::new(),
+        };
+        let back = cx.longest(|r| r.success_rate_baseline_days).max(7) + 9;
+        for r in warehouse
+            .query(DAG_DAYS_SQL, &[&(today - Days::new(back)), &today])
+            .await
+            .map_err(sql_error("read the DAGs' daily outcomes"))?
+        {
+            cx.dag_days
+                .entry((r.get("airflow_instance"), r.get("dag_id")))
+                .or_default()
+                .insert(
+                    r.get("day"),
+                    Day {
+                        finished: i64::from(r.get::<_, i32>("finished_runs")),
+                        successful: i64::from(r.get::<_, i32>("successful_runs")),
+                    },
+                );
+        }
+        cx.local_now = warehouse
+            .query_one(LOCAL_NOW_SQL, &[&zone])
+            .await
+            .map_err(sql_error("read the clock in the reporting time zone"))?
+            .get("local_now");
+        Ok(cx)
+    }
+
+    /// The largest value of a setting over `[alerts]` and every override (0 when none sets it).
+    pub fn longest(&self, pick: fn(&AlertRules) -> Option<u64>) -> u64 {
+        self.alerts
+            .overrides
+            .iter()
+            .filter_map(|o| pick(&o.rules))
+            .chain(pick(&self.alerts.rules))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Whether any section sets `pick`.
+    pub fn any_sets<T>(&self, pick: fn(&AlertRules) -> Option<T>) -> bool {
+        pick(&self.alerts.rules).is_some()
+            || self
+                .alerts
+                .overrides
+                .iter()
+                .any(|o| pick(&o.rules).is_some())
+    }
+
+    /// The rules of one DAG, or None when its alerts are off (`enabled = false`).
+    pub fn rules_for(&self, instance: &str, dag_id: &str) -> Option<AlertRules> {
+        let rules = self.alerts.rules_for(instance, dag_id);
+        (rules.enabled != Some(false)).then_some(rules)
+    }
+
+    /// The finding of `rule` for one subject, with the noise controls of `rules`.
+    pub fn finding(
+        rule: &dyn AlertRule,
+        instance: &str,
+        subject: &str,
+        day: NaiveDate,
+        rules: &AlertRules,
+        (breached, message, details): Judgement,
+    ) -> Finding {
+        Finding {
+            rule: rule.name(),
+            instance: instance.to_string(),
+            subject: subject.to_string(),
+            day,
+            breached,
+            message,
+            details,
+            consecutive: rules.consecutive_breaches.unwrap_or(1),
+            cooldown_minutes: rules.cooldown_minutes.unwrap_or(0),
+        }
+    }
+}
+
+/// `successful / finished`, None when nothing finished.
+pub fn rate(successful: i64, finished: i64) -> Option<f64> {
+    (finished > 0).then(|| successful as f64 / finished as f64)
+}
+
+/// The median of `values` (sorted in place), None when empty.
+pub fn median(values: &mut [f64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    Some(if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::*;
+
+    /// A day of March 2025.
+    pub fn d(day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2025, 3, day).unwrap()
+    }
+
+    /// Every rule on, with small thresholds.
+    pub fn rules() -> AlertRules {
+        AlertRules {
+            success_rate_drop: Some(0.2),
+            success_rate_baseline_days: Some(3),
+            success_rate_min_runs: Some(4),
+            runtime_mad_multiple: Some(3.0),
+            runtime_recent_runs: Some(3),
+            runtime_baseline_days: Some(10),
+            runtime_baseline_min_runs: Some(5),
+            freshness_hours: Some(24.0),
+            landing_deadline: chrono::NaiveTime::from_hms_opt(6, 0, 0),
+            ..AlertRules::default()
+        }
+    }
+}

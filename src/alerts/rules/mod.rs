@@ -1,0 +1,38 @@
+//! The alert rules, one module each. A new rule is a module here implementing
+//! [`AlertRule`](super::rule::AlertRule) and one line in [`ALL`]; the ledger, the notices and
+//! `pipewatch alerts` need nothing else.
+
+mod freshness;
+mod landing_deadline;
+mod runtime_regression;
+mod success_rate_drop;
+mod validation_failure;
+
+use super::rule::AlertRule;
+
+/// Every rule, in the order they are judged.
+pub const ALL: &[&dyn AlertRule] = &[
+    &success_rate_drop::SuccessRateDrop,
+    &landing_deadline::LandingDeadline,
+    &runtime_regression::RuntimeRegression,
+    &freshness::Freshness,
+    &validation_failure::ValidationFailure,
+];
+
+/// The rule stored as `name`.
+pub fn named(name: &str) -> Option<&'static dyn AlertRule> {
+    ALL.iter().copied().find(|r| r.name() == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rule_names_are_unique() {
+        let mut names: Vec<&str> = ALL.iter().map(|r| r.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), ALL.len());
+    }
+}
