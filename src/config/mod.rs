@@ -17,23 +17,43 @@
 //! - Section and key names are lower case; the `config` crate matches them case-sensitively and
 //!   lower-cases environment variable names before matching.
 //!
-//! Layout: [`sections`] is the table of sections and keys; [`parse`] walks the file against it;
-//! [`settings`] holds the validated structs and their defaults; [`types`] the secret and
-//! identifier types; [`error`] what can be wrong.
+//! Layout: [`sections`] is the one table of sections and keys (the error messages and the
+//! example test read it); [`ini`] the generic reading (a section's keys taken one by one, typed
+//! and range-checked); one module per group of sections holds those sections' structs, defaults
+//! and validation: [`connections`] (`[warehouse]`, `[airflowdb_config*]`, `[airflow_api*]`,
+//! `[retry]`), [`staging`] (`[staging]`, `[extract]`), [`reporting`] (`[reporting]`,
+//! `[airflow_ui]`), [`validate`] (`[validate]`), [`alerts`] (`[alerts]`, `[alerts_*]`),
+//! [`retention`] (`[retention]`); [`parse`] puts them together into [`Settings`]
+//! ([`settings`]); [`types`] holds the secret and identifier types; [`error`] what can be
+//! wrong. A new section is a row in the table, its keys read in its group's module, and one
+//! arm in `parse`.
 
+mod alerts;
+mod connections;
 mod error;
+mod ini;
 mod parse;
+mod reporting;
+mod retention;
 mod sections;
 mod settings;
+mod staging;
 mod types;
+mod validate;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+pub use alerts::*;
+pub use connections::*;
 pub use error::ConfigError;
+pub use reporting::*;
+pub use retention::*;
 pub use sections::{AIRFLOW_SECTION, SECTIONS, SectionSpec};
 pub use settings::*;
+pub use staging::*;
 pub use types::{Identifier, Secret};
+pub use validate::*;
 
 /// Prefix of environment variables that override configuration keys.
 pub const ENV_PREFIX: &str = "PIPEWATCH";
@@ -96,7 +116,7 @@ pub fn load_from_str(
     } else {
         base
     };
-    parse::Parser {
+    ini::Parser {
         path,
         base,
         file_sections,

@@ -1,0 +1,208 @@
+//! Alerts (`[alerts]` and the per-DAG `[alerts_<label>]` overrides): the rule thresholds,
+//! the noise controls, their defaults and validation, and which rules apply to a DAG.
+
+use super::error::ConfigError;
+use super::ini::{Parser, Section};
+use super::types::Secret;
+
+/// Default days of baseline before the day a success-rate drop is judged on.
+pub const DEFAULT_SUCCESS_RATE_BASELINE_DAYS: u64 = 7;
+/// Default fewest finished runs on the day for a success-rate drop to count.
+pub const DEFAULT_SUCCESS_RATE_MIN_RUNS: u64 = 3;
+/// Default successful runs whose median is compared with the baseline.
+pub const DEFAULT_RUNTIME_RECENT_RUNS: u64 = 5;
+/// Default days of successful runs before the recent ones that make the runtime baseline.
+pub const DEFAULT_RUNTIME_BASELINE_DAYS: u64 = 14;
+/// Default fewest baseline runs for a runtime regression to be judged.
+pub const DEFAULT_RUNTIME_BASELINE_MIN_RUNS: u64 = 20;
+/// Default evaluations in a row that must breach before an alert opens.
+pub const DEFAULT_CONSECUTIVE_BREACHES: u64 = 1;
+/// Default minutes after an alert resolves during which the same alert does not reopen.
+pub const DEFAULT_COOLDOWN_MINUTES: u64 = 60;
+
+/// The alert rules for one DAG (or the defaults of all): each rule is on when its threshold
+/// is set. None in an override means "as in [alerts]".
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AlertRules {
+    /// Whether alerts are evaluated for the DAG at all.
+    pub enabled: Option<bool>,
+    /// Success-rate drop: open when the day's rate is below the baseline's by more than this
+    /// (a share, 0.2 = 20 points).
+    pub success_rate_drop: Option<f64>,
+    /// Days before the day that make the baseline.
+    pub success_rate_baseline_days: Option<u64>,
+    /// Fewest finished runs on the day.
+    pub success_rate_min_runs: Option<u64>,
+    /// Runtime regression: open when the median of the recent successful runs exceeds the
+    /// baseline median by more than this many median absolute deviations.
+    pub runtime_mad_multiple: Option<f64>,
+    /// Recent successful runs compared.
+    pub runtime_recent_runs: Option<u64>,
+    /// Days of baseline runs before the recent ones.
+    pub runtime_baseline_days: Option<u64>,
+    /// Fewest baseline runs.
+    pub runtime_baseline_min_runs: Option<u64>,
+    /// Freshness: open when the DAG's newest successful run ended longer ago than this.
+    pub freshness_hours: Option<f64>,
+    /// Landing deadline: open when a day's run has not succeeded by this local time of the
+    /// next day (reporting time zone).
+    pub landing_deadline: Option<chrono::NaiveTime>,
+    /// Evaluations in a row that must breach before an alert opens.
+    pub consecutive_breaches: Option<u64>,
+    /// Minutes after a resolution during which the alert does not reopen.
+    pub cooldown_minutes: Option<u64>,
+}
+
+impl AlertRules {
+    /// These rules, with what they leave unset taken from `defaults`.
+    pub fn over(&self, defaults: &AlertRules) -> AlertRules {
+        AlertRules {
+            enabled: self.enabled.or(defaults.enabled),
+            success_rate_drop: self.success_rate_drop.or(defaults.success_rate_drop),
+            success_rate_baseline_days: self
+                .success_rate_baseline_days
+                .or(defaults.success_rate_baseline_days),
+            success_rate_min_runs: self
+                .success_rate_min_runs
+                .or(defaults.success_rate_min_runs),
+            runtime_mad_multiple: self.runtime_mad_multiple.or(defaults.runtime_mad_multiple),
+            runtime_recent_runs: self.runtime_recent_runs.or(defaults.runtime_recent_runs),
+            runtime_baseline_days: self
+                .runtime_baseline_days
+                .or(defaults.runtime_baseline_days),
+            runtime_baseline_min_runs: self
+                .runtime_baseline_min_runs
+                .or(defaults.runtime_baseline_min_runs),
+            freshness_hours: self.freshness_hours.or(defaults.freshness_hours),
+            landing_deadline: self.landing_deadline.or(defaults.landing_deadline),
+            consecutive_breaches: self.consecutive_breaches.or(defaults.consecutive_breaches),
+            cooldown_minutes: self.cooldown_minutes.or(defaults.cooldown_minutes),
+        }
+    }
+}
+
+/// Rules for one DAG (`[alerts_<label>]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertOverride {
+    /// The section.
+    pub section: String,
+    /// The DAG, exactly as Airflow names it.
+    pub dag_id: String,
+    /// Only on this Airflow instance (default: every one).
+    pub instance: Option<String>,
+    /// The rules set in the section.
+    pub rules: AlertRules,
+}
+
+/// `[alerts]` and its overrides.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertSettings {
+    /// The defaults for every DAG.
+    pub rules: AlertRules,
+    /// Per-DAG rules.
+    pub overrides: Vec<AlertOverride>,
+    /// Whether failing validation tests join the ledger (`validation_failures`).
+    pub validation_failures: bool,
+    /// Where alerts are posted (Slack-compatible JSON); default `[validate] webhook_url`.
+    pub webhook_url: Option<Secret>,
+}
+
+impl AlertSettings {
+    /// The rules for `dag_id` on `instance`, with every default filled in.
+    pub fn rules_for(&self, instance: &str, dag_id: &str) -> AlertRules {
+        let defaults = AlertRules {
+            enabled: Some(true),
+            success_rate_baseline_days: Some(DEFAULT_SUCCESS_RATE_BASELINE_DAYS),
+            success_rate_min_runs: Some(DEFAULT_SUCCESS_RATE_MIN_RUNS),
+            runtime_recent_runs: Some(DEFAULT_RUNTIME_RECENT_RUNS),
+            runtime_baseline_days: Some(DEFAULT_RUNTIME_BASELINE_DAYS),
+            runtime_baseline_min_runs: Some(DEFAULT_RUNTIME_BASELINE_MIN_RUNS),
+            consecutive_breaches: Some(DEFAULT_CONSECUTIVE_BREACHES),
+            cooldown_minutes: Some(DEFAULT_COOLDOWN_MINUTES),
+            ..AlertRules::default()
+        };
+        let global = self.rules.over(&defaults);
+        self.overrides
+            .iter()
+            .filter(|o| o.dag_id == dag_id && o.instance.as_deref().is_none_or(|i| i == instance))
+            .fold(global, |rules, o| o.rules.over(&rules))
+    }
+}
+
+impl Parser<'_> {
+    /// The rule keys of `[alerts]` and `[alerts_*]`.
+    pub(super) fn alert_rules(&self, s: &mut Section) -> Result<AlertRules, ConfigError> {
+        let landing_deadline = match s.string("landing_deadline")? {
+            None => None,
+            Some(text) => Some(chrono::NaiveTime::parse_from_str(&text, "%H:%M").map_err(
+                |_| {
+                    s.invalid(
+                        "landing_deadline",
+                        &text,
+                        "a local time HH:MM, such as 06:30",
+                    )
+                },
+            )?),
+        };
+        Ok(AlertRules {
+            enabled: s.boolean("enabled")?,
+            success_rate_drop: s.fraction("success_rate_drop", 0.0, 1.0)?,
+            success_rate_baseline_days: s.number("success_rate_baseline_days", 1, 366)?,
+            success_rate_min_runs: s.number("success_rate_min_runs", 1, 100_000)?,
+            runtime_mad_multiple: s.fraction("runtime_mad_multiple", 0.0, 1000.0)?,
+            runtime_recent_runs: s.number("runtime_recent_runs", 1, 1000)?,
+            runtime_baseline_days: s.number("runtime_baseline_days", 1, 366)?,
+            runtime_baseline_min_runs: s.number("runtime_baseline_min_runs", 1, 100_000)?,
+            freshness_hours: s.fraction("freshness_hours", 0.0, 24.0 * 366.0)?,
+            landing_deadline,
+            consecutive_breaches: s.number("consecutive_breaches", 1, 1000)?,
+            cooldown_minutes: s.number("cooldown_minutes", 0, 366 * 24 * 60)?,
+        })
+    }
+
+    pub(super) fn alerts(&self, mut s: Section) -> Result<AlertSettings, ConfigError> {
+        let rules = self.alert_rules(&mut s)?;
+        if let Some(key) = ["dag_id", "instance"]
+            .into_iter()
+            .find(|k| s.entries.contains_key(*k))
+        {
+            return Err(ConfigError::Rule {
+                path: self.path.to_path_buf(),
+                message: format!(
+                    "[alerts] sets the defaults of every DAG and takes no `{key}`: put a DAG's own rules in a section [alerts_<label>] with dag_id = ..."
+                ),
+            });
+        }
+        let webhook_url = s.webhook_url()?;
+        let settings = AlertSettings {
+            rules,
+            overrides: Vec::new(),
+            validation_failures: s.boolean("validation_failures")?.unwrap_or(false),
+            webhook_url,
+        };
+        s.finish()?;
+        Ok(settings)
+    }
+
+    pub(super) fn alert_override(&self, mut s: Section) -> Result<AlertOverride, ConfigError> {
+        let dag_id = s.required("dag_id")?;
+        let instance = s.string("instance")?;
+        let rules = self.alert_rules(&mut s)?;
+        for key in ["validation_failures", "webhook_url", "webhook_url_file"] {
+            if s.entries.contains_key(key) {
+                return Err(ConfigError::Rule {
+                    path: self.path.to_path_buf(),
+                    message: format!("[{}] is a DAG's rules: `{key}` belongs in [alerts]", s.name),
+                });
+            }
+        }
+        let o = AlertOverride {
+            section: s.name.clone(),
+            dag_id,
+            instance,
+            rules,
+        };
+        s.finish()?;
+        Ok(o)
+    }
+}
