@@ -129,7 +129,7 @@ pub async fn copy(
             if line == 1 {
                 let header = &buffer[pos..end];
                 let header = header.strip_suffix(b"\n").unwrap_or(header);
-                if !super::header_matches(kind, header) {
+                if !super::copy::header_matches(kind, header) {
                     return Err(BinaryCopyError::Header(header.to_vec()));
                 }
             } else {
