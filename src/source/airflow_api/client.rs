@@ -487,3 +487,17 @@ pub(super) fn excerpt(body: &[u8]) -> String {
         shown
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jwt_expiry_is_read_from_the_payload() {
+        let payload =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"exp":1795532489}"#);
+        let token = format!("eyJhbGciOiJIUzUxMiJ9.{payload}.c2ln");
+        assert_eq!(jwt_expiry(&token).unwrap().timestamp(), 1_795_532_489);
+        assert!(jwt_expiry("not-a-jwt").is_none());
+    }
+}
