@@ -162,6 +162,16 @@ impl<'a> Judging<'a> {
                 .any(|o| pick(&o.rules).is_some())
     }
 
+    /// Every DAG with daily outcomes whose alerts are on, with its days and its rules.
+    pub fn dags_with_days(
+        &self,
+    ) -> impl Iterator<Item = (&str, &str, &BTreeMap<NaiveDate, Day>, AlertRules)> {
+        self.dag_days.iter().filter_map(|((instance, dag), days)| {
+            let rules = self.rules_for(instance, dag)?;
+            Some((instance.as_str(), dag.as_str(), days, rules))
+        })
+    }
+
     /// The rules of one DAG, or None when its alerts are off (`enabled = false`).
     pub fn rules_for(&self, instance: &str, dag_id: &str) -> Option<AlertRules> {
         let rules = self.alerts.rules_for(instance, dag_id);

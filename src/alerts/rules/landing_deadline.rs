@@ -25,10 +25,7 @@ impl AlertRule for LandingDeadline {
     fn judge<'a>(&'a self, cx: &'a Judging<'a>) -> BoxFuture<'a, Result<Vec<Finding>, AlertError>> {
         Box::pin(async move {
             let mut findings = Vec::new();
-            for ((instance, dag), dag_days) in &cx.dag_days {
-                let Some(rules) = cx.rules_for(instance, dag) else {
-                    continue;
-                };
+            for (instance, dag, dag_days, rules) in cx.dags_with_days() {
                 if let Some((day, breached, message, details)) =
                     judge_dag(&rules, dag_days, cx.local_now)
                 {

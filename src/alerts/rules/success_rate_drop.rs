@@ -28,17 +28,14 @@ impl AlertRule for SuccessRateDrop {
     fn judge<'a>(&'a self, cx: &'a Judging<'a>) -> BoxFuture<'a, Result<Vec<Finding>, AlertError>> {
         Box::pin(async move {
             let mut findings = Vec::new();
-            for ((instance, dag), dag_days) in &cx.dag_days {
-                let Some(rules) = cx.rules_for(instance, dag) else {
-                    continue;
-                };
+            for (instance, dag, dag_days, rules) in cx.dags_with_days() {
                 let Some(mut judged) = judge_day(&rules, dag_days, cx.today) else {
                     continue;
                 };
                 if judged.0 {
                     let failed: Vec<String> = cx
                         .warehouse
-                        .query(FAILED_RUNS_SQL, &[instance, dag, &cx.today, &cx.zone])
+                        .query(FAILED_RUNS_SQL, &[&instance, &dag, &cx.today, &cx.zone])
                         .await
                         .map_err(sql_error("read the failed runs of the day"))?
                         .iter()

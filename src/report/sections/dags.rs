@@ -131,15 +131,14 @@ pub struct Dags {
 /// Reads the section's figures.
 pub fn gather<'a>(scope: &'a Scope<'a>) -> BoxFuture<'a, Result<Box<dyn Section>, ReportError>> {
     Box::pin(async move {
-        let Scope {
-            client,
-            time_zone,
-            instance,
-            from,
-            to,
-            days,
-            ..
-        } = *scope;
+        let (client, time_zone, instance, from, to, days) = (
+            scope.client,
+            scope.time_zone,
+            scope.instance,
+            scope.from,
+            scope.to,
+            scope.days,
+        );
         let mut dags: Vec<DagSection> = Vec::new();
         for row in client
             .query(DAG_DAYS_SQL, &[&instance, &from, &to])

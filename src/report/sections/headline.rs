@@ -60,19 +60,18 @@ pub struct Headline {
 /// Reads the section's figures.
 pub fn gather<'a>(scope: &'a Scope<'a>) -> BoxFuture<'a, Result<Box<dyn Section>, ReportError>> {
     Box::pin(async move {
-        let Scope {
-            client,
-            time_zone,
-            instance,
-            from,
-            to,
-            days,
-            ..
-        } = *scope;
-        let previous_to = from - Days::new(1);
-        let previous_from = previous_to - Days::new(u64::from(days) - 1);
-        let current = period(client, instance, from, to, time_zone).await?;
-        let previous = period(client, instance, previous_from, previous_to, time_zone).await?;
+        let s = *scope;
+        let previous_to = s.from - Days::new(1);
+        let previous_from = previous_to - Days::new(u64::from(s.days) - 1);
+        let current = period(s.client, s.instance, s.from, s.to, s.time_zone).await?;
+        let previous = period(
+            s.client,
+            s.instance,
+            previous_from,
+            previous_to,
+            s.time_zone,
+        )
+        .await?;
         Ok(Box::new(Headline { current, previous }) as Box<dyn Section>)
     })
 }

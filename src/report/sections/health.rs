@@ -39,9 +39,7 @@ pub struct Health {
 /// Reads the section's figures.
 pub fn gather<'a>(scope: &'a Scope<'a>) -> BoxFuture<'a, Result<Box<dyn Section>, ReportError>> {
     Box::pin(async move {
-        let Scope {
-            client, instance, ..
-        } = *scope;
+        let (client, instance) = (scope.client, scope.instance);
         let mut health = Health::default();
         for r in client
             .query(HEALTH_SQL, &[&instance])

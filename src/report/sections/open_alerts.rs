@@ -38,9 +38,7 @@ pub struct OpenAlerts {
 /// Reads the section's figures.
 pub fn gather<'a>(scope: &'a Scope<'a>) -> BoxFuture<'a, Result<Box<dyn Section>, ReportError>> {
     Box::pin(async move {
-        let Scope {
-            client, instance, ..
-        } = *scope;
+        let (client, instance) = (scope.client, scope.instance);
         let open_alerts = client
             .query(OPEN_ALERTS_SQL, &[&instance])
             .await

@@ -66,13 +66,7 @@ pub struct Validation {
 /// Reads the section's figures.
 pub fn gather<'a>(scope: &'a Scope<'a>) -> BoxFuture<'a, Result<Box<dyn Section>, ReportError>> {
     Box::pin(async move {
-        let Scope {
-            client,
-            time_zone,
-            from,
-            to,
-            ..
-        } = *scope;
+        let (client, time_zone, from, to) = (scope.client, scope.time_zone, scope.from, scope.to);
         let validation_days = client
             .query(VALIDATION_DAYS_SQL, &[&from, &to])
             .await
