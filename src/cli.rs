@@ -9,13 +9,31 @@ use tracing_subscriber::filter::LevelFilter;
 use pipewatch::commands;
 use pipewatch::logging::LogFormat;
 
+/// The heading of the options every command takes.
+const GLOBAL: &str = "Global options (any command)";
+
+/// The exit codes, at the end of the top-level help.
+const EXIT_CODES: &str = "Exit codes: 0 success; 1 checks failed (reconcile found a difference, a halt validation test failed, an alert is open, a check-config connection failed); 2 usage or configuration error (nothing was done); 3 error (a connection, query or file failed: re-run once the cause is fixed); 4 another pipewatch held the run lock (nothing was done).";
+
 /// pipewatch: copies Airflow DAG-run history and data-validation results into a PostgreSQL
 /// warehouse and computes daily pipeline-performance figures for dashboards.
 #[derive(Debug, Parser)]
-#[command(name = "pipewatch", version, about, long_about = None)]
+#[command(
+    name = "pipewatch",
+    version,
+    about,
+    long_about = None,
+    after_help = EXIT_CODES
+)]
 pub struct Cli {
     /// Configuration file (INI). Default: ./pipeline.conf, then /etc/pipewatch/pipeline.conf.
-    #[arg(long, global = true, env = "PIPEWATCH_CONFIG", value_name = "PATH")]
+    #[arg(
+        long,
+        global = true,
+        env = "PIPEWATCH_CONFIG",
+        value_name = "PATH",
+        help_heading = GLOBAL
+    )]
     pub config: Option<PathBuf>,
     /// Log format: readable text, or JSON lines for log collectors.
     #[arg(
@@ -23,20 +41,32 @@ pub struct Cli {
         global = true,
         value_enum,
         default_value = "text",
-        env = "PIPEWATCH_LOG_FORMAT"
+        env = "PIPEWATCH_LOG_FORMAT",
+        help_heading = GLOBAL
     )]
     pub log_format: LogFormatArg,
-    /// Lowest level of pipewatch's log lines that are written.
+    /// Lowest level of pipewatch's log lines that are written [default: info; warn with
+    /// --quiet].
     #[arg(
         long,
         global = true,
         value_enum,
-        default_value = "info",
-        env = "PIPEWATCH_LOG_LEVEL"
+        env = "PIPEWATCH_LOG_LEVEL",
+        help_heading = GLOBAL
     )]
-    pub log_level: LogLevel,
+    pub log_level: Option<LogLevel>,
+    /// For schedulers (cron mails any output): print nothing on success. A command whose checks
+    /// fail still prints its report, and a failure its one error line on standard error.
+    #[arg(long, global = true, env = "PIPEWATCH_QUIET", help_heading = GLOBAL)]
+    pub quiet: bool,
     /// Append logs to this file instead of standard error.
-    #[arg(long, global = true, env = "PIPEWATCH_LOG_FILE", value_name = "PATH")]
+    #[arg(
+        long,
+        global = true,
+        env = "PIPEWATCH_LOG_FILE",
+        value_name = "PATH",
+        help_heading = GLOBAL
+    )]
     pub log_file: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]
@@ -127,7 +157,7 @@ pub struct ReconcileArgs {
     /// Last day to compare (YYYY-MM-DD). Default: today in the reporting time zone.
     #[arg(long, value_name = "DATE")]
     pub to: Option<chrono::NaiveDate>,
-    /// How many days to compare when --from is not given.
+    /// How many days to compare when --from is not given (1 to 36525).
     #[arg(long, default_value_t = commands::reconcile::DEFAULT_DAYS, value_name = "N")]
     pub days: u32,
 }
@@ -203,8 +233,8 @@ pub struct StatusArgs {
 /// Arguments of `report`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReportArgs {
-    /// Days in the period, ending today in the reporting time zone (compared with as many days
-    /// before).
+    /// Days in the period, 1 to 366, ending today in the reporting time zone (compared with as
+    /// many days before).
     #[arg(long, default_value_t = 7, value_name = "N")]
     pub days: u32,
     /// Only this Airflow instance (default: every one).
@@ -239,9 +269,12 @@ pub enum Command {
     Extract(ExtractArgs),
     /// Load staged extracts into dag_run_history (the pending ones, or one by key).
     Load(LoadArgs),
-    /// Recompute the daily tables and dashboard views.
+    /// Recompute the daily tables and dashboard views, then judge the [alerts] rules (when set).
     Transform(TransformArgs),
     /// Run validation tests and record their results.
+    #[command(
+        override_usage = "pipewatch validate [OPTIONS] <SCRIPT_1> <SCRIPT_2> <OPERATOR> [SEVERITY]\n       pipewatch validate [OPTIONS] --suite <FILE>"
+    )]
     Validate(ValidateArgs),
     /// Re-extract and recompute a window of days.
     Backfill(BackfillArgs),

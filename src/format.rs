@@ -12,6 +12,11 @@ pub fn duration(seconds: f64) -> String {
     }
 }
 
+/// `n` and the noun for it: `1 open alert`, `2 open alerts`.
+pub fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -21,5 +26,11 @@ mod tests {
         assert_eq!(duration(42.0), "42 s");
         assert_eq!(duration(750.0), "12.5 min");
         assert_eq!(duration(4.0 * 3600.0), "4.0 h");
+    }
+
+    #[test]
+    fn one_is_singular() {
+        assert_eq!(plural(1, "day", "days"), "1 day");
+        assert_eq!(plural(0, "day", "days"), "0 days");
     }
 }

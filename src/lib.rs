@@ -34,6 +34,8 @@ pub mod validate;
 
 use std::path::Path;
 
+use std::io::Write;
+
 use commands::Report;
 use context::RunContext;
 
@@ -93,6 +95,13 @@ impl Outcome {
 pub fn exit_code_for(error: &anyhow::Error) -> u8 {
     if error.downcast_ref::<config::ConfigError>().is_some()
         || error.downcast_ref::<UsageError>().is_some()
+        || error
+            .downcast_ref::<migrate::MigrateError>()
+            .is_some_and(migrate::MigrateError::is_usage)
+        || matches!(
+            error.downcast_ref::<commands::status::StatusError>(),
+            Some(commands::status::StatusError::Migrate(m)) if m.is_usage()
+        )
     {
         exit::USAGE
     } else if matches!(
@@ -158,42 +167,56 @@ impl Command {
 }
 
 /// Runs `command` within the invocation `ctx`, with the configuration at `config` (or the
-/// default paths), prints its report on standard output, and says how it ended.
+/// default paths), prints its report on standard output (with `quiet`, only when it did not
+/// succeed), and says how it ended.
 pub async fn run(
     command: &Command,
     config: Option<&Path>,
     ctx: &RunContext,
+    quiet: bool,
 ) -> anyhow::Result<Outcome> {
+    let show = |report: &dyn Report| print(report, quiet);
     let settings = || -> Result<config::Settings, config::ConfigError> {
         let path = config::locate(config)?;
         let settings = config::load(&path)?;
         tracing::debug!(path = %path.display(), "Read configuration.");
         Ok(settings)
     };
-    Ok(match command {
-        Command::Run(args) => print(commands::run::run(&settings()?, ctx, args).await?),
-        Command::Extract(args) => print(commands::extract::run(&settings()?, ctx, args).await?),
-        Command::Load(args) => print(commands::load::run(&settings()?, ctx, args).await?),
-        Command::Transform(args) => print(commands::transform::run(&settings()?, ctx, args).await?),
-        Command::Backfill(args) => print(commands::backfill::run(&settings()?, ctx, args).await?),
-        Command::Reconcile(args) => print(commands::reconcile::run(&settings()?, ctx, args).await?),
+    match command {
+        Command::Run(args) => show(&commands::run::run(&settings()?, ctx, args).await?),
+        Command::Extract(args) => show(&commands::extract::run(&settings()?, ctx, args).await?),
+        Command::Load(args) => show(&commands::load::run(&settings()?, ctx, args).await?),
+        Command::Transform(args) => show(&commands::transform::run(&settings()?, ctx, args).await?),
+        Command::Backfill(args) => show(&commands::backfill::run(&settings()?, ctx, args).await?),
+        Command::Reconcile(args) => show(&commands::reconcile::run(&settings()?, ctx, args).await?),
         Command::Validate(args) => {
             // The tests are checked before the configuration is even read.
             let tests = args.tests()?;
-            print(commands::validate::run(&settings()?, ctx, &tests).await?)
+            show(&commands::validate::run(&settings()?, ctx, &tests).await?)
         }
-        Command::Status(args) => print(commands::status::run(&settings()?, ctx, args).await?),
-        Command::Report(args) => print(commands::report::run(&settings()?, ctx, args).await?),
-        Command::Alerts(args) => print(commands::alerts::run(&settings()?, ctx, args).await?),
-        Command::Retention => print(commands::retention::run(&settings()?, ctx).await?),
-        Command::Migrate => print(commands::migrate::run(&settings()?, ctx).await?),
-        Command::CheckConfig => print(commands::check_config::run(&settings()?, ctx).await),
-    })
+        Command::Status(args) => show(&commands::status::run(&settings()?, ctx, args).await?),
+        Command::Report(args) => show(&commands::report::run(&settings()?, ctx, args).await?),
+        Command::Alerts(args) => show(&commands::alerts::run(&settings()?, ctx, args).await?),
+        Command::Retention => show(&commands::retention::run(&settings()?, ctx).await?),
+        Command::Migrate => show(&commands::migrate::run(&settings()?, ctx).await?),
+        Command::CheckConfig => show(&commands::check_config::run(&settings()?, ctx).await),
+    }
 }
 
-fn print(report: impl Report) -> Outcome {
-    print!("{report}");
-    report.outcome()
+/// Writes `report` on standard output (unless `quiet` and it succeeded) and returns its outcome.
+/// A reader that went away (`pipewatch alerts | head -1`) ends the output quietly: the command
+/// still exits with its outcome's code.
+fn print(report: &dyn Report, quiet: bool) -> anyhow::Result<Outcome> {
+    let outcome = report.outcome();
+    if quiet && outcome == Outcome::Success {
+        return Ok(outcome);
+    }
+    let mut out = std::io::stdout().lock();
+    match write!(out, "{report}").and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(anyhow::Error::new(e)
+            .context("could not write the command's output on standard output")),
+        _ => Ok(outcome),
+    }
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 mod cli;
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -15,8 +16,13 @@ fn main() -> ExitCode {
     // Usage errors exit with clap's code 2, which is also pipewatch::exit::USAGE.
     let cli = cli::Cli::parse();
     let log_format = LogFormat::from(cli.log_format);
-    if let Err(e) = logging::init(log_format, cli.log_level.into(), cli.log_file.as_deref()) {
-        eprintln!("pipewatch: error: {e}");
+    let log_level = cli.log_level.unwrap_or(if cli.quiet {
+        cli::LogLevel::Warn
+    } else {
+        cli::LogLevel::Info
+    });
+    if let Err(e) = logging::init(log_format, log_level.into(), cli.log_file.as_deref()) {
+        error_line(&e.to_string());
         return ExitCode::from(pipewatch::exit::USAGE);
     }
     let command = pipewatch::Command::from(cli.command);
@@ -31,12 +37,13 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("pipewatch: error: cannot start the async runtime: {e}");
+            error_line(&format!("cannot start the async runtime: {e}"));
             return ExitCode::from(pipewatch::exit::ERROR);
         }
     };
-    let result = runtime
-        .block_on(pipewatch::run(&command, cli.config.as_deref(), &ctx).instrument(span.clone()));
+    let result = runtime.block_on(
+        pipewatch::run(&command, cli.config.as_deref(), &ctx, cli.quiet).instrument(span.clone()),
+    );
     match result {
         Ok(outcome) => ExitCode::from(outcome.exit_code()),
         Err(error) => {
@@ -45,10 +52,17 @@ fn main() -> ExitCode {
             if log_format == LogFormat::Json || cli.log_file.is_some() {
                 span.in_scope(|| tracing::error!(error = %message, "Command failed."));
             }
-            if log_format == LogFormat::Text {
-                eprintln!("pipewatch: error: {message}");
+            // The readable line goes to standard error unless JSON lines go there already: with
+            // a log file, standard error is free for it whatever the format (cron mails it).
+            if log_format == LogFormat::Text || cli.log_file.is_some() {
+                error_line(&message);
             }
             ExitCode::from(pipewatch::exit_code_for(&error))
         }
     }
+}
+
+/// The one error line on standard error; a closed standard error loses it rather than panic.
+fn error_line(message: &str) {
+    let _ = writeln!(std::io::stderr(), "pipewatch: error: {message}");
 }

@@ -7,7 +7,10 @@
 //! a schema that a newer pipewatch has migrated further than this binary knows.
 //!
 //! Every command that writes to the warehouse calls [`apply`] first, so a new version of
-//! pipewatch upgrades its schema on its first run; `pipewatch migrate` does only that.
+//! pipewatch upgrades its schema on its first run; `pipewatch migrate` does only that. Commands
+//! that only read (report, alerts without `--evaluate`, status) call [`connect_reading`]
+//! instead: they never create or change the schema, and say what to run when it is missing or
+//! behind.
 
 use chrono::Utc;
 use tokio_postgres::Client;
@@ -141,11 +144,42 @@ pub enum MigrateError {
     /// Recording the stage failed.
     #[error(transparent)]
     RunLog(#[from] run_log::RunLogError),
+    /// A command that only reads found no such schema (a reading command never creates one).
+    #[error(
+        "warehouse schema {schema} does not exist in database {database}: check [warehouse] schema (a command that only reads creates nothing), or create it with `pipewatch migrate` as the loader role"
+    )]
+    NoSchema {
+        /// The schema.
+        schema: String,
+        /// The database.
+        database: String,
+    },
+    /// A command that only reads found the schema behind this binary.
+    #[error(
+        "warehouse schema {schema} lacks {pending} of this pipewatch's migrations (first: {first}): run `pipewatch migrate` (or let the next `pipewatch run` do it) as the role that owns the schema; commands that only read never migrate"
+    )]
+    NotCurrent {
+        /// The schema.
+        schema: String,
+        /// How many migrations are pending.
+        pending: usize,
+        /// The first pending one.
+        first: &'static str,
+    },
+}
+
+impl MigrateError {
+    /// Whether the error is the configuration's (exit 2): a schema that does not exist.
+    pub fn is_usage(&self) -> bool {
+        matches!(self, MigrateError::NoSchema { .. })
+    }
 }
 
 /// What a migration did.
 #[derive(Debug, Clone, Default)]
 pub struct MigrateReport {
+    /// The schema.
+    pub schema: String,
     /// Names of the migrations applied now.
     pub applied_now: Vec<&'static str>,
     /// How many were already applied before.
@@ -155,6 +189,8 @@ pub struct MigrateReport {
 /// The state of the schema, read without changing anything.
 #[derive(Debug, Clone)]
 pub struct SchemaStatus {
+    /// Whether the schema exists at all.
+    pub exists: bool,
     /// Migrations applied.
     pub applied: usize,
     /// Migrations this binary would apply.
@@ -177,6 +213,40 @@ pub async fn connect_and_apply(
     let mut client = db::connect(settings, Role::Warehouse, ctx.run_id).await?;
     apply(&mut client, &settings.schema, ctx, false).await?;
     Ok(client)
+}
+
+/// Connects to the warehouse for a command that only reads (report, alerts, status): checks that
+/// the schema exists and is current, and changes nothing, so a read-only role can run it and a
+/// misspelt schema is named instead of created.
+pub async fn connect_reading(
+    settings: &PostgresSettings,
+    ctx: &RunContext,
+) -> Result<Client, MigrateError> {
+    let client = db::connect(settings, Role::Warehouse, ctx.run_id).await?;
+    let status = status(&client, &settings.schema).await?;
+    require_current(&status, settings)?;
+    Ok(client)
+}
+
+/// The error a reading command gives for a schema that is missing or behind this binary.
+pub fn require_current(
+    status: &SchemaStatus,
+    settings: &PostgresSettings,
+) -> Result<(), MigrateError> {
+    if !status.exists {
+        return Err(MigrateError::NoSchema {
+            schema: settings.schema.to_string(),
+            database: settings.database.clone(),
+        });
+    }
+    match status.pending.first() {
+        Some(first) => Err(MigrateError::NotCurrent {
+            schema: settings.schema.to_string(),
+            pending: status.pending.len(),
+            first,
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Applies the pending migrations to `schema` (creating it if needed). The stage is recorded in
@@ -221,6 +291,7 @@ pub async fn apply(
         .map_err(|e| sql_error("create pipewatch_schema_migrations", e))?;
     let applied = check_applied(&tx, schema).await?;
     let mut report = MigrateReport {
+        schema: schema.to_string(),
         already_applied: applied,
         ..Default::default()
     };
@@ -259,8 +330,18 @@ pub async fn apply(
     Ok(report)
 }
 
-/// Reads which migrations are applied and pending, changing nothing.
+/// Reads whether the schema exists and which migrations are applied and pending, changing
+/// nothing.
 pub async fn status(client: &Client, schema: &Identifier) -> Result<SchemaStatus, MigrateError> {
+    let exists: bool = client
+        .query_one(SCHEMA_EXISTS_SQL, &[&schema.as_str()])
+        .await
+        .map_err(|e| MigrateError::Sql {
+            schema: schema.to_string(),
+            step: "look up the schema".into(),
+            detail: db::describe(&e),
+        })?
+        .get(0);
     let has_table: bool = client
         .query_one(TABLE_EXISTS_SQL, &[&schema.as_str()])
         .await
@@ -276,6 +357,7 @@ pub async fn status(client: &Client, schema: &Identifier) -> Result<SchemaStatus
         0
     };
     Ok(SchemaStatus {
+        exists,
         applied,
         pending: MIGRATIONS[applied..].iter().map(|m| m.name).collect(),
     })

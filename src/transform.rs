@@ -145,9 +145,13 @@ impl std::fmt::Display for TransformReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "recomputed {} DAG-run days and {} validation days{} ({} model rows)",
-            self.dag_run_days,
-            self.validation_days,
+            "recomputed {} and {}{} ({} model rows)",
+            crate::format::plural(self.dag_run_days as u64, "DAG-run day", "DAG-run days"),
+            crate::format::plural(
+                self.validation_days as u64,
+                "validation day",
+                "validation days"
+            ),
             if self.full_refresh {
                 ", full refresh"
             } else {

@@ -1,11 +1,22 @@
 """The book's pipeline-performance DAG (Data Pipelines Pocket Reference, chapter 10), running
 pipewatch: extract Airflow's DAG runs, load them into the warehouse, compute the daily models
-(DAG success and runtime, task and delay figures, validation pass rates), then, side by side:
-delete what is past retention, check that no finished run was lost (reconcile), and run the
-validation suite on what was loaded.
+(DAG success and runtime, task and delay figures, validation pass rates) and judge the
+[alerts] rules on them (the transform does both when [alerts] is set, as `pipewatch run` does),
+then, side by side: delete what is past retention, check that no finished run was lost
+(reconcile), and run the validation suite on what was loaded.
 
 pipewatch must be installed on every Airflow worker (or in the worker image) at PIPEWATCH_BIN,
 with its configuration at /etc/pipewatch/pipeline.conf (or set PIPEWATCH_CONFIG in ENV below).
+The three paths below can also be set by environment variables of the DAG processor
+(PIPEWATCH_BIN, PIPEWATCH_CONFIG, PIPEWATCH_VALIDATION_SUITE), read when the file is parsed.
+
+The extract and load tasks may run on different workers: the extract's staged object must be
+where the load can read it. Use an S3 stage ([staging] backend = s3) with more than one worker
+(CeleryExecutor, KubernetesExecutor); a local stage works only when every task runs on one host
+(LocalExecutor, a single worker), and a load on another host fails saying the object is not in
+its local stage. Or run the whole job as one task: `pipewatch run` (extract, load, transform,
+alerts and retention on one host).
+
 Exit codes reach Airflow as task outcomes: 0 succeeds; 1 fails the task when reconcile finds a
 lost run or a `halt` validation test fails (look at the task log); 4 (another pipewatch holds
 the run lock) fails the task, which the next schedule or a retry catches up; 2 (configuration)
@@ -15,6 +26,7 @@ each with pipewatch's run id.
 Imports work on Airflow 2.x (2.4 and newer) and Airflow 3.x.
 """
 
+import os
 from datetime import datetime, timedelta, timezone
 
 try:  # Airflow 3: the task SDK and the standard provider.
@@ -28,11 +40,13 @@ except ImportError:  # Airflow 2 without the standard provider
     from airflow.operators.bash import BashOperator
 
 # Workers run tasks without your shell's PATH: call the binary by its full path.
-PIPEWATCH_BIN = "/usr/local/bin/pipewatch"
+PIPEWATCH_BIN = os.environ.get("PIPEWATCH_BIN", "/usr/local/bin/pipewatch")
 PIPEWATCH = f"{PIPEWATCH_BIN} --log-format json"
-ENV = {"PIPEWATCH_CONFIG": "/etc/pipewatch/pipeline.conf"}
+ENV = {"PIPEWATCH_CONFIG": os.environ.get("PIPEWATCH_CONFIG", "/etc/pipewatch/pipeline.conf")}
 # The validation suite (see examples/validation/suite.ini); its scripts sit beside it.
-VALIDATION_SUITE = "/etc/pipewatch/validation/suite.ini"
+VALIDATION_SUITE = os.environ.get(
+    "PIPEWATCH_VALIDATION_SUITE", "/etc/pipewatch/validation/suite.ini"
+)
 
 
 def pipewatch_task(task_id, arguments, **kwargs):
@@ -59,7 +73,8 @@ with DAG(
     load_airflow_data = pipewatch_task("load_airflow_data", "load")
     # The book has one task per model; pipewatch recomputes both families of models (DAG
     # history and validation history) for the days that changed in one transaction, so one task
-    # does both and a dashboard never sees one updated without the other.
+    # does both and a dashboard never sees one updated without the other. With [alerts] set, the
+    # same task then judges the alert rules on the new figures and posts their notices.
     dag_and_validator_history_models = pipewatch_task(
         "dag_and_validator_history_models", "transform"
     )

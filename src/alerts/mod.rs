@@ -68,6 +68,8 @@ pub struct AlertReport {
     pub notified: usize,
     /// Notices that could not be delivered (posted by the next evaluation).
     pub undelivered: usize,
+    /// No webhook is configured: openings and resolutions are recorded, never posted.
+    pub no_webhook: bool,
 }
 
 /// Evaluates every rule and records the judgements; then posts the notices.

@@ -22,6 +22,14 @@ pub async fn post(
     report: &mut AlertReport,
 ) -> Result<(), AlertError> {
     let Some(url) = settings.alert_webhook() else {
+        report.no_webhook = true;
+        if !report.opened.is_empty() || !report.resolved.is_empty() {
+            tracing::warn!(
+                opened = report.opened.len(),
+                resolved = report.resolved.len(),
+                "No notice sent: no webhook is configured ([alerts] webhook_url, or [validate] webhook_url); the alerts are in alert_history and `pipewatch alerts`."
+            );
+        }
         return Ok(());
     };
     let rows = warehouse

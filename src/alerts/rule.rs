@@ -35,6 +35,9 @@ pub trait AlertRule: Sync {
     fn subject(&self) -> Subject {
         Subject::Dag
     }
+    /// Whether the configuration turns it on for any DAG (its threshold set in `[alerts]` or
+    /// in a DAG's own section), for `check-config`.
+    fn configured(&self, alerts: &AlertSettings) -> bool;
     /// Judges every subject the rule applies to: one finding each, breached or not. A subject
     /// the rule does not apply to (rule off, too little history) gets none.
     fn judge<'a>(&'a self, cx: &'a Judging<'a>) -> BoxFuture<'a, Result<Vec<Finding>, AlertError>>;
@@ -199,6 +202,11 @@ impl<'a> Judging<'a> {
             cooldown_minutes: rules.cooldown_minutes.unwrap_or(0),
         }
     }
+}
+
+/// Whether `[alerts]` or any DAG's own section sets `pick`.
+pub fn any_sets<T>(alerts: &AlertSettings, pick: fn(&AlertRules) -> Option<T>) -> bool {
+    pick(&alerts.rules).is_some() || alerts.overrides.iter().any(|o| pick(&o.rules).is_some())
 }
 
 /// `successful / finished`, None when nothing finished.

@@ -7,6 +7,7 @@ use super::Report;
 use crate::alerts::{self, AlertReport, ListedAlert};
 use crate::config::Settings;
 use crate::context::RunContext;
+use crate::format::plural;
 use crate::{Outcome, UsageError};
 
 /// Arguments of `alerts`.
@@ -21,6 +22,8 @@ pub struct Args {
 /// The ledger, and what the evaluation did.
 #[derive(Debug)]
 pub struct AlertsListed {
+    /// Why no rule is ever evaluated, when alerts are off.
+    pub off: Option<String>,
     /// The evaluation, when asked for.
     pub evaluated: Option<AlertReport>,
     /// The alerts listed.
@@ -31,8 +34,8 @@ impl fmt::Display for AlertReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "alerts: {} rule judgements, {} opened, {} resolved",
-            self.judged,
+            "alerts: {}, {} opened, {} resolved",
+            plural(self.judged as u64, "rule judgement", "rule judgements"),
             self.opened.len(),
             self.resolved.len()
         )?;
@@ -46,12 +49,21 @@ impl fmt::Display for AlertReport {
                 self.undelivered
             )?;
         }
+        if self.no_webhook && !(self.opened.is_empty() && self.resolved.is_empty()) {
+            write!(
+                f,
+                "; no notice sent: set [alerts] webhook_url (or [validate] webhook_url) to be told"
+            )?;
+        }
         Ok(())
     }
 }
 
 impl fmt::Display for AlertsListed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(off) = &self.off {
+            writeln!(f, "{off}")?;
+        }
         if let Some(e) = &self.evaluated {
             writeln!(f, "{e}")?;
         }
@@ -60,7 +72,7 @@ impl fmt::Display for AlertsListed {
             .iter()
             .filter(|a| a.resolved_at.is_none())
             .count();
-        writeln!(f, "{open} open alerts.")?;
+        writeln!(f, "{}.", plural(open as u64, "open alert", "open alerts"))?;
         for a in &self.alerts {
             let state = match a.resolved_at {
                 None => "OPEN    ".to_string(),
@@ -111,12 +123,20 @@ pub async fn run(
         let today = super::today_in_reporting_zone(&warehouse, settings).await?;
         let report = alerts::evaluate(&mut warehouse, settings, alert_settings, today, ctx).await?;
         return Ok(AlertsListed {
+            off: None,
             evaluated: Some(report),
             alerts: alerts::list(&warehouse, args.open).await?,
         });
     }
-    let warehouse = crate::migrate::connect_and_apply(&settings.warehouse, ctx).await?;
+    let warehouse = crate::migrate::connect_reading(&settings.warehouse, ctx).await?;
+    let off = settings.alerts.is_none().then(|| {
+        format!(
+            "Alerts are off: {} has no [alerts] section, so no rule is evaluated (see pipeline.conf.example).",
+            settings.path.display()
+        )
+    });
     Ok(AlertsListed {
+        off,
         evaluated: None,
         alerts: alerts::list(&warehouse, args.open).await?,
     })

@@ -133,6 +133,10 @@ pub async fn run(settings: &Settings, ctx: &RunContext) -> CheckReport {
         name: "staging".into(),
         result: check_stage(settings).await,
     });
+    checks.push(Check {
+        name: "alerts".into(),
+        result: Ok(alerts_note(settings)),
+    });
     CheckReport {
         checks,
         configuration_invalid,
@@ -180,4 +184,64 @@ async fn check_airflow(
 async fn check_stage(settings: &Settings) -> Result<String, CheckFailure> {
     let store = ObjectStore::from_settings(&settings.staging).await?;
     Ok(store.check().await?)
+}
+
+/// Whether alerts are on, which rules the configuration turns on, and where notices go: alerts
+/// that are off or go nowhere are said so, never left silent.
+fn alerts_note(settings: &Settings) -> String {
+    let Some(alerts) = &settings.alerts else {
+        return "off: no [alerts] section, so no rule is evaluated (see pipeline.conf.example)"
+            .to_string();
+    };
+    let on: Vec<&str> = crate::alerts::rules::ALL
+        .iter()
+        .filter(|r| r.configured(alerts))
+        .map(|r| r.name())
+        .collect();
+    let rules = if on.is_empty() {
+        "on, but no rule has its threshold set, so nothing is judged (set success_rate_drop, freshness_hours, ... in [alerts])".to_string()
+    } else {
+        format!("rules on: {}", on.join(", "))
+    };
+    let notices = match (&alerts.webhook_url, &settings.validate.webhook_url) {
+        (Some(_), _) => "notices go to [alerts] webhook_url",
+        (None, Some(_)) => "notices go to [validate] webhook_url",
+        (None, None) => {
+            "no webhook: alerts are recorded (alert_history, `pipewatch alerts`) but no notice is sent; set [alerts] webhook_url"
+        }
+    };
+    format!("{rules}; {notices}")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn settings(extra: &str) -> Settings {
+        crate::config::load_from_str(
+            Path::new("/etc/pipewatch/pipeline.conf"),
+            &format!("[warehouse]\nusername = etl\ndatabase = dw\n{extra}"),
+            std::iter::empty(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn alerts_that_are_off_or_go_nowhere_are_said_so() {
+        assert!(alerts_note(&settings("")).starts_with("off: no [alerts] section"));
+        let nowhere = alerts_note(&settings("[alerts]\nfreshness_hours = 26\n"));
+        assert!(nowhere.contains("rules on: freshness"), "{nowhere}");
+        assert!(nowhere.contains("no webhook"), "{nowhere}");
+        let idle = alerts_note(&settings("[alerts]\n"));
+        assert!(idle.contains("nothing is judged"), "{idle}");
+        let posted = alerts_note(&settings(
+            "[alerts]\nsuccess_rate_drop = 0.2\n[alerts_x]\ndag_id = x\nlanding_deadline = 06:00\n[validate]\nwebhook_url = https://hooks.example.com/x\n",
+        ));
+        assert_eq!(
+            posted,
+            "rules on: success_rate_drop, landing_deadline; notices go to [validate] webhook_url"
+        );
+    }
 }

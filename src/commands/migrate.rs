@@ -1,6 +1,6 @@
 //! `pipewatch migrate`: creates pipewatch's schema and tables, or applies the migrations a
-//! newer pipewatch brings (the migrations themselves are in `crate::migrate`). Prints nothing;
-//! each applied migration is logged.
+//! newer pipewatch brings (the migrations themselves are in `crate::migrate`). Prints one line:
+//! what it applied, or that the schema is up to date; each applied migration is also logged.
 
 use std::fmt;
 
@@ -8,11 +8,29 @@ use super::Report;
 use crate::config::Settings;
 use crate::context::RunContext;
 use crate::db::{self, Role};
+use crate::format::plural;
 use crate::migrate::{self, MigrateError, MigrateReport};
 
 impl fmt::Display for MigrateReport {
-    fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
-        Ok(())
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let total = self.already_applied + self.applied_now.len();
+        if self.applied_now.is_empty() {
+            writeln!(
+                f,
+                "Warehouse schema {} is up to date ({}).",
+                self.schema,
+                plural(total as u64, "migration applied", "migrations applied")
+            )
+        } else {
+            writeln!(
+                f,
+                "Warehouse schema {}: applied {} ({}); {} in all.",
+                self.schema,
+                plural(self.applied_now.len() as u64, "migration", "migrations"),
+                self.applied_now.join(", "),
+                plural(total as u64, "migration", "migrations")
+            )
+        }
     }
 }
 

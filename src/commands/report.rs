@@ -126,7 +126,7 @@ pub async fn run(
             .into());
         }
     }
-    let warehouse = migrate::connect_and_apply(&settings.warehouse, ctx).await?;
+    let warehouse = migrate::connect_reading(&settings.warehouse, ctx).await?;
     let today = super::today_in_reporting_zone(&warehouse, settings).await?;
     let data = report::gather(
         &warehouse,

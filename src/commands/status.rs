@@ -15,6 +15,7 @@ use super::Report;
 use crate::config::Settings;
 use crate::context::RunContext;
 use crate::db::{self, Role};
+use crate::format::plural;
 use crate::migrate;
 use crate::run_lock;
 
@@ -184,6 +185,10 @@ async fn read(settings: &Settings, ctx: &RunContext, limit: i64) -> Result<Statu
     let schema = &settings.warehouse.schema;
     let client = db::connect(&settings.warehouse, Role::Warehouse, ctx.run_id).await?;
     let schema_status = migrate::status(&client, schema).await?;
+    if !schema_status.exists {
+        // A misspelt schema is named, never reported as merely "not migrated yet".
+        migrate::require_current(&schema_status, &settings.warehouse)?;
+    }
     let mut status = Status {
         schema: schema.to_string(),
         migrations_applied: schema_status.applied,
@@ -304,7 +309,7 @@ fn render_text(status: &Status) -> String {
         push(
             &mut out,
             format!(
-                "  {}: last loaded {}, watermark id {}, Airflow clock {}, {} pending extracts, {} days queued",
+                "  {}: last loaded {}, watermark id {}, Airflow clock {}, {}, {} queued",
                 i.airflow_instance,
                 i.seconds_since_last_load
                     .map(ago)
@@ -315,8 +320,12 @@ fn render_text(status: &Status) -> String {
                 i.last_source_read_at
                     .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
                     .unwrap_or_else(|| "-".into()),
-                i.pending_extracts,
-                i.pending_days
+                plural(
+                    i.pending_extracts as u64,
+                    "pending extract",
+                    "pending extracts"
+                ),
+                plural(i.pending_days as u64, "day", "days")
             ),
         );
         for e in &i.set_aside_extracts {

@@ -39,7 +39,16 @@ pub async fn load_fed(
     feed: LoadFeed,
     ctx: &RunContext,
 ) -> Result<LoadReport, LoadError> {
-    let mut feed = Some(feed);
+    // The load's stage is recorded once the extract sent its first bytes: the extract records
+    // its own stage before it reads anything, so the run log lists extract before load however
+    // the two connections are scheduled. Nothing of the load happens before those bytes anyway.
+    let LoadFeed {
+        dag_runs,
+        task_instances,
+        registered,
+    } = feed;
+    let first = FeedReader::first_bytes(dag_runs).await;
+    let mut feed = Some((first, task_instances, registered));
     let report = run_log::record_stage(
         warehouse,
         ctx,
@@ -57,11 +66,18 @@ pub async fn load_fed(
     Ok(report)
 }
 
-pub(super) async fn load_fed_inner(
+/// What is left of the feed once its first bytes came (or did not).
+type StartedFeed = (
+    Option<FeedReader>,
+    Option<tokio::sync::mpsc::Receiver<bytes::Bytes>>,
+    tokio::sync::oneshot::Receiver<StagedExtract>,
+);
+
+async fn load_fed_inner(
     warehouse: &mut Client,
     target: &LoadTarget<'_>,
     instance: &str,
-    feed: LoadFeed,
+    (dag_runs, task_instances, registered): StartedFeed,
     ctx: &RunContext,
     record: &StageRecord,
 ) -> Result<LoadReport, LoadError> {
@@ -74,9 +90,7 @@ pub(super) async fn load_fed_inner(
     // Nothing is locked before the extract has read what it reads from the warehouse: a first
     // load drops the history tables' indexes, which would make those reads wait for this load,
     // and this load waits for the extract.
-    let dag_runs = FeedReader::first_bytes(feed.dag_runs)
-        .await
-        .ok_or_else(|| not_fed("the extract sent nothing"))?;
+    let dag_runs = dag_runs.ok_or_else(|| not_fed("the extract sent nothing"))?;
     let mut tx = begin(warehouse, target.schema, &label, ctx).await?;
     let runs = load_kind(
         &mut tx,
@@ -88,7 +102,7 @@ pub(super) async fn load_fed_inner(
         ctx,
     )
     .await?;
-    let tasks = match feed.task_instances {
+    let tasks = match task_instances {
         Some(receiver) => Some(
             load_kind(
                 &mut tx,
@@ -104,8 +118,7 @@ pub(super) async fn load_fed_inner(
         None => None,
     };
     // The rows copied are the extract's only once it registered them, with the same counts.
-    let registered = feed
-        .registered
+    let registered = registered
         .await
         .map_err(|_| not_fed("the extract did not finish"))?;
     let task_rows = tasks.as_ref().map(|t| t.rows_read as i64);

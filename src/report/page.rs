@@ -47,7 +47,7 @@ pub fn digest(data: &ReportData) -> String {
     let dags = data.section::<Dags>().map_or(&[][..], |d| &d.dags[..]);
     let pct = |v: Option<f64>| v.map_or("–".into(), |v| format!("{:.1} %", v * 100.0));
     let mut text = format!(
-        "pipewatch digest, {} to {} ({}): {} DAG runs finished ({} the period before), success rate {} ({}), {} failed; median runtime {}, p95 {}; {} validation tests ran, {} passed; {} open alerts.",
+        "pipewatch digest, {} to {} ({}): {} DAG runs finished ({} the period before), success rate {} ({}), {} failed; median runtime {}, p95 {}; {} validation tests ran, {} passed; {}.",
         data.days.first().map(|d| d.to_string()).unwrap_or_default(),
         data.days.last().map(|d| d.to_string()).unwrap_or_default(),
         data.time_zone,
@@ -60,7 +60,7 @@ pub fn digest(data: &ReportData) -> String {
         seconds(now.runtime_p95),
         now.validation_executions,
         pct(now.pass_rate()),
-        open_alerts
+        crate::format::plural(open_alerts as u64, "open alert", "open alerts")
     );
     let worst: Vec<String> = dags
         .iter()

@@ -59,12 +59,14 @@ pub enum StageError {
         key: String,
     },
     /// The object does not exist.
-    #[error("no object {key:?} in the stage ({store})")]
+    #[error("no object {key:?} in the stage ({store}){hint}")]
     NotFound {
         /// The key.
         key: String,
         /// The stage, described.
         store: String,
+        /// What may explain it (a local stage is one host's folder), or nothing.
+        hint: &'static str,
     },
     /// A local-folder failure.
     #[error(
@@ -150,6 +152,12 @@ impl ObjectStore {
         found.ok_or_else(|| StageError::NotFound {
             key: key.to_string(),
             store: self.describe(),
+            hint: match self {
+                ObjectStore::Local(_) => {
+                    ": a local stage is a folder of one host, so an extract staged on another host (an Airflow task that ran on another worker) is not here; run extract and load on one host (or as one `pipewatch run`), or stage in S3 ([staging] backend = s3)"
+                }
+                ObjectStore::S3(_) => "",
+            },
         })
     }
 

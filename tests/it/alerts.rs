@@ -93,7 +93,7 @@ async fn a_success_rate_drop_opens_once_notifies_each_transition_and_resolves() 
     }
     let listed = w.pipewatch(&["alerts", "--open"]);
     assert_eq!(listed.code, 1, "an open alert exits 1: {listed:?}");
-    assert!(listed.stdout.contains("1 open alerts."), "{listed:?}");
+    assert!(listed.stdout.contains("1 open alert."), "{listed:?}");
     assert!(
         listed
             .stdout
@@ -113,7 +113,7 @@ async fn a_success_rate_drop_opens_once_notifies_each_transition_and_resolves() 
     let texts = drain(&mut posted);
     assert_eq!(texts.len(), 1, "{texts:?}");
     assert!(
-        texts[0].starts_with("pipewatch digest, ") && texts[0].contains("1 open alerts."),
+        texts[0].starts_with("pipewatch digest, ") && texts[0].contains("1 open alert."),
         "{}",
         texts[0]
     );
@@ -274,4 +274,37 @@ async fn runtime_freshness_and_landing_rules_open_on_their_fixtures() {
     ] {
         assert!(all.contains(wanted), "{wanted:?} not in {all}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_that_are_off_or_post_nowhere_say_so() {
+    let off = World::new(2, "").await;
+    let listed = off.run_ok(&["alerts"]);
+    assert!(
+        listed.stdout.starts_with("Alerts are off: ")
+            && listed.stdout.contains("has no [alerts] section"),
+        "{listed:?}"
+    );
+    let checked = off.pipewatch(&["check-config"]);
+    assert!(
+        checked.stdout.contains("alerts") && checked.stdout.contains("off: no [alerts] section"),
+        "{checked:?}"
+    );
+
+    let nowhere = World::new(2, "[alerts]\nfreshness_hours = 1\n").await;
+    let old = (Utc::now() - Duration::days(2)).to_rfc3339();
+    nowhere
+        .insert(&RunSpec::finished("orders", &old, "success"))
+        .await;
+    let run = nowhere.run_ok(&["run"]);
+    assert!(
+        run.stdout.contains("1 opened")
+            && run
+                .stdout
+                .contains("no notice sent: set [alerts] webhook_url"),
+        "{run:?}"
+    );
+    assert!(run.stderr.contains("No notice sent"), "{run:?}");
+    let checked = nowhere.pipewatch(&["check-config"]);
+    assert!(checked.stdout.contains("no webhook"), "{checked:?}");
 }

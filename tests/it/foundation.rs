@@ -918,3 +918,87 @@ fn usage_errors_exit_2_before_anything_connects() {
         );
     }
 }
+
+#[tokio::test]
+async fn reading_commands_work_for_a_read_only_role_and_never_create_a_schema() {
+    let w = World::new(2, "[alerts]\nfreshness_hours = 1\n").await;
+    let old = (chrono::Utc::now() - chrono::Duration::days(2)).to_rfc3339();
+    w.insert(&RunSpec::finished("orders", &old, "success"))
+        .await;
+    w.run_ok(&["run"]);
+    // A dashboard or report role: USAGE on the schema and SELECT on its tables, nothing else.
+    let reader = unique("reader");
+    w.client
+        .batch_execute(&format!(
+            "CREATE ROLE {reader} LOGIN; GRANT USAGE ON SCHEMA {wh} TO {reader}; \
+             GRANT SELECT ON ALL TABLES IN SCHEMA {wh} TO {reader};",
+            wh = w.warehouse
+        ))
+        .await
+        .unwrap();
+    let text = std::fs::read_to_string(&w.config).unwrap();
+    let as_reader = w.dir.path().join("reader.conf");
+    std::fs::write(
+        &as_reader,
+        text.replacen(
+            &format!("username = {}\n", pg_user()),
+            &format!("username = {reader}\n"),
+            1,
+        ),
+    )
+    .unwrap();
+    let reader_config = as_reader.to_str().unwrap();
+    let out = w.dir.path().join("report.html");
+    for args in [
+        vec!["report", "--out", out.to_str().unwrap()],
+        vec!["alerts"],
+        vec!["status"],
+    ] {
+        let mut all = vec!["--config", reader_config];
+        all.extend(args.iter().copied());
+        let run = pipewatch(w.dir.path(), &all, &[]);
+        // alerts exits 1 while an alert is open (the stale DAG's freshness).
+        assert!(
+            run.code == 0 || (args[0] == "alerts" && run.code == 1),
+            "{args:?}: {run:?}"
+        );
+        assert!(!run.all_output().contains("permission denied"), "{run:?}");
+    }
+    assert!(out.exists());
+
+    // A misspelt schema: named, exit 2, and not created by a command that only reads.
+    let typo = unique("typo");
+    let misspelt = w.dir.path().join("typo.conf");
+    std::fs::write(
+        &misspelt,
+        text.replacen(
+            &format!("schema = {}\n", w.warehouse),
+            &format!("schema = {typo}\n"),
+            1,
+        ),
+    )
+    .unwrap();
+    for command in ["report", "alerts", "status"] {
+        let run = pipewatch(
+            w.dir.path(),
+            &["--config", misspelt.to_str().unwrap(), command],
+            &[],
+        );
+        assert_eq!(
+            run.code,
+            pipewatch::exit::USAGE as i32,
+            "{command}: {run:?}"
+        );
+        assert!(
+            run.stderr
+                .contains(&format!("warehouse schema {typo} does not exist")),
+            "{command}: {run:?}"
+        );
+    }
+    let created = w
+        .count(&format!(
+            "SELECT count(*) FROM pg_namespace WHERE nspname = '{typo}'"
+        ))
+        .await;
+    assert_eq!(created, 0, "a reading command created the schema");
+}

@@ -4,9 +4,9 @@
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 
-use crate::alerts::rule::{AlertRule, Judgement, Judging};
+use crate::alerts::rule::{AlertRule, Judgement, Judging, any_sets};
 use crate::alerts::{AlertError, Finding, sql_error};
-use crate::config::AlertRules;
+use crate::config::{AlertRules, AlertSettings};
 use crate::format::duration;
 
 const LAST_SUCCESS_SQL: &str = include_str!("../../../sql/alerts/last_success.sql");
@@ -21,6 +21,10 @@ impl AlertRule for Freshness {
 
     fn title(&self) -> &'static str {
         "no fresh successful run"
+    }
+
+    fn configured(&self, alerts: &AlertSettings) -> bool {
+        any_sets(alerts, |r| r.freshness_hours)
     }
 
     fn judge<'a>(&'a self, cx: &'a Judging<'a>) -> BoxFuture<'a, Result<Vec<Finding>, AlertError>> {

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use chrono::{Days, NaiveDate, NaiveDateTime};
 use futures_util::future::BoxFuture;
 
-use crate::alerts::rule::{AlertRule, Day, Judging};
+use crate::alerts::rule::{AlertRule, Day, Judging, any_sets};
 use crate::alerts::{AlertError, Finding};
-use crate::config::AlertRules;
+use crate::config::{AlertRules, AlertSettings};
 
 /// The rule.
 pub struct LandingDeadline;
@@ -20,6 +20,10 @@ impl AlertRule for LandingDeadline {
 
     fn title(&self) -> &'static str {
         "landing deadline missed"
+    }
+
+    fn configured(&self, alerts: &AlertSettings) -> bool {
+        any_sets(alerts, |r| r.landing_deadline)
     }
 
     fn judge<'a>(&'a self, cx: &'a Judging<'a>) -> BoxFuture<'a, Result<Vec<Finding>, AlertError>> {

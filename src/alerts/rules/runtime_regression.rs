@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use futures_util::future::BoxFuture;
 
-use crate::alerts::rule::{AlertRule, Judgement, Judging, median};
+use crate::alerts::rule::{AlertRule, Judgement, Judging, any_sets, median};
 use crate::alerts::{AlertError, Finding, sql_error};
-use crate::config::AlertRules;
+use crate::config::{AlertRules, AlertSettings};
 use crate::format::duration;
 
 const RUNTIMES_SQL: &str = include_str!("../../../sql/alerts/successful_runtimes.sql");
@@ -28,6 +28,10 @@ impl AlertRule for RuntimeRegression {
 
     fn title(&self) -> &'static str {
         "runtime regression"
+    }
+
+    fn configured(&self, alerts: &AlertSettings) -> bool {
+        any_sets(alerts, |r| r.runtime_mad_multiple)
     }
 
     fn judge<'a>(&'a self, cx: &'a Judging<'a>) -> BoxFuture<'a, Result<Vec<Finding>, AlertError>> {

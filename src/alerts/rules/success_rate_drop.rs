@@ -7,9 +7,9 @@ use std::fmt::Write as _;
 use chrono::{Days, NaiveDate};
 use futures_util::future::BoxFuture;
 
-use crate::alerts::rule::{AlertRule, Day, Judgement, Judging, rate};
+use crate::alerts::rule::{AlertRule, Day, Judgement, Judging, any_sets, rate};
 use crate::alerts::{AlertError, Finding, sql_error};
-use crate::config::AlertRules;
+use crate::config::{AlertRules, AlertSettings};
 
 const FAILED_RUNS_SQL: &str = include_str!("../../../sql/alerts/failed_runs_of_day.sql");
 
@@ -23,6 +23,10 @@ impl AlertRule for SuccessRateDrop {
 
     fn title(&self) -> &'static str {
         "success-rate drop"
+    }
+
+    fn configured(&self, alerts: &AlertSettings) -> bool {
+        any_sets(alerts, |r| r.success_rate_drop)
     }
 
     fn judge<'a>(&'a self, cx: &'a Judging<'a>) -> BoxFuture<'a, Result<Vec<Finding>, AlertError>> {

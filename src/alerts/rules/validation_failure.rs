@@ -6,7 +6,7 @@ use futures_util::future::BoxFuture;
 
 use crate::alerts::rule::{AlertRule, Judging, Subject};
 use crate::alerts::{AlertError, Finding, sql_error};
-use crate::config::AlertRules;
+use crate::config::{AlertRules, AlertSettings};
 
 const LATEST_VALIDATION_SQL: &str = include_str!("../../../sql/alerts/latest_validation.sql");
 
@@ -24,6 +24,10 @@ impl AlertRule for ValidationFailure {
 
     fn subject(&self) -> Subject {
         Subject::ValidationTest
+    }
+
+    fn configured(&self, alerts: &AlertSettings) -> bool {
+        alerts.validation_failures
     }
 
     fn judge<'a>(&'a self, cx: &'a Judging<'a>) -> BoxFuture<'a, Result<Vec<Finding>, AlertError>> {

@@ -345,6 +345,12 @@ async fn changed_or_foreign_objects_are_refused_with_a_clear_message() {
     assert!(run.stderr.contains("invalid object key"), "{run:?}");
     let run = w.pipewatch(&["load", "--object", "missing.csv"]);
     assert!(run.stderr.contains("no object \"missing.csv\""), "{run:?}");
+    assert!(
+        run.stderr.contains(
+            "a local stage is a folder of one host, so an extract staged on another host"
+        ),
+        "{run:?}"
+    );
 }
 
 /// With no keys in the configuration, S3 credentials are found the way AWS tools find them:

@@ -293,7 +293,48 @@ async fn status_reports_invocations_watermarks_and_the_lock() {
             .contains("run lock: held by lock-holder-for-test"),
         "{run:?}"
     );
-    assert!(run.stdout.contains("1 pending extracts"), "{run:?}");
+    assert!(run.stdout.contains("1 pending extract,"), "{run:?}");
+}
+
+#[tokio::test]
+async fn status_does_not_name_a_pipewatch_of_another_database_as_the_lock_holder() {
+    let w = World::new(2, "").await;
+    w.run_ok(&["migrate"]);
+    // A session in another database of the same server holding the lock of a schema of the same
+    // name: a different lock (advisory locks belong to a database), never this one's holder.
+    let other = unique("pwother");
+    w.client
+        .batch_execute(&format!("CREATE DATABASE {other}"))
+        .await
+        .unwrap();
+    let conn = format!(
+        "host={} port={} user={} dbname={other} application_name=other-database-holder",
+        pg_host(),
+        pg_port(),
+        pg_user()
+    );
+    let (holder, connection) = tokio_postgres::connect(&conn, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let connection = tokio::spawn(connection);
+    holder
+        .execute(
+            "SELECT pg_advisory_lock(hashtext('pipewatch run'), hashtext($1::text))",
+            &[&w.warehouse],
+        )
+        .await
+        .unwrap();
+    let status = w.run_ok(&["status", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(json["lock_holder"], serde_json::Value::Null, "{status:?}");
+    // And this database's lock is free: a run takes it at once.
+    w.run_ok(&["run"]);
+    drop(holder);
+    let _ = connection.await;
+    w.client
+        .batch_execute(&format!("DROP DATABASE {other} WITH (FORCE)"))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
