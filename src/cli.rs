@@ -46,7 +46,7 @@ pub struct Cli {
     )]
     pub log_format: LogFormatArg,
     /// Lowest level of pipewatch's log lines that are written [default: info; warn with
-    /// --quiet].
+    /// --quiet and no --log-file].
     #[arg(
         long,
         global = true,

@@ -16,11 +16,14 @@ fn main() -> ExitCode {
     // Usage errors exit with clap's code 2, which is also pipewatch::exit::USAGE.
     let cli = cli::Cli::parse();
     let log_format = LogFormat::from(cli.log_format);
-    let log_level = cli.log_level.unwrap_or(if cli.quiet {
-        cli::LogLevel::Warn
-    } else {
-        cli::LogLevel::Info
-    });
+    // Quiet keeps standard error for what needs a person; a log file still gets the info lines.
+    let log_level = cli
+        .log_level
+        .unwrap_or(if cli.quiet && cli.log_file.is_none() {
+            cli::LogLevel::Warn
+        } else {
+            cli::LogLevel::Info
+        });
     if let Err(e) = logging::init(log_format, log_level.into(), cli.log_file.as_deref()) {
         error_line(&e.to_string());
         return ExitCode::from(pipewatch::exit::USAGE);

@@ -1,4 +1,4 @@
--- The failed runs of the report's period, the newest ten of each DAG.
+-- The failed runs of the report's period, the newest ten of each DAG, newest first.
 -- Grain: one row per failed DAG run. Params: $1 airflow_instance or NULL for all, $2 first day,
 -- $3 last day (inclusive), $4 reporting time zone.
 -- Runs are found by the instant range of their day (index dag_run_history_run_instant_idx).
@@ -6,7 +6,7 @@ SELECT airflow_instance, dag_id, run_id, day, start_date, end_date
 FROM (
     SELECT h.airflow_instance, h.dag_id::text AS dag_id, h.run_id::text AS run_id,
            (coalesce(h.execution_date, h.run_after) AT TIME ZONE $4::text)::date AS day,
-           h.start_date, h.end_date,
+           h.start_date, h.end_date, coalesce(h.execution_date, h.run_after) AS run_instant,
            row_number() OVER (PARTITION BY h.airflow_instance, h.dag_id
                               ORDER BY coalesce(h.execution_date, h.run_after) DESC, h.run_id) AS n
     FROM dag_run_history AS h
@@ -16,4 +16,4 @@ FROM (
       AND coalesce(h.execution_date, h.run_after) < (($3::date + 1)::timestamp AT TIME ZONE $4::text)
 ) AS f
 WHERE n <= 10
-ORDER BY airflow_instance, dag_id, day DESC, run_id
+ORDER BY airflow_instance, dag_id, run_instant DESC, run_id

@@ -220,40 +220,57 @@ pub fn bars(
     out
 }
 
-/// A daily success-rate chart: per day a bar whose `good_color` part rises to the share and
-/// whose `bad_color` part fills the rest to 100 %, so a day at 0 % shows as a full bad bar and a
-/// day without finished runs as no bar.
+/// A daily rate chart (success rate): per day a `color` bar rising to the share, read on the
+/// 0-100 % axis; a day at 0 % gets a short `zero_color` mark on the baseline, so it is seen and
+/// never read as a full bar; a day without finished runs gets nothing. With two weeks or fewer,
+/// each bar carries its value.
 pub fn share_bars(
     title: &str,
     y_title: &str,
     days: &[NaiveDate],
     shares: &[Option<f64>],
-    (good_name, good_color): (&str, &str),
-    (bad_name, bad_color): (&str, &str),
+    (name, color): (&str, &str),
+    (zero_name, zero_color): (&str, &str),
 ) -> String {
     let frame = Frame::new(days.len(), Unit::Percent, 1.0);
     let mut out = open(title);
     frame.axes(&mut out, days, y_title);
     let width = (frame.plot_width() / days.len().max(1) as f64 * 0.7).max(1.0);
     let bottom = HEIGHT - BOTTOM;
+    let labelled = days.len() <= 14;
     for (i, share) in shares.iter().enumerate() {
         let Some(share) = share else { continue };
         let share = share.clamp(0.0, 1.0);
         let x = frame.x(i) - width / 2.0;
-        let top = frame.y(1.0);
-        let split = frame.y(share);
-        out.push_str(&format!(
-            r#"<g><title>{}: {} {}</title><rect x="{x:.1}" y="{top:.1}" width="{width:.1}" height="{:.1}" fill="{}"/><rect x="{x:.1}" y="{split:.1}" width="{width:.1}" height="{:.1}" fill="{}"/></g>"#,
-            days[i],
-            shown(Unit::Percent, share),
-            escape(good_name),
-            (split - top).max(0.0),
-            escape(bad_color),
-            (bottom - split).max(0.0),
-            escape(good_color),
-        ));
+        let top = frame.y(share);
+        let value = shown(Unit::Percent, share);
+        if share > 0.0 {
+            out.push_str(&format!(
+                r#"<rect x="{x:.1}" y="{top:.1}" width="{width:.1}" height="{:.1}" fill="{}"><title>{}: {value} {}</title></rect>"#,
+                (bottom - top).max(0.0),
+                escape(color),
+                days[i],
+                escape(name),
+            ));
+        } else {
+            out.push_str(&format!(
+                r#"<rect x="{x:.1}" y="{:.1}" width="{width:.1}" height="4" fill="{}"><title>{}: {value} ({})</title></rect>"#,
+                bottom - 4.0,
+                escape(zero_color),
+                days[i],
+                escape(zero_name),
+            ));
+        }
+        if labelled {
+            out.push_str(&format!(
+                r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" class="tick">{}</text>"#,
+                frame.x(i),
+                (top - 4.0).min(bottom - 8.0),
+                number((share * 100.0).round())
+            ));
+        }
     }
-    legend(&mut out, &[(good_name, good_color), (bad_name, bad_color)]);
+    legend(&mut out, &[(name, color), (zero_name, zero_color)]);
     out.push_str("</svg>");
     out
 }
@@ -280,6 +297,7 @@ pub fn lines(
     unit: Unit,
     days: &[NaiveDate],
     series: &[Series<'_>],
+    empty: &str,
 ) -> String {
     let max = series
         .iter()
@@ -287,6 +305,20 @@ pub fn lines(
         .fold(0.0f64, |m, v| m.max(*v));
     let frame = Frame::new(days.len(), unit, max);
     let mut out = open(title);
+    if series.iter().all(|s| s.values.iter().all(Option::is_none)) {
+        // No value to draw: say so instead of an axis of zeros.
+        out.push_str(&format!(
+            r##"<rect x="{LEFT}" y="{TOP}" width="{:.1}" height="{:.1}" fill="none" stroke="#e3e6ea"/><text x="{:.1}" y="{:.1}" text-anchor="middle" class="axis-title">{}</text><text x="{LEFT}" y="{:.1}" class="axis-title">{}</text></svg>"##,
+            frame.plot_width(),
+            frame.plot_height(),
+            LEFT + frame.plot_width() / 2.0,
+            TOP + frame.plot_height() / 2.0,
+            escape(empty),
+            TOP - 10.0,
+            escape(y_title)
+        ));
+        return out;
+    }
     frame.axes(&mut out, days, y_title);
     for s in series {
         let color = escape(s.color);
@@ -310,10 +342,14 @@ pub fn lines(
         }
         for (i, value) in s.values.iter().enumerate() {
             if let Some(v) = value {
+                // A point without a neighbour draws no line: a larger dot, so it is seen.
+                let alone = (i == 0 || s.values[i - 1].is_none())
+                    && s.values.get(i + 1).is_none_or(Option::is_none);
                 out.push_str(&format!(
-                    r#"<circle cx="{:.1}" cy="{:.1}" r="2.5" fill="{color}"><title>{} {}: {}</title></circle>"#,
+                    r#"<circle cx="{:.1}" cy="{:.1}" r="{}" fill="{color}"><title>{} {}: {}</title></circle>"#,
                     frame.x(i),
                     frame.y(*v),
+                    if alone { "4.5" } else { "2.5" },
                     escape(s.name),
                     days[i],
                     shown(unit, *v)
@@ -374,9 +410,61 @@ mod tests {
                 color: "#111",
                 values: vec![Some(60.0), Some(600.0), None],
             }],
+            "no successful run",
         );
         assert!(svg.contains("runtime (min)"), "{svg}");
         assert_eq!(svg.matches("<circle").count(), 2);
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
+    }
+
+    #[test]
+    fn a_day_at_zero_is_a_mark_not_a_full_bar_and_empty_charts_say_so() {
+        let days: Vec<NaiveDate> = (1..=3)
+            .map(|d| NaiveDate::from_ymd_opt(2025, 3, d).unwrap())
+            .collect();
+        let svg = share_bars(
+            "rate",
+            "success rate",
+            &days,
+            &[Some(0.0), None, Some(1.0)],
+            ("successful share", "#00f"),
+            ("no run succeeded", "#f00"),
+        );
+        // The 0 % day: one 4-pixel mark on the baseline, in the zero colour.
+        assert!(
+            svg.contains(r##"height="4" fill="#f00"><title>2025-03-01: 0.0 % (no run succeeded)"##),
+            "{svg}"
+        );
+        assert!(!svg.contains(r##"fill="#f00"><title>2025-03-03"##), "{svg}");
+        let empty = lines(
+            "runtime",
+            "runtime",
+            Unit::Duration,
+            &days,
+            &[Series {
+                name: "median",
+                color: "#111",
+                values: vec![None, None, None],
+            }],
+            "no successful run in the period",
+        );
+        assert!(empty.contains("no successful run in the period"), "{empty}");
+        assert!(
+            !empty.contains(r#"class="tick""#),
+            "no axis of zeros: {empty}"
+        );
+        let alone = lines(
+            "runtime",
+            "runtime",
+            Unit::Duration,
+            &days,
+            &[Series {
+                name: "median",
+                color: "#111",
+                values: vec![None, Some(60.0), None],
+            }],
+            "-",
+        );
+        assert!(alone.contains(r#"r="4.5""#), "{alone}");
     }
 }

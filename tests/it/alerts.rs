@@ -279,6 +279,7 @@ async fn runtime_freshness_and_landing_rules_open_on_their_fixtures() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alerts_that_are_off_or_post_nowhere_say_so() {
     let off = World::new(2, "").await;
+    off.run_ok(&["migrate"]);
     let listed = off.run_ok(&["alerts"]);
     assert!(
         listed.stdout.starts_with("Alerts are off: ")

@@ -563,3 +563,84 @@ pub async fn webhook_server(
     });
     (url, rx)
 }
+
+/// A database of a test's own, holding an Airflow 2 metadata database in `public` and the
+/// warehouse in `pipewatch`, as the shipped examples' SQL expects them; dropped at the end.
+pub struct OwnDatabase {
+    pub name: String,
+}
+
+impl OwnDatabase {
+    /// A new database with Airflow 2's `dag_run`, `task_instance` and `task_instance_history`
+    /// in `public`.
+    pub async fn with_airflow2() -> Self {
+        let name = unique("pwex");
+        pg().await
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create a database");
+        let db = OwnDatabase { name };
+        db.client()
+            .await
+            .batch_execute(&format!(
+                "{}; {}",
+                include_str!("../fixtures/airflow/dag_run_airflow2.sql"),
+                include_str!("../fixtures/airflow/task_instance_airflow2.sql")
+            ))
+            .await
+            .expect("create the Airflow tables");
+        db
+    }
+
+    /// `[warehouse]` and `[airflowdb_config]` sections for it, with their default schemas.
+    pub fn sections(&self) -> String {
+        ["warehouse", "airflowdb_config"]
+            .iter()
+            .map(|section| {
+                format!(
+                    "[{section}]\nhost = {}\nport = {}\nusername = {}\ndatabase = {}\n",
+                    pg_host(),
+                    pg_port(),
+                    pg_user(),
+                    self.name
+                )
+            })
+            .collect()
+    }
+
+    /// A superuser connection to it.
+    pub async fn client(&self) -> tokio_postgres::Client {
+        let conn = format!(
+            "host={} port={} user={} dbname={}",
+            pg_host(),
+            pg_port(),
+            pg_user(),
+            self.name
+        );
+        let (client, connection) = tokio_postgres::connect(&conn, tokio_postgres::NoTls)
+            .await
+            .expect("connect to the test's database");
+        tokio::spawn(connection);
+        client
+    }
+}
+
+impl Drop for OwnDatabase {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Best effort, on a thread of its own: Drop cannot await.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let _ = pg()
+                    .await
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await;
+            });
+        })
+        .join();
+    }
+}

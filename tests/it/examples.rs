@@ -136,58 +136,6 @@ async fn the_cron_lines_print_nothing_on_success_and_one_line_on_failure() {
     }
 }
 
-/// A database of its own holding an Airflow 2 metadata database in `public` and the warehouse
-/// in `pipewatch`, as the example suite's SQL expects them; dropped at the end.
-struct OwnDatabase {
-    name: String,
-}
-
-impl OwnDatabase {
-    async fn new() -> Self {
-        let name = unique("pwex");
-        pg().await
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .await
-            .expect("create a database");
-        OwnDatabase { name }
-    }
-
-    async fn client(&self) -> tokio_postgres::Client {
-        let conn = format!(
-            "host={} port={} user={} dbname={}",
-            pg_host(),
-            pg_port(),
-            pg_user(),
-            self.name
-        );
-        let (client, connection) = tokio_postgres::connect(&conn, tokio_postgres::NoTls)
-            .await
-            .expect("connect to the test's database");
-        tokio::spawn(connection);
-        client
-    }
-}
-
-impl Drop for OwnDatabase {
-    fn drop(&mut self) {
-        let name = self.name.clone();
-        // Best effort, on a thread of its own: Drop cannot await.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                let _ = pg()
-                    .await
-                    .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .await;
-            });
-        })
-        .join();
-    }
-}
-
 /// One task of the example DAG: its id, its bash command and its environment.
 type DagTask = (String, String, Vec<(String, String)>);
 
@@ -246,16 +194,8 @@ print(json.dumps(order))
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_example_dag_judges_the_alert_rules_after_its_transform() {
-    let db = OwnDatabase::new().await;
+    let db = OwnDatabase::with_airflow2().await;
     let client = db.client().await;
-    client
-        .batch_execute(&format!(
-            "{}; {}",
-            include_str!("../fixtures/airflow/dag_run_airflow2.sql"),
-            include_str!("../fixtures/airflow/task_instance_airflow2.sql")
-        ))
-        .await
-        .expect("create the Airflow tables");
     // A DAG whose newest success is two days old: the freshness rule breaches.
     let stale = (Utc::now() - Duration::days(2)).to_rfc3339();
     insert_run(
@@ -266,22 +206,9 @@ async fn the_example_dag_judges_the_alert_rules_after_its_transform() {
     )
     .await;
     let dir = TempDir::new();
-    let section = |name: &str| {
-        format!(
-            "[{name}]\nhost = {}\nport = {}\nusername = {}\ndatabase = {}\n",
-            pg_host(),
-            pg_port(),
-            pg_user(),
-            db.name
-        )
-    };
     let config = write_config(
         dir.path(),
-        &format!(
-            "{}{}[alerts]\nfreshness_hours = 24\n",
-            section("warehouse"),
-            section("airflowdb_config")
-        ),
+        &format!("{}[alerts]\nfreshness_hours = 24\n", db.sections()),
     );
     let suite = repo().join("examples/validation/suite.ini");
     let tasks = example_dag_tasks(&[

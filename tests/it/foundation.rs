@@ -433,7 +433,8 @@ async fn check_config_reports_every_connection_ok() {
     );
     assert_eq!(run.code, 0, "{run:?}");
     let lines: Vec<&str> = run.stdout.lines().collect();
-    assert_eq!(lines.len(), 6, "{run:?}");
+    // configuration, warehouse, time zone, two Airflows, staging, alerts.
+    assert_eq!(lines.len(), 7, "{run:?}");
     assert!(lines.iter().all(|l| l.starts_with("ok ")), "{run:?}");
     let pending = format!(
         "{} migrations pending",

@@ -9,6 +9,7 @@ mod api;
 mod common;
 mod dag_runs;
 mod dashboards;
+mod docs;
 mod examples;
 mod faults;
 mod foundation;

@@ -249,6 +249,8 @@ async fn the_report_of_the_demo_data_renders_every_dag_without_errors_or_network
 #[tokio::test]
 async fn an_empty_warehouse_gets_a_no_data_yet_page() {
     let w = World::new(2, "").await;
+    // The report only reads: the schema must exist (the loader's migrate or first run).
+    w.run_ok(&["migrate"]);
     let (run, page) = report(&w, &[]);
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stdout.contains("no data in the period yet"), "{run:?}");

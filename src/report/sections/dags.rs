@@ -287,8 +287,8 @@ impl Section for Dags {
                 "success rate",
                 &data.days,
                 &rates,
-                ("successful", BLUE),
-                ("failed", RED),
+                ("successful share", BLUE),
+                ("no run succeeded", RED),
             ));
             page.push_str(&svg::lines(
                 &format!("{}: daily runtime of successful runs", dag.dag_id),
@@ -307,6 +307,7 @@ impl Section for Dags {
                         values: per_day(&data.days, dag, |d| d.runtime_p95),
                     },
                 ],
+                "no successful run in the period",
             ));
             page.push_str("</div>");
             if !dag.failed_runs.is_empty() {

@@ -155,6 +155,7 @@ impl Section for Validation {
                         }
                     }),
                 }],
+                "no validation test ran in the period",
             ));
             page.push_str("</div>");
             let (failed, errors): (i64, i64) = self
