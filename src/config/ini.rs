@@ -22,6 +22,8 @@ pub(super) struct Parser<'a> {
     pub(super) base: PathBuf,
     /// The sections written in the file (lower case); any other came from the environment.
     pub(super) file_sections: std::collections::BTreeSet<String>,
+    /// The line of each key written in the file: (section, key), lower case.
+    pub(super) key_lines: BTreeMap<(String, String), usize>,
 }
 
 impl Parser<'_> {
@@ -34,7 +36,14 @@ impl Parser<'_> {
                     section.to_uppercase()
                 ),
             },
-            _ => self.path.display().to_string(),
+            // A value from the file: its line, when the key is known (the reader keeps none).
+            _ => match key.and_then(|k| {
+                self.key_lines
+                    .get(&(section.to_lowercase(), k.to_lowercase()))
+            }) {
+                Some(line) => format!("{}: line {line}", self.path.display()),
+                None => self.path.display().to_string(),
+            },
         }
     }
 }

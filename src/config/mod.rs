@@ -90,7 +90,7 @@ pub fn load_from_str(
     text: &str,
     environment: impl IntoIterator<Item = (String, String)>,
 ) -> Result<Settings, ConfigError> {
-    let file_sections = file_sections(path, text)?;
+    let (file_sections, key_lines) = file_layout(path, text)?;
     let env_source = config::Environment::with_prefix(ENV_PREFIX)
         .prefix_separator(ENV_SEPARATOR)
         .separator(ENV_SEPARATOR)
@@ -120,16 +120,20 @@ pub fn load_from_str(
         path,
         base,
         file_sections,
+        key_lines,
     }
     .parse(built.cache)
 }
 
-/// The sections the file itself has (lower case, as the INI reader keys them), after refusing
-/// a section or a key written twice: the reader would merge the sections and keep the last
-/// value, so a typo'd copy would silently win.
-fn file_sections(path: &Path, text: &str) -> Result<BTreeSet<String>, ConfigError> {
+/// Where each key sits in the file: (section, key), both lower case, to its line number.
+type KeyLines = BTreeMap<(String, String), usize>;
+
+/// The sections the file itself has (lower case, as the INI reader keys them) and the line of
+/// each key, after refusing a section or a key written twice: the reader would merge the
+/// sections and keep the last value, so a typo'd copy would silently win.
+fn file_layout(path: &Path, text: &str) -> Result<(BTreeSet<String>, KeyLines), ConfigError> {
     let mut sections: BTreeMap<String, usize> = BTreeMap::new();
-    let mut keys: BTreeMap<(String, String), usize> = BTreeMap::new();
+    let mut keys: KeyLines = BTreeMap::new();
     let mut current = String::new();
     for (index, raw) in text.lines().enumerate() {
         let line = index + 1;
@@ -174,7 +178,7 @@ fn file_sections(path: &Path, text: &str) -> Result<BTreeSet<String>, ConfigErro
         }
         keys.insert((current.clone(), key), line);
     }
-    Ok(sections.into_keys().collect())
+    Ok((sections.into_keys().collect(), keys))
 }
 
 /// The environment variable that overrides `key` in `[section]`.

@@ -223,6 +223,26 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_value_in_the_file_names_its_line() {
+        let err = parse("[warehouse]\nusername = etl\ndatabase = dw\nport = fifty\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("/etc/pipewatch/pipeline.conf: line 4: [warehouse] port = \"fifty\""),
+            "{err}"
+        );
+        let err = parse_env(MINIMAL, &[("PIPEWATCH__WAREHOUSE__PORT", "fifty")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("environment variable PIPEWATCH__WAREHOUSE__PORT: "),
+            "{err}"
+        );
+        assert!(known_sections().contains("[alerts_<label>]"));
+        assert!(known_sections().contains("[airflowdb_config_<instance>]"));
+    }
+
+    #[test]
     fn a_repeated_key_or_section_is_refused_naming_both_lines() {
         let err = parse(
             "[warehouse]\nusername = etl\nschema = a\ndatabase = dw\n; comment = x\nSchema = b\n",

@@ -198,7 +198,13 @@ pub fn known_sections() -> String {
     SECTIONS
         .iter()
         .flat_map(|spec| {
-            let more = spec.repeated.then(|| format!("[{}_<instance>]", spec.name));
+            // Alert overrides are named by any label; the other repeated sections by instance.
+            let suffix = if spec.name == ALERTS {
+                "label"
+            } else {
+                "instance"
+            };
+            let more = spec.repeated.then(|| format!("[{}_<{suffix}>]", spec.name));
             std::iter::once(format!("[{}]", spec.name)).chain(more)
         })
         .collect::<Vec<_>>()

@@ -117,8 +117,9 @@ async fn the_cron_lines_print_nothing_on_success_and_one_line_on_failure() {
     std::fs::write(
         &broken,
         format!(
-            "[retry]\nattempts = 1\n[warehouse]\nhost = 127.0.0.1\nport = {}\nusername = x\ndatabase = y\nconnect_timeout_seconds = 2\n",
-            closed_port()
+            "[retry]\nattempts = 1\n[warehouse]\nhost = 127.0.0.1\nport = {}\nusername = x\ndatabase = y\nconnect_timeout_seconds = 2\n{}",
+            closed_port(),
+            airflow_section("airflowdb_config", &w.airflow)
         ),
     )
     .unwrap();
