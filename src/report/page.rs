@@ -28,7 +28,7 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 .dag.bad { border-left: 6px solid #dc2626; } .dag.warn { border-left: 6px solid #f59e0b; } .dag.good { border-left: 6px solid #16a34a; }
 .charts { display: flex; flex-wrap: wrap; gap: 8px; }
 .chart { max-width: 100%; height: auto; font-size: 11px; }
-.chart .tick { fill: #4b5563; } .chart .axis-title { fill: #374151; font-weight: 600; } .chart .legend { fill: #111827; }
+.chart .tick { fill: #4b5563; } .chart .inside { fill: #ffffff; } .chart .axis-title { fill: #374151; font-weight: 600; } .chart .legend { fill: #111827; }
 .empty { background: #f9fafb; border: 1px dashed #9ca3af; border-radius: 8px; padding: 16px 20px; }
 code { background: #f3f4f6; padding: 1px 4px; border-radius: 3px; }
 footer { margin-top: 32px; color: #6b7280; font-size: 0.85rem; }

@@ -262,10 +262,15 @@ pub fn share_bars(
             ));
         }
         if labelled {
+            // Above a short bar; inside a tall one, in white, clear of the legend above.
+            let (y, class) = if share > 0.85 {
+                (top + 13.0, "inside")
+            } else {
+                ((top - 4.0).min(bottom - 8.0), "tick")
+            };
             out.push_str(&format!(
-                r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" class="tick">{}</text>"#,
+                r#"<text x="{:.1}" y="{y:.1}" text-anchor="middle" class="{class}">{}</text>"#,
                 frame.x(i),
-                (top - 4.0).min(bottom - 8.0),
                 number((share * 100.0).round())
             ));
         }
@@ -277,8 +282,13 @@ pub fn share_bars(
 
 /// The legend, top right: a swatch and a name per entry.
 fn legend(out: &mut String, entries: &[(&str, &str)]) {
-    for (n, (name, color)) in entries.iter().enumerate() {
-        let x = WIDTH - RIGHT - 110.0 * (entries.len() - n) as f64 + 20.0;
+    // Each entry as wide as its name (about 6 px a character at 11 px), laid out from the right.
+    let widths: Vec<f64> = entries
+        .iter()
+        .map(|(name, _)| 28.0 + 6.0 * name.chars().count() as f64)
+        .collect();
+    let mut x = WIDTH - RIGHT - widths.iter().sum::<f64>() + 8.0;
+    for ((name, color), width) in entries.iter().zip(&widths) {
         out.push_str(&format!(
             r#"<rect x="{x:.1}" y="{:.1}" width="12" height="6" fill="{}"/><text x="{:.1}" y="{:.1}" class="legend">{}</text>"#,
             TOP - 17.0,
@@ -287,6 +297,7 @@ fn legend(out: &mut String, entries: &[(&str, &str)]) {
             TOP - 11.0,
             escape(name)
         ));
+        x += width;
     }
 }
 

@@ -6,6 +6,7 @@ use std::fmt::Write;
 use chrono::{DateTime, NaiveDate, Utc};
 use futures_util::future::BoxFuture;
 
+use crate::format::plural;
 use crate::report::escape::escape;
 use crate::report::svg::{self, BLUE, RED, Series, Unit};
 use crate::report::text::{change_ratio, percent, seconds, when};
@@ -269,12 +270,12 @@ impl Section for Dags {
             let unfinished: i64 = dag.days.iter().map(|d| d.unfinished).sum();
             let _ = write!(
                 page,
-                r#"<article class="dag {class}"><h3>{} <small>on {}</small></h3><p>Success rate <strong>{}</strong>: {} failed of {} finished runs{}.</p><div class="charts">"#,
+                r#"<article class="dag {class}"><h3>{} <small>on {}</small></h3><p>Success rate <strong>{}</strong>: {} failed of {}{}.</p><div class="charts">"#,
                 escape(&dag.dag_id),
                 escape(&dag.instance),
                 percent(rate),
                 dag.failed(),
-                dag.finished(),
+                plural(dag.finished() as u64, "finished run", "finished runs"),
                 if unfinished > 0 {
                     format!(", {unfinished} not finished yet")
                 } else {
@@ -356,8 +357,8 @@ impl Section for Dags {
             if let Some(d) = &dag.delays {
                 let _ = write!(
                     page,
-                    r#"<h4>Where the time went <span class="muted">({} runs; median of the days' medians, and the worst day's p95)</span></h4><table><tr><th>delay</th><th class="num">median</th><th class="num">p95</th></tr>"#,
-                    d.runs
+                    r#"<h4>Where the time went <span class="muted">({}; median of the days' medians, and the worst day's p95)</span></h4><table><tr><th>delay</th><th class="num">median</th><th class="num">p95</th></tr>"#,
+                    plural(d.runs as u64, "run", "runs")
                 );
                 for (name, (median, p95)) in [
                     ("queued before starting (start − queued)", d.queue),
