@@ -11,7 +11,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use tokio_postgres::Client;
 use uuid::Uuid;
 
-use super::{AlertError, AlertReport, Finding, sql_error};
+use super::error::{AlertError, sql_error};
+use super::rule::Finding;
 use crate::context::RunContext;
 
 const COUNT_BREACH_SQL: &str = include_str!("../../sql/alerts/count_breach.sql");
@@ -20,6 +21,23 @@ const REFRESH_SQL: &str = include_str!("../../sql/alerts/refresh.sql");
 const RESOLVE_SQL: &str = include_str!("../../sql/alerts/resolve.sql");
 const OPEN_ALERTS_SQL: &str = include_str!("../../sql/alerts/open_alerts.sql");
 const LIST_SQL: &str = include_str!("../../sql/alerts/list.sql");
+
+/// What one evaluation did.
+#[derive(Debug, Clone, Default)]
+pub struct AlertReport {
+    /// Rules judged (subjects times rules).
+    pub judged: usize,
+    /// Alerts opened now: (rule, instance, subject, message).
+    pub opened: Vec<(String, String, String, String)>,
+    /// Alerts resolved now: (rule, instance, subject).
+    pub resolved: Vec<(String, String, String)>,
+    /// Notices posted.
+    pub notified: usize,
+    /// Notices that could not be delivered (posted by the next evaluation).
+    pub undelivered: usize,
+    /// No webhook is configured: openings and resolutions are recorded, never posted.
+    pub no_webhook: bool,
+}
 
 /// Records every finding in one transaction, adding what opened and resolved to `report`.
 pub async fn record(

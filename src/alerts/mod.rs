@@ -24,6 +24,7 @@
 //! - validation failure: a test's latest execution failed or could not run
 //!   (`validation_failures = true`).
 
+mod error;
 mod ledger;
 mod notices;
 pub mod rule;
@@ -34,43 +35,10 @@ use tokio_postgres::Client;
 
 use crate::config::{AlertSettings, Settings};
 use crate::context::RunContext;
-use crate::db::SqlError;
 
-pub use self::ledger::{ListedAlert, list};
+pub use self::error::AlertError;
+pub use self::ledger::{AlertReport, ListedAlert, list};
 pub use self::rule::Finding;
-
-/// The alerts could not be evaluated or listed.
-#[derive(Debug, thiserror::Error)]
-#[error("alerts: could not {step} in the warehouse")]
-pub struct AlertError {
-    step: &'static str,
-    #[source]
-    source: SqlError,
-}
-
-fn sql_error(step: &'static str) -> impl FnOnce(tokio_postgres::Error) -> AlertError {
-    move |e| AlertError {
-        step,
-        source: e.into(),
-    }
-}
-
-/// What one evaluation did.
-#[derive(Debug, Clone, Default)]
-pub struct AlertReport {
-    /// Rules judged (subjects times rules).
-    pub judged: usize,
-    /// Alerts opened now: (rule, instance, subject, message).
-    pub opened: Vec<(String, String, String, String)>,
-    /// Alerts resolved now: (rule, instance, subject).
-    pub resolved: Vec<(String, String, String)>,
-    /// Notices posted.
-    pub notified: usize,
-    /// Notices that could not be delivered (posted by the next evaluation).
-    pub undelivered: usize,
-    /// No webhook is configured: openings and resolutions are recorded, never posted.
-    pub no_webhook: bool,
-}
 
 /// Evaluates every rule and records the judgements; then posts the notices.
 pub async fn evaluate(

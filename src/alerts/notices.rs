@@ -8,8 +8,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 use tokio_postgres::Client;
 use uuid::Uuid;
 
+use super::error::{AlertError, sql_error};
+use super::ledger::AlertReport;
 use super::rule::Subject;
-use super::{AlertError, AlertReport, rules, sql_error};
+use super::rules;
 use crate::config::Settings;
 
 const UNNOTIFIED_SQL: &str = include_str!("../../sql/alerts/unnotified.sql");

@@ -9,7 +9,7 @@ use chrono::{Days, NaiveDate, NaiveDateTime};
 use futures_util::future::BoxFuture;
 use tokio_postgres::Client;
 
-use super::{AlertError, sql_error};
+use super::error::{AlertError, sql_error};
 use crate::config::{AlertRules, AlertSettings, Settings};
 
 const DAG_DAYS_SQL: &str = include_str!("../../sql/alerts/dag_days.sql");

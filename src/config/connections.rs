@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use super::env_var_name;
+use super::env::env_var_name;
 use super::error::ConfigError;
 use super::ini::{Parser, Section};
 use super::sections::{AIRFLOW_API_SECTION, AIRFLOW_SECTION};

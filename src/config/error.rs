@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::DEFAULT_CONFIG_PATHS;
+use super::env::DEFAULT_CONFIG_PATHS;
 
 /// A configuration problem, found before anything connects.
 #[derive(Debug, thiserror::Error)]

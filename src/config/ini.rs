@@ -10,12 +10,12 @@ use std::path::{Path, PathBuf};
 
 use config::{Value, ValueKind};
 
+use super::env::{ENV_PREFIX, ENV_SEPARATOR, env_var_name};
 use super::error::ConfigError;
 use super::sections::{
     AIRFLOW_SECTION, STAGING, SectionSpec, WAREHOUSE, known_sections, section_spec,
 };
 use super::types::Secret;
-use super::{ENV_PREFIX, ENV_SEPARATOR, env_var_name};
 
 pub(super) struct Parser<'a> {
     pub(super) path: &'a Path,

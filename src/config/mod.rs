@@ -30,6 +30,7 @@
 
 mod alerts;
 mod connections;
+mod env;
 mod error;
 mod ini;
 mod parse;
@@ -46,6 +47,7 @@ use std::path::{Path, PathBuf};
 
 pub use alerts::*;
 pub use connections::*;
+pub use env::{DEFAULT_CONFIG_PATHS, ENV_PREFIX, ENV_SEPARATOR, env_var_name};
 pub use error::ConfigError;
 pub use reporting::*;
 pub use retention::*;
@@ -54,14 +56,6 @@ pub use settings::*;
 pub use staging::*;
 pub use types::{Identifier, Secret};
 pub use validate::*;
-
-/// Prefix of environment variables that override configuration keys.
-pub const ENV_PREFIX: &str = "PIPEWATCH";
-/// Separator between prefix, section and key in those variables.
-pub const ENV_SEPARATOR: &str = "__";
-
-/// Where `pipewatch` looks for its configuration when `--config` is not given, in order.
-pub const DEFAULT_CONFIG_PATHS: [&str; 2] = ["pipeline.conf", "/etc/pipewatch/pipeline.conf"];
 
 /// Finds the configuration file: the explicit path, else the first default path that exists.
 pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, ConfigError> {
@@ -179,13 +173,4 @@ fn file_layout(path: &Path, text: &str) -> Result<(BTreeSet<String>, KeyLines), 
         keys.insert((current.clone(), key), line);
     }
     Ok((sections.into_keys().collect(), keys))
-}
-
-/// The environment variable that overrides `key` in `[section]`.
-pub fn env_var_name(section: &str, key: &str) -> String {
-    format!(
-        "{ENV_PREFIX}{ENV_SEPARATOR}{}{ENV_SEPARATOR}{}",
-        section.to_uppercase(),
-        key.to_uppercase()
-    )
 }

@@ -8,13 +8,17 @@ use std::path::Path;
 
 use config::{Value, ValueKind};
 
+use super::alerts::AlertSettings;
+use super::connections::RetrySettings;
 use super::error::ConfigError;
 use super::ini::Parser;
+use super::reporting::DEFAULT_TIME_ZONE;
 use super::sections::{
     AIRFLOW_API_SECTION, AIRFLOW_SECTION, AIRFLOW_UI, ALERTS, EXTRACT, REPORTING, RETENTION, RETRY,
     STAGING, VALIDATE, WAREHOUSE,
 };
-use super::*;
+use super::settings::Settings;
+use super::staging::{DEFAULT_LOCAL_DIRECTORY, StagingSettings};
 
 impl Parser<'_> {
     pub(super) fn parse(&self, root: Value) -> Result<Settings, ConfigError> {
@@ -116,7 +120,7 @@ impl Parser<'_> {
 mod tests {
     use super::*;
     use crate::config::sections::known_sections;
-    use crate::config::{SECTIONS, load_from_str};
+    use crate::config::*;
 
     fn parse(text: &str) -> Result<Settings, ConfigError> {
         parse_env(text, &[])

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use super::connections::RetrySettings;
-use super::env_var_name;
+use super::env::env_var_name;
 use super::error::ConfigError;
 use super::ini::{Parser, Section};
 use super::types::Secret;

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use tokio_postgres::Transaction;
 
-use super::{LoadError, sql_error};
+use super::error::{LoadError, sql_error};
 
 const BULK_INDEX_STATEMENTS_SQL: &str = include_str!("../../sql/load/bulk_index_statements.sql");
 

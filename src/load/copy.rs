@@ -6,7 +6,8 @@ use bytes::BytesMut;
 use futures_util::SinkExt;
 use tokio_postgres::Transaction;
 
-use super::{LoadError, binary, is_data_error, sql_error};
+use super::binary;
+use super::error::{LoadError, is_data_error, sql_error};
 use crate::source::ObjectKind;
 use crate::stage::{ObjectReader, ObjectStore};
 

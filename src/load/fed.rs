@@ -6,9 +6,10 @@ use std::time::Instant;
 
 use tokio_postgres::Client;
 
+use super::error::LoadError;
 use super::object::load_kind;
 use super::queue::StagedExtract;
-use super::{LoadError, LoadReport, LoadTarget, TaskLoadReport, begin, finish_registered};
+use super::transaction::{LoadReport, LoadTarget, TaskLoadReport, begin, finish_registered};
 use crate::context::RunContext;
 use crate::run_log::{self, Stage, StageRecord, StageReport};
 use crate::source::ObjectKind;
@@ -144,6 +145,6 @@ async fn load_fed_inner(
     record.succeed_in(&tx, &report.counts()).await?;
     tx.commit()
         .await
-        .map_err(super::sql_error(&registered.object_key, "commit"))?;
+        .map_err(super::error::sql_error(&registered.object_key, "commit"))?;
     Ok(report)
 }

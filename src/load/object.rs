@@ -7,7 +7,7 @@ use tokio_postgres::Transaction;
 
 use super::bulk;
 use super::copy::copy_object;
-use super::{LoadError, sql_error};
+use super::error::{LoadError, sql_error};
 use crate::context::RunContext;
 use crate::source::ObjectKind;
 use crate::stage::{ObjectReader, ObjectStore};

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use tokio_postgres::Client;
 
-use super::{LoadError, sql_error};
+use super::error::{LoadError, sql_error};
 use crate::context::RunContext;
 use crate::source::ExtractMode;
 

@@ -12,99 +12,15 @@
 
 mod escape;
 pub mod page;
+mod section;
 pub mod sections;
 pub mod svg;
 mod text;
 
-use std::any::Any;
-use std::fmt::Debug;
-
-use chrono::{DateTime, Days, NaiveDate, Utc};
-use futures_util::future::BoxFuture;
+use chrono::{Days, NaiveDate, Utc};
 use tokio_postgres::Client;
 
-use crate::db::SqlError;
-
-/// The report's figures could not be read.
-#[derive(Debug, thiserror::Error)]
-#[error("report: could not {step} in the warehouse")]
-pub struct ReportError {
-    step: &'static str,
-    #[source]
-    source: SqlError,
-}
-
-fn sql_error(step: &'static str) -> impl FnOnce(tokio_postgres::Error) -> ReportError {
-    move |e| ReportError {
-        step,
-        source: e.into(),
-    }
-}
-
-/// What a section reads for: the warehouse, the period and the instance shown.
-#[derive(Clone, Copy)]
-pub struct Scope<'a> {
-    /// The warehouse.
-    pub client: &'a Client,
-    /// The reporting time zone.
-    pub time_zone: &'a str,
-    /// Only this instance, when one was asked for.
-    pub instance: Option<&'a str>,
-    /// The period's first day.
-    pub from: NaiveDate,
-    /// The period's last day.
-    pub to: NaiveDate,
-    /// The period's length in days.
-    pub days: u32,
-}
-
-/// One section of the page: the figures it read, and how it draws them.
-pub trait Section: Any + Debug + Send + Sync {
-    /// Draws the section into the page.
-    fn render(&self, page: &mut String, data: &ReportData);
-    /// Whether it holds figures of the period (with none in any section, the page says "No
-    /// data yet").
-    fn has_data(&self) -> bool {
-        false
-    }
-    /// Whether it is drawn when the period has no data.
-    fn shown_when_empty(&self) -> bool {
-        false
-    }
-}
-
-/// A section's reading: its figures for a scope, as the section that draws them.
-pub type Gather = for<'a> fn(&'a Scope<'a>) -> BoxFuture<'a, Result<Box<dyn Section>, ReportError>>;
-
-/// Everything on the page.
-#[derive(Debug)]
-pub struct ReportData {
-    /// When it was made.
-    pub generated_at: DateTime<Utc>,
-    /// The reporting time zone.
-    pub time_zone: String,
-    /// Only this instance, when one was asked for.
-    pub instance: Option<String>,
-    /// The period's days, in order.
-    pub days: Vec<NaiveDate>,
-    /// The sections, in page order.
-    pub sections: Vec<Box<dyn Section>>,
-}
-
-impl ReportData {
-    /// Whether the period holds anything to show.
-    pub fn is_empty(&self) -> bool {
-        !self.sections.iter().any(|s| s.has_data())
-    }
-
-    /// The section of type `T`, when the page has one.
-    pub fn section<T: Section>(&self) -> Option<&T> {
-        self.sections.iter().find_map(|s| {
-            let any: &dyn Any = s.as_ref();
-            any.downcast_ref::<T>()
-        })
-    }
-}
+pub use self::section::{Gather, ReportData, ReportError, Scope, Section};
 
 /// Reads the report's figures for the `days` days ending `today` (and the days before, for the
 /// comparison), for one instance or all.

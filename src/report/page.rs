@@ -3,8 +3,8 @@
 
 use std::fmt::Write;
 
-use super::ReportData;
 use super::escape::escape;
+use super::section::ReportData;
 use super::sections::dags::Dags;
 use super::sections::headline::Headline;
 use super::sections::open_alerts::OpenAlerts;

@@ -4,8 +4,8 @@
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 
-use crate::alerts::rule::{AlertRule, Judgement, Judging, any_sets};
-use crate::alerts::{AlertError, Finding, sql_error};
+use crate::alerts::error::{AlertError, sql_error};
+use crate::alerts::rule::{AlertRule, Finding, Judgement, Judging, any_sets};
 use crate::config::{AlertRules, AlertSettings};
 use crate::format::duration;
 

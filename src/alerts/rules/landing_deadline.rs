@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use chrono::{Days, NaiveDate, NaiveDateTime};
 use futures_util::future::BoxFuture;
 
-use crate::alerts::rule::{AlertRule, Day, Judging, any_sets};
-use crate::alerts::{AlertError, Finding};
+use crate::alerts::error::AlertError;
+use crate::alerts::rule::{AlertRule, Day, Finding, Judging, any_sets};
 use crate::config::{AlertRules, AlertSettings};
 
 /// The rule.

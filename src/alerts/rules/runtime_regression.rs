@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use futures_util::future::BoxFuture;
 
-use crate::alerts::rule::{AlertRule, Judgement, Judging, any_sets, median};
-use crate::alerts::{AlertError, Finding, sql_error};
+use crate::alerts::error::{AlertError, sql_error};
+use crate::alerts::rule::{AlertRule, Finding, Judgement, Judging, any_sets, median};
 use crate::config::{AlertRules, AlertSettings};
 use crate::format::duration;
 

@@ -7,8 +7,8 @@ use std::fmt::Write as _;
 use chrono::{Days, NaiveDate};
 use futures_util::future::BoxFuture;
 
-use crate::alerts::rule::{AlertRule, Day, Judgement, Judging, any_sets, rate};
-use crate::alerts::{AlertError, Finding, sql_error};
+use crate::alerts::error::{AlertError, sql_error};
+use crate::alerts::rule::{AlertRule, Day, Finding, Judgement, Judging, any_sets, rate};
 use crate::config::{AlertRules, AlertSettings};
 
 const FAILED_RUNS_SQL: &str = include_str!("../../../sql/alerts/failed_runs_of_day.sql");

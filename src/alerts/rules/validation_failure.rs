@@ -4,8 +4,8 @@
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 
-use crate::alerts::rule::{AlertRule, Judging, Subject};
-use crate::alerts::{AlertError, Finding, sql_error};
+use crate::alerts::error::{AlertError, sql_error};
+use crate::alerts::rule::{AlertRule, Finding, Judging, Subject};
 use crate::config::{AlertRules, AlertSettings};
 
 const LATEST_VALIDATION_SQL: &str = include_str!("../../../sql/alerts/latest_validation.sql");

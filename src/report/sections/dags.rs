@@ -8,9 +8,9 @@ use futures_util::future::BoxFuture;
 
 use crate::format::plural;
 use crate::report::escape::escape;
+use crate::report::section::{ReportData, ReportError, Scope, Section, sql_error};
 use crate::report::svg::{self, BLUE, RED, Series, Unit};
 use crate::report::text::{change_ratio, percent, seconds, when};
-use crate::report::{ReportData, ReportError, Scope, Section, sql_error};
 
 const DAG_DAYS_SQL: &str = include_str!("../../../sql/report/dag_days.sql");
 const FAILED_RUNS_SQL: &str = include_str!("../../../sql/report/failed_runs.sql");

@@ -7,8 +7,8 @@ use futures_util::future::BoxFuture;
 use tokio_postgres::Client;
 
 use super::open_alerts::OpenAlerts;
+use crate::report::section::{ReportData, ReportError, Scope, Section, sql_error};
 use crate::report::text::{change_pp, change_ratio, percent, seconds};
-use crate::report::{ReportData, ReportError, Scope, Section, sql_error};
 
 const HEADLINE_SQL: &str = include_str!("../../../sql/report/headline.sql");
 

@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 
 use crate::report::escape::escape;
+use crate::report::section::{ReportData, ReportError, Scope, Section, sql_error};
 use crate::report::text::{seconds, when};
-use crate::report::{ReportData, ReportError, Scope, Section, sql_error};
 
 const HEALTH_SQL: &str = include_str!("../../../sql/report/health.sql");
 

@@ -8,7 +8,7 @@ pub mod health;
 pub mod open_alerts;
 pub mod validation;
 
-use super::Gather;
+use super::section::Gather;
 
 /// Every section, in the order it is read and drawn.
 pub const ALL: &[Gather] = &[

@@ -6,8 +6,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use futures_util::future::BoxFuture;
 
 use crate::report::escape::escape;
+use crate::report::section::{ReportData, ReportError, Scope, Section, sql_error};
 use crate::report::text::when;
-use crate::report::{ReportData, ReportError, Scope, Section, sql_error};
 
 const OPEN_ALERTS_SQL: &str = include_str!("../../../sql/report/open_alerts.sql");
 

@@ -7,9 +7,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use futures_util::future::BoxFuture;
 
 use crate::report::escape::escape;
+use crate::report::section::{ReportData, ReportError, Scope, Section, sql_error};
 use crate::report::svg::{self, GREEN, GREY, Series, Unit};
 use crate::report::text::when;
-use crate::report::{ReportData, ReportError, Scope, Section, sql_error};
 
 const VALIDATION_DAYS_SQL: &str = include_str!("../../../sql/report/validation_days.sql");
 const FAILING_TESTS_SQL: &str = include_str!("../../../sql/report/failing_tests.sql");

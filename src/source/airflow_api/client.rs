@@ -11,9 +11,10 @@ use chrono::{DateTime, Duration, Utc};
 use reqwest::{Method, StatusCode, Url};
 use serde::Deserialize;
 
-use super::error::ApiError;
+use super::error::{ApiError, api_failure};
 use crate::config::{AirflowApiSettings, ApiAuth, ApiVersionSetting, Secret};
 use crate::http::{ClientOptions, causes};
+use crate::source::SourceError;
 
 /// The REST API generation a server speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +59,29 @@ pub(super) fn jwt_expiry(token: &str) -> Option<DateTime<Utc>> {
         .ok()?;
     let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
     DateTime::from_timestamp(claims.get("exp")?.as_i64()?, 0)
+}
+
+/// One Airflow installation's REST API.
+#[derive(Debug, Clone)]
+pub struct AirflowApi<'a> {
+    pub(super) settings: &'a AirflowApiSettings,
+}
+
+impl<'a> AirflowApi<'a> {
+    /// The API of `settings`; sends nothing yet.
+    pub fn new(settings: &'a AirflowApiSettings) -> Self {
+        AirflowApi { settings }
+    }
+
+    /// The instance name.
+    pub fn instance(&self) -> &str {
+        &self.settings.instance
+    }
+
+    /// The source error of an API failure of this instance.
+    pub(super) fn error(&self) -> impl Fn(ApiError) -> SourceError + '_ {
+        api_failure(self.settings)
+    }
 }
 
 /// One conversation with the API: the client, the generation, the token, the pace.

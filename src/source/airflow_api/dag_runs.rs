@@ -12,9 +12,9 @@ use serde::Deserialize;
 
 use super::client::{Generation, Session};
 use super::error::ApiError;
+use super::error::{api_failure, stage_failure, unreadable};
 use super::paging::{PageFacts, Pager};
 use super::rows::{csv_line, parse_instant, stamp};
-use super::{api_failure, stage_failure, unreadable};
 use crate::source::{ExtractSink, SourceError};
 
 /// The filters of one DAG-run list.

@@ -1,7 +1,9 @@
 //! Why the REST API could not be read: one error per way an answer (or its absence) fails,
 //! each naming the URL and what to do.
 
+use crate::config::AirflowApiSettings;
 use crate::http::HttpSetupError;
+use crate::source::SourceError;
 
 /// Why the REST API could not be read. Each names the URL and what to do.
 #[derive(Debug, thiserror::Error)]
@@ -111,4 +113,36 @@ pub enum ApiError {
         /// What was wrong.
         detail: String,
     },
+}
+
+/// The source error of an API failure of `settings`' instance.
+pub(super) fn api_failure(
+    settings: &AirflowApiSettings,
+) -> impl Fn(ApiError) -> SourceError + Copy + '_ {
+    move |source| SourceError::Api {
+        instance: settings.instance.clone(),
+        source: Box::new(source),
+    }
+}
+
+/// The source error of an answer whose values cannot be written as a row (`detail` names it).
+pub(super) fn unreadable(
+    settings: &AirflowApiSettings,
+) -> impl Fn(String) -> SourceError + Copy + '_ {
+    move |detail| {
+        api_failure(settings)(ApiError::BadJson {
+            url: settings.base_url.clone(),
+            detail,
+        })
+    }
+}
+
+/// The source error of a stage failure of `instance`.
+pub(super) fn stage_failure(
+    instance: &str,
+) -> impl Fn(crate::stage::StageError) -> SourceError + Copy + '_ {
+    move |e| SourceError::Stage {
+        instance: instance.to_string(),
+        source: Box::new(e),
+    }
 }

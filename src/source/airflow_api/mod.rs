@@ -38,36 +38,19 @@ mod task_instances;
 
 use chrono::Duration;
 
+pub use self::client::AirflowApi;
 use self::client::{Generation, Session};
 use self::dag_runs::{RowWriter, RunFilter, window_filters};
 pub use self::error::ApiError;
+use self::error::stage_failure;
 use self::paging::Pager;
 use super::{
     ExtractMode, ExtractPlan, ExtractScope, ExtractSinks, SourceError, SourceExtract, TaskCoverage,
 };
-use crate::config::{AirflowApiSettings, ApiAuth};
+use crate::config::ApiAuth;
 use crate::context::RunContext;
 
-#[derive(Debug, Clone)]
-pub struct AirflowApi<'a> {
-    settings: &'a AirflowApiSettings,
-}
-
-impl<'a> AirflowApi<'a> {
-    /// The API of `settings`; sends nothing yet.
-    pub fn new(settings: &'a AirflowApiSettings) -> Self {
-        AirflowApi { settings }
-    }
-
-    /// The instance name.
-    pub fn instance(&self) -> &str {
-        &self.settings.instance
-    }
-
-    fn error(&self) -> impl Fn(ApiError) -> SourceError + '_ {
-        api_failure(self.settings)
-    }
-
+impl AirflowApi<'_> {
     /// See [`super::Source::check`]: the version, whether the credentials work, how many runs
     /// they can see.
     pub async fn check(&self, extract_tasks: bool) -> Result<String, SourceError> {
@@ -201,30 +184,5 @@ impl<'a> AirflowApi<'a> {
             airflow_major_version: session.generation.major_version(),
             tasks,
         })
-    }
-}
-
-fn api_failure(settings: &AirflowApiSettings) -> impl Fn(ApiError) -> SourceError + Copy + '_ {
-    move |source| SourceError::Api {
-        instance: settings.instance.clone(),
-        source: Box::new(source),
-    }
-}
-
-/// The source error of an answer whose values cannot be written as a row (`detail` names it).
-fn unreadable(settings: &AirflowApiSettings) -> impl Fn(String) -> SourceError + Copy + '_ {
-    move |detail| {
-        api_failure(settings)(ApiError::BadJson {
-            url: settings.base_url.clone(),
-            detail,
-        })
-    }
-}
-
-/// The source error of a stage failure of `instance`.
-fn stage_failure(instance: &str) -> impl Fn(crate::stage::StageError) -> SourceError + Copy + '_ {
-    move |e| SourceError::Stage {
-        instance: instance.to_string(),
-        source: Box::new(e),
     }
 }

@@ -7,8 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use md5::{Digest, Md5};
 
-use super::AirflowApi;
-use super::client::Session;
+use super::client::{AirflowApi, Session};
 use super::dag_runs::{ApiDagRun, window_filters};
 use super::error::ApiError;
 use super::paging::Pager;

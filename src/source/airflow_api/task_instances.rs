@@ -10,8 +10,8 @@ use serde::Deserialize;
 
 use super::client::{Generation, Session};
 use super::error::ApiError;
+use super::error::{api_failure, stage_failure, unreadable};
 use super::rows::{csv_line, parse_instant, stamp};
-use super::{api_failure, stage_failure, unreadable};
 use crate::source::{ExtractSink, SourceError, TaskCoverage};
 
 /// One task instance (or one try of it) as both API generations send it.

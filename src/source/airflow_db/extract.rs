@@ -6,8 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use futures_util::StreamExt;
 use tokio_postgres::IsolationLevel;
 
-use super::AirflowDb;
-use super::layout::DagRunSchema;
+use super::layout::{AirflowDb, DagRunSchema};
 use crate::context::RunContext;
 use crate::source::{
     ExtractMode, ExtractPlan, ExtractScope, ExtractSink, ExtractSinks, SourceError, SourceExtract,

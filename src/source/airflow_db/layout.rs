@@ -2,11 +2,14 @@
 //! Airflow 2.x has `execution_date` (NOT NULL) and `external_trigger`; Airflow 3.x renamed
 //! `execution_date` to `logical_date` (nullable), dropped `external_trigger` and added
 //! `run_after`. And which task tries it keeps (`task_instance_history` from Airflow 2.10).
-//! Detected once per session, here; every resource read takes the layout it found.
+//! Detected once per session, here, when [`AirflowDb::connect`] opens the read-only session;
+//! every resource read takes the layout it found.
 
 use tokio_postgres::Client;
 
-use super::AirflowDb;
+use crate::config::AirflowSettings;
+use crate::context::RunContext;
+use crate::db::{self, Role};
 use crate::source::{SourceError, TaskCoverage};
 
 const COLUMNS_SQL: &str = include_str!("../../../sql/source/airflow_db/dag_run_columns.sql");
@@ -48,6 +51,47 @@ impl DagRunSchema {
             DagRunSchema::Airflow2 => 2,
             DagRunSchema::Airflow3 => 3,
         }
+    }
+}
+
+/// One Airflow metadata database.
+#[derive(Debug, Clone)]
+pub struct AirflowDb<'a> {
+    pub(super) settings: &'a AirflowSettings,
+}
+
+impl<'a> AirflowDb<'a> {
+    /// The database of `settings`; connects to nothing yet.
+    pub fn new(settings: &'a AirflowSettings) -> Self {
+        AirflowDb { settings }
+    }
+
+    /// The instance name.
+    pub fn instance(&self) -> &str {
+        &self.settings.instance
+    }
+
+    /// The source error of a failed statement of this database.
+    pub(super) fn sql_error(
+        &self,
+        step: &'static str,
+    ) -> impl FnOnce(tokio_postgres::Error) -> SourceError {
+        let instance = self.settings.instance.clone();
+        move |e| SourceError::Sql {
+            instance,
+            step,
+            source: e.into(),
+        }
+    }
+
+    /// A read-only session and the `dag_run` layout.
+    pub(super) async fn connect(
+        &self,
+        ctx: &RunContext,
+    ) -> Result<(Client, DagRunSchema), SourceError> {
+        let client = db::connect(&self.settings.database, Role::Airflow, ctx.run_id).await?;
+        let layout = self.detect_schema(&client).await?;
+        Ok((client, layout))
     }
 }
 

@@ -26,48 +26,12 @@ mod extract;
 mod layout;
 mod reconcile;
 
-use tokio_postgres::Client;
-
 use super::{SourceError, TaskCoverage};
-use crate::config::AirflowSettings;
 use crate::context::RunContext;
-use crate::db::{self, Role};
 
-pub use self::layout::DagRunSchema;
+pub use self::layout::{AirflowDb, DagRunSchema};
 
-/// One Airflow metadata database.
-#[derive(Debug, Clone)]
-pub struct AirflowDb<'a> {
-    settings: &'a AirflowSettings,
-}
-
-impl<'a> AirflowDb<'a> {
-    /// The database of `settings`; connects to nothing yet.
-    pub fn new(settings: &'a AirflowSettings) -> Self {
-        AirflowDb { settings }
-    }
-
-    /// The instance name.
-    pub fn instance(&self) -> &str {
-        &self.settings.instance
-    }
-
-    fn sql_error(&self, step: &'static str) -> impl FnOnce(tokio_postgres::Error) -> SourceError {
-        let instance = self.settings.instance.clone();
-        move |e| SourceError::Sql {
-            instance,
-            step,
-            source: e.into(),
-        }
-    }
-
-    /// A read-only session and the `dag_run` layout.
-    async fn connect(&self, ctx: &RunContext) -> Result<(Client, DagRunSchema), SourceError> {
-        let client = db::connect(&self.settings.database, Role::Airflow, ctx.run_id).await?;
-        let layout = self.detect_schema(&client).await?;
-        Ok((client, layout))
-    }
-
+impl AirflowDb<'_> {
     /// See [`super::Source::check`].
     pub async fn check(
         &self,

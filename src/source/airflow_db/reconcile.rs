@@ -5,8 +5,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::AirflowDb;
-use super::layout::DagRunSchema;
+use super::layout::{AirflowDb, DagRunSchema};
 use crate::context::RunContext;
 use crate::source::{DayDigest, RunFacts, SourceError, TaskCoverage, TaskTryCounts};
 
