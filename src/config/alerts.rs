@@ -122,9 +122,17 @@ impl AlertSettings {
             ..AlertRules::default()
         };
         let global = self.rules.over(&defaults);
-        self.overrides
-            .iter()
-            .filter(|o| o.dag_id == dag_id && o.instance.as_deref().is_none_or(|i| i == instance))
+        // The DAG's section for every instance first, then its section for this instance, which
+        // wins where both set a key (at most one of each: the parser refuses more).
+        let matching = |named: bool| {
+            self.overrides.iter().filter(move |o| {
+                o.dag_id == dag_id
+                    && o.instance.is_some() == named
+                    && o.instance.as_deref().is_none_or(|i| i == instance)
+            })
+        };
+        matching(false)
+            .chain(matching(true))
             .fold(global, |rules, o| o.rules.over(&rules))
     }
 }

@@ -10,6 +10,7 @@ use super::error::ConfigError;
 use super::ini::{Parser, Section};
 use super::sections::{AIRFLOW_API_SECTION, AIRFLOW_SECTION};
 use super::types::{Identifier, Secret};
+use super::url;
 
 /// Default PostgreSQL host for the warehouse and Airflow sections.
 pub const DEFAULT_HOST: &str = "localhost";
@@ -433,14 +434,17 @@ impl Parser<'_> {
     ) -> Result<AirflowApiSettings, ConfigError> {
         let instance = self.instance_name(&mut s, AIRFLOW_API_SECTION)?;
         let base_url = s.required("base_url")?;
-        let lower = base_url.to_ascii_lowercase();
-        if !(lower.starts_with("http://") || lower.starts_with("https://"))
-            || base_url.contains('?')
-        {
+        if let Some(problem) = url::problem(
+            &base_url,
+            &format!("set [{}] username and password, or token", s.name),
+        ) {
+            return Err(s.invalid("base_url", &url::redacted(&base_url), &problem));
+        }
+        if base_url.contains('?') {
             return Err(s.invalid(
                 "base_url",
                 &base_url,
-                "the webserver's URL starting with http:// or https://, such as https://airflow.example.com",
+                "the webserver's URL without a query, such as https://airflow.example.com",
             ));
         }
         let base_url = base_url.trim_end_matches('/').to_string();

@@ -195,15 +195,14 @@ impl Section<'_> {
     pub(super) fn webhook_url(&mut self) -> Result<Option<Secret>, ConfigError> {
         let url = self.secret("webhook_url")?;
         if let Some(url) = &url
-            && !(url.starts_with("http://") || url.starts_with("https://"))
+            && let Some(problem) = super::url::problem(
+                url,
+                "a webhook takes its token in the path, as the service gives it",
+            )
         {
             // The URL is a secret (Slack puts its token in the path): show only its start.
-            let shown: String = url.chars().take(8).collect();
-            return Err(self.invalid(
-                "webhook_url",
-                &format!("{shown}..."),
-                "a URL starting with http:// or https://",
-            ));
+            let shown: String = super::url::redacted(url).chars().take(8).collect();
+            return Err(self.invalid("webhook_url", &format!("{shown}..."), &problem));
         }
         Ok(url.map(Secret::new))
     }

@@ -40,6 +40,7 @@ mod sections;
 mod settings;
 mod staging;
 mod types;
+mod url;
 mod validate;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use config::{Value, ValueKind};
 
-use super::alerts::AlertSettings;
+use super::alerts::{AlertOverride, AlertSettings};
 use super::connections::RetrySettings;
 use super::error::ConfigError;
 use super::ini::Parser;
@@ -90,6 +90,7 @@ impl Parser<'_> {
                         .to_string(),
             });
         }
+        self.check_overrides(&overrides, &seen)?;
         if let Some(a) = alerts.as_mut() {
             a.overrides = overrides;
         }
@@ -113,6 +114,51 @@ impl Parser<'_> {
             alerts,
             airflow_ui,
         })
+    }
+}
+
+impl Parser<'_> {
+    /// A DAG's own alert section must be able to match: its `instance`, when set, is a
+    /// configured one; and no two sections give rules for the same DAG on the same instances
+    /// (which of the two would win is no one's guess to make).
+    fn check_overrides(
+        &self,
+        overrides: &[AlertOverride],
+        instances: &BTreeMap<String, String>,
+    ) -> Result<(), ConfigError> {
+        let rule = |message: String| ConfigError::Rule {
+            path: self.path.to_path_buf(),
+            message,
+        };
+        let mut by_dag: BTreeMap<(&str, Option<&str>), &str> = BTreeMap::new();
+        for o in overrides {
+            if let Some(instance) = &o.instance
+                && !instances.contains_key(instance)
+            {
+                let configured: Vec<&str> = instances.keys().map(String::as_str).collect();
+                return Err(rule(format!(
+                    "[{}] names instance `{instance}`, which no Airflow section configures (configured: {}): fix the name or remove the key",
+                    o.section,
+                    if configured.is_empty() {
+                        "none".to_string()
+                    } else {
+                        configured.join(", ")
+                    }
+                )));
+            }
+            let key = (o.dag_id.as_str(), o.instance.as_deref());
+            if let Some(first) = by_dag.insert(key, &o.section) {
+                let on = match &o.instance {
+                    Some(i) => format!("on instance `{i}`"),
+                    None => "on every instance".to_string(),
+                };
+                return Err(rule(format!(
+                    "sections [{first}] and [{}] both set the rules of DAG `{}` {on}: merge them into one section",
+                    o.section, o.dag_id
+                )));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -224,6 +270,41 @@ mod tests {
             "{err}"
         );
         assert!(!err.contains("pipeline.conf"), "{err}");
+    }
+
+    #[test]
+    fn alert_sections_that_cannot_match_or_compete_are_refused() {
+        let af = "[airflowdb_config]\nusername = etl\ndatabase = af\n";
+        let err = parse(&format!(
+            "{MINIMAL}{af}[alerts]\nfreshness_hours = 26\n[alerts_x]\ndag_id = d\ninstance = nosuch\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("[alerts_x] names instance `nosuch`")
+                && err.contains("(configured: default)"),
+            "{err}"
+        );
+        let err = parse(&format!(
+            "{MINIMAL}{af}[alerts]\nfreshness_hours = 26\n[alerts_a]\ndag_id = d\n[alerts_b]\ndag_id = d\nfreshness_hours = 2\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains(
+                "sections [alerts_a] and [alerts_b] both set the rules of DAG `d` on every instance"
+            ),
+            "{err}"
+        );
+        // One for every instance and one for a named instance: the named one wins, whatever
+        // the sections' names.
+        let s = parse(&format!(
+            "{MINIMAL}{af}[alerts]\nfreshness_hours = 26\n[alerts_a]\ndag_id = d\ninstance = default\nfreshness_hours = 5\n[alerts_b]\ndag_id = d\nfreshness_hours = 9\n"
+        ))
+        .unwrap();
+        let alerts = s.alerts.unwrap();
+        assert_eq!(alerts.rules_for("default", "d").freshness_hours, Some(5.0));
+        assert_eq!(alerts.rules_for("other", "d").freshness_hours, Some(9.0));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use super::error::ConfigError;
 use super::ini::{Parser, Section};
+use super::url;
 
 /// Default reporting time zone.
 pub const DEFAULT_TIME_ZONE: &str = "UTC";
@@ -30,12 +31,11 @@ impl Parser<'_> {
 
     pub(super) fn airflow_ui(&self, mut s: Section) -> Result<String, ConfigError> {
         let url = s.required("base_url")?;
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(s.invalid(
-                "base_url",
-                &url,
-                "the Airflow web UI's URL, starting with http:// or https://",
-            ));
+        if let Some(problem) = url::problem(
+            &url,
+            "the links in notices are for people, who sign in themselves",
+        ) {
+            return Err(s.invalid("base_url", &url::redacted(&url), &problem));
         }
         s.finish()?;
         Ok(url.trim_end_matches('/').to_string())

@@ -9,6 +9,7 @@ use super::env::env_var_name;
 use super::error::ConfigError;
 use super::ini::{Parser, Section};
 use super::types::Secret;
+use super::url;
 
 /// Default local stage folder, relative to the configuration file's folder.
 pub const DEFAULT_LOCAL_DIRECTORY: &str = "stage";
@@ -118,14 +119,13 @@ impl Parser<'_> {
         let prefix = s.string("prefix")?;
         let region = s.string("region")?;
         let endpoint_url = s.string("endpoint_url")?;
-        if let Some(url) = &endpoint_url
-            && !(url.starts_with("http://") || url.starts_with("https://"))
+        if let Some(text) = &endpoint_url
+            && let Some(problem) = url::problem(
+                text,
+                "set [staging] access_key_id and secret_access_key (or leave them to the AWS chain)",
+            )
         {
-            return Err(s.invalid(
-                "endpoint_url",
-                url,
-                "a URL starting with http:// or https://",
-            ));
+            return Err(s.invalid("endpoint_url", &url::redacted(text), &problem));
         }
         let access_key_id = s.string("access_key_id")?;
         let secret_access_key = s.secret("secret_access_key")?;
