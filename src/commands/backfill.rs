@@ -3,7 +3,6 @@
 //! (with any other days already queued). Watermarks do not move, so the next `run` carries on
 //! where it was.
 
-use chrono::Datelike;
 use chrono::NaiveDate;
 
 use super::run::RunReport;
@@ -28,14 +27,8 @@ pub async fn run(settings: &Settings, ctx: &RunContext, args: &Args) -> anyhow::
     if args.from > args.to {
         return Err(UsageError(format!("--from {} is after --to {}", args.from, args.to)).into());
     }
-    for (flag, day) in [("--from", args.from), ("--to", args.to)] {
-        if !(1..=9999).contains(&day.year()) {
-            return Err(UsageError(format!(
-                "{flag} {day} is out of range: days from 0001-01-01 to 9999-12-31"
-            ))
-            .into());
-        }
-    }
+    super::check_day("--from", args.from)?;
+    super::check_day("--to", args.to)?;
     let instances = super::select_instances(settings, args.instance.as_deref())?;
     let (mut warehouse, store) = super::open_with_stage(settings, ctx).await?;
     let scope = ExtractScope::Window {

@@ -86,12 +86,6 @@ pub async fn run(
     };
     if let Some(key) = &args.object {
         let registered = stage::staged_extracts(&warehouse, None, Some(key), false).await?;
-        if registered.is_empty() {
-            tracing::warn!(
-                object = %key,
-                "The object is not a registered extract of this warehouse: merging its rows without moving any watermark."
-            );
-        }
         let loaded = stage::load_object(
             &mut warehouse,
             &target,
@@ -102,6 +96,14 @@ pub async fn run(
         )
         .await;
         let report = match loaded {
+            // Said once it is done: before, a missing object warned of a merge that never came.
+            Ok(report) if registered.is_empty() => {
+                tracing::warn!(
+                    object = %key,
+                    "The object is not a registered extract of this warehouse: merged its rows without moving any watermark."
+                );
+                report
+            }
             Ok(report) => report,
             Err(e) => {
                 // Loading a set-aside extract again that still fails keeps it aside, with the

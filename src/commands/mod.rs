@@ -121,6 +121,19 @@ impl Failures {
     }
 }
 
+/// The one rule for a day given on the command line (`--from`, `--to` of `backfill` and
+/// `reconcile`): 0001-01-01 to 9999-12-31, the days PostgreSQL and the models can hold.
+pub(crate) fn check_day(flag: &str, day: chrono::NaiveDate) -> Result<(), crate::UsageError> {
+    use chrono::Datelike;
+    if (1..=9999).contains(&day.year()) {
+        Ok(())
+    } else {
+        Err(crate::UsageError(format!(
+            "{flag} {day} is out of range: days from 0001-01-01 to 9999-12-31"
+        )))
+    }
+}
+
 /// The Airflow instances to work on: the one named (it must be configured), or all.
 pub(crate) fn select_instances<'a>(
     settings: &'a Settings,

@@ -357,6 +357,11 @@ fn check_args(args: &Args) -> Result<(), UsageError> {
             args.days
         )));
     }
+    for (flag, day) in [("--from", args.from), ("--to", args.to)] {
+        if let Some(day) = day {
+            super::check_day(flag, day)?;
+        }
+    }
     if let (Some(from), Some(to)) = (args.from, args.to)
         && from > to
     {
@@ -711,6 +716,20 @@ mod tests {
             ..Args::default()
         };
         assert!(check_args(&args).is_err());
+    }
+
+    #[test]
+    fn days_outside_0001_to_9999_are_refused_as_backfill_refuses_them() {
+        let args = |from: NaiveDate| Args {
+            instance: None,
+            from: Some(from),
+            to: None,
+            days: DEFAULT_DAYS,
+        };
+        let year_zero = NaiveDate::from_ymd_opt(0, 1, 1).unwrap();
+        let err = check_args(&args(year_zero)).unwrap_err().to_string();
+        assert!(err.contains("--from 0000-01-01 is out of range"), "{err}");
+        assert!(check_args(&args(day("0001-01-01"))).is_ok());
     }
 
     /// No input panics: a deterministic sweep (a small linear congruential generator, so a

@@ -126,6 +126,11 @@ pub async fn run(
             .into());
         }
     }
+    let path = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_OUT));
+    check_out(&path)?;
     let warehouse = migrate::connect_reading(&settings.warehouse, ctx).await?;
     let today = super::today_in_reporting_zone(&warehouse, settings).await?;
     let data = report::gather(
@@ -137,10 +142,6 @@ pub async fn run(
     )
     .await?;
     let page = report::page::render(&data);
-    let path = args
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_OUT));
     write_atomically(&path, page.as_bytes())?;
     if let Some(url) = webhook {
         crate::notify::post_text(&settings.validate, url, &report::page::digest(&data)).await?;
@@ -152,8 +153,48 @@ pub async fn run(
     })
 }
 
-/// Writes to a temporary file beside `path`, then renames it: a reader never sees half a page.
+/// `--out` may name a new file or a regular file pipewatch may replace; anything else is a
+/// usage error (exit 2) found before the warehouse is read: the report never turns a device, a
+/// pipe or a socket into a file, never follows a symbolic link to replace what it points at,
+/// and never replaces a read-only file (as root, permissions would not stop it).
+fn check_out(path: &Path) -> Result<(), UsageError> {
+    use std::os::unix::fs::FileTypeExt;
+    let shown = path.display();
+    let metadata = match std::fs::symlink_metadata(path) {
+        Ok(metadata) => metadata,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(UsageError(format!(
+                "--out {shown}: cannot look at it ({e})"
+            )));
+        }
+    };
+    let kind = metadata.file_type();
+    let refusal = if kind.is_symlink() {
+        let target = std::fs::read_link(path)
+            .map(|t| t.display().to_string())
+            .unwrap_or_else(|_| "?".into());
+        format!(
+            "is a symbolic link (to {target}); pipewatch does not follow it: give the path of the file itself"
+        )
+    } else if kind.is_dir() {
+        format!("is a folder: give a file name, such as {shown}/{DEFAULT_OUT}")
+    } else if kind.is_char_device() || kind.is_block_device() {
+        "is a device: the report is written to a regular file only".to_string()
+    } else if kind.is_fifo() || kind.is_socket() {
+        "is a pipe or a socket: the report is written to a regular file only".to_string()
+    } else if metadata.permissions().readonly() {
+        "is read-only: pipewatch does not replace a protected file; remove it or choose another --out".to_string()
+    } else {
+        return Ok(());
+    };
+    Err(UsageError(format!("--out {shown} {refusal}")))
+}
+
+/// Writes to a new temporary file beside `path`, then renames it over `path`: a reader never
+/// sees half a page, and nothing but a regular file is replaced (see [`check_out`]).
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ReportFileError> {
+    use std::io::Write as _;
     let error = |source| ReportFileError::Write {
         path: path.to_path_buf(),
         source,
@@ -162,8 +203,17 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ReportFileError> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| DEFAULT_OUT.to_string());
-    let temporary = path.with_file_name(format!(".{name}.partial"));
-    std::fs::write(&temporary, bytes).map_err(error)?;
+    let temporary = path.with_file_name(format!(".{name}.{}.partial", std::process::id()));
+    // create_new: never through a link or over something already there.
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&temporary)
+        .map_err(error)?;
+    if let Err(e) = file.write_all(bytes).and_then(|()| file.sync_all()) {
+        let _ = std::fs::remove_file(&temporary);
+        return Err(error(e));
+    }
     std::fs::rename(&temporary, path).map_err(|e| {
         let _ = std::fs::remove_file(&temporary);
         error(e)

@@ -266,3 +266,67 @@ async fn an_empty_warehouse_gets_a_no_data_yet_page() {
     let (run, _) = report(&w, &["--instance", "nosuch"]);
     assert_eq!(run.code, 2, "{run:?}");
 }
+
+#[tokio::test]
+async fn report_out_replaces_only_a_regular_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = World::new(2, "").await;
+    w.run_ok(&["migrate"]);
+    let dir = w.dir.path();
+    let target = dir.join("kept.html");
+    std::fs::write(&target, "keep me").unwrap();
+    let link = dir.join("link.html");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let fifo = dir.join("pipe.html");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let read_only = dir.join("read-only.html");
+    std::fs::write(&read_only, "protected").unwrap();
+    std::fs::set_permissions(&read_only, std::fs::Permissions::from_mode(0o444)).unwrap();
+    for (out, says) in [
+        (link.clone(), "is a symbolic link"),
+        (fifo.clone(), "is a pipe or a socket"),
+        (PathBuf::from("/dev/null"), "is a device"),
+        (read_only.clone(), "is read-only"),
+        (dir.to_path_buf(), "is a folder"),
+    ] {
+        let run = w.pipewatch(&["report", "--out", out.to_str().unwrap()]);
+        assert_eq!(run.code, pipewatch::exit::USAGE as i32, "{out:?}: {run:?}");
+        assert!(run.stderr.contains(says), "{out:?}: {run:?}");
+    }
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me");
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(std::fs::read_to_string(&read_only).unwrap(), "protected");
+    {
+        use std::os::unix::fs::FileTypeExt;
+        assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+        assert!(
+            std::fs::metadata("/dev/null")
+                .unwrap()
+                .file_type()
+                .is_char_device()
+        );
+    }
+    // A regular file is replaced, and no temporary file is left beside it.
+    let run = w.pipewatch(&["report", "--out", target.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        std::fs::read_to_string(&target)
+            .unwrap()
+            .starts_with("<!DOCTYPE html>")
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".partial"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}

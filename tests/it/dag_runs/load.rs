@@ -346,6 +346,10 @@ async fn changed_or_foreign_objects_are_refused_with_a_clear_message() {
     let run = w.pipewatch(&["load", "--object", "missing.csv"]);
     assert!(run.stderr.contains("no object \"missing.csv\""), "{run:?}");
     assert!(
+        !run.stderr.contains("merg"),
+        "no merge is announced before failing: {run:?}"
+    );
+    assert!(
         run.stderr.contains(
             "a local stage is a folder of one host, so an extract staged on another host"
         ),
