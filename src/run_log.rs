@@ -295,6 +295,49 @@ pub async fn record_finished(
     started_at: DateTime<Utc>,
     counts: &StageCounts,
 ) -> Result<(), RunLogError> {
+    record_row(
+        client,
+        ctx,
+        (stage, None),
+        started_at,
+        StageOutcome::Succeeded,
+        counts,
+        None,
+    )
+    .await
+}
+
+/// Records that a stage of this invocation failed without running anything of its own (an
+/// extract still set aside makes `run` and `load` exit 3): the run log's outcome of the
+/// invocation then means what its exit code means.
+pub async fn record_failure(
+    client: &impl GenericClient,
+    ctx: &RunContext,
+    stage: Stage,
+    airflow_instance: Option<&str>,
+    message: &str,
+) -> Result<(), RunLogError> {
+    record_row(
+        client,
+        ctx,
+        (stage, airflow_instance),
+        Utc::now(),
+        StageOutcome::Failed,
+        &StageCounts::default(),
+        Some(message),
+    )
+    .await
+}
+
+async fn record_row(
+    client: &impl GenericClient,
+    ctx: &RunContext,
+    (stage, airflow_instance): (Stage, Option<&str>),
+    started_at: DateTime<Utc>,
+    outcome: StageOutcome,
+    counts: &StageCounts,
+    error_message: Option<&str>,
+) -> Result<(), RunLogError> {
     client
         .execute(
             RECORD_SQL,
@@ -302,12 +345,12 @@ pub async fn record_finished(
                 &ctx.run_id,
                 &ctx.command,
                 &stage.as_str(),
-                &None::<String>,
+                &airflow_instance,
                 &started_at,
-                &StageOutcome::Succeeded.as_str(),
+                &outcome.as_str(),
                 &counts.rows_read,
                 &counts.rows_written,
-                &None::<String>,
+                &error_message,
                 &VERSION,
                 &ctx.hostname,
             ],

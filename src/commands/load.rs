@@ -10,6 +10,7 @@ use crate::UsageError;
 use crate::config::Settings;
 use crate::context::RunContext;
 use crate::load::{self as stage, LoadReport, LoadTarget, StagedExtract};
+use crate::run_log::{self, Stage};
 use crate::stage::{ObjectStore, check_key};
 
 /// Arguments of `load`.
@@ -160,6 +161,7 @@ pub(super) async fn load_pending(
         tracing::info!(airflow_instance = instance, "No pending extracts to load.");
     }
     let mut loads = Vec::new();
+    let mut set_aside_now = Vec::new();
     for extract in &pending {
         match stage::load_object(
             warehouse,
@@ -173,7 +175,8 @@ pub(super) async fn load_pending(
         {
             Ok(report) => loads.push(report),
             Err(e) if e.is_in_the_object() => {
-                stage::set_aside(warehouse, &extract.object_key, &e, ctx).await?
+                stage::set_aside(warehouse, &extract.object_key, &e, ctx).await?;
+                set_aside_now.push(extract.object_key.clone());
             }
             Err(e) => failures.push(
                 &unit(&extract.object_key, &extract.airflow_instance),
@@ -184,6 +187,18 @@ pub(super) async fn load_pending(
     }
     for set_aside in stage::set_aside_extracts(warehouse, instance).await? {
         let unit = unit(&set_aside.object_key, &set_aside.airflow_instance);
+        // The command exits 3 for it: its run log says so too (a load that set it aside just
+        // now recorded its failure already).
+        if !set_aside_now.contains(&set_aside.object_key) {
+            run_log::record_failure(
+                &*warehouse,
+                ctx,
+                Stage::Load,
+                Some(&set_aside.airflow_instance),
+                &set_aside.to_string(),
+            )
+            .await?;
+        }
         failures.push_message(&unit, "Load", set_aside.to_string());
     }
     Ok(loads)

@@ -127,6 +127,13 @@ async fn a_poisoned_extract_is_set_aside_newer_ones_load_and_discard_clears_it()
         let run = w.pipewatch(&["run"]);
         assert_eq!(run.code, pipewatch::exit::ERROR as i32, "{run:?}");
         assert_eq!(w.count("SELECT count(*) FROM WH.dag_run_history").await, 4);
+        // ... and the run log says that invocation failed, as its exit code does.
+        let status = w.pipewatch(&["status", "--format", "json", "--last", "1"]);
+        let json: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+        assert_eq!(
+            json["recent_invocations"][0]["outcome"], "failed",
+            "{how:?}: {json}"
+        );
 
         // Loading it again by key still fails and keeps it aside.
         if !matches!(how, Poison::Deleted) {
