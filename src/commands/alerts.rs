@@ -119,7 +119,7 @@ pub async fn run(
             .into());
         };
         // Under the run lock, as in `run`: overlapping evaluations never judge twice at once.
-        let (mut warehouse, _store) = super::open_with_stage(settings, ctx).await?;
+        let mut warehouse = super::open_locked(settings, ctx).await?;
         let today = super::today_in_reporting_zone(&warehouse, settings).await?;
         let report = alerts::evaluate(&mut warehouse, settings, alert_settings, today, ctx).await?;
         return Ok(AlertsListed {

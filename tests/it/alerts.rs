@@ -309,3 +309,17 @@ async fn alerts_that_are_off_or_post_nowhere_say_so() {
     let checked = nowhere.pipewatch(&["check-config"]);
     assert!(checked.stdout.contains("no webhook"), "{checked:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evaluating_alerts_does_not_need_the_stage() {
+    // A stage whose credentials are wrong: alerts --evaluate never opens it.
+    let staging = format!(
+        "[staging]\nbackend = s3\nbucket = no-such-bucket\nendpoint_url = {}\naccess_key_id = wrong\nsecret_access_key = wrong\ntimeout_seconds = 5\n",
+        s3_endpoint()
+    );
+    let w = World::with_stage(2, "[alerts]\nfreshness_hours = 1\n", &staging).await;
+    w.run_ok(&["migrate"]);
+    let run = w.pipewatch(&["alerts", "--evaluate"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("alerts: "), "{run:?}");
+}
