@@ -313,6 +313,22 @@ pub enum SourceError {
         /// The config section.
         section: String,
     },
+    /// The role may not read a table pipewatch reads.
+    #[error(
+        "Airflow instance {instance}: the role {user:?} may not read {schema}.{table} in {address}: as the database's owner, GRANT USAGE ON SCHEMA {schema} TO {user}; GRANT SELECT ON {schema}.{table} TO {user} (README, \"The warehouse database and its roles\")"
+    )]
+    NoPermission {
+        /// The instance.
+        instance: String,
+        /// The role pipewatch connects as.
+        user: String,
+        /// The schema.
+        schema: String,
+        /// The table.
+        table: String,
+        /// host:port/database.
+        address: String,
+    },
     /// `dag_run` has neither layout.
     #[error(
         "Airflow instance {instance}: dag_run in {address} is neither Airflow 2 nor Airflow 3: missing columns {missing}"

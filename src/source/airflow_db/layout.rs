@@ -103,7 +103,10 @@ impl AirflowDb<'_> {
             .query(COLUMNS_SQL, &[&database.schema.as_str()])
             .await
             .map_err(self.sql_error("read the columns of dag_run"))?;
-        let columns: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+        let columns: Vec<String> = rows.iter().map(|r| r.get("column_name")).collect();
+        if rows.iter().any(|r| !r.get::<_, bool>("readable")) {
+            return Err(self.no_permission("dag_run"));
+        }
         if columns.is_empty() {
             return Err(SourceError::NoDagRun {
                 instance: self.settings.instance.clone(),
@@ -119,6 +122,18 @@ impl AirflowDb<'_> {
         })
     }
 
+    /// The error for a table of Airflow's that the role may not read.
+    fn no_permission(&self, table: &str) -> SourceError {
+        let database = &self.settings.database;
+        SourceError::NoPermission {
+            instance: self.settings.instance.clone(),
+            user: database.username.clone(),
+            schema: database.schema.to_string(),
+            table: table.to_string(),
+            address: database.address(),
+        }
+    }
+
     /// Which tries of the task instances this database keeps: every try when it has
     /// `task_instance_history` (Airflow 2.10+), else only the current one.
     pub async fn task_coverage(
@@ -127,13 +142,14 @@ impl AirflowDb<'_> {
         layout: DagRunSchema,
     ) -> Result<TaskCoverage, SourceError> {
         let database = &self.settings.database;
-        let tables: Vec<String> = client
+        let rows = client
             .query(TASK_TABLES_SQL, &[&database.schema.as_str()])
             .await
-            .map_err(self.sql_error("look for the task instance tables"))?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
+            .map_err(self.sql_error("look for the task instance tables"))?;
+        if let Some(row) = rows.iter().find(|r| !r.get::<_, bool>("readable")) {
+            return Err(self.no_permission(row.get("table_name")));
+        }
+        let tables: Vec<String> = rows.iter().map(|r| r.get("table_name")).collect();
         let has = |name: &str| tables.iter().any(|t| t == name);
         let problem = match (has("task_instance"), has("task_instance_history"), layout) {
             (true, true, _) => return Ok(TaskCoverage::AllTries),

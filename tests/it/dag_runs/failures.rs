@@ -186,3 +186,43 @@ async fn unfinished_files_of_a_killed_extract_are_removed_by_the_next_run() {
         "{run:?}"
     );
 }
+
+#[tokio::test]
+async fn a_missing_grant_on_an_airflow_table_is_named_with_the_grant_that_fixes_it() {
+    let w = World::new(2, "").await;
+    w.insert(&RunSpec::finished("etl", "2025-03-01T00:00:00Z", "success"))
+        .await;
+    // A source role that may read dag_run but not task_instance.
+    let reader = unique("afreader");
+    w.client
+        .batch_execute(&format!(
+            "CREATE ROLE {reader} LOGIN; GRANT USAGE ON SCHEMA {af} TO {reader}; \
+             GRANT SELECT ON {af}.dag_run TO {reader};",
+            af = w.airflow
+        ))
+        .await
+        .unwrap();
+    let text = std::fs::read_to_string(&w.config).unwrap();
+    let user = format!("username = {}\n", pg_user());
+    // The second `username` is the Airflow section's (the warehouse's comes first).
+    let at = text.match_indices(&user).nth(1).unwrap().0;
+    let config = format!(
+        "{}username = {reader}\n{}",
+        &text[..at],
+        &text[at + user.len()..]
+    );
+    std::fs::write(&w.config, config).unwrap();
+    let run = w.pipewatch(&["extract"]);
+    assert_eq!(run.code, pipewatch::exit::ERROR as i32, "{run:?}");
+    assert!(
+        run.stderr.contains(&format!(
+            "the role \"{reader}\" may not read {af}.task_instance",
+            af = w.airflow
+        )) && run.stderr.contains(&format!(
+            "GRANT SELECT ON {af}.task_instance TO {reader}",
+            af = w.airflow
+        )),
+        "{run:?}"
+    );
+    assert!(!run.stderr.contains("no table task_instance"), "{run:?}");
+}
