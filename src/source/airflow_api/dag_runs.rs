@@ -168,6 +168,14 @@ impl<'a> RowWriter<'a> {
         if !self.seen.insert(Self::key(&run.dag_id, &run.dag_run_id)) {
             return Ok(());
         }
+        // A run is counted on the day of its logical date (else run_after): one with neither
+        // would be loaded and counted by no model, silently. Airflow always sends one.
+        if run.logical().is_none() && run.run_after.is_none() {
+            return Err(format!(
+                "run {} of DAG {} has neither logical_date nor run_after, so it belongs to no day",
+                run.dag_run_id, run.dag_id
+            ));
+        }
         if let Some(runs) = self.runs.as_mut() {
             runs.push((run.dag_id.clone(), run.dag_run_id.clone()));
         }
@@ -406,6 +414,19 @@ mod tests {
             assert_eq!(fields[15], "");
             assert_eq!(fields[16], "");
         }
+    }
+
+    #[test]
+    fn a_run_without_a_day_is_refused_naming_it() {
+        let run: ApiDagRun =
+            serde_json::from_str(r#"{"dag_id": "d", "dag_run_id": "r", "state": null}"#).unwrap();
+        let mut rows = RowWriter::new("x", Generation::V2, Utc::now());
+        let err = rows.push(&run).unwrap_err();
+        assert!(
+            err.contains("run r of DAG d has neither logical_date nor run_after"),
+            "{err}"
+        );
+        assert_eq!(rows.written, 0);
     }
 
     #[test]
