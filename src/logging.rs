@@ -33,6 +33,36 @@ pub struct LoggingError {
     cause: std::io::Error,
 }
 
+/// The fields of a text log line, each with its control characters escaped (`\n`, `\r`,
+/// `\u{1b}`, ...): a value from Airflow (a DAG id with a newline in it) can never start a line
+/// of its own and forge a log line. JSON lines escape them already.
+fn text_fields() -> impl for<'w> tracing_subscriber::fmt::FormatFields<'w> + 'static {
+    use tracing_subscriber::field::MakeExt;
+    tracing_subscriber::fmt::format::debug_fn(|writer, field, value| {
+        let shown = format!("{value:?}");
+        let clean = escape_controls(&shown);
+        if field.name() == "message" {
+            write!(writer, "{clean}")
+        } else {
+            write!(writer, "{field}={clean}")
+        }
+    })
+    .delimited(" ")
+}
+
+/// `text` with every control character written as its escape.
+fn escape_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Installs the global subscriber. Call once, before anything logs.
 pub fn init(
     format: LogFormat,
@@ -71,7 +101,8 @@ pub fn init(
                 tracing_subscriber::fmt::layer()
                     .with_writer(writer)
                     .with_ansi(ansi)
-                    .with_target(false),
+                    .with_target(false)
+                    .fmt_fields(text_fields()),
             )
             .init(),
         LogFormat::Json => registry
@@ -86,4 +117,19 @@ pub fn init(
             .init(),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(escape_controls("a\nERROR forged"), "a\\nERROR forged");
+        assert_eq!(
+            escape_controls("tab\there\u{1b}[31m"),
+            "tab\\there\\u{1b}[31m"
+        );
+        assert_eq!(escape_controls("plain"), "plain");
+    }
 }

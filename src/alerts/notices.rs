@@ -13,6 +13,7 @@ use super::ledger::AlertReport;
 use super::rule::Subject;
 use super::rules;
 use crate::config::Settings;
+use crate::notify::text_of;
 
 const UNNOTIFIED_SQL: &str = include_str!("../../sql/alerts/unnotified.sql");
 const MARK_NOTIFIED_SQL: &str = include_str!("../../sql/alerts/mark_notified.sql");
@@ -50,10 +51,19 @@ pub async fn post(
         let title = rule.map_or("alert", |r| r.title());
         let validation = rule.map(|r| r.subject()) == Some(Subject::ValidationTest);
         let what = if validation {
-            format!("validation test {subject} (database {instance})")
+            format!(
+                "validation test {} (database {})",
+                text_of(&subject),
+                text_of(&instance)
+            )
         } else {
-            format!("DAG {subject} on Airflow instance {instance}")
+            format!(
+                "DAG {} on Airflow instance {}",
+                text_of(&subject),
+                text_of(&instance)
+            )
         };
+        let message = text_of(&message);
         let link = match (&settings.airflow_ui, validation) {
             (Some(base), false) => format!(" {base}/dags/{}", url_segment(&subject)),
             _ => String::new(),

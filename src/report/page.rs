@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::escape::escape;
+use super::escape::{escape, name};
 use super::section::ReportData;
 use super::sections::dags::Dags;
 use super::sections::headline::Headline;
@@ -23,6 +23,7 @@ table { border-collapse: collapse; margin: 8px 0 16px; font-size: 0.92rem; }
 th, td { text-align: left; padding: 4px 10px; border-bottom: 1px solid #e5e7eb; vertical-align: top; }
 th { background: #f3f4f6; font-weight: 600; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+td, th, h3 { overflow-wrap: anywhere; }
 .worse { color: #b91c1c; } .better { color: #15803d; }
 .dag { border: 1px solid #e5e7eb; border-radius: 8px; padding: 14px 16px; margin: 16px 0; }
 .dag.bad { border-left: 6px solid #dc2626; } .dag.warn { border-left: 6px solid #f59e0b; } .dag.good { border-left: 6px solid #16a34a; }
@@ -66,7 +67,13 @@ pub fn digest(data: &ReportData) -> String {
         .iter()
         .filter(|d| d.failed() > 0)
         .take(3)
-        .map(|d| format!("{} {}", d.dag_id, pct(d.success_rate())))
+        .map(|d| {
+            format!(
+                "{} {}",
+                crate::notify::text_of(&d.dag_id),
+                pct(d.success_rate())
+            )
+        })
         .collect();
     if !worst.is_empty() {
         let _ = write!(text, " Worst DAGs: {}.", worst.join(", "));
@@ -83,7 +90,7 @@ pub fn render(data: &ReportData) -> String {
         _ => "–".into(),
     };
     let scope = match &data.instance {
-        Some(i) => format!("Airflow instance {}", escape(i)),
+        Some(i) => format!("Airflow instance {}", name(i)),
         None => "all Airflow instances".into(),
     };
     let _ = write!(

@@ -26,6 +26,7 @@ use crate::context::RunContext;
 use crate::db::{self, Role};
 use crate::migrate;
 use crate::notify;
+use crate::notify::text_of;
 use crate::run_log::{self, RunLogError, Stage, StageCounts, StageReport, Verdict};
 pub use compare::{Operator, Severity, Value};
 
@@ -581,19 +582,23 @@ fn notice(r: &TestResult, ctx: &RunContext) -> String {
     let s = &r.spec;
     let host = ctx.hostname.as_deref().unwrap_or("unknown host");
     let what = match &r.outcome {
-        TestOutcome::Error(e) => format!("could not run: {e}"),
+        TestOutcome::Error(e) => format!("could not run: {}", text_of(e)),
         _ => format!(
             "failed: script_1 `{}` returned {}, script_2 `{}` returned {}; expected script_1 {} script_2",
-            s.script_1,
-            r.value_1
-                .as_ref()
-                .map(Value::to_string)
-                .unwrap_or("-".into()),
-            s.script_2,
-            r.value_2
-                .as_ref()
-                .map(Value::to_string)
-                .unwrap_or("-".into()),
+            text_of(&s.script_1),
+            text_of(
+                &r.value_1
+                    .as_ref()
+                    .map(Value::to_string)
+                    .unwrap_or("-".into())
+            ),
+            text_of(&s.script_2),
+            text_of(
+                &r.value_2
+                    .as_ref()
+                    .map(Value::to_string)
+                    .unwrap_or("-".into())
+            ),
             s.operator
         ),
     };
@@ -603,19 +608,20 @@ fn notice(r: &TestResult, ctx: &RunContext) -> String {
         .map(|t| {
             format!(
                 " In Airflow: DAG {}, run {}, task {}, try {}.",
-                t.dag_id,
-                t.run_id.as_deref().unwrap_or("?"),
-                t.task_id.as_deref().unwrap_or("?"),
+                text_of(&t.dag_id),
+                text_of(t.run_id.as_deref().unwrap_or("?")),
+                text_of(t.task_id.as_deref().unwrap_or("?")),
                 t.try_number.map_or("?".to_string(), |n| n.to_string())
             )
         })
         .unwrap_or_default();
     format!(
-        "pipewatch: validation test `{}` (severity {}) {what}. Database: {}. Run {} on {host}.{airflow}",
-        s.name,
+        "pipewatch: validation test `{}` (severity {}) {what}. Database: {}. Run {} on {}.{airflow}",
+        text_of(&s.name),
         s.severity.as_str(),
-        s.database,
-        ctx.run_id
+        text_of(&s.database),
+        ctx.run_id,
+        text_of(host)
     )
 }
 

@@ -323,3 +323,55 @@ async fn evaluating_alerts_does_not_need_the_stage() {
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stdout.contains("alerts: "), "{run:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_names_cannot_forge_markup_log_lines_or_reading_order() {
+    let (url, mut posted) = webhook_server(vec![]).await;
+    let w = World::new(
+        2,
+        &format!("[alerts]\nfreshness_hours = 1\nwebhook_url = {url}\n"),
+    )
+    .await;
+    // A DAG id with markup, a right-to-left override and a newline that starts a fake line.
+    let evil = "evil<b>&\u{202e}gnp.exe\nERROR forged line";
+    let long = "x".repeat(250);
+    let old = (Utc::now() - Duration::days(2)).to_rfc3339();
+    for dag in [evil, long.as_str()] {
+        w.insert(&RunSpec::finished(dag, &old, "success")).await;
+    }
+    let log = w.dir.path().join("pipewatch.log");
+    let run = w.pipewatch(&["--log-file", log.to_str().unwrap(), "run"]);
+    assert_eq!(run.code, 0, "{run:?}");
+
+    // The notice: Slack's escapes, and the name isolated so the override stays inside it.
+    let texts = drain(&mut posted);
+    let notice = texts
+        .iter()
+        .find(|t| t.contains("evil"))
+        .unwrap_or_else(|| panic!("{texts:?}"));
+    assert!(
+        notice.contains("\u{2068}evil&lt;b&gt;&amp;\u{202e}gnp.exe\nERROR forged line\u{2069}"),
+        "{notice:?}"
+    );
+    assert!(!notice.contains("<b>"), "{notice:?}");
+
+    // The text log: the newline in the name is written as \n, so no line of its own.
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains(r"evil<b>&"), "{text}");
+    assert!(text.contains(r"\nERROR forged line"), "{text}");
+    assert!(
+        !text.lines().any(|l| l.starts_with("ERROR forged")),
+        "a forged log line: {text}"
+    );
+
+    // The report: every name in <bdi>, escaped, and long names wrap.
+    let out = w.dir.path().join("report.html");
+    w.run_ok(&["report", "--out", out.to_str().unwrap()]);
+    let page = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        page.contains("<bdi>evil&lt;b&gt;&amp;\u{202e}gnp.exe\nERROR forged line</bdi>"),
+        "the DAG's name isolated in the page"
+    );
+    assert!(page.contains(&format!("<bdi>{long}</bdi>")));
+    assert!(page.contains("overflow-wrap: anywhere"));
+}

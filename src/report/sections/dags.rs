@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use futures_util::future::BoxFuture;
 
 use crate::format::plural;
-use crate::report::escape::escape;
+use crate::report::escape::{isolate, name};
 use crate::report::section::{ReportData, ReportError, Scope, Section, sql_error};
 use crate::report::svg::{self, BLUE, RED, Series, Unit};
 use crate::report::text::{change_ratio, percent, seconds, when};
@@ -271,8 +271,8 @@ impl Section for Dags {
             let _ = write!(
                 page,
                 r#"<article class="dag {class}"><h3>{} <small>on {}</small></h3><p>Success rate <strong>{}</strong>: {} failed of {}{}.</p><div class="charts">"#,
-                escape(&dag.dag_id),
-                escape(&dag.instance),
+                name(&dag.dag_id),
+                name(&dag.instance),
                 percent(rate),
                 dag.failed(),
                 plural(dag.finished() as u64, "finished run", "finished runs"),
@@ -284,7 +284,7 @@ impl Section for Dags {
             );
             let rates = per_day(&data.days, dag, |d| d.success_rate);
             page.push_str(&svg::share_bars(
-                &format!("{}: daily success rate", dag.dag_id),
+                &format!("{}: daily success rate", isolate(&dag.dag_id)),
                 "success rate",
                 &data.days,
                 &rates,
@@ -292,7 +292,7 @@ impl Section for Dags {
                 ("no run succeeded", RED),
             ));
             page.push_str(&svg::lines(
-                &format!("{}: daily runtime of successful runs", dag.dag_id),
+                &format!("{}: daily runtime of successful runs", isolate(&dag.dag_id)),
                 "runtime",
                 Unit::Duration,
                 &data.days,
@@ -318,7 +318,7 @@ impl Section for Dags {
                         page,
                         "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                         f.day,
-                        escape(&f.run_id),
+                        name(&f.run_id),
                         when(f.start_date),
                         when(f.end_date)
                     );
@@ -331,7 +331,7 @@ impl Section for Dags {
                     let _ = write!(
                         page,
                         r#"<tr><td>{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td></tr>"#,
-                        escape(&t.task_id),
+                        name(&t.task_id),
                         t.count,
                         seconds(t.value),
                         seconds(t.previous),
@@ -346,7 +346,7 @@ impl Section for Dags {
                     let _ = write!(
                         page,
                         r#"<tr><td>{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td></tr>"#,
-                        escape(&t.task_id),
+                        name(&t.task_id),
                         t.count,
                         percent(t.value),
                         seconds(t.retry_seconds)

@@ -6,7 +6,7 @@ use std::fmt::Write;
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 
-use crate::report::escape::escape;
+use crate::report::escape::{escape, name};
 use crate::report::section::{ReportData, ReportError, Scope, Section, sql_error};
 use crate::report::text::{seconds, when};
 
@@ -100,7 +100,7 @@ impl Section for Health {
                 let _ = write!(
                     page,
                     r#"<tr><td>{}</td><td>{}</td><td class="num">{}</td><td>{reconcile}</td></tr>"#,
-                    escape(&i.instance),
+                    name(&i.instance),
                     when(i.last_read),
                     seconds(i.lag_seconds)
                 );

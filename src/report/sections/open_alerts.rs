@@ -5,7 +5,7 @@ use std::fmt::Write;
 use chrono::{DateTime, NaiveDate, Utc};
 use futures_util::future::BoxFuture;
 
-use crate::report::escape::escape;
+use crate::report::escape::{escape, name};
 use crate::report::section::{ReportData, ReportError, Scope, Section, sql_error};
 use crate::report::text::when;
 
@@ -74,11 +74,11 @@ impl Section for OpenAlerts {
                 page,
                 r#"<tr><td class="worse">{}</td><td>{} <span class="muted">on {}</span></td><td>{}</td><td>{}</td><td>{}</td></tr>"#,
                 escape(&a.rule),
-                escape(&a.subject),
-                escape(&a.instance),
+                name(&a.subject),
+                name(&a.instance),
                 a.day,
                 when(Some(a.opened_at)),
-                escape(&a.message)
+                name(&a.message)
             );
         }
         page.push_str("</table></section>\n");

@@ -6,7 +6,7 @@ use std::fmt::Write;
 use chrono::{DateTime, NaiveDate, Utc};
 use futures_util::future::BoxFuture;
 
-use crate::report::escape::escape;
+use crate::report::escape::{escape, name};
 use crate::report::section::{ReportData, ReportError, Scope, Section, sql_error};
 use crate::report::svg::{self, GREEN, GREY, Series, Unit};
 use crate::report::text::when;
@@ -182,12 +182,12 @@ impl Section for Validation {
                 let run = t
                     .airflow_run
                     .as_ref()
-                    .map(|(d, r)| format!("{} {}", escape(d), escape(r)))
+                    .map(|(d, r)| format!("{} {}", name(d), name(r)))
                     .unwrap_or_else(|| "–".into());
                 let _ = write!(
                     page,
                     r#"<tr><td>{}</td><td>{}</td><td class="worse">{}</td><td>{values}</td><td>{}</td><td class="num">{}</td><td>{run}</td></tr>"#,
-                    escape(&t.name),
+                    name(&t.name),
                     escape(&t.severity),
                     escape(&t.outcome),
                     when(Some(t.at)),
