@@ -167,6 +167,9 @@ pub struct AirflowSettings {
 pub const DEFAULT_API_PAGE_SIZE: u64 = 100;
 /// Default time allowed for one REST API request.
 pub const DEFAULT_API_REQUEST_TIMEOUT_SECONDS: u64 = 30;
+/// Default largest API answer read (32 MiB: a page of 100 runs is about 100 KiB, a batch of
+/// 10,000 task instances about 10 MiB).
+pub const DEFAULT_API_MAX_RESPONSE_BYTES: u64 = 32 * 1024 * 1024;
 /// Default ceiling on API requests per second, to spare a production webserver (0: no limit).
 pub const DEFAULT_API_MAX_REQUESTS_PER_SECOND: u64 = 10;
 
@@ -221,6 +224,8 @@ pub struct AirflowApiSettings {
     pub request_timeout_seconds: u64,
     /// Most requests per second (0: no limit).
     pub max_requests_per_second: u64,
+    /// Largest answer read, in bytes: a larger (or endless) body fails the request.
+    pub max_response_bytes: u64,
     /// Retries of transient failures (`[retry]`): connection errors, timeouts, 429 and 5xx.
     pub retry: RetrySettings,
 }
@@ -529,6 +534,9 @@ impl Parser<'_> {
             max_requests_per_second: s
                 .number("max_requests_per_second", 0, 10_000)?
                 .unwrap_or(DEFAULT_API_MAX_REQUESTS_PER_SECOND),
+            max_response_bytes: s
+                .number("max_response_bytes", 1024, 1 << 40)?
+                .unwrap_or(DEFAULT_API_MAX_RESPONSE_BYTES),
             retry,
         };
         s.finish()?;

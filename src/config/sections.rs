@@ -97,6 +97,7 @@ pub const SECTIONS: &[SectionSpec] = &[
             "page_size",
             "request_timeout_seconds",
             "max_requests_per_second",
+            "max_response_bytes",
         ],
     },
     SectionSpec {

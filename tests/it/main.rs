@@ -13,6 +13,7 @@ mod docs;
 mod examples;
 mod faults;
 mod foundation;
+mod hostile;
 mod report;
 mod tasks;
 mod tls;

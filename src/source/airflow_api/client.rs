@@ -372,8 +372,14 @@ impl<'a> Session<'a> {
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or("")
                         .to_string();
-                    match response.bytes().await {
-                        Ok(bytes) => Ok((status, retry_after, content_type, bytes)),
+                    match read_capped(response, self.settings.max_response_bytes).await {
+                        Ok(Some(bytes)) => Ok((status, retry_after, content_type, bytes)),
+                        Ok(None) => {
+                            return Err(ApiError::TooLarge {
+                                url: shown,
+                                limit: self.settings.max_response_bytes,
+                            });
+                        }
                         Err(e) => Err(e),
                     }
                 }
@@ -495,6 +501,26 @@ impl<'a> Session<'a> {
             detail: e.to_string(),
         })
     }
+}
+
+/// An answer's body, read chunk by chunk, or None as soon as it passes `limit` bytes (a length
+/// announced above it is refused before any byte is read): an endless or huge answer never
+/// fills the memory.
+async fn read_capped(
+    mut response: reqwest::Response,
+    limit: u64,
+) -> Result<Option<bytes::Bytes>, reqwest::Error> {
+    if response.content_length().is_some_and(|n| n > limit) {
+        return Ok(None);
+    }
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = response.chunk().await? {
+        if (body.len() + chunk.len()) as u64 > limit {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body.freeze()))
 }
 
 /// The start of an answer's body, on one line, for messages.

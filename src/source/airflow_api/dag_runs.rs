@@ -13,7 +13,7 @@ use serde::Deserialize;
 use super::client::{Generation, Session};
 use super::error::ApiError;
 use super::error::{api_failure, stage_failure, unreadable};
-use super::paging::{PageFacts, Pager};
+use super::paging::{PageFacts, Pager, fingerprint};
 use super::rows::{csv_line, parse_instant, stamp};
 use crate::source::{ExtractSink, SourceError};
 
@@ -295,14 +295,26 @@ impl Session<'_> {
     ) -> Result<RunPage, ApiError> {
         let query = self.run_query(filter, pager);
         let url = self.url(&[self.generation.prefix(), "dags/~/dagRuns"], &query);
+        let url_shown = url.to_string();
         let answer = self.call(Method::GET, url, None).await?;
         let page: RunPage = self.json(answer)?;
-        pager.advance(PageFacts {
-            got: page.dag_runs.len() as u64,
-            total_entries: page.total_entries,
-            total_entries_limit: page.total_entries_limit,
-            next_cursor: page.next_cursor.as_deref(),
-        });
+        let key = |r: &ApiDagRun| (r.dag_id.clone(), r.dag_run_id.clone());
+        pager
+            .advance(PageFacts {
+                got: page.dag_runs.len() as u64,
+                total_entries: page.total_entries,
+                total_entries_limit: page.total_entries_limit,
+                next_cursor: page.next_cursor.as_deref(),
+                fingerprint: fingerprint(
+                    page.dag_runs.first().map(key),
+                    page.dag_runs.last().map(key),
+                ),
+            })
+            .map_err(|detail| ApiError::EndlessPaging {
+                url: url_shown.clone(),
+                detail,
+                pages: pager.pages(),
+            })?;
         Ok(page)
     }
 

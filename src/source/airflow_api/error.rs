@@ -103,6 +103,28 @@ pub enum ApiError {
         /// The start of the answer.
         body: String,
     },
+    /// An answer larger than `max_response_bytes` (or one that never ends).
+    #[error(
+        "{url} answered more than {limit} bytes; pipewatch stopped reading: a page this large is not an Airflow answer (check base_url), or raise max_response_bytes (or lower page_size)"
+    )]
+    TooLarge {
+        /// The URL.
+        url: String,
+        /// The limit.
+        limit: u64,
+    },
+    /// A list whose pages do not end: the same page or cursor again.
+    #[error(
+        "{url}: the server's paging does not end ({detail}); pipewatch stopped after {pages} pages: is this a proxy or a broken Airflow?"
+    )]
+    EndlessPaging {
+        /// The URL.
+        url: String,
+        /// What repeated.
+        detail: String,
+        /// Pages read.
+        pages: u64,
+    },
     /// JSON of an unexpected shape.
     #[error(
         "{url} answered JSON pipewatch cannot read ({detail}): is this the REST API of Airflow 2.x or 3.x?"

@@ -3,6 +3,9 @@
 //! [`Pager::limit`] and the position from [`Pager::position`], then tells the pager what the
 //! page held ([`Pager::advance`]); [`Pager::done`] says when the list is over.
 
+use std::collections::HashSet;
+use std::hash::{DefaultHasher, Hash, Hasher};
+
 use super::client::Generation;
 
 /// Where a list is in its pages.
@@ -14,6 +17,22 @@ pub(super) struct Pager {
     done: bool,
     /// Rows per page; None for the configured page size.
     limit: Option<u64>,
+    /// Pages read.
+    pages: u64,
+    /// The cursors already followed: one coming back means the list loops.
+    cursors: HashSet<String>,
+    /// What the previous page held (see [`fingerprint`]).
+    previous: Option<u64>,
+}
+
+/// A page's identity: its first and last row keys. Two pages in a row with the same one are the
+/// same page again, which a server whose paging is broken sends forever.
+pub(super) fn fingerprint<K: Hash>(first: Option<K>, last: Option<K>) -> Option<u64> {
+    let first = first?;
+    let mut h = DefaultHasher::new();
+    first.hash(&mut h);
+    last.hash(&mut h);
+    Some(h.finish())
 }
 
 /// What a page said about the list, for [`Pager::advance`].
@@ -27,6 +46,8 @@ pub(super) struct PageFacts<'a> {
     pub(super) total_entries_limit: Option<i64>,
     /// `next_cursor`.
     pub(super) next_cursor: Option<&'a str>,
+    /// The page's [`fingerprint`] (None when empty).
+    pub(super) fingerprint: Option<u64>,
 }
 
 impl Pager {
@@ -37,6 +58,9 @@ impl Pager {
             cursor: None,
             done: false,
             limit: None,
+            pages: 0,
+            cursors: HashSet::new(),
+            previous: None,
         }
     }
 
@@ -68,8 +92,28 @@ impl Pager {
         }
     }
 
-    /// Moves past a page that held `page`.
-    pub(super) fn advance(&mut self, page: PageFacts<'_>) {
+    /// Pages read so far.
+    pub(super) fn pages(&self) -> u64 {
+        self.pages
+    }
+
+    /// Moves past a page that held `page`; an error says how the list loops (the same page
+    /// twice in a row, or a cursor that comes back), so the caller stops instead of asking
+    /// forever.
+    pub(super) fn advance(&mut self, page: PageFacts<'_>) -> Result<(), String> {
+        self.pages += 1;
+        if page.fingerprint.is_some() && page.fingerprint == self.previous {
+            return Err(format!(
+                "the same page of {} rows came twice in a row",
+                page.got
+            ));
+        }
+        self.previous = page.fingerprint;
+        if let Some(next) = page.next_cursor
+            && !self.cursors.insert(next.to_string())
+        {
+            return Err(format!("cursor {next:?} came back"));
+        }
         let cursor_mode = match self.cursor {
             None => page.total_entries_limit.is_some(),
             Some(ref c) => c.is_some(),
@@ -85,5 +129,37 @@ impl Pager {
                     .total_entries
                     .is_some_and(|total| self.offset >= total.max(0) as u64);
         }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(got: u64, key: u32, next_cursor: Option<&str>) -> PageFacts<'_> {
+        PageFacts {
+            got,
+            total_entries: Some(1_000_000),
+            total_entries_limit: next_cursor.map(|_| 1_000_000),
+            next_cursor,
+            fingerprint: fingerprint(Some(key), Some(key + 1)),
+        }
+    }
+
+    #[test]
+    fn a_page_or_a_cursor_that_comes_back_stops_the_list() {
+        let mut offset = Pager::new();
+        offset.advance(page(100, 1, None)).unwrap();
+        offset.advance(page(100, 2, None)).unwrap();
+        let err = offset.advance(page(100, 2, None)).unwrap_err();
+        assert!(err.contains("same page of 100 rows"), "{err}");
+
+        let mut cursor = Pager::new();
+        cursor.advance(page(100, 1, Some("a"))).unwrap();
+        cursor.advance(page(100, 2, Some("b"))).unwrap();
+        let err = cursor.advance(page(100, 3, Some("a"))).unwrap_err();
+        assert!(err.contains("cursor \"a\" came back"), "{err}");
+        assert_eq!(cursor.pages(), 3);
     }
 }

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use super::client::{Generation, Session};
 use super::error::ApiError;
 use super::error::{api_failure, stage_failure, unreadable};
+use super::paging::fingerprint;
 use super::rows::{csv_line, parse_instant, stamp};
 use crate::source::{ExtractSink, SourceError, TaskCoverage};
 
@@ -192,6 +193,8 @@ impl Session<'_> {
             run_ids.sort_unstable();
             run_ids.dedup();
             let mut offset = 0u64;
+            let mut previous = None;
+            let mut pages = 0u64;
             loop {
                 let mut body = serde_json::json!({
                     "dag_ids": dag_ids,
@@ -215,6 +218,38 @@ impl Session<'_> {
                     .map_err(api_error)?;
                 let page: TaskPage = self.json(answer).map_err(api_error)?;
                 let got = page.task_instances.len() as u64;
+                // The same page again (a server whose paging is broken sends it forever).
+                pages += 1;
+                let key = |t: &ApiTaskInstance| {
+                    (
+                        t.dag_id.clone(),
+                        t.dag_run_id.clone(),
+                        t.task_id.clone(),
+                        t.map_index,
+                    )
+                };
+                let print = fingerprint(
+                    page.task_instances.first().map(key),
+                    page.task_instances.last().map(key),
+                );
+                if print.is_some() && print == previous {
+                    return Err(api_error(ApiError::EndlessPaging {
+                        url: self
+                            .url(
+                                &[
+                                    self.generation.prefix(),
+                                    "dags/~/dagRuns/~/taskInstances/list",
+                                ],
+                                &[],
+                            )
+                            .to_string(),
+                        detail: format!(
+                            "the same page of {got} task instances came twice in a row"
+                        ),
+                        pages,
+                    }));
+                }
+                previous = print;
                 offset += got;
                 for ti in &page.task_instances {
                     if !wanted.contains(&(ti.dag_id.as_str(), ti.dag_run_id.as_str())) {

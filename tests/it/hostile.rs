@@ -1,0 +1,163 @@
+//! A deliberately misbehaving Airflow REST API on loopback, beside the tests against real
+//! Airflow: an answer that never ends, and lists whose paging never ends (the same offset page
+//! again and again; a cursor that comes back). Each extract must stop, quickly, with a message
+//! naming the URL, and read a bounded number of requests and bytes.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::common::*;
+
+#[derive(Debug, Clone, Copy)]
+enum Misbehaviour {
+    /// The DAG-run list answers with a body that never ends.
+    EndlessBody,
+    /// Offset paging: every page is the same page, with a total that says there is more.
+    SamePage,
+    /// Cursor paging: the next cursor is always the same one.
+    SameCursor,
+}
+
+fn run_json(n: usize) -> String {
+    format!(
+        r#"{{"dag_id": "d", "dag_run_id": "r{n}", "logical_date": "2025-01-01T00:00:00Z", "run_after": "2025-01-01T00:00:00Z", "state": "success", "run_type": "scheduled"}}"#
+    )
+}
+
+/// Starts the server; returns its base URL and the count of DAG-run list requests it answered.
+async fn hostile_server(how: Misbehaviour) -> (String, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let lists = Arc::new(AtomicUsize::new(0));
+    let counter = lists.clone();
+    tokio::spawn(async move {
+        // Bounded: a test never makes the server serve forever.
+        for _ in 0..200 {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let text = String::from_utf8_lossy(&head).to_string();
+                let path = text.split_whitespace().nth(1).unwrap_or("/").to_string();
+                if path.starts_with("/api/v2/version") {
+                    let body = r#"{"version": "3.3.2"}"#;
+                    let _ = socket
+                        .write_all(
+                            format!(
+                                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                                body.len()
+                            )
+                            .as_bytes(),
+                        )
+                        .await;
+                    return;
+                }
+                let n = counter.fetch_add(1, Ordering::SeqCst);
+                match how {
+                    Misbehaviour::EndlessBody => {
+                        let _ = socket
+                            .write_all(
+                                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n{\"dag_runs\": [",
+                            )
+                            .await;
+                        let chunk = format!("{},", run_json(1)).repeat(100);
+                        // Until pipewatch hangs up (or 1 GiB, a bound for the test itself).
+                        for _ in 0..(1 << 30) / chunk.len() {
+                            if socket.write_all(chunk.as_bytes()).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Misbehaviour::SamePage | Misbehaviour::SameCursor => {
+                        let body = match how {
+                            Misbehaviour::SamePage => format!(
+                                r#"{{"dag_runs": [{}, {}], "total_entries": 1000000}}"#,
+                                run_json(1),
+                                run_json(2)
+                            ),
+                            _ => format!(
+                                r#"{{"dag_runs": [{}], "total_entries": 1000000, "total_entries_limit": 1000000, "next_cursor": "again"}}"#,
+                                run_json(n)
+                            ),
+                        };
+                        let _ = socket
+                            .write_all(
+                                format!(
+                                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                                    body.len()
+                                )
+                                .as_bytes(),
+                            )
+                            .await;
+                    }
+                }
+            });
+        }
+    });
+    (base, lists)
+}
+
+async fn extract_from(how: Misbehaviour) -> (Run, usize) {
+    let (base, lists) = hostile_server(how).await;
+    let w = World::new(
+        2,
+        &format!(
+            "[extract]\ntask_instances = false\n\
+             [airflow_api_hostile]\nbase_url = {base}\ntoken = t\napi_version = v2\n\
+             max_requests_per_second = 0\nmax_response_bytes = 100000\nrequest_timeout_seconds = 20\n\
+             [retry]\nattempts = 1\n"
+        ),
+    )
+    .await;
+    let run = w.pipewatch(&["extract", "--instance", "hostile"]);
+    (run, lists.load(Ordering::SeqCst))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_answer_is_cut_at_max_response_bytes() {
+    let (run, _) = extract_from(Misbehaviour::EndlessBody).await;
+    assert_eq!(run.code, pipewatch::exit::ERROR as i32, "{run:?}");
+    assert!(
+        run.stderr.contains("/api/v2/dags/~/dagRuns")
+            && run.stderr.contains("answered more than 100000 bytes")
+            && run.stderr.contains("max_response_bytes"),
+        "{run:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_page_again_stops_the_extract() {
+    let (run, lists) = extract_from(Misbehaviour::SamePage).await;
+    assert_eq!(run.code, pipewatch::exit::ERROR as i32, "{run:?}");
+    assert!(
+        run.stderr.contains("paging does not end")
+            && run
+                .stderr
+                .contains("the same page of 2 rows came twice in a row"),
+        "{run:?}"
+    );
+    assert!(lists <= 3, "{lists} list requests");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cursor_that_comes_back_stops_the_extract() {
+    let (run, lists) = extract_from(Misbehaviour::SameCursor).await;
+    assert_eq!(run.code, pipewatch::exit::ERROR as i32, "{run:?}");
+    assert!(
+        run.stderr.contains("paging does not end")
+            && run.stderr.contains("cursor \"again\" came back"),
+        "{run:?}"
+    );
+    assert!(lists <= 3, "{lists} list requests");
+}
