@@ -387,6 +387,28 @@ pub fn shown(unit: Unit, value: f64) -> String {
 mod tests {
     use super::*;
 
+    fn march(n: u32) -> Vec<NaiveDate> {
+        (1..=n)
+            .map(|d| NaiveDate::from_ymd_opt(2025, 3, d).unwrap())
+            .collect()
+    }
+
+    /// A runtime chart of one series over `days`.
+    fn runtime(days: &[NaiveDate], values: Vec<Option<f64>>, empty: &str) -> String {
+        lines(
+            "runtime",
+            "runtime",
+            Unit::Duration,
+            days,
+            &[Series {
+                name: "median",
+                color: "#111",
+                values,
+            }],
+            empty,
+        )
+    }
+
     #[test]
     fn steps_are_round_numbers() {
         assert_eq!(nice_step(100.0, 4.0), 25.0);
@@ -397,9 +419,7 @@ mod tests {
 
     #[test]
     fn charts_escape_text_and_draw_every_value() {
-        let days: Vec<NaiveDate> = (1..=3)
-            .map(|d| NaiveDate::from_ymd_opt(2025, 3, d).unwrap())
-            .collect();
+        let days = march(3);
         let svg = bars(
             "<dag> & co",
             "success rate",
@@ -411,16 +431,9 @@ mod tests {
         assert!(svg.contains("&lt;dag&gt; &amp; co"), "{svg}");
         assert_eq!(svg.matches("<rect").count(), 2);
         assert!(svg.contains("success rate (%)"));
-        let svg = lines(
-            "runtime",
-            "runtime",
-            Unit::Duration,
+        let svg = runtime(
             &days,
-            &[Series {
-                name: "median",
-                color: "#111",
-                values: vec![Some(60.0), Some(600.0), None],
-            }],
+            vec![Some(60.0), Some(600.0), None],
             "no successful run",
         );
         assert!(svg.contains("runtime (min)"), "{svg}");
@@ -430,9 +443,7 @@ mod tests {
 
     #[test]
     fn a_day_at_zero_is_a_mark_not_a_full_bar_and_empty_charts_say_so() {
-        let days: Vec<NaiveDate> = (1..=3)
-            .map(|d| NaiveDate::from_ymd_opt(2025, 3, d).unwrap())
-            .collect();
+        let days = march(3);
         let svg = share_bars(
             "rate",
             "success rate",
@@ -447,16 +458,9 @@ mod tests {
             "{svg}"
         );
         assert!(!svg.contains(r##"fill="#f00"><title>2025-03-03"##), "{svg}");
-        let empty = lines(
-            "runtime",
-            "runtime",
-            Unit::Duration,
+        let empty = runtime(
             &days,
-            &[Series {
-                name: "median",
-                color: "#111",
-                values: vec![None, None, None],
-            }],
+            vec![None, None, None],
             "no successful run in the period",
         );
         assert!(empty.contains("no successful run in the period"), "{empty}");
@@ -464,18 +468,7 @@ mod tests {
             !empty.contains(r#"class="tick""#),
             "no axis of zeros: {empty}"
         );
-        let alone = lines(
-            "runtime",
-            "runtime",
-            Unit::Duration,
-            &days,
-            &[Series {
-                name: "median",
-                color: "#111",
-                values: vec![None, Some(60.0), None],
-            }],
-            "-",
-        );
+        let alone = runtime(&days, vec![None, Some(60.0), None], "-");
         assert!(alone.contains(r#"r="4.5""#), "{alone}");
     }
 }

@@ -26,6 +26,15 @@ fn run_json(n: usize) -> String {
     )
 }
 
+/// Writes one whole JSON answer and closes the connection.
+async fn answer_json(socket: &mut tokio::net::TcpStream, body: &str) {
+    let answer = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = socket.write_all(answer.as_bytes()).await;
+}
+
 /// Starts the server; returns its base URL and the count of DAG-run list requests it answered.
 async fn hostile_server(how: Misbehaviour) -> (String, Arc<AtomicUsize>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -51,16 +60,7 @@ async fn hostile_server(how: Misbehaviour) -> (String, Arc<AtomicUsize>) {
                 let text = String::from_utf8_lossy(&head).to_string();
                 let path = text.split_whitespace().nth(1).unwrap_or("/").to_string();
                 if path.starts_with("/api/v2/version") {
-                    let body = r#"{"version": "3.3.2"}"#;
-                    let _ = socket
-                        .write_all(
-                            format!(
-                                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                                body.len()
-                            )
-                            .as_bytes(),
-                        )
-                        .await;
+                    answer_json(&mut socket, r#"{"version": "3.3.2"}"#).await;
                     return;
                 }
                 let n = counter.fetch_add(1, Ordering::SeqCst);
@@ -91,15 +91,7 @@ async fn hostile_server(how: Misbehaviour) -> (String, Arc<AtomicUsize>) {
                                 run_json(n)
                             ),
                         };
-                        let _ = socket
-                            .write_all(
-                                format!(
-                                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                                    body.len()
-                                )
-                                .as_bytes(),
-                            )
-                            .await;
+                        answer_json(&mut socket, &body).await;
                     }
                 }
             });
