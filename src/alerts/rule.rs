@@ -155,16 +155,6 @@ impl<'a> Judging<'a> {
             .unwrap_or(0)
     }
 
-    /// Whether any section sets `pick`.
-    pub fn any_sets<T>(&self, pick: fn(&AlertRules) -> Option<T>) -> bool {
-        pick(&self.alerts.rules).is_some()
-            || self
-                .alerts
-                .overrides
-                .iter()
-                .any(|o| pick(&o.rules).is_some())
-    }
-
     /// Every DAG with daily outcomes whose alerts are on, with its days and its rules.
     pub fn dags_with_days(
         &self,

@@ -608,6 +608,18 @@ impl OwnDatabase {
             .collect()
     }
 
+    /// The first column of every row of `sql`, as text.
+    pub async fn strings(&self, sql: &str) -> Vec<String> {
+        self.client()
+            .await
+            .query(sql, &[])
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    }
+
     /// A superuser connection to it.
     pub async fn client(&self) -> tokio_postgres::Client {
         let conn = format!(

@@ -195,18 +195,11 @@ async fn the_readme_suite_runs_as_written() {
         &[],
     );
     assert_eq!(validated.code, 0, "{validated:?}");
-    let outcomes: Vec<String> = db
-        .client()
-        .await
-        .query(
+    let outcomes = db
+        .strings(
             "SELECT test_name || ' ' || outcome FROM pipewatch.validation_run_history ORDER BY test_name",
-            &[],
         )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+        .await;
     assert_eq!(
         outcomes,
         [

@@ -242,16 +242,11 @@ async fn the_example_dag_judges_the_alert_rules_after_its_transform() {
             assert!(run.stdout.contains("alerts: "), "{run:?}");
         }
     }
-    let open: Vec<String> = client
-        .query(
+    let open = db
+        .strings(
             "SELECT rule || ' ' || subject FROM pipewatch.alert_history WHERE resolved_at IS NULL",
-            &[],
         )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+        .await;
     assert_eq!(
         open,
         ["freshness orders"],

@@ -37,7 +37,7 @@ impl AlertRule for RuntimeRegression {
     fn judge<'a>(&'a self, cx: &'a Judging<'a>) -> BoxFuture<'a, Result<Vec<Finding>, AlertError>> {
         Box::pin(async move {
             let mut findings = Vec::new();
-            if !cx.any_sets(|r| r.runtime_mad_multiple) {
+            if !any_sets(cx.alerts, |r| r.runtime_mad_multiple) {
                 return Ok(findings);
             }
             let back = cx.longest(|r| r.runtime_baseline_days).max(14) + 2;
