@@ -15,16 +15,18 @@ use tokio_postgres::Client;
 use crate::config::ExtractSettings;
 use crate::context::RunContext;
 use crate::db::SqlError;
+use crate::format::plural;
 use crate::load::StagedExtract;
 use crate::run_log::{self, RunLogError, Stage, StageCounts, StageReport};
 use crate::source::{
-    ExtractMode, ExtractPlan, ExtractScope, ExtractSink, ExtractSinks, ObjectKind, Source,
+    ExtractMode, ExtractPlan, ExtractScope, ExtractSink, ExtractSinks, ObjectKind, Recheck, Source,
     SourceError, TaskCoverage,
 };
 use crate::stage::{ObjectStore, StageError};
 
 const WATERMARK_SQL: &str = include_str!("../sql/extract/watermark.sql");
 const UNFINISHED_IDS_SQL: &str = include_str!("../sql/extract/unfinished_ids.sql");
+const RECHECK_KNOWN_SQL: &str = include_str!("../sql/extract/recheck_known.sql");
 const UNFINISHED_RUNS_SQL: &str = include_str!("../sql/extract/unfinished_runs.sql");
 const REGISTER_SQL: &str = include_str!("../sql/extract/register.sql");
 
@@ -76,6 +78,8 @@ pub struct ExtractReport {
     pub mode: ExtractMode,
     /// Whether the extract scanned for changed runs (`updated_at`).
     pub scanned_changed_runs: bool,
+    /// An incremental extract's re-check of the newest loaded runs.
+    pub recheck: Option<Recheck>,
     /// DAG runs in the object.
     pub rows: i64,
     /// Size of the object.
@@ -91,8 +95,10 @@ pub struct ExtractReport {
 impl StageReport for ExtractReport {
     fn counts(&self) -> StageCounts {
         StageCounts {
-            rows_read: Some(self.rows + self.task_rows()),
-            rows_written: Some(self.rows + self.task_rows()),
+            rows_read: Some(self.rows),
+            rows_written: Some(self.rows),
+            task_rows_read: self.tasks.as_ref().map(|t| t.1),
+            task_rows_written: self.tasks.as_ref().map(|t| t.1),
         }
     }
 }
@@ -118,10 +124,19 @@ impl std::fmt::Display for ExtractReport {
         }
         write!(
             f,
-            " from Airflow instance {} ({})",
+            " from Airflow instance {} ({}",
             self.instance,
             self.mode.as_str()
-        )
+        )?;
+        if let Some(r) = self.recheck {
+            write!(
+                f,
+                "; {} of the newest {} re-checked: unchanged, not read again",
+                r.unchanged,
+                plural(r.held, "loaded run", "loaded runs")
+            )?;
+        }
+        f.write_str(")")
     }
 }
 
@@ -164,6 +179,8 @@ pub async fn extract_instance(
         instance = %report.instance,
         mode = report.mode.as_str(),
         scanned_changed_runs = report.scanned_changed_runs,
+        rechecked_runs = report.recheck.map(|r| r.held),
+        rechecked_unchanged = report.recheck.map(|r| r.unchanged),
         rows = report.rows,
         task_rows = report.task_rows(),
         bytes = report.bytes,
@@ -230,11 +247,35 @@ async fn extract(
         ),
         ExtractScope::Incremental { .. } => None,
     };
+    let loaded_max_id: Option<i32> = watermark.as_ref().and_then(|r| r.get(0));
+    // The re-check of an incremental extract by id: what the warehouse holds of the newest
+    // recheck_last_ids runs, so that the source copies only the new and changed ones.
+    let recheck_above = match (scope, loaded_max_id) {
+        (ExtractScope::Incremental { full: false }, Some(loaded)) if source.reads_by_id() => {
+            let margin = settings.recheck_last_ids.min(i32::MAX as u64) as i32;
+            Some(loaded.saturating_sub(margin))
+        }
+        _ => None,
+    };
+    let rechecked = match recheck_above {
+        Some(above) => warehouse
+            .query(RECHECK_KNOWN_SQL, &[&name, &above])
+            .await
+            .map_err(warehouse_error(
+                "read the loaded runs the extract re-checks",
+            ))?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect(),
+        None => Vec::new(),
+    };
     let plan = ExtractPlan {
         scope,
         unfinished_runs,
         window,
-        loaded_max_id: watermark.as_ref().and_then(|r| r.get(0)),
+        recheck_above,
+        rechecked,
+        loaded_max_id,
         changed_runs_scanned_at: watermark
             .as_ref()
             .and_then(|r| r.get::<_, Option<DateTime<Utc>>>(1)),
@@ -329,6 +370,7 @@ async fn extract(
         mode: extracted.mode,
         scanned_changed_runs: extracted.mode == ExtractMode::Full
             || extracted.changed_runs_since.is_some(),
+        recheck: extracted.recheck,
         rows,
         bytes,
         tasks,

@@ -88,6 +88,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0011_unbounded_runtime_sum.sql",
         sql: include_str!("../sql/schema/0011_unbounded_runtime_sum.sql"),
     },
+    Migration {
+        version: 12,
+        name: "0012_recheck_index_and_task_counts.sql",
+        sql: include_str!("../sql/schema/0012_recheck_index_and_task_counts.sql"),
+    },
 ];
 
 const BOOTSTRAP_SQL: &str = include_str!("../sql/migrate/bootstrap.sql");
@@ -317,6 +322,7 @@ pub async fn apply(
         let counts = StageCounts {
             rows_read: None,
             rows_written: Some(report.applied_now.len() as i64),
+            ..StageCounts::default()
         };
         run_log::record_finished(&tx, ctx, Stage::Migrate, started_at, &counts).await?;
     }

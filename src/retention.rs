@@ -52,6 +52,7 @@ impl StageReport for RetentionReport {
         StageCounts {
             rows_read: None,
             rows_written: Some((self.objects_deleted + self.run_log_rows_deleted) as i64),
+            ..StageCounts::default()
         }
     }
 }

@@ -111,6 +111,10 @@ pub struct StageCounts {
     pub rows_read: Option<i64>,
     /// Rows written (inserted or updated), when it writes rows.
     pub rows_written: Option<i64>,
+    /// Task tries read, for the stages that carry them beside DAG runs (extract, load).
+    pub task_rows_read: Option<i64>,
+    /// Task tries staged (extract) or inserted or changed (load).
+    pub task_rows_written: Option<i64>,
 }
 
 /// What a stage that returned a report found: its run-log row's outcome and error text.
@@ -275,6 +279,8 @@ async fn finish(
                 &outcome.as_str(),
                 &counts.rows_read,
                 &counts.rows_written,
+                &counts.task_rows_read,
+                &counts.task_rows_written,
                 &error_message,
             ],
         )
@@ -350,6 +356,8 @@ async fn record_row(
                 &outcome.as_str(),
                 &counts.rows_read,
                 &counts.rows_written,
+                &counts.task_rows_read,
+                &counts.task_rows_written,
                 &error_message,
                 &VERSION,
                 &ctx.hostname,

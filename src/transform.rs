@@ -137,6 +137,7 @@ impl StageReport for TransformReport {
         StageCounts {
             rows_read: Some((self.dag_run_days + self.validation_days) as i64),
             rows_written: Some(self.rows_written as i64),
+            ..StageCounts::default()
         }
     }
 }

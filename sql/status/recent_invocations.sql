@@ -27,6 +27,8 @@ SELECT run_id::text AS run_id,
            'outcome', shown_outcome,
            'rows_read', rows_read,
            'rows_written', rows_written,
+           'task_rows_read', task_rows_read,
+           'task_rows_written', task_rows_written,
            'seconds', round(duration_seconds::numeric, 3),
            'error', error_message) ORDER BY run_log_id)::text AS stages
 FROM stage

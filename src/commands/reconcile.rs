@@ -172,6 +172,7 @@ impl StageReport for InstanceReconciliation {
         StageCounts {
             rows_read: Some(self.source_finished + self.warehouse_finished),
             rows_written: None,
+            ..StageCounts::default()
         }
     }
 

@@ -365,12 +365,27 @@ fn render_text(status: &Status) -> String {
                 serde_json::Value::String(s) => format!(" [{s}]"),
                 _ => String::new(),
             };
+            // Extract and load count DAG runs and task tries apart (since migration 0012).
+            let counts =
+                if stage["task_rows_read"].is_null() && stage["task_rows_written"].is_null() {
+                    format!(
+                        "rows read {}, written {}",
+                        field("rows_read"),
+                        field("rows_written")
+                    )
+                } else {
+                    format!(
+                        "runs read {}, written {}; task tries read {}, written {}",
+                        field("rows_read"),
+                        field("rows_written"),
+                        field("task_rows_read"),
+                        field("task_rows_written")
+                    )
+                };
             let mut line = format!(
-                "      {}{instance}: {}, rows read {}, written {}, {} s",
+                "      {}{instance}: {}, {counts}, {} s",
                 field("stage"),
                 field("outcome"),
-                field("rows_read"),
-                field("rows_written"),
                 field("seconds")
             );
             if let serde_json::Value::String(error) = &stage["error"] {

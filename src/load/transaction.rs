@@ -72,13 +72,11 @@ impl LoadReport {
 
 impl StageReport for LoadReport {
     fn counts(&self) -> StageCounts {
-        let (task_read, task_changed) = self
-            .tasks
-            .as_ref()
-            .map_or((0, 0), |t| (t.rows_read, t.rows_changed));
         StageCounts {
-            rows_read: Some((self.rows_read + task_read) as i64),
-            rows_written: Some((self.rows_changed + task_changed) as i64),
+            rows_read: Some(self.rows_read as i64),
+            rows_written: Some(self.rows_changed as i64),
+            task_rows_read: self.tasks.as_ref().map(|t| t.rows_read as i64),
+            task_rows_written: self.tasks.as_ref().map(|t| t.rows_changed as i64),
         }
     }
 }

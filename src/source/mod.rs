@@ -256,6 +256,12 @@ pub struct ExtractPlan<'a> {
     pub changed_runs_scanned_at: Option<DateTime<Utc>>,
     /// Source ids of runs the warehouse holds as unfinished (queued or running).
     pub unfinished_ids: Vec<i32>,
+    /// The re-check of an incremental extract by id: runs above this id are read again unless
+    /// the warehouse holds them unchanged (None: not an incremental extract by id).
+    pub recheck_above: Option<i32>,
+    /// The runs the warehouse holds above `recheck_above`: Airflow id and `updated_at` as last
+    /// read (None when Airflow had not set it).
+    pub rechecked: Vec<(i32, Option<DateTime<Utc>>)>,
     /// `(dag_id, run_id)` of the runs the warehouse holds as unfinished (for sources without
     /// Airflow's ids: the REST API).
     pub unfinished_runs: Vec<(String, String)>,
@@ -263,6 +269,15 @@ pub struct ExtractPlan<'a> {
     pub window: Option<(DateTime<Utc>, DateTime<Utc>)>,
     /// `[extract]` settings.
     pub settings: &'a ExtractSettings,
+}
+
+/// The re-check of an incremental extract: the newest loaded runs, compared with Airflow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recheck {
+    /// Runs the warehouse held in the re-checked range.
+    pub held: u64,
+    /// Of those, the ones Airflow holds unchanged (or no longer holds): not read again.
+    pub unchanged: u64,
 }
 
 /// What a source reports about the extract it yielded.
@@ -276,6 +291,9 @@ pub struct SourceExtract {
     pub source_max_id: Option<i32>,
     /// Lower bound of the changed-run scan, when one ran.
     pub changed_runs_since: Option<DateTime<Utc>>,
+    /// An incremental extract's re-check: how many runs the warehouse held in its range, and
+    /// how many of those were found unchanged (or gone from Airflow) and not read again.
+    pub recheck: Option<Recheck>,
     /// Airflow's major version (2 or 3).
     pub airflow_major_version: i16,
     /// Which task tries were read into the task sink.

@@ -306,6 +306,7 @@ impl StageReport for ValidateReport {
         StageCounts {
             rows_read: Some(self.results.len() as i64),
             rows_written: Some(self.results.len() as i64),
+            ..StageCounts::default()
         }
     }
 

@@ -229,6 +229,22 @@ async fn every_try_of_every_instance_ends_in_the_warehouse(major: u8) {
             "report -1 0 - - - current",
         ])
     );
+    // The run log and status count DAG runs and task tries apart.
+    assert_eq!(
+        w.count(
+            "SELECT count(*) FROM WH.pipewatch_run_log WHERE stage IN ('extract', 'load') \
+             AND rows_read = 1 AND task_rows_read = 4"
+        )
+        .await,
+        2
+    );
+    let status = w.run_ok(&["status"]);
+    assert!(
+        status
+            .stdout
+            .contains(": succeeded, runs read 1, written 1; task tries read 4, written 4,"),
+        "{status:?}"
+    );
 
     // Airflow moves on: load's failed try goes to history and try 2 runs late and succeeds;
     // fan is expanded into two mapped instances; report runs. The run finishes.

@@ -181,6 +181,7 @@ impl AirflowApi<'_> {
             source_now,
             source_max_id: None,
             changed_runs_since,
+            recheck: None,
             airflow_major_version: session.generation.major_version(),
             tasks,
         })

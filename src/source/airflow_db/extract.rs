@@ -9,8 +9,8 @@ use tokio_postgres::IsolationLevel;
 use super::layout::{AirflowDb, DagRunSchema};
 use crate::context::RunContext;
 use crate::source::{
-    ExtractMode, ExtractPlan, ExtractScope, ExtractSink, ExtractSinks, SourceError, SourceExtract,
-    TaskCoverage,
+    ExtractMode, ExtractPlan, ExtractScope, ExtractSink, ExtractSinks, Recheck, SourceError,
+    SourceExtract, TaskCoverage,
 };
 
 pub(super) const AIRFLOW2_SQL: &str =
@@ -79,6 +79,7 @@ impl AirflowDb<'_> {
         };
 
         let mut changed_runs_since = None;
+        let mut recheck = None;
         let ids: Option<Vec<i32>> = match (mode, plan.scope) {
             (ExtractMode::Full, _) => None,
             (
@@ -100,10 +101,14 @@ impl AirflowDb<'_> {
                 Some(rows.iter().map(|r| r.get(0)).collect())
             }
             (_, ExtractScope::Incremental { .. }) => {
-                let recheck = plan.settings.recheck_last_ids.min(i32::MAX as u64) as i32;
-                let above = plan.loaded_max_id.unwrap_or(0).saturating_sub(recheck);
+                let above = plan.recheck_above.unwrap_or(0);
+                let (held_ids, held_updated_at): (Vec<i32>, Vec<Option<DateTime<Utc>>>) =
+                    plan.rechecked.iter().copied().unzip();
                 let mut ids: Vec<i32> = tx
-                    .query(INCREMENTAL_IDS_SQL, &[&above, &plan.unfinished_ids])
+                    .query(
+                        INCREMENTAL_IDS_SQL,
+                        &[&above, &plan.unfinished_ids, &held_ids, &held_updated_at],
+                    )
                     .await
                     .map_err(self.sql_error("select new and unfinished runs"))?
                     .iter()
@@ -129,6 +134,14 @@ impl AirflowDb<'_> {
                 }
                 ids.sort_unstable();
                 ids.dedup();
+                let read_again = held_ids
+                    .iter()
+                    .filter(|id| ids.binary_search(id).is_ok())
+                    .count();
+                recheck = Some(Recheck {
+                    held: held_ids.len() as u64,
+                    unchanged: (held_ids.len() - read_again) as u64,
+                });
                 Some(ids)
             }
         };
@@ -182,6 +195,7 @@ impl AirflowDb<'_> {
             source_now,
             source_max_id,
             changed_runs_since,
+            recheck,
             airflow_major_version: layout.major_version(),
             tasks,
         })

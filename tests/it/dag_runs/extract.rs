@@ -160,6 +160,60 @@ async fn run_committed_after_a_higher_id_was_read_is_not_lost() {
 }
 
 #[tokio::test]
+async fn the_recheck_reads_again_only_runs_that_are_new_or_changed() {
+    // No changed-run scan: only the re-check of the newest ids can see a change.
+    let w = World::new(3, NO_SCAN).await;
+    for day in 1..=9 {
+        w.insert(&RunSpec::finished(
+            "etl",
+            &format!("2025-03-0{day}T00:00:00Z"),
+            "success",
+        ))
+        .await;
+    }
+    w.run_ok(&["run"]);
+    let staged = "SELECT row_count FROM WH.staged_extract ORDER BY extracted_at DESC LIMIT 1";
+    // Nothing new: nothing staged, and the output says what was re-checked.
+    let quiet = w.run_ok(&["run"]);
+    assert!(
+        quiet.stdout.contains(
+            "extracted 0 runs from Airflow instance default (incremental; 9 of the newest 9 loaded runs re-checked: unchanged, not read again)"
+        ),
+        "{quiet:?}"
+    );
+    assert_eq!(w.count(staged).await, 0);
+    // One run changed in Airflow (its updated_at moves), one is new: two runs staged.
+    w.exec(
+        "UPDATE AF.dag_run SET state = 'failed', updated_at = updated_at + interval '1 second'
+         WHERE run_id = 'scheduled__2025-03-04T00:00:00Z'",
+    )
+    .await;
+    w.insert(&RunSpec::finished("etl", "2025-03-10T00:00:00Z", "success"))
+        .await;
+    let changed = w.run_ok(&["run"]);
+    assert!(
+        changed
+            .stdout
+            .contains("extracted 2 runs from Airflow instance default (incremental; 8 of the newest 9 loaded runs re-checked"),
+        "{changed:?}"
+    );
+    assert_eq!(w.count(staged).await, 2);
+    assert_eq!(
+        w.state_of("etl", "scheduled__2025-03-04T00:00:00Z")
+            .await
+            .unwrap()
+            .split(' ')
+            .next(),
+        Some("failed")
+    );
+    // A run the warehouse lost (deleted by hand) is read again by the re-check.
+    w.exec("DELETE FROM WH.dag_run_history WHERE run_id = 'scheduled__2025-03-05T00:00:00Z'")
+        .await;
+    w.run_ok(&["run"]);
+    assert_eq!(w.count("SELECT count(*) FROM WH.dag_run_history").await, 10);
+}
+
+#[tokio::test]
 async fn cleared_run_that_reruns_between_extracts_is_refreshed() {
     // Scan for changed runs on every extract.
     let w = World::new(
