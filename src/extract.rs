@@ -248,6 +248,21 @@ async fn extract(
         ExtractScope::Incremental { .. } => None,
     };
     let loaded_max_id: Option<i32> = watermark.as_ref().and_then(|r| r.get(0));
+    // A watermark in the future hides every later change: read every run once to repair it.
+    let in_future = watermark
+        .as_ref()
+        .and_then(|r| r.get::<_, Option<bool>>("in_future"))
+        .unwrap_or(false);
+    let scope = match scope {
+        ExtractScope::Incremental { full: false } if in_future => {
+            tracing::warn!(
+                instance = name,
+                "The watermark lies more than an hour in the future (a wrong Airflow clock recorded it before pipewatch checked the clock): this extract reads every run, and the load replaces what that clock hid."
+            );
+            ExtractScope::Incremental { full: true }
+        }
+        other => other,
+    };
     // The re-check of an incremental extract by id: what the warehouse holds of the newest
     // recheck_last_ids runs, so that the source copies only the new and changed ones.
     let recheck_above = match (scope, loaded_max_id) {

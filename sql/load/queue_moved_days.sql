@@ -7,7 +7,7 @@ SELECT DISTINCT h.airflow_instance,
        (coalesce(h.execution_date, h.run_after) AT TIME ZONE $1::text)::date
 FROM dag_run_extract_batch AS b
 JOIN dag_run_history AS h USING (airflow_instance, dag_id, run_id)
-WHERE b.source_read_at >= h.source_read_at
+WHERE (b.source_read_at >= h.source_read_at OR h.source_read_at > now() + interval '1 hour')
   AND coalesce(h.execution_date, h.run_after) IS NOT NULL
   AND coalesce(h.execution_date, h.run_after)
       IS DISTINCT FROM coalesce(b.execution_date, b.run_after)

@@ -2,6 +2,9 @@
 -- A run not yet in the warehouse is inserted. A run already there is updated only when the
 -- batch read it no earlier than the stored state (a replayed old extract never rolls a run back)
 -- and something differs, so loading the same extract again changes nothing.
+-- A stored read time more than an hour ahead of this clock (the most an extract may be off,
+-- [extract] max_clock_skew_seconds) was recorded by a wrong clock before pipewatch checked it:
+-- any newer read replaces it (docs/extract-watermark.md, "A clock in the future").
 -- The day (in the reporting time zone) of every inserted or changed run is queued for the
 -- transform in the same statement.
 -- Grain: one row per DAG run. Params: $1 the loading invocation's run id, $2 reporting time zone.
@@ -33,7 +36,7 @@ SET airflow_major_version = EXCLUDED.airflow_major_version,
     source_read_at        = EXCLUDED.source_read_at,
     loaded_at             = now(),
     loaded_by_run_id      = EXCLUDED.loaded_by_run_id
-WHERE EXCLUDED.source_read_at >= h.source_read_at
+WHERE (EXCLUDED.source_read_at >= h.source_read_at OR h.source_read_at > now() + interval '1 hour')
   AND (h.airflow_major_version, h.id, h.execution_date, h.run_after, h.state, h.run_type,
        h.external_trigger, h.queued_at, h.start_date, h.end_date, h.data_interval_start,
        h.data_interval_end, h.clear_number, h.source_updated_at)

@@ -2,6 +2,9 @@
 -- run_id, task_id, map_index, try_number), like upsert_dag_runs.sql: a try not yet in the
 -- warehouse is inserted; one already there is updated only when the batch read it no earlier
 -- and something differs, so loading the same extract again changes nothing.
+-- A stored read time more than an hour ahead of this clock (the most an extract may be off,
+-- [extract] max_clock_skew_seconds) was recorded by a wrong clock before pipewatch checked it:
+-- any newer read replaces it (docs/extract-watermark.md, "A clock in the future").
 -- The batch holds every task instance of each DAG run it covers, so a stored try 0 (an
 -- instance Airflow had not scheduled yet) that a newer read of its run no longer holds has
 -- become try 1 (or, for a mapped task, map index 0): it is deleted. No other try is ever
@@ -26,7 +29,7 @@ WHERE NOT EXISTS (
     WHERE s.airflow_instance = b.airflow_instance AND s.dag_id = b.dag_id
       AND s.run_id = b.run_id AND s.task_id = b.task_id AND s.map_index = b.map_index
       AND s.try_number = b.try_number
-      AND (b.source_read_at < s.source_read_at
+      AND ((b.source_read_at < s.source_read_at AND s.source_read_at <= now() + interval '1 hour')
            OR (s.airflow_major_version, s.state, s.start_date, s.end_date, s.queued_at,
                s.scheduled_at, s.pool, s.pool_slots, s.queue, s.operator, s.hostname,
                s.max_tries, s.from_history, s.source_updated_at)
@@ -52,7 +55,7 @@ SET airflow_major_version = EXCLUDED.airflow_major_version,
     source_read_at        = EXCLUDED.source_read_at,
     loaded_at             = now(),
     loaded_by_run_id      = EXCLUDED.loaded_by_run_id
-WHERE EXCLUDED.source_read_at >= h.source_read_at
+WHERE (EXCLUDED.source_read_at >= h.source_read_at OR h.source_read_at > now() + interval '1 hour')
   AND (h.airflow_major_version, h.state, h.start_date, h.end_date, h.queued_at, h.scheduled_at,
        h.pool, h.pool_slots, h.queue, h.operator, h.hostname, h.max_tries, h.from_history,
        h.source_updated_at)
@@ -75,7 +78,7 @@ placeholders AS (
       AND h.dag_id = b.dag_id
       AND h.run_id = b.run_id
       AND h.try_number = 0
-      AND h.source_read_at < b.source_read_at
+      AND (h.source_read_at < b.source_read_at OR h.source_read_at > now() + interval '1 hour')
       AND NOT EXISTS (
           SELECT 1 FROM task_instance_extract_batch AS x
           WHERE x.airflow_instance = h.airflow_instance AND x.dag_id = h.dag_id

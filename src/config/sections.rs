@@ -124,6 +124,7 @@ pub const SECTIONS: &[SectionSpec] = &[
             "changed_runs_scan_interval_minutes",
             "changed_runs_scan_overlap_minutes",
             "task_instances",
+            "max_clock_skew_seconds",
         ],
     },
     SectionSpec {

@@ -22,6 +22,8 @@ pub const DEFAULT_S3_TIMEOUT_SECONDS: u64 = 60;
 
 /// Default number of the newest already-loaded dag_run ids each extract reads again.
 pub const DEFAULT_RECHECK_LAST_IDS: u64 = 1000;
+/// Default `[extract] max_clock_skew_seconds`: five minutes.
+pub const DEFAULT_MAX_CLOCK_SKEW_SECONDS: u64 = 300;
 /// Default minutes between scans for runs Airflow changed (by `updated_at`).
 pub const DEFAULT_CHANGED_RUNS_SCAN_INTERVAL_MINUTES: u64 = 60;
 /// Default overlap of consecutive changed-run scans, in minutes.
@@ -76,6 +78,9 @@ pub struct ExtractSettings {
     /// Whether extracts also read the task instances (every try) of the DAG runs they read,
     /// into `task_run_history`.
     pub task_instances: bool,
+    /// The largest difference, in seconds, allowed between the source's clock (the read time
+    /// of every row) and this machine's; beyond it an extract reads nothing.
+    pub max_clock_skew_seconds: u64,
 }
 
 impl Default for ExtractSettings {
@@ -85,6 +90,7 @@ impl Default for ExtractSettings {
             changed_runs_scan_interval_minutes: DEFAULT_CHANGED_RUNS_SCAN_INTERVAL_MINUTES,
             changed_runs_scan_overlap_minutes: DEFAULT_CHANGED_RUNS_SCAN_OVERLAP_MINUTES,
             task_instances: true,
+            max_clock_skew_seconds: DEFAULT_MAX_CLOCK_SKEW_SECONDS,
         }
     }
 }
@@ -103,6 +109,11 @@ impl Parser<'_> {
                 .number("changed_runs_scan_overlap_minutes", 0, 24 * 60)?
                 .unwrap_or(d.changed_runs_scan_overlap_minutes),
             task_instances: s.boolean("task_instances")?.unwrap_or(d.task_instances),
+            // At most an hour: the load treats a stored read time more than an hour ahead of
+            // the warehouse's clock as wrong (sql/load/upsert_dag_runs.sql).
+            max_clock_skew_seconds: s
+                .number("max_clock_skew_seconds", 1, 3600)?
+                .unwrap_or(d.max_clock_skew_seconds),
         };
         s.finish()?;
         Ok(settings)

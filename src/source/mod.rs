@@ -371,6 +371,26 @@ pub enum SourceError {
         /// What is wrong.
         problem: String,
     },
+    /// The source's clock is too far from this machine's to be trusted as the read time.
+    #[error(
+        "Airflow instance {instance}: {clock} reads {source_now}, {skew} {direction} this machine's clock ({local_now}), beyond [extract] max_clock_skew_seconds = {limit}. pipewatch records when it read each run by that clock (a read time in the future would hide every later change), so it read nothing: set the clock right (NTP), then run again"
+    )]
+    ClockSkew {
+        /// The instance.
+        instance: String,
+        /// Which clock: the database's `now()` or the server's `Date` header.
+        clock: &'static str,
+        /// The source's clock.
+        source_now: DateTime<Utc>,
+        /// This machine's clock.
+        local_now: DateTime<Utc>,
+        /// The difference, in words.
+        skew: String,
+        /// `ahead of` or `behind`.
+        direction: &'static str,
+        /// The allowed difference, in seconds.
+        limit: u64,
+    },
     /// The REST API failed.
     #[error("Airflow instance {instance} (REST API)")]
     Api {
@@ -389,6 +409,31 @@ pub enum SourceError {
         #[source]
         source: Box<StageError>,
     },
+}
+
+/// Checks the source's clock (`clock`, read as `source_now`) against this machine's: every row
+/// an extract stages carries it as its read time, and the watermark moves by it, so a clock far
+/// ahead would make every later read look older than the stored one.
+pub(crate) fn check_clock(
+    instance: &str,
+    clock: &'static str,
+    source_now: DateTime<Utc>,
+    limit: u64,
+) -> Result<(), SourceError> {
+    let local_now = Utc::now();
+    let skew = (source_now - local_now).num_milliseconds() as f64 / 1000.0;
+    if skew.abs() <= limit as f64 {
+        return Ok(());
+    }
+    Err(SourceError::ClockSkew {
+        instance: instance.to_string(),
+        clock,
+        source_now,
+        local_now,
+        skew: crate::format::duration(skew.abs()),
+        direction: if skew > 0.0 { "ahead of" } else { "behind" },
+        limit,
+    })
 }
 
 /// One configured source of DAG runs.
@@ -683,6 +728,23 @@ impl CsvRecordCounter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_clock_beyond_the_allowed_skew_is_refused_either_way() {
+        let now = Utc::now();
+        assert!(check_clock("a", "the clock", now + chrono::Duration::seconds(200), 300).is_ok());
+        let ahead = check_clock("a", "the clock", now + chrono::Duration::hours(3), 300)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            ahead.contains("the clock reads") && ahead.contains("3.0 h ahead of this machine's"),
+            "{ahead}"
+        );
+        let behind = check_clock("a", "the clock", now - chrono::Duration::seconds(400), 300)
+            .unwrap_err()
+            .to_string();
+        assert!(behind.contains("6.7 min behind this machine's"), "{behind}");
+    }
 
     #[test]
     fn counts_records_with_quoted_newlines_split_across_chunks() {

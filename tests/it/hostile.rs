@@ -1,7 +1,9 @@
 //! A deliberately misbehaving Airflow REST API on loopback, beside the tests against real
-//! Airflow: an answer that never ends, and lists whose paging never ends (the same offset page
-//! again and again; a cursor that comes back). Each extract must stop, quickly, with a message
-//! naming the URL, and read a bounded number of requests and bytes.
+//! Airflow: an answer that never ends, lists whose paging never ends (the same offset page
+//! again and again; a cursor that comes back), lists whose `total_entries` lies or whose pages
+//! hold more than asked, and a clock far in the future. Each extract must stop, quickly, with a
+//! message naming what is wrong, and read a bounded number of requests and bytes; or, where the
+//! answers still hold every run, read every run.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,6 +20,20 @@ enum Misbehaviour {
     SamePage,
     /// Cursor paging: the next cursor is always the same one.
     SameCursor,
+    /// Offset paging over 250 runs that honours offset, with this `total_entries` on every
+    /// page and this many rows beyond `limit` on each full page.
+    Lying { total: i64, extra: usize },
+    /// Offset paging over 3 runs, every answer dated 2100-01-01.
+    FutureClock,
+}
+
+/// The value of `name` in the request line's query string.
+fn query_value(path: &str, name: &str) -> Option<usize> {
+    let query = path.split_once('?')?.1;
+    query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix(&format!("{name}=")))
+        .and_then(|v| v.parse().ok())
 }
 
 fn run_json(n: usize) -> String {
@@ -28,8 +44,13 @@ fn run_json(n: usize) -> String {
 
 /// Writes one whole JSON answer and closes the connection.
 async fn answer_json(socket: &mut tokio::net::TcpStream, body: &str) {
+    answer_dated(socket, body, "").await;
+}
+
+/// [`answer_json`] with extra header lines (each ending in CRLF).
+async fn answer_dated(socket: &mut tokio::net::TcpStream, body: &str, headers: &str) {
     let answer = format!(
-        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{headers}connection: close\r\n\r\n{body}",
         body.len()
     );
     let _ = socket.write_all(answer.as_bytes()).await;
@@ -59,8 +80,12 @@ async fn hostile_server(how: Misbehaviour) -> (String, Arc<AtomicUsize>) {
                 }
                 let text = String::from_utf8_lossy(&head).to_string();
                 let path = text.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let date = match how {
+                    Misbehaviour::FutureClock => "date: Fri, 01 Jan 2100 00:00:00 GMT\r\n",
+                    _ => "",
+                };
                 if path.starts_with("/api/v2/version") {
-                    answer_json(&mut socket, r#"{"version": "3.3.2"}"#).await;
+                    answer_dated(&mut socket, r#"{"version": "3.3.2"}"#, date).await;
                     return;
                 }
                 let n = counter.fetch_add(1, Ordering::SeqCst);
@@ -93,6 +118,24 @@ async fn hostile_server(how: Misbehaviour) -> (String, Arc<AtomicUsize>) {
                         };
                         answer_json(&mut socket, &body).await;
                     }
+                    Misbehaviour::Lying { .. } | Misbehaviour::FutureClock => {
+                        let (runs, total, extra) = match how {
+                            Misbehaviour::Lying { total, extra } => (250, total, extra),
+                            _ => (3, 3, 0),
+                        };
+                        let offset = query_value(&path, "offset").unwrap_or(0).min(runs);
+                        let limit = query_value(&path, "limit").unwrap_or(100);
+                        let mut end = (offset + limit).min(runs);
+                        if end - offset == limit {
+                            end = (end + extra).min(runs);
+                        }
+                        let page: Vec<String> = (offset..end).map(run_json).collect();
+                        let body = format!(
+                            r#"{{"dag_runs": [{}], "total_entries": {total}}}"#,
+                            page.join(", ")
+                        );
+                        answer_dated(&mut socket, &body, date).await;
+                    }
                 }
             });
         }
@@ -101,6 +144,11 @@ async fn hostile_server(how: Misbehaviour) -> (String, Arc<AtomicUsize>) {
 }
 
 async fn extract_from(how: Misbehaviour) -> (Run, usize) {
+    let (run, lists, _) = extract_into_world(how).await;
+    (run, lists)
+}
+
+async fn extract_into_world(how: Misbehaviour) -> (Run, usize, World) {
     let (base, lists) = hostile_server(how).await;
     let w = World::new(
         2,
@@ -108,12 +156,14 @@ async fn extract_from(how: Misbehaviour) -> (Run, usize) {
             "[extract]\ntask_instances = false\n\
              [airflow_api_hostile]\nbase_url = {base}\ntoken = t\napi_version = v2\n\
              max_requests_per_second = 0\nmax_response_bytes = 100000\nrequest_timeout_seconds = 20\n\
+             page_size = 100\n\
              [retry]\nattempts = 1\n"
         ),
     )
     .await;
+    w.run_ok(&["migrate"]);
     let run = w.pipewatch(&["extract", "--instance", "hostile"]);
-    (run, lists.load(Ordering::SeqCst))
+    (run, lists.load(Ordering::SeqCst), w)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -133,7 +183,7 @@ async fn the_same_page_again_stops_the_extract() {
     let (run, lists) = extract_from(Misbehaviour::SamePage).await;
     assert_eq!(run.code, pipewatch::exit::ERROR as i32, "{run:?}");
     assert!(
-        run.stderr.contains("paging does not end")
+        run.stderr.contains("paging is broken")
             && run
                 .stderr
                 .contains("the same page of 2 rows came twice in a row"),
@@ -147,9 +197,80 @@ async fn a_cursor_that_comes_back_stops_the_extract() {
     let (run, lists) = extract_from(Misbehaviour::SameCursor).await;
     assert_eq!(run.code, pipewatch::exit::ERROR as i32, "{run:?}");
     assert!(
-        run.stderr.contains("paging does not end")
+        run.stderr.contains("paging is broken")
             && run.stderr.contains("cursor \"again\" came back"),
         "{run:?}"
     );
     assert!(lists <= 3, "{lists} list requests");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_total_too_small_does_not_end_the_list_early() {
+    let (run, lists, w) = extract_into_world(Misbehaviour::Lying { total: 1, extra: 0 }).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("extracted 250 runs"), "{run:?}");
+    // Three pages and the empty one that ends the list.
+    assert_eq!(lists, 4);
+    assert_eq!(
+        w.count("SELECT row_count FROM WH.staged_extract").await,
+        250
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_that_could_skip_runs_fail_the_extract() {
+    for (how, says) in [
+        (
+            Misbehaviour::Lying {
+                total: -5,
+                extra: 0,
+            },
+            "total_entries is -5, not a count",
+        ),
+        (
+            Misbehaviour::Lying {
+                total: 250,
+                extra: 5,
+            },
+            "a page held 105 rows where at most 100 were asked for",
+        ),
+        (
+            Misbehaviour::Lying {
+                total: 1000,
+                extra: 0,
+            },
+            "the list ended after 250 rows although total_entries announced 1000",
+        ),
+    ] {
+        let (run, _, w) = extract_into_world(how).await;
+        assert_eq!(run.code, pipewatch::exit::ERROR as i32, "{how:?}: {run:?}");
+        assert!(
+            run.stderr.contains("paging is broken") && run.stderr.contains(says),
+            "{how:?}: {run:?}"
+        );
+        assert_eq!(
+            w.count("SELECT count(*) FROM WH.staged_extract").await,
+            0,
+            "nothing registered"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_clock_far_ahead_is_refused_before_anything_is_read() {
+    let (run, lists, w) = extract_into_world(Misbehaviour::FutureClock).await;
+    assert_eq!(run.code, pipewatch::exit::ERROR as i32, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("the server's clock (its Date header) reads 2100-01-01 00:00:00 UTC")
+            && run.stderr.contains("ahead of this machine's clock")
+            && run.stderr.contains("max_clock_skew_seconds = 300"),
+        "{run:?}"
+    );
+    assert_eq!(lists, 0, "no list was read");
+    assert_eq!(
+        w.count("SELECT count(*) FROM WH.staged_extract").await,
+        0,
+        "nothing registered"
+    );
 }

@@ -816,3 +816,69 @@ async fn reconcile_compares_finished_tries_and_names_tries_airflow_lost() {
         );
     }
 }
+
+#[tokio::test]
+async fn read_times_a_wrong_clock_put_in_the_future_are_repaired_by_the_next_run() {
+    // Neither the re-check of the newest ids nor the changed-run scan: only the repair (a full
+    // read) can see the change below.
+    let w = World::new(
+        3,
+        "[extract]\nrecheck_last_ids = 0\nchanged_runs_scan_interval_minutes = 10080\n",
+    )
+    .await;
+    let mut run = RunSpec::finished("etl", "2025-03-01T00:00:00Z", "success");
+    run.start_date = Some("2025-03-01T01:00:00Z".into());
+    w.insert(&run).await;
+    let r = run.run_id.as_str();
+    current(&w, "etl", Try::new(r, "t", 1, Some("success")).ran(0, 60)).await;
+    w.run_ok(&["run"]);
+    // What an Airflow answering "Date: 2100" did before pipewatch checked the clock.
+    w.exec(
+        "UPDATE WH.dag_run_history SET source_read_at = '2100-01-01T00:00:00Z';
+         UPDATE WH.task_run_history SET source_read_at = '2100-01-01T00:00:00Z';
+         UPDATE WH.extract_watermark SET changed_runs_scanned_at = '2100-01-01T00:00:00Z',
+                                        last_source_read_at = '2100-01-01T00:00:00Z'",
+    )
+    .await;
+    // Airflow changes the run and its try afterwards.
+    w.exec(
+        "UPDATE AF.dag_run SET state = 'failed', updated_at = now();
+         UPDATE AF.task_instance SET state = 'failed', updated_at = now()",
+    )
+    .await;
+    let repaired = w.run_ok(&["run"]);
+    assert!(
+        repaired
+            .all_output()
+            .contains("The watermark lies more than an hour in the future"),
+        "{repaired:?}"
+    );
+    assert!(
+        repaired.stdout.contains("(full)"),
+        "the repair reads every run: {repaired:?}"
+    );
+    assert_eq!(
+        w.state_of("etl", r).await.unwrap().split(' ').next(),
+        Some("failed")
+    );
+    assert_eq!(tries(&w).await, lines(&["t -1 1 failed 0 60 current"]));
+    assert_eq!(
+        w.count(
+            "SELECT count(*) FROM WH.extract_watermark WHERE changed_runs_scanned_at <= now() \
+             AND last_source_read_at <= now()"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        w.count(
+            "SELECT (SELECT count(*) FROM WH.dag_run_history WHERE source_read_at > now()) \
+                  + (SELECT count(*) FROM WH.task_run_history WHERE source_read_at > now())"
+        )
+        .await,
+        0
+    );
+    // And the next run is incremental again.
+    let next = w.run_ok(&["run"]);
+    assert!(next.stdout.contains("(incremental"), "{next:?}");
+}

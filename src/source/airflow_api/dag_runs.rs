@@ -299,9 +299,11 @@ impl Session<'_> {
         let answer = self.call(Method::GET, url, None).await?;
         let page: RunPage = self.json(answer)?;
         let key = |r: &ApiDagRun| (r.dag_id.clone(), r.dag_run_id.clone());
+        let asked = pager.limit(self.settings.page_size);
         pager
             .advance(PageFacts {
                 got: page.dag_runs.len() as u64,
+                asked,
                 total_entries: page.total_entries,
                 total_entries_limit: page.total_entries_limit,
                 next_cursor: page.next_cursor.as_deref(),
@@ -310,7 +312,7 @@ impl Session<'_> {
                     page.dag_runs.last().map(key),
                 ),
             })
-            .map_err(|detail| ApiError::EndlessPaging {
+            .map_err(|detail| ApiError::BrokenPaging {
                 url: url_shown.clone(),
                 detail,
                 pages: pager.pages(),

@@ -113,14 +113,15 @@ pub enum ApiError {
         /// The limit.
         limit: u64,
     },
-    /// A list whose pages do not end: the same page or cursor again.
+    /// A list whose pages do not end (the same page or cursor again) or disagree with what
+    /// the server announced (see `paging.rs`).
     #[error(
-        "{url}: the server's paging does not end ({detail}); pipewatch stopped after {pages} pages: is this a proxy or a broken Airflow?"
+        "{url}: the server's paging is broken ({detail}); pipewatch stopped after {pages} pages rather than loop or skip runs: is this a proxy or a broken Airflow?"
     )]
-    EndlessPaging {
+    BrokenPaging {
         /// The URL.
         url: String,
-        /// What repeated.
+        /// What went wrong.
         detail: String,
         /// Pages read.
         pages: u64,

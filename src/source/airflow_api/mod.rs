@@ -97,6 +97,12 @@ impl AirflowApi<'_> {
         let error = self.error();
         let mut session = Session::open(self.settings).await.map_err(&error)?;
         let source_now = session.server_now;
+        crate::source::check_clock(
+            self.instance(),
+            "the server's clock (its Date header)",
+            source_now,
+            plan.settings.max_clock_skew_seconds,
+        )?;
         let mode = match plan.scope {
             ExtractScope::Window { .. } => ExtractMode::Window,
             ExtractScope::Incremental { full: true } => ExtractMode::Full,

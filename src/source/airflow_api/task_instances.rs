@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::client::{Generation, Session};
 use super::error::ApiError;
 use super::error::{api_failure, stage_failure, unreadable};
-use super::paging::fingerprint;
+use super::paging::{PageFacts, Pager, fingerprint};
 use super::rows::{csv_line, parse_instant, stamp};
 use crate::source::{ExtractSink, SourceError, TaskCoverage};
 
@@ -192,14 +192,12 @@ impl Session<'_> {
             let mut run_ids: Vec<&str> = chunk.iter().map(|(_, r)| r.as_str()).collect();
             run_ids.sort_unstable();
             run_ids.dedup();
-            let mut offset = 0u64;
-            let mut previous = None;
-            let mut pages = 0u64;
-            loop {
+            let mut pager = Pager::by_offset(TASKS_PER_PAGE);
+            while !pager.done() {
                 let mut body = serde_json::json!({
                     "dag_ids": dag_ids,
                     "dag_run_ids": run_ids,
-                    "page_offset": offset,
+                    "page_offset": pager.offset(),
                     "page_limit": TASKS_PER_PAGE,
                 });
                 if self.generation == Generation::V2 {
@@ -212,14 +210,12 @@ impl Session<'_> {
                     ],
                     &[],
                 );
+                let url_shown = url.to_string();
                 let answer = self
                     .call(Method::POST, url, Some(body.to_string()))
                     .await
                     .map_err(api_error)?;
                 let page: TaskPage = self.json(answer).map_err(api_error)?;
-                let got = page.task_instances.len() as u64;
-                // The same page again (a server whose paging is broken sends it forever).
-                pages += 1;
                 let key = |t: &ApiTaskInstance| {
                     (
                         t.dag_id.clone(),
@@ -228,29 +224,24 @@ impl Session<'_> {
                         t.map_index,
                     )
                 };
-                let print = fingerprint(
-                    page.task_instances.first().map(key),
-                    page.task_instances.last().map(key),
-                );
-                if print.is_some() && print == previous {
-                    return Err(api_error(ApiError::EndlessPaging {
-                        url: self
-                            .url(
-                                &[
-                                    self.generation.prefix(),
-                                    "dags/~/dagRuns/~/taskInstances/list",
-                                ],
-                                &[],
-                            )
-                            .to_string(),
-                        detail: format!(
-                            "the same page of {got} task instances came twice in a row"
-                        ),
-                        pages,
+                let facts = PageFacts {
+                    got: page.task_instances.len() as u64,
+                    asked: TASKS_PER_PAGE,
+                    total_entries: page.total_entries,
+                    total_entries_limit: None,
+                    next_cursor: None,
+                    fingerprint: fingerprint(
+                        page.task_instances.first().map(key),
+                        page.task_instances.last().map(key),
+                    ),
+                };
+                if let Err(detail) = pager.advance(facts) {
+                    return Err(api_error(ApiError::BrokenPaging {
+                        url: url_shown,
+                        detail,
+                        pages: pager.pages(),
                     }));
                 }
-                previous = print;
-                offset += got;
                 for ti in &page.task_instances {
                     if !wanted.contains(&(ti.dag_id.as_str(), ti.dag_run_id.as_str())) {
                         continue;
@@ -266,10 +257,6 @@ impl Session<'_> {
                 if writer.buffer.len() >= 1 << 20 {
                     sink.write(&writer.buffer).await.map_err(stage_error)?;
                     writer.buffer.clear();
-                }
-                let total = page.total_entries.unwrap_or(0).max(0) as u64;
-                if got == 0 || offset >= total {
-                    break;
                 }
             }
         }

@@ -59,6 +59,12 @@ impl AirflowDb<'_> {
             .map_err(self.sql_error("read the clock and highest id"))?;
         let source_now: DateTime<Utc> = snapshot.get("source_now");
         let source_max_id: Option<i32> = snapshot.get("max_id");
+        crate::source::check_clock(
+            name,
+            "its metadata database's clock (now())",
+            source_now,
+            plan.settings.max_clock_skew_seconds,
+        )?;
 
         let mode = match plan.scope {
             ExtractScope::Window { .. } => ExtractMode::Window,
