@@ -24,6 +24,7 @@ use super::Report;
 use crate::config::Settings;
 use crate::context::RunContext;
 use crate::db::SqlError;
+use crate::format::plural;
 use crate::migrate;
 use crate::reporting;
 use crate::run_log::{self, RunLogError, Stage, StageCounts, StageReport, Verdict};
@@ -162,6 +163,8 @@ pub enum TaskReconciliation {
         missing_tries: i64,
         /// One such instance.
         missing_example: Option<String>,
+        /// Finished tries kept in the warehouse of runs gone from Airflow (not a difference).
+        gone_tries: i64,
     },
     /// Not comparable: the source keeps only current tries (Airflow before 2.10).
     CurrentTriesOnly,
@@ -284,9 +287,10 @@ fn write_gone(f: &mut fmt::Formatter<'_>, gone: &[GoneRun]) -> fmt::Result {
         .collect();
     writeln!(
         f,
-        "  note: {} finished runs on {} days are kept in the warehouse, gone from Airflow (removed there on purpose, e.g. by `airflow db clean` or a deleted DAG; not a difference): {}{}",
-        gone.len(),
-        days.len(),
+        "  note: {} on {} {} kept in the warehouse, gone from Airflow (removed there on purpose, e.g. by `airflow db clean` or a deleted DAG; not a difference): {}{}",
+        plural(gone.len() as u64, "finished run", "finished runs"),
+        plural(days.len() as u64, "day", "days"),
+        if gone.len() == 1 { "is" } else { "are" },
         examples.join(", "),
         if gone.len() > examples.len() {
             ", ..."
@@ -305,6 +309,7 @@ impl fmt::Display for TaskReconciliation {
             instances_missing_tries,
             missing_tries,
             missing_example,
+            gone_tries,
         } = self
         else {
             return writeln!(
@@ -323,6 +328,18 @@ impl fmt::Display for TaskReconciliation {
         }
         if !differences.is_empty() {
             write_differences(f, differences)?;
+        }
+        if *gone_tries > 0 {
+            writeln!(
+                f,
+                "  note: {} of runs gone from Airflow {} kept in the warehouse (not a difference)",
+                plural(
+                    *gone_tries as u64,
+                    "finished task try",
+                    "finished task tries"
+                ),
+                if *gone_tries == 1 { "is" } else { "are" }
+            )?;
         }
         if *missing_tries > 0 {
             writeln!(
@@ -519,7 +536,8 @@ async fn compare(
         (differences, gone)
     };
     let tasks = if settings.extract.task_instances && source.compares_task_tries() {
-        Some(compare_tasks(source, warehouse, ctx, zone, from, to, until).await?)
+        let window = (zone, from, to, until);
+        Some(compare_tasks(source, warehouse, ctx, window, &gone_from_airflow).await?)
     } else {
         None
     };
@@ -653,14 +671,14 @@ fn day_differences(
 }
 
 /// Compares finished task tries per day, like the runs.
+/// Compares finished task tries per day; the tries of `gone` runs (gone from Airflow, kept in
+/// the warehouse) are counted apart, as their runs are.
 async fn compare_tasks(
     source: &Source<'_>,
     warehouse: &Client,
     ctx: &RunContext,
-    zone: &str,
-    from: NaiveDate,
-    to: NaiveDate,
-    until: DateTime<Utc>,
+    (zone, from, to, until): (&str, NaiveDate, NaiveDate, DateTime<Utc>),
+    gone: &[GoneRun],
 ) -> Result<TaskReconciliation, ReconcileError> {
     let name = source.instance();
     let Some(counts) = source
@@ -673,17 +691,25 @@ async fn compare_tasks(
     else {
         return Ok(TaskReconciliation::CurrentTriesOnly);
     };
-    let warehouse_days: BTreeMap<NaiveDate, i64> = warehouse
-        .query(WAREHOUSE_TRIES_SQL, &[&name, &zone, &from, &to])
+    let gone_dags: Vec<&str> = gone.iter().map(|g| g.dag_id.as_str()).collect();
+    let gone_runs: Vec<&str> = gone.iter().map(|g| g.run_id.as_str()).collect();
+    let rows = warehouse
+        .query(
+            WAREHOUSE_TRIES_SQL,
+            &[&name, &zone, &from, &to, &gone_dags, &gone_runs],
+        )
         .await
         .map_err(|e| ReconcileError::Warehouse {
             instance: name.to_string(),
             step: "count finished task tries in the warehouse",
             source: e.into(),
-        })?
+        })?;
+    let warehouse_days: BTreeMap<NaiveDate, i64> = rows
         .iter()
         .map(|r| (r.get("day"), r.get("finished_tries")))
+        .filter(|(_, tries)| *tries > 0)
         .collect();
+    let gone_tries = rows.iter().map(|r| r.get::<_, i64>("gone_tries")).sum();
     Ok(TaskReconciliation::Compared {
         source_finished: counts.finished_per_day.values().sum(),
         warehouse_finished: warehouse_days.values().sum(),
@@ -691,6 +717,7 @@ async fn compare_tasks(
         instances_missing_tries: counts.instances_missing_tries,
         missing_tries: counts.missing_tries,
         missing_example: counts.missing_example,
+        gone_tries,
     })
 }
 

@@ -882,3 +882,50 @@ async fn read_times_a_wrong_clock_put_in_the_future_are_repaired_by_the_next_run
     let next = w.run_ok(&["run"]);
     assert!(next.stdout.contains("(incremental"), "{next:?}");
 }
+
+#[tokio::test]
+async fn tries_of_runs_gone_from_airflow_are_kept_and_no_difference() {
+    let w = World::new(3, "").await;
+    let mut kept = RunSpec::finished("etl", "2025-03-01T00:00:00Z", "success");
+    kept.start_date = Some("2025-03-01T01:00:00Z".into());
+    let mut cleaned = RunSpec::finished("etl", "2025-03-01T06:00:00Z", "success");
+    cleaned.start_date = Some("2025-03-01T07:00:00Z".into());
+    for run in [&kept, &cleaned] {
+        w.insert(run).await;
+        for task in ["a", "b"] {
+            current(
+                &w,
+                "etl",
+                Try::new(&run.run_id, task, 1, Some("success")).ran(0, 60),
+            )
+            .await;
+        }
+    }
+    w.run_ok(&["run"]);
+    let window = ["reconcile", "--from", "2025-03-01", "--to", "2025-03-01"];
+    w.run_ok(&window);
+    // `airflow db clean` removes the run and, with it, its task instances.
+    w.exec(&format!(
+        "DELETE FROM AF.task_instance WHERE run_id = '{r}';
+         DELETE FROM AF.dag_run WHERE run_id = '{r}'",
+        r = cleaned.run_id
+    ))
+    .await;
+    let run = w.run_ok(&window);
+    assert!(
+        run.stdout
+            .contains("note: 1 finished run on 1 day is kept in the warehouse, gone from Airflow")
+            && run.stdout.contains(
+                "task tries: 2 finished in Airflow, 2 in the warehouse; every day matches"
+            )
+            && run.stdout.contains(
+                "note: 2 finished task tries of runs gone from Airflow are kept in the warehouse (not a difference)"
+            ),
+        "{run:?}"
+    );
+    // Neither a full run nor a backfill brings the difference back.
+    w.run_ok(&["run", "--full"]);
+    w.run_ok(&["backfill", "--from", "2025-03-01", "--to", "2025-03-01"]);
+    w.run_ok(&window);
+    assert_eq!(w.count("SELECT count(*) FROM WH.task_run_history").await, 4);
+}

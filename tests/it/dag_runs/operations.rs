@@ -111,11 +111,11 @@ async fn reconcile_names_stale_runs_and_keeps_runs_gone_from_airflow_apart() {
         .await;
     let run = w.run_ok(&window);
     assert!(
-        run.stdout.contains(
-            "note: 1 finished runs on 1 days are kept in the warehouse, gone from Airflow"
-        ) && run
-            .stdout
-            .contains("etl scheduled__2025-03-01T12:00:00Z (2025-03-01)"),
+        run.stdout
+            .contains("note: 1 finished run on 1 day is kept in the warehouse, gone from Airflow")
+            && run
+                .stdout
+                .contains("etl scheduled__2025-03-01T12:00:00Z (2025-03-01)"),
         "{run:?}"
     );
     assert!(run.stdout.contains("every day matches"), "{run:?}");
