@@ -488,6 +488,42 @@ async fn a_concurrent_reader_never_sees_a_day_missing() {
 /// any other: the day's runtime total is huge, and every other model and day is still computed
 /// (numeric(14, 4) overflowed, and the whole transform failed, before migration 0011).
 #[tokio::test]
+async fn sums_and_averages_do_not_depend_on_the_order_rows_are_read_in() {
+    // 0.1 + 0.2 + 0.3 in binary floating point is 0.6000000000000001 in one order and 0.6 in
+    // another: the models sum exact decimals, so every path gives 0.6 and an average of 0.2.
+    let w = World::in_zone("UTC").await;
+    for (hour, tenths) in [("02", 1), ("03", 2), ("04", 3)] {
+        w.run(
+            "etl",
+            Some(&format!("2025-01-10T{hour}:00:00Z")),
+            None,
+            "success",
+            Some(&format!("2025-01-10T{hour}:30:00Z")),
+            Some(1),
+        )
+        .await;
+        w.exec(&format!(
+            "UPDATE AF.dag_run SET end_date = start_date + interval '0.{tenths} seconds' \
+             WHERE run_id = 'etl__2025-01-10T{hour}:00:00Z'"
+        ))
+        .await;
+    }
+    for args in [&["run"][..], &["transform", "--full-refresh"][..]] {
+        w.run_ok(args);
+        assert_eq!(
+            w.query_strings(
+                "SELECT runtime_seconds || ' ' || success_runtime_avg_seconds \
+                 FROM WH.dag_history_daily JOIN WH.dag_runtime_daily \
+                   ON day = execution_date AND dag_runtime_daily.dag_id = dag_history_daily.dag_id"
+            )
+            .await,
+            ["0.6000 0.2"],
+            "{args:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_run_of_absurd_length_does_not_stop_the_transform() {
     let w = World::in_zone("UTC").await;
     for (hour, runtime) in [("02", 60), ("03", 60), ("04", 60)] {
