@@ -16,7 +16,7 @@ use aws_sdk_s3::config::{
     BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
 };
 use aws_sdk_s3::config::{ProvideCredentials, SharedCredentialsProvider};
-use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 
@@ -66,7 +66,7 @@ impl S3Store {
                     .await;
                 if let Err(e) = chain.provide_credentials().await {
                     return Err(StageError::NoCredentials {
-                        detail: DisplayErrorContext(&e).to_string(),
+                        detail: one_line(&e),
                     });
                 }
                 SharedCredentialsProvider::new(chain)
@@ -117,7 +117,7 @@ impl S3Store {
         format!("s3://{}/{} at {}", self.bucket, self.prefix, self.endpoint)
     }
 
-    fn error<E: std::error::Error + 'static>(
+    fn error<E: std::error::Error + ProvideErrorMetadata + 'static>(
         &self,
         operation: &'static str,
         e: &SdkError<E, HttpResponse>,
@@ -225,7 +225,7 @@ impl S3Upload {
                 .await;
         }
     }
-    fn error<E: std::error::Error + 'static>(
+    fn error<E: std::error::Error + ProvideErrorMetadata + 'static>(
         &self,
         operation: &'static str,
         e: &SdkError<E, HttpResponse>,
@@ -329,7 +329,7 @@ impl S3Reader {
                 operation: "GetObject (reading the body)",
                 bucket: self.bucket.clone(),
                 endpoint: self.endpoint.clone(),
-                detail: format!("{}: {}", self.key, DisplayErrorContext(&e)),
+                detail: format!("{}: {}", self.key, one_line(&e)),
                 hint: "",
             }),
         }
@@ -341,12 +341,54 @@ fn http_status<E>(error: &SdkError<E, HttpResponse>) -> Option<u16> {
     error.raw_response().map(|r| r.status().as_u16())
 }
 
-fn s3_error<E: std::error::Error + 'static>(
+/// An error and its causes as one line of text: each cause's message once, joined by `: `
+/// (the SDK's own rendering, `DisplayErrorContext`, ends in a multi-line debug dump).
+fn one_line(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(error);
+    while let Some(e) = next {
+        let text = e
+            .to_string()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
+}
+
+/// A failed S3 request in words: the HTTP status, S3's error code and message when it sent
+/// them, else the causes (a refused connection, a timeout).
+fn describe<E: std::error::Error + ProvideErrorMetadata + 'static>(
+    status: Option<u16>,
+    error: &SdkError<E, HttpResponse>,
+) -> String {
+    let detail = match (error.code(), error.message()) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        (Some(code), None) => code.to_string(),
+        _ => one_line(error),
+    };
+    match status {
+        Some(status) => {
+            let reason = reqwest::StatusCode::from_u16(status)
+                .ok()
+                .and_then(|s| s.canonical_reason())
+                .unwrap_or("");
+            format!("HTTP {status} {reason}: {detail}")
+        }
+        None => detail,
+    }
+}
+
+fn s3_error<E: std::error::Error + ProvideErrorMetadata + 'static>(
     operation: &'static str,
     bucket: &str,
     endpoint: &str,
     status: Option<u16>,
-    error: &E,
+    error: &SdkError<E, HttpResponse>,
 ) -> StageError {
     let hint = match status {
         Some(401 | 403) => {
@@ -360,7 +402,7 @@ fn s3_error<E: std::error::Error + 'static>(
         operation,
         bucket: bucket.to_string(),
         endpoint: endpoint.to_string(),
-        detail: DisplayErrorContext(error).to_string(),
+        detail: describe(status, error),
         hint,
     }
 }

@@ -621,6 +621,32 @@ async fn check_config_reports_rejected_s3_credentials() {
     assert!(staging.starts_with("FAILED"), "{run:?}");
     assert!(staging.contains("check the S3 credentials"), "{run:?}");
     assert!(!run.all_output().contains("not-the-secret"), "{run:?}");
+    // One readable line: the status and S3's own words, no debug dump of the SDK's structs.
+    assert!(staging.contains("HTTP 403 Forbidden"), "{staging}");
+    for dump in ["{", "Error {", "raw:", "Response"] {
+        assert!(!staging.contains(dump), "{staging}");
+    }
+
+    // The same on the extract's upload path (PutObject, with S3's error code and message).
+    let w = World::with_stage(
+        2,
+        "",
+        &s3_staging_section(&bucket).replace(&s3_secret_key(), "not-the-secret"),
+    )
+    .await;
+    w.insert(&RunSpec::finished("etl", "2025-03-01T00:00:00Z", "success"))
+        .await;
+    let run = w.pipewatch(&["extract"]);
+    assert_eq!(run.code, pipewatch::exit::ERROR as i32, "{run:?}");
+    let error = run
+        .stderr
+        .lines()
+        .find(|l| l.contains("S3 "))
+        .unwrap_or_else(|| panic!("{run:?}"));
+    assert!(error.contains("HTTP 403 Forbidden: "), "{error}");
+    for dump in ["{", "raw:", "Response"] {
+        assert!(!error.contains(dump), "{error}");
+    }
 }
 
 #[test]
