@@ -143,6 +143,93 @@ pub async fn run(settings: &Settings, ctx: &RunContext) -> CheckReport {
     }
 }
 
+const PRIVILEGES_SQL: &str = include_str!("../../sql/migrate/privileges.sql");
+
+/// What the warehouse role may do with pipewatch's schema, in words; an error when it may not
+/// even read it (or create it, when it does not exist), naming the GRANT that fixes it.
+async fn check_privileges(
+    client: &tokio_postgres::Client,
+    wh: &crate::config::PostgresSettings,
+) -> Result<String, CheckFailure> {
+    let schema = wh.schema.as_str();
+    let user = &wh.username;
+    let rows = client.query(PRIVILEGES_SQL, &[&schema]).await?;
+    let first = rows.first().ok_or("the privilege query returned no row")?;
+    let fix = "README, \"The warehouse database and its roles\"";
+    if !first.get::<_, bool>("schema_exists") {
+        return if first.get("can_create_schema") {
+            Ok(format!(
+                "role {user:?} may create schema {schema} (the loader's first `pipewatch run` or `pipewatch migrate` does)"
+            ))
+        } else {
+            Err(format!(
+                "schema {schema} does not exist and role {user:?} may not create it: as a superuser, GRANT CREATE ON DATABASE {} TO {user}, or set [warehouse] schema to an existing one ({fix})",
+                wh.database
+            )
+            .into())
+        };
+    }
+    if !first.get::<_, bool>("can_use_schema") {
+        return Err(format!(
+            "role {user:?} may not use schema {schema}: GRANT USAGE ON SCHEMA {schema} TO {user} ({fix})"
+        )
+        .into());
+    }
+    let tables: Vec<(String, bool, bool)> = rows
+        .iter()
+        .filter_map(|r| {
+            let name: Option<String> = r.get("table_name");
+            name.map(|n| (n, r.get("owns"), r.get("can_read")))
+        })
+        .collect();
+    let examples = |names: Vec<&str>| {
+        let shown: Vec<&str> = names.iter().take(3).copied().collect();
+        format!(
+            "{}{}",
+            shown.join(", "),
+            if names.len() > shown.len() {
+                ", ..."
+            } else {
+                ""
+            }
+        )
+    };
+    let unreadable: Vec<&str> = tables
+        .iter()
+        .filter(|t| !t.2)
+        .map(|t| t.0.as_str())
+        .collect();
+    if !unreadable.is_empty() {
+        return Err(format!(
+            "role {user:?} may not read {} of schema {schema} ({}): GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {user} ({fix})",
+            crate::format::plural(unreadable.len() as u64, "table", "tables"),
+            examples(unreadable)
+        )
+        .into());
+    }
+    let not_owned: Vec<&str> = tables
+        .iter()
+        .filter(|t| !t.1)
+        .map(|t| t.0.as_str())
+        .collect();
+    let lacks = match (not_owned.len(), first.get::<_, bool>("can_create_tables")) {
+        (0, true) => {
+            return Ok(format!(
+                "role {user:?} owns every table of schema {schema}: it can run every command"
+            ));
+        }
+        (0, false) => format!("may not create tables in {schema}"),
+        (n, _) => format!(
+            "does not own {} ({})",
+            crate::format::plural(n as u64, "table", "tables"),
+            examples(not_owned)
+        ),
+    };
+    Ok(format!(
+        "role {user:?} can read schema {schema} (report, alerts without --evaluate, status, dashboards) but {lacks}: the loading commands (run, extract, load, transform, backfill, reconcile, validate, retention, migrate, alerts --evaluate) need the role that owns the schema's tables"
+    ))
+}
+
 /// The warehouse line, and the connection for the checks that follow it.
 async fn check_warehouse(
     settings: &Settings,
@@ -150,6 +237,8 @@ async fn check_warehouse(
 ) -> Result<(String, tokio_postgres::Client), CheckFailure> {
     let wh = &settings.warehouse;
     let client = db::connect(wh, Role::Warehouse, ctx.run_id).await?;
+    // Privileges first: a role that may not use the schema cannot read its migrations either.
+    let privileges = check_privileges(&client, wh).await?;
     let status = migrate::status(&client, &wh.schema).await?;
     let schema_note = if status.pending.is_empty() {
         format!(
@@ -165,7 +254,7 @@ async fn check_warehouse(
     };
     Ok((
         format!(
-            "connected to {} as {:?}; {schema_note}",
+            "connected to {} as {:?}; {schema_note}; {privileges}",
             wh.address(),
             wh.username
         ),

@@ -993,6 +993,54 @@ async fn reading_commands_work_for_a_read_only_role_and_never_create_a_schema() 
     }
     assert!(out.exists());
 
+    // check-config says what each role may do: the loader everything, the reader only the
+    // reading commands, a role without grants nothing (naming the GRANT).
+    let warehouse_line = |config: &str| {
+        let run = pipewatch(w.dir.path(), &["--config", config, "check-config"], &[]);
+        run.stdout
+            .lines()
+            .find(|l| l.contains(" warehouse "))
+            .unwrap_or_else(|| panic!("{run:?}"))
+            .to_string()
+    };
+    let loader = warehouse_line(w.config.to_str().unwrap());
+    assert!(
+        loader.starts_with("ok") && loader.contains("owns every table"),
+        "{loader}"
+    );
+    let read_only = warehouse_line(reader_config);
+    assert!(
+        read_only.starts_with("ok")
+            && read_only.contains(&format!("role \"{reader}\" can read schema"))
+            && read_only.contains("but does not own")
+            && read_only.contains("need the role that owns the schema's tables"),
+        "{read_only}"
+    );
+    let stranger = unique("stranger");
+    w.client
+        .batch_execute(&format!("CREATE ROLE {stranger} LOGIN"))
+        .await
+        .unwrap();
+    let as_stranger = w.dir.path().join("stranger.conf");
+    std::fs::write(
+        &as_stranger,
+        text.replacen(
+            &format!("username = {}\n", pg_user()),
+            &format!("username = {stranger}\n"),
+            1,
+        ),
+    )
+    .unwrap();
+    let nothing = warehouse_line(as_stranger.to_str().unwrap());
+    assert!(
+        nothing.starts_with("FAILED")
+            && nothing.contains(&format!(
+                "may not use schema {wh}: GRANT USAGE ON SCHEMA {wh} TO {stranger}",
+                wh = w.warehouse
+            )),
+        "{nothing}"
+    );
+
     // A misspelt schema: named, exit 2, and not created by a command that only reads.
     let typo = unique("typo");
     let misspelt = w.dir.path().join("typo.conf");
