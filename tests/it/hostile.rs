@@ -25,6 +25,8 @@ enum Misbehaviour {
     Lying { total: i64, extra: usize },
     /// Offset paging over 3 runs, every answer dated 2100-01-01.
     FutureClock,
+    /// Every list answered 429 Too Many Requests with `Retry-After: 600`.
+    SlowDown,
 }
 
 /// The value of `name` in the request line's query string.
@@ -118,6 +120,18 @@ async fn hostile_server(how: Misbehaviour) -> (String, Arc<AtomicUsize>) {
                         };
                         answer_json(&mut socket, &body).await;
                     }
+                    Misbehaviour::SlowDown => {
+                        let body = r#"{"detail": "slow down"}"#;
+                        let _ = socket
+                            .write_all(
+                                format!(
+                                    "HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\nretry-after: 600\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                                    body.len()
+                                )
+                                .as_bytes(),
+                            )
+                            .await;
+                    }
                     Misbehaviour::Lying { .. } | Misbehaviour::FutureClock => {
                         let (runs, total, extra) = match how {
                             Misbehaviour::Lying { total, extra } => (250, total, extra),
@@ -157,7 +171,8 @@ async fn extract_into_world(how: Misbehaviour) -> (Run, usize, World) {
              [airflow_api_hostile]\nbase_url = {base}\ntoken = t\napi_version = v2\n\
              max_requests_per_second = 0\nmax_response_bytes = 100000\nrequest_timeout_seconds = 20\n\
              page_size = 100\n\
-             [retry]\nattempts = 1\n"
+             [retry]\nattempts = {attempts}\nmax_backoff_seconds = 1\n",
+            attempts = if matches!(how, Misbehaviour::SlowDown) { 3 } else { 1 }
         ),
     )
     .await;
@@ -273,4 +288,23 @@ async fn a_server_clock_far_ahead_is_refused_before_anything_is_read() {
         0,
         "nothing registered"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_after_is_honoured_only_up_to_max_backoff_seconds() {
+    // Retry-After: 600 three times; [retry] attempts = 3, max_backoff_seconds = 1: two waits of
+    // one second, then a clear failure, not twenty minutes of waiting.
+    let (run, lists) = extract_from(Misbehaviour::SlowDown).await;
+    assert_eq!(run.code, pipewatch::exit::ERROR as i32, "{run:?}");
+    assert_eq!(lists, 3, "three attempts: {run:?}");
+    assert_eq!(
+        run.stderr
+            .matches(
+                "retrying in 1 s (a Retry-After is honoured up to [retry] max_backoff_seconds = 1)"
+            )
+            .count(),
+        2,
+        "{run:?}"
+    );
+    assert!(run.stderr.contains("429"), "{run:?}");
 }

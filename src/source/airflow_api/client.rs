@@ -398,8 +398,23 @@ impl<'a> Session<'a> {
                             body: detail,
                         });
                     }
-                    tracing::warn!(url = %shown, status = status.as_u16(), attempt, "Airflow's API answered with a transient error; retrying.");
-                    retry_after.map(|s| StdDuration::from_secs(s.min(600)))
+                    // The server's Retry-After is honoured up to [retry] max_backoff_seconds, so
+                    // the whole wait stays bounded by the [retry] settings.
+                    let wait = retry_after.map_or_else(
+                        || retry.backoff(attempt + 1),
+                        |s| StdDuration::from_secs(s.min(retry.max_backoff_seconds)),
+                    );
+                    tracing::warn!(
+                        url = %shown,
+                        status = status.as_u16(),
+                        attempt,
+                        retry_after_seconds = retry_after,
+                        wait_seconds = wait.as_secs(),
+                        "Airflow's API answered with a transient error; retrying in {} s (a Retry-After is honoured up to [retry] max_backoff_seconds = {}).",
+                        wait.as_secs(),
+                        retry.max_backoff_seconds
+                    );
+                    Some(wait)
                 }
                 Ok((status, _, content_type, body)) => {
                     return Ok(Answer {
