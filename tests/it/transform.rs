@@ -390,7 +390,7 @@ async fn backfill_of_a_window_leaves_other_days_untouched() {
     // Its extract is loaded like any other: nothing is pending, the next run loads nothing
     // again.
     let run = w.run_ok(&["run"]);
-    assert!(run.stdout.contains("(incremental)"), "{run:?}");
+    assert!(run.stdout.contains("(incremental;"), "{run:?}");
     assert_eq!(
         w.count("SELECT count(*) FROM WH.staged_extract WHERE loaded_at IS NULL")
             .await,

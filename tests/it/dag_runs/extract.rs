@@ -176,9 +176,7 @@ async fn the_recheck_reads_again_only_runs_that_are_new_or_changed() {
     // Nothing new: nothing staged, and the output says what was re-checked.
     let quiet = w.run_ok(&["run"]);
     assert!(
-        quiet.stdout.contains(
-            "extracted 0 runs from Airflow instance default (incremental; 9 of the newest 9 loaded runs re-checked: unchanged, not read again)"
-        ),
+        quiet.stdout.contains("extracted 0 runs and 0 task tries from Airflow instance default (incremental; 9 of the newest 9 loaded runs re-checked: unchanged, not read again)"),
         "{quiet:?}"
     );
     assert_eq!(w.count(staged).await, 0);
@@ -194,7 +192,7 @@ async fn the_recheck_reads_again_only_runs_that_are_new_or_changed() {
     assert!(
         changed
             .stdout
-            .contains("extracted 2 runs from Airflow instance default (incremental; 8 of the newest 9 loaded runs re-checked"),
+            .contains("extracted 2 runs and 0 task tries from Airflow instance default (incremental; 8 of the newest 9 loaded runs re-checked"),
         "{changed:?}"
     );
     assert_eq!(w.count(staged).await, 2);
