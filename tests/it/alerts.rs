@@ -375,3 +375,64 @@ async fn hostile_names_cannot_forge_markup_log_lines_or_reading_order() {
     assert!(page.contains(&format!("<bdi>{long}</bdi>")));
     assert!(page.contains("overflow-wrap: anywhere"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_while_a_slow_webhook_answers_loses_no_notice() {
+    // The webhook takes a minute to answer its first post; pipewatch is killed (SIGKILL) while
+    // it waits. The notice is not marked as posted, so the next evaluation posts it again: a
+    // receiver may see it twice, never zero times, and the alert exists once.
+    let (url, mut posted) =
+        webhook_server_stalling(vec![], Some(std::time::Duration::from_secs(60))).await;
+    let w = World::new(
+        2,
+        &format!(
+            "[alerts]\nwebhook_url = {url}\nsuccess_rate_drop = 0.2\nsuccess_rate_min_runs = 3\n\
+             consecutive_breaches = 1\ncooldown_minutes = 0\n"
+        ),
+    )
+    .await;
+    for days_ago in 1..=7 {
+        day_of_runs(&w, "orders", days_ago, 4, 0).await;
+    }
+    day_of_runs(&w, "orders", 0, 1, 3).await;
+    // Loaded with the same configuration less [alerts] (run would judge and post at once).
+    let text = std::fs::read_to_string(&w.config).unwrap();
+    let quiet = w.dir.path().join("no-alerts.conf");
+    std::fs::write(&quiet, &text[..text.find("[alerts]").unwrap()]).unwrap();
+    let loaded = pipewatch(
+        w.dir.path(),
+        &["--config", quiet.to_str().unwrap(), "run"],
+        &[],
+    );
+    assert_eq!(loaded.code, 0, "{loaded:?}");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pipewatch"))
+        .args([
+            "--config",
+            w.config.to_str().unwrap(),
+            "alerts",
+            "--evaluate",
+        ])
+        .current_dir(w.dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let first = tokio::time::timeout(std::time::Duration::from_secs(60), posted.recv())
+        .await
+        .expect("the notice reached the webhook")
+        .unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(first.contains("pipewatch alert OPENED"), "{first}");
+    assert_eq!(alerts(&w).await, ["success_rate_drop|default|orders|open"]);
+
+    let again = w.pipewatch(&["alerts", "--evaluate"]);
+    assert!(again.code == 0 || again.code == 1, "{again:?}");
+    let texts = drain(&mut posted);
+    assert_eq!(texts.len(), 1, "posted again once: {texts:?}");
+    assert!(texts[0].contains("pipewatch alert OPENED"), "{texts:?}");
+    assert_eq!(alerts(&w).await, ["success_rate_drop|default|orders|open"]);
+    // Marked now: a third evaluation posts nothing.
+    w.pipewatch(&["alerts", "--evaluate"]);
+    assert!(drain(&mut posted).is_empty());
+}

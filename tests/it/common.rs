@@ -516,12 +516,22 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
 pub async fn webhook_server(
     statuses: Vec<u16>,
 ) -> (String, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    webhook_server_stalling(statuses, None).await
+}
+
+/// [`webhook_server`] whose answer to the first request comes only after `stall` (a slow
+/// webhook), the body being sent to the channel at once.
+pub async fn webhook_server_stalling(
+    statuses: Vec<u16>,
+    stall: Option<std::time::Duration>,
+) -> (String, tokio::sync::mpsc::UnboundedReceiver<String>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!(
         "http://{}/hooks/T000/B000/secret-token",
         listener.local_addr().unwrap()
     );
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut stall = stall;
     tokio::spawn(async move {
         let mut statuses = statuses.into_iter();
         loop {
@@ -558,7 +568,13 @@ pub async fn webhook_server(
             let _ = tx.send(body);
             let response =
                 format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
-            let _ = tokio::io::AsyncWriteExt::write_all(&mut socket, response.as_bytes()).await;
+            let wait = stall.take();
+            tokio::spawn(async move {
+                if let Some(wait) = wait {
+                    tokio::time::sleep(wait).await;
+                }
+                let _ = tokio::io::AsyncWriteExt::write_all(&mut socket, response.as_bytes()).await;
+            });
         }
     });
     (url, rx)

@@ -1,7 +1,8 @@
 //! The fault-injection suite: on a source of 200,000 DAG runs (and 100,000 task tries),
 //! pipewatch is killed with SIGKILL at each stage boundary and in the middle of each COPY
 //! (extract, load) and of the transform; the warehouse is restarted in the middle of a load;
-//! the S3 server is stopped in the middle of a multipart upload. After each, pipewatch is run
+//! the S3 server is stopped in the middle of a multipart upload; the kills in the COPYs strike
+//! with a local stage and with S3. After each, pipewatch is run
 //! again, and the warehouse must equal one filled by a clean run: row counts and a checksum of
 //! dag_run_history, task_run_history and every daily model (bookkeeping columns aside).
 //!
@@ -427,25 +428,28 @@ async fn after_any_kill_restart_or_outage_a_rerun_equals_a_clean_run() {
         .await
         .unwrap();
 
+    // Each fault with the stage it strikes: a local folder, or S3 (true).
     let faults = [
-        Fault::KillInExtractCopy,
-        Fault::KillAtStageStart("load"),
-        Fault::KillInLoadCopy,
-        Fault::KillAtStageStart("transform"),
-        Fault::KillInTransform,
-        Fault::KillAtStageStart("retention"),
-        Fault::StopS3InUpload,
+        (Fault::KillInExtractCopy, false),
+        (Fault::KillInExtractCopy, true),
+        (Fault::KillAtStageStart("load"), false),
+        (Fault::KillInLoadCopy, false),
+        (Fault::KillInLoadCopy, true),
+        (Fault::KillAtStageStart("transform"), false),
+        (Fault::KillInTransform, false),
+        (Fault::KillAtStageStart("retention"), false),
+        (Fault::StopS3InUpload, true),
         // Last: the suite's own connection does not survive it.
-        Fault::RestartWarehouseInLoadCopy,
+        (Fault::RestartWarehouseInLoadCopy, false),
     ];
-    for (i, fault) in faults.into_iter().enumerate() {
+    for (i, (fault, on_s3)) in faults.into_iter().enumerate() {
         let schema = format!("faulted_{i}");
-        let staging = match fault {
-            Fault::StopS3InUpload => format!(
+        let staging = match on_s3 {
+            true => format!(
                 "[staging]\nbackend = s3\nbucket = faults\nprefix = {schema}/\nendpoint_url = http://127.0.0.1:{}\naccess_key_id = fault-key\nsecret_access_key = fault-secret\ntimeout_seconds = 10\n",
                 s3.port
             ),
-            _ => local(&format!("stage_{schema}")),
+            false => local(&format!("stage_{schema}")),
         };
         let config = suite.config(&schema, &staging);
         if let Fault::KillAtStageStart(stage) = fault {
@@ -515,7 +519,10 @@ async fn after_any_kill_restart_or_outage_a_rerun_equals_a_clean_run() {
                 .await
             }
         };
-        assert!(reached, "{fault:?}: pipewatch ended before the fault point");
+        assert!(
+            reached,
+            "{fault:?} (S3: {on_s3}): pipewatch ended before the fault point"
+        );
         match fault {
             Fault::RestartWarehouseInLoadCopy => suite.cluster.pg_ctl("restart"),
             Fault::StopS3InUpload => {
@@ -575,12 +582,12 @@ async fn after_any_kill_restart_or_outage_a_rerun_equals_a_clean_run() {
         }
         assert_eq!(
             rerun.code, 0,
-            "{fault:?} (first exit {status:?}): {rerun:?}"
+            "{fault:?} (S3: {on_s3}, first exit {status:?}): {rerun:?}"
         );
         let got = fingerprint(observer, &schema).await;
         assert_eq!(
             got, expected,
-            "{fault:?}: the warehouse differs from a clean run's"
+            "{fault:?} (S3: {on_s3}): the warehouse differs from a clean run's"
         );
         let running = observer
             .query(
@@ -589,8 +596,11 @@ async fn after_any_kill_restart_or_outage_a_rerun_equals_a_clean_run() {
             )
             .await
             .unwrap();
-        assert!(running.is_empty(), "{fault:?}: extracts left pending");
-        if let Fault::KillInExtractCopy = fault {
+        assert!(
+            running.is_empty(),
+            "{fault:?} (S3: {on_s3}): extracts left pending"
+        );
+        if let (Fault::KillInExtractCopy, false) = (fault, on_s3) {
             let leftovers: Vec<PathBuf> =
                 files_under(&suite.dir.path().join(format!("stage_{schema}")))
                     .into_iter()

@@ -27,6 +27,8 @@ enum Misbehaviour {
     FutureClock,
     /// Every list answered 429 Too Many Requests with `Retry-After: 600`.
     SlowDown,
+    /// A well-behaved offset list of 3,000 runs, each page answered after 100 ms.
+    Paced,
 }
 
 /// The value of `name` in the request line's query string.
@@ -66,7 +68,7 @@ async fn hostile_server(how: Misbehaviour) -> (String, Arc<AtomicUsize>) {
     let counter = lists.clone();
     tokio::spawn(async move {
         // Bounded: a test never makes the server serve forever.
-        for _ in 0..200 {
+        for _ in 0..400 {
             let Ok((mut socket, _)) = listener.accept().await else {
                 return;
             };
@@ -132,9 +134,15 @@ async fn hostile_server(how: Misbehaviour) -> (String, Arc<AtomicUsize>) {
                             )
                             .await;
                     }
-                    Misbehaviour::Lying { .. } | Misbehaviour::FutureClock => {
+                    Misbehaviour::Lying { .. }
+                    | Misbehaviour::FutureClock
+                    | Misbehaviour::Paced => {
                         let (runs, total, extra) = match how {
                             Misbehaviour::Lying { total, extra } => (250, total, extra),
+                            Misbehaviour::Paced => {
+                                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                                (3000, 3000, 0)
+                            }
                             _ => (3, 3, 0),
                         };
                         let offset = query_value(&path, "offset").unwrap_or(0).min(runs);
@@ -307,4 +315,61 @@ async fn retry_after_is_honoured_only_up_to_max_backoff_seconds() {
         "{run:?}"
     );
     assert!(run.stderr.contains("429"), "{run:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_during_an_api_extract_loses_nothing_and_leaves_nothing() {
+    let (base, lists) = hostile_server(Misbehaviour::Paced).await;
+    let w = World::new(
+        2,
+        &format!(
+            "[extract]\ntask_instances = false\n\
+             [airflow_api_hostile]\nbase_url = {base}\ntoken = t\napi_version = v2\n\
+             max_requests_per_second = 0\npage_size = 100\n"
+        ),
+    )
+    .await;
+    w.run_ok(&["migrate"]);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pipewatch"))
+        .args([
+            "--config",
+            w.config.to_str().unwrap(),
+            "run",
+            "--instance",
+            "hostile",
+        ])
+        .current_dir(w.dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed (SIGKILL) a third of the way through the 31 pages.
+    while lists.load(Ordering::SeqCst) < 10 {
+        assert!(child.try_wait().unwrap().is_none(), "ended before the kill");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(
+        w.count("SELECT count(*) FROM WH.dag_run_history").await,
+        0,
+        "nothing loaded from a cut extract"
+    );
+    w.run_ok(&["run", "--instance", "hostile"]);
+    assert_eq!(
+        w.count("SELECT count(*) FROM WH.dag_run_history WHERE airflow_instance = 'hostile'")
+            .await,
+        3000
+    );
+    assert_eq!(
+        w.count("SELECT count(*) FROM WH.staged_extract WHERE loaded_at IS NULL")
+            .await,
+        0,
+        "nothing pending"
+    );
+    let partial: Vec<_> = files_under(w.dir.path())
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains(".partial-"))
+        .collect();
+    assert!(partial.is_empty(), "the rerun removed the cut extract's file: {partial:?}");
 }
