@@ -371,5 +371,8 @@ async fn a_kill_during_an_api_extract_loses_nothing_and_leaves_nothing() {
         .into_iter()
         .filter(|p| p.to_string_lossy().contains(".partial-"))
         .collect();
-    assert!(partial.is_empty(), "the rerun removed the cut extract's file: {partial:?}");
+    assert!(
+        partial.is_empty(),
+        "the rerun removed the cut extract's file: {partial:?}"
+    );
 }
