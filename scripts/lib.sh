@@ -154,7 +154,8 @@ HBA
     -c "CREATE ROLE pipewatch_cert LOGIN" -c "CREATE DATABASE pipewatch_tls OWNER pipewatch_cert" >/dev/null
   # An Airflow 2 metadata database too, for the Airflow side of the TLS tests.
   "$PW_PG_BIN/psql" -X -q -h "$dir" -p "$port" -U postgres -d pipewatch_tls -v ON_ERROR_STOP=1 \
-    -f tests/fixtures/airflow/dag_run_airflow2.sql -f tests/fixtures/airflow/task_instance_airflow2.sql >/dev/null
+    -f tests/fixtures/airflow/dag_run_airflow2.sql -f tests/fixtures/airflow/task_instance_airflow2.sql \
+    -f tests/fixtures/airflow/catalog_airflow2.sql >/dev/null
   # The test user reads the client key: give it to the user running the tests.
   if pw_as_root; then chown root: "$certs"/client.key "$certs"/ca.crt "$certs"/wrong-ca.crt "$certs"/client.crt; fi
 }

@@ -10,6 +10,7 @@
 //! calls [`run`].
 
 pub mod alerts;
+pub mod catalog;
 pub mod commands;
 pub mod config;
 pub mod context;

@@ -93,6 +93,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0012_recheck_index_and_task_counts.sql",
         sql: include_str!("../sql/schema/0012_recheck_index_and_task_counts.sql"),
     },
+    Migration {
+        version: 13,
+        name: "0013_dag_catalog.sql",
+        sql: include_str!("../sql/schema/0013_dag_catalog.sql"),
+    },
 ];
 
 const BOOTSTRAP_SQL: &str = include_str!("../sql/migrate/bootstrap.sql");

@@ -39,6 +39,8 @@ pub enum Stage {
     Extract,
     /// Loading a staged extract into the warehouse.
     Load,
+    /// Reading an instance's DAG catalogue into the warehouse.
+    Catalog,
     /// Recomputing the daily models.
     Transform,
     /// Comparing the source with the warehouse.
@@ -56,6 +58,7 @@ impl Stage {
             Stage::Migrate => "migrate",
             Stage::Extract => "extract",
             Stage::Load => "load",
+            Stage::Catalog => "catalog",
             Stage::Transform => "transform",
             Stage::Reconcile => "reconcile",
             Stage::Retention => "retention",

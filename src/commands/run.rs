@@ -1,6 +1,6 @@
 //! `pipewatch run`, the scheduled job: for each selected Airflow instance, extract new and
 //! changed runs, then load its pending extracts (the new one and any left over by an earlier
-//! failed run); then recompute the days the loads (and validation results) touched; then apply
+//! failed run), then read its DAG catalogue (`catalog`); then recompute the days the loads (and validation results) touched; then apply
 //! retention. A failing instance does not stop the others, and the transform runs even then,
 //! so the healthy instances' figures stay current; the command fails at the end naming each
 //! failure. For a database source with nothing pending, the load reads the extract while it is
@@ -33,6 +33,8 @@ pub struct RunReport {
     pub extracts: Vec<ExtractReport>,
     /// The loads done.
     pub loads: Vec<LoadReport>,
+    /// The DAG catalogues read (`run` only).
+    pub catalogs: Vec<crate::catalog::CatalogReport>,
     /// The transform, when it ran.
     pub transform: Option<TransformReport>,
     /// Retention, when it ran.
@@ -47,6 +49,9 @@ impl fmt::Display for RunReport {
             writeln!(f, "{r}")?;
         }
         for r in &self.loads {
+            writeln!(f, "{r}")?;
+        }
+        for r in &self.catalogs {
             writeln!(f, "{r}")?;
         }
         if let Some(t) = &self.transform {
@@ -185,6 +190,21 @@ pub(super) async fn extract_load_transform(
         )
         .await?;
         report.loads.extend(loads);
+        // What Airflow has now, beside the runs it made: on every incremental run.
+        if settings.extract.catalog && matches!(scope, ExtractScope::Incremental { .. }) {
+            let source = Source::new(instance);
+            match crate::catalog::refresh(
+                &source,
+                settings.extract.max_clock_skew_seconds,
+                warehouse,
+                ctx,
+            )
+            .await
+            {
+                Ok(catalog) => report.catalogs.extend(catalog),
+                Err(e) => failures.push(name, "Reading the DAG catalogue", &e),
+            }
+        }
         if let ExtractScope::Window {
             from,
             to,

@@ -125,6 +125,7 @@ pub const SECTIONS: &[SectionSpec] = &[
             "changed_runs_scan_overlap_minutes",
             "task_instances",
             "max_clock_skew_seconds",
+            "catalog",
         ],
     },
     SectionSpec {

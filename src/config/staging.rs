@@ -81,6 +81,9 @@ pub struct ExtractSettings {
     /// The largest difference, in seconds, allowed between the source's clock (the read time
     /// of every row) and this machine's; beyond it an extract reads nothing.
     pub max_clock_skew_seconds: u64,
+    /// Whether `run` also reads each instance's DAG catalogue (`dag`, `dag_tag`,
+    /// `import_error`) into `dag_catalog` and its history.
+    pub catalog: bool,
 }
 
 impl Default for ExtractSettings {
@@ -91,6 +94,7 @@ impl Default for ExtractSettings {
             changed_runs_scan_overlap_minutes: DEFAULT_CHANGED_RUNS_SCAN_OVERLAP_MINUTES,
             task_instances: true,
             max_clock_skew_seconds: DEFAULT_MAX_CLOCK_SKEW_SECONDS,
+            catalog: true,
         }
     }
 }
@@ -114,6 +118,7 @@ impl Parser<'_> {
             max_clock_skew_seconds: s
                 .number("max_clock_skew_seconds", 1, 3600)?
                 .unwrap_or(d.max_clock_skew_seconds),
+            catalog: s.boolean("catalog")?.unwrap_or(d.catalog),
         };
         s.finish()?;
         Ok(settings)

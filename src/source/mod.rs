@@ -391,6 +391,18 @@ pub enum SourceError {
         /// The allowed difference, in seconds.
         limit: u64,
     },
+    /// The DAG catalogue is to be read, but a table it reads is missing.
+    #[error(
+        "Airflow instance {instance}: {problem} in {address}: the DAG catalogue reads dag, dag_tag and import_error (set [extract] catalog = false to read DAG runs only)"
+    )]
+    CatalogTables {
+        /// The instance.
+        instance: String,
+        /// host:port/database.
+        address: String,
+        /// What is wrong.
+        problem: String,
+    },
     /// The REST API failed.
     #[error("Airflow instance {instance} (REST API)")]
     Api {
@@ -409,6 +421,22 @@ pub enum SourceError {
         #[source]
         source: Box<StageError>,
     },
+}
+
+/// The longest stack trace of an import error kept, in characters (its length and md5 are of the
+/// whole text).
+pub const MAX_STACKTRACE_CHARS: usize = 65_536;
+
+/// One reading of an instance's DAG catalogue, in the JSON shapes `sql/catalog/merge_dags.sql`
+/// and `sql/catalog/merge_import_errors.sql` read.
+#[derive(Debug, Clone)]
+pub struct CatalogSnapshot {
+    /// The source's clock at the reading.
+    pub read_at: DateTime<Utc>,
+    /// The DAGs: a JSON array.
+    pub dags: String,
+    /// The current import errors: a JSON array.
+    pub import_errors: String,
 }
 
 /// Checks the source's clock (`clock`, read as `source_now`) against this machine's: every row
@@ -547,6 +575,19 @@ impl<'a> Source<'a> {
                 s.task_tries_per_day(time_zone, from, to, changed_until, ctx)
                     .await
             }
+            Source::AirflowApi(_) => Ok(None),
+        }
+    }
+
+    /// Reads the DAG catalogue: every DAG with its tags, and the current import errors, in one
+    /// snapshot. None for a source that cannot read it yet (the REST API).
+    pub async fn read_catalog(
+        &self,
+        max_clock_skew_seconds: u64,
+        ctx: &RunContext,
+    ) -> Result<Option<CatalogSnapshot>, SourceError> {
+        match self {
+            Source::AirflowDb(s) => s.read_catalog(max_clock_skew_seconds, ctx).await.map(Some),
             Source::AirflowApi(_) => Ok(None),
         }
     }

@@ -74,24 +74,27 @@ pub fn closed_port() -> u16 {
     listener.local_addr().unwrap().port()
 }
 
-/// Creates Airflow's `dag_run`, `task_instance` and `task_instance_history` tables (fixtures of
-/// the given major version) in a new schema.
+/// Creates Airflow's `dag_run`, `task_instance` and `task_instance_history` tables, and the
+/// DAG catalogue's (`dag`, `dag_tag`, `import_error`, ...), fixtures of the given major
+/// version, in a new schema.
 pub async fn airflow_source(client: &Client, major: u8) -> String {
     let schema = unique("af");
-    let (dag_run, tasks) = match major {
+    let (dag_run, tasks, catalog) = match major {
         2 => (
             include_str!("../fixtures/airflow/dag_run_airflow2.sql"),
             include_str!("../fixtures/airflow/task_instance_airflow2.sql"),
+            include_str!("../fixtures/airflow/catalog_airflow2.sql"),
         ),
         3 => (
             include_str!("../fixtures/airflow/dag_run_airflow3.sql"),
             include_str!("../fixtures/airflow/task_instance_airflow3.sql"),
+            include_str!("../fixtures/airflow/catalog_airflow3.sql"),
         ),
         _ => panic!("no fixture for Airflow {major}"),
     };
     client
         .batch_execute(&format!(
-            "CREATE SCHEMA {schema}; SET search_path TO {schema}; {dag_run}; {tasks}; RESET search_path;"
+            "CREATE SCHEMA {schema}; SET search_path TO {schema}; {dag_run}; {tasks}; {catalog}; RESET search_path;"
         ))
         .await
         .expect("create Airflow fixture");
@@ -599,9 +602,10 @@ impl OwnDatabase {
         db.client()
             .await
             .batch_execute(&format!(
-                "{}; {}",
+                "{}; {}; {}",
                 include_str!("../fixtures/airflow/dag_run_airflow2.sql"),
-                include_str!("../fixtures/airflow/task_instance_airflow2.sql")
+                include_str!("../fixtures/airflow/task_instance_airflow2.sql"),
+                include_str!("../fixtures/airflow/catalog_airflow2.sql")
             ))
             .await
             .expect("create the Airflow tables");

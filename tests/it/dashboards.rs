@@ -78,9 +78,10 @@ async fn every_dashboard_panel_query_runs_on_a_demo_warehouse_and_returns_rows()
     tokio::spawn(connection);
     client
         .batch_execute(&format!(
-            "CREATE SCHEMA airflow; SET search_path TO airflow; {} ; {} ; {} ; {} ; RESET search_path;",
+            "CREATE SCHEMA airflow; SET search_path TO airflow; {} ; {} ; {} ; {} ; {} ; RESET search_path;",
             include_str!("../fixtures/airflow/dag_run_airflow2.sql"),
             include_str!("../fixtures/airflow/task_instance_airflow2.sql"),
+            include_str!("../fixtures/airflow/catalog_airflow2.sql"),
             include_str!("../../examples/demo/airflow2_demo_runs.sql"),
             include_str!("../../examples/demo/airflow2_demo_tasks.sql")
         ))

@@ -366,6 +366,8 @@ async fn after_any_kill_restart_or_outage_a_rerun_equals_a_clean_run() {
             "tests/fixtures/airflow/dag_run_airflow2.sql",
             "-f",
             "tests/fixtures/airflow/task_instance_airflow2.sql",
+            "-f",
+            "tests/fixtures/airflow/catalog_airflow2.sql",
             "-v",
             &format!("rows={RUNS}"),
             "-v",

@@ -6,6 +6,7 @@
 
 mod alerts;
 mod api;
+mod catalog;
 mod common;
 mod dag_runs;
 mod dashboards;

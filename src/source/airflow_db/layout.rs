@@ -123,7 +123,7 @@ impl AirflowDb<'_> {
     }
 
     /// The error for a table of Airflow's that the role may not read.
-    fn no_permission(&self, table: &str) -> SourceError {
+    pub(super) fn no_permission(&self, table: &str) -> SourceError {
         let database = &self.settings.database;
         SourceError::NoPermission {
             instance: self.settings.instance.clone(),

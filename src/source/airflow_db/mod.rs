@@ -22,6 +22,7 @@
 //! reads runs and tries; `reconcile.rs` answers reconcile. A new resource read (`dag`,
 //! `import_error`, `job`, ...) is one more module adding its reads to [`AirflowDb`].
 
+mod catalog;
 mod extract;
 mod layout;
 mod reconcile;

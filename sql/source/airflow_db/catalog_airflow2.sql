@@ -1,0 +1,40 @@
+-- The DAG catalogue of an Airflow 2 metadata database in one reading: every row of dag with its
+-- tags, and the current import errors, as two JSON arrays in the shape sql/catalog/merge_dags.sql
+-- and sql/catalog/merge_import_errors.sql read. One meaning for both Airflow versions: here
+-- is_stale is NOT is_active, and the schedule is schedule_interval (its JSON quotes removed:
+-- "0 * * * *" becomes 0 * * * *).
+-- Owners stay Airflow's comma-separated text (one JSON string; split where they are merged).
+-- Stack traces are cut to $1 characters; their length, md5 and first and last lines (each
+-- at most 1,000 characters) are of the whole text.
+-- Grain: one row. Params: $1 integer: the longest stack trace kept, in characters.
+-- Runs against the Airflow metadata database (read-only session).
+SELECT now() AS source_now,
+       (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                   'dag_id', d.dag_id,
+                   'is_paused', d.is_paused,
+                   'is_stale', NOT coalesce(d.is_active, false),
+                   'has_import_errors', coalesce(d.has_import_errors, false),
+                   'owners', d.owners,
+                   'tags', (SELECT coalesce(jsonb_agg(t.name ORDER BY t.name), '[]'::jsonb)
+                            FROM dag_tag AS t WHERE t.dag_id = d.dag_id),
+                   'schedule', regexp_replace(d.schedule_interval, '^"(.*)"$', '\1'),
+                   'schedule_description', d.timetable_description,
+                   'next_dagrun', d.next_dagrun,
+                   'next_dagrun_create_after', d.next_dagrun_create_after,
+                   'max_active_runs', d.max_active_runs,
+                   'last_parsed_time', d.last_parsed_time,
+                   'fileloc', d.fileloc)), '[]'::jsonb)::text
+        FROM dag AS d) AS dags,
+       (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                   'bundle_name', '',
+                   'filename', e.filename,
+                   'timestamp', e."timestamp",
+                   'stacktrace', left(e.stacktrace, $1::integer),
+                   'first_line', left(split_part(ltrim(e.stacktrace, E' \n'), E'\n', 1), 1000),
+                   'last_line', left(reverse(split_part(reverse(rtrim(e.stacktrace, E' \n')),
+                                                        E'\n', 1)), 1000),
+                   'stacktrace_chars', length(e.stacktrace),
+                   'stacktrace_md5', md5(coalesce(e.stacktrace, '')),
+                   'dag_ids', (SELECT coalesce(jsonb_agg(d.dag_id ORDER BY d.dag_id), '[]'::jsonb)
+                               FROM dag AS d WHERE d.fileloc = e.filename))), '[]'::jsonb)::text
+        FROM import_error AS e) AS import_errors

@@ -1,0 +1,206 @@
+//! The DAG catalogue stage of `run`: for each instance, one reading of what Airflow has now
+//! (every DAG with its pause, staleness, import errors, owners, tags and schedule, and the
+//! current import errors), merged into `dag_catalog`, with each change of a DAG's attributes
+//! kept in `dag_catalog_history` and each import error kept by episode in
+//! `import_error_history` (migration 0013). Airflow keeps only the present state of these; this
+//! is their history. The reading is small (one row per DAG) and describes the present, so it
+//! goes straight into the warehouse in one transaction, not through the stage.
+
+use std::fmt;
+use std::time::Instant;
+
+use tokio_postgres::Client;
+
+use crate::context::RunContext;
+use crate::db::SqlError;
+use crate::format::plural;
+use crate::run_log::{self, RunLogError, Stage, StageCounts, StageReport};
+use crate::source::{Source, SourceError};
+
+const MERGE_DAGS_SQL: &str = include_str!("../sql/catalog/merge_dags.sql");
+const CLOSE_SPANS_SQL: &str = include_str!("../sql/catalog/close_spans.sql");
+const OPEN_SPANS_SQL: &str = include_str!("../sql/catalog/open_spans.sql");
+const MERGE_IMPORT_ERRORS_SQL: &str = include_str!("../sql/catalog/merge_import_errors.sql");
+
+/// Why the catalogue could not be read or kept.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    /// The source could not be read.
+    #[error("DAG catalogue of Airflow instance {instance}")]
+    Source {
+        /// The instance.
+        instance: String,
+        /// The failure.
+        #[source]
+        source: SourceError,
+    },
+    /// A warehouse statement failed.
+    #[error("DAG catalogue of Airflow instance {instance}: could not {step} in the warehouse")]
+    Warehouse {
+        /// The instance.
+        instance: String,
+        /// What was being done.
+        step: &'static str,
+        /// The failure.
+        #[source]
+        source: SqlError,
+    },
+    /// Recording the stage failed.
+    #[error(transparent)]
+    RunLog(#[from] RunLogError),
+}
+
+/// What one reading of an instance's catalogue found and changed.
+#[derive(Debug, Clone)]
+pub struct CatalogReport {
+    /// The instance.
+    pub instance: String,
+    /// DAGs Airflow has.
+    pub dags: i64,
+    /// Of those, seen for the first time.
+    pub new_dags: i64,
+    /// DAGs Airflow no longer has (since this reading).
+    pub gone_dags: i64,
+    /// Spans of dag_catalog_history opened (new DAGs and changed ones).
+    pub spans_opened: i64,
+    /// Files that fail to import now.
+    pub import_errors: i64,
+    /// Import-error episodes that began.
+    pub errors_opened: i64,
+    /// Import-error episodes that ended.
+    pub errors_resolved: i64,
+    /// Wall time.
+    pub seconds: f64,
+}
+
+impl StageReport for CatalogReport {
+    fn counts(&self) -> StageCounts {
+        StageCounts {
+            rows_read: Some(self.dags + self.import_errors),
+            rows_written: Some(self.spans_opened + self.errors_opened + self.errors_resolved),
+            ..StageCounts::default()
+        }
+    }
+}
+
+impl fmt::Display for CatalogReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "catalogued {} of Airflow instance {} ({} new, {} gone, {}); {} ({} new, {} resolved)",
+            plural(self.dags as u64, "DAG", "DAGs"),
+            self.instance,
+            self.new_dags,
+            self.gone_dags,
+            plural(
+                self.spans_opened as u64,
+                "change recorded",
+                "changes recorded"
+            ),
+            plural(self.import_errors as u64, "import error", "import errors"),
+            self.errors_opened,
+            self.errors_resolved
+        )
+    }
+}
+
+/// Reads `source`'s catalogue and keeps it, as the `catalog` stage of the run log. None when
+/// the source cannot read a catalogue (the REST API, for now).
+pub async fn refresh(
+    source: &Source<'_>,
+    max_clock_skew_seconds: u64,
+    warehouse: &mut Client,
+    ctx: &RunContext,
+) -> Result<Option<CatalogReport>, CatalogError> {
+    let instance = source.instance();
+    let snapshot = source
+        .read_catalog(max_clock_skew_seconds, ctx)
+        .await
+        .map_err(|source| CatalogError::Source {
+            instance: instance.to_string(),
+            source,
+        })?;
+    let Some(snapshot) = snapshot else {
+        tracing::info!(
+            instance,
+            "The DAG catalogue is not read through the REST API yet: dag_catalog stays as it is for this instance."
+        );
+        return Ok(None);
+    };
+    let report = run_log::record_stage(
+        warehouse,
+        ctx,
+        Stage::Catalog,
+        Some(instance),
+        async |warehouse, _| keep(warehouse, instance, &snapshot, ctx).await,
+    )
+    .await?;
+    tracing::info!(
+        instance,
+        dags = report.dags,
+        new_dags = report.new_dags,
+        gone_dags = report.gone_dags,
+        spans_opened = report.spans_opened,
+        import_errors = report.import_errors,
+        errors_opened = report.errors_opened,
+        errors_resolved = report.errors_resolved,
+        seconds = report.seconds,
+        "Read the DAG catalogue."
+    );
+    Ok(Some(report))
+}
+
+/// Merges one reading into the catalogue tables, in one transaction.
+async fn keep(
+    warehouse: &mut Client,
+    instance: &str,
+    snapshot: &crate::source::CatalogSnapshot,
+    ctx: &RunContext,
+) -> Result<CatalogReport, CatalogError> {
+    let started = Instant::now();
+    let error = |step: &'static str| {
+        move |e: tokio_postgres::Error| CatalogError::Warehouse {
+            instance: instance.to_string(),
+            step,
+            source: e.into(),
+        }
+    };
+    let tx = warehouse
+        .transaction()
+        .await
+        .map_err(error("start a transaction"))?;
+    let read_at = snapshot.read_at;
+    let dags = tx
+        .query_one(
+            MERGE_DAGS_SQL,
+            &[&instance, &snapshot.dags, &read_at, &ctx.run_id],
+        )
+        .await
+        .map_err(error("merge the DAGs into dag_catalog"))?;
+    tx.execute(CLOSE_SPANS_SQL, &[&instance, &read_at])
+        .await
+        .map_err(error("close the changed spans of dag_catalog_history"))?;
+    let spans_opened = tx
+        .execute(OPEN_SPANS_SQL, &[&instance, &read_at, &ctx.run_id])
+        .await
+        .map_err(error("open the new spans of dag_catalog_history"))?;
+    let errors = tx
+        .query_one(
+            MERGE_IMPORT_ERRORS_SQL,
+            &[&instance, &snapshot.import_errors, &read_at, &ctx.run_id],
+        )
+        .await
+        .map_err(error("merge the import errors into import_error_history"))?;
+    tx.commit().await.map_err(error("commit the catalogue"))?;
+    Ok(CatalogReport {
+        instance: instance.to_string(),
+        dags: dags.get("dags_read"),
+        new_dags: dags.get("new_dags"),
+        gone_dags: dags.get("gone_dags"),
+        spans_opened: spans_opened as i64,
+        import_errors: errors.get("current_errors"),
+        errors_opened: errors.get("opened"),
+        errors_resolved: errors.get("resolved"),
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}

@@ -1,0 +1,332 @@
+//! The DAG catalogue against the real PostgreSQL that `scripts/test` starts, on Airflow 2.10's
+//! and 3.3's own `dag`, `dag_tag` and `import_error` tables (fixtures dumped from `airflow db
+//! migrate`): every DAG kept with one meaning for both versions, each change of its attributes
+//! kept as a span of history (a pause, a deletion), import errors kept by episode, hostile
+//! values stored or bounded, never a failed run; a missing GRANT named.
+
+use crate::common::*;
+
+/// A DAG row as Airflow `major` writes it: `schedule` is Airflow 2's schedule_interval text (as
+/// Airflow stores it, a JSON string) or Airflow 3's timetable_summary.
+async fn dag(w: &World, dag_id: &str, owners: &str, schedule: Option<&str>, fileloc: &str) {
+    let sql = match w.major {
+        2 => {
+            "INSERT INTO AF.dag (dag_id, is_paused, is_active, owners, schedule_interval, \
+              timetable_description, fileloc, max_active_runs, max_active_tasks, \
+              max_consecutive_failed_dag_runs, has_task_concurrency_limits, has_import_errors, \
+              next_dagrun, next_dagrun_create_after, last_parsed_time) \
+              VALUES ($1, false, true, $2, $3, 'At minute 0', $4, 1, 16, 0, false, false, \
+              '2025-03-01T00:00:00Z', '2025-03-01T01:00:00Z', now())"
+        }
+        _ => {
+            "INSERT INTO AF.dag (dag_id, is_paused, is_stale, owners, timetable_summary, \
+              timetable_description, fileloc, relative_fileloc, bundle_name, timetable_type, \
+              partition_mapper_info, max_active_runs, max_active_tasks, \
+              max_consecutive_failed_dag_runs, has_task_concurrency_limits, has_import_errors, \
+              next_dagrun, next_dagrun_create_after, last_parsed_time) \
+              VALUES ($1, false, false, $2, $3, 'At minute 0', '/dags/' || $4, $4, 'dags-folder', \
+              'CronTriggerTimetable', '{}', 1, 16, 0, false, false, '2025-03-01T00:00:00Z', \
+              '2025-03-01T01:00:00Z', now())"
+        }
+    };
+    let sql = sql.replace("AF.", &format!("{}.", w.airflow));
+    let schedule = schedule.map(|s| match w.major {
+        2 => format!("\"{s}\""),
+        _ => s.to_string(),
+    });
+    w.client
+        .execute(&sql, &[&dag_id, &owners, &schedule, &fileloc])
+        .await
+        .unwrap();
+}
+
+/// An import error of `filename` (relative to the bundle on Airflow 3).
+async fn import_error(w: &World, filename: &str, stacktrace: &str) {
+    let sql = match w.major {
+        2 => "INSERT INTO AF.import_error (timestamp, filename, stacktrace) VALUES (now(), $1, $2)",
+        _ => {
+            "INSERT INTO AF.import_error (timestamp, filename, bundle_name, stacktrace) \
+              VALUES (now(), $1, 'dags-folder', $2)"
+        }
+    };
+    w.client
+        .execute(
+            &sql.replace("AF.", &format!("{}.", w.airflow)),
+            &[&filename, &stacktrace],
+        )
+        .await
+        .unwrap();
+}
+
+async fn catalogue_keeps_each_dag_and_its_changes(major: u8) {
+    let w = World::new(major, "").await;
+    dag(
+        &w,
+        "orders",
+        "data-eng, finance",
+        Some("0 * * * *"),
+        "orders.py",
+    )
+    .await;
+    dag(&w, "weekly", "data-eng", None, "weekly.py").await;
+    w.exec("INSERT INTO AF.dag_tag (name, dag_id) VALUES ('sales', 'orders'), ('core', 'orders')")
+        .await;
+    let run = w.run_ok(&["run"]);
+    assert!(
+        run.stdout.contains(
+            "catalogued 2 DAGs of Airflow instance default (2 new, 0 gone, 2 changes recorded); 0 import errors (0 new, 0 resolved)"
+        ),
+        "{run:?}"
+    );
+    assert_eq!(
+        w.query_strings(
+            "SELECT concat_ws('|', dag_id, is_paused, is_stale, owners::text, tags::text, \
+             coalesce(schedule, 'NULL'), schedule_description, in_airflow) \
+             FROM WH.dag_catalog ORDER BY dag_id"
+        )
+        .await,
+        [
+            "orders|f|f|{data-eng,finance}|{core,sales}|0 * * * *|At minute 0|t",
+            "weekly|f|f|{data-eng}|{}|NULL|At minute 0|t",
+        ],
+        "Airflow {major}"
+    );
+
+    // Nothing changed: no new span.
+    w.run_ok(&["run"]);
+    assert_eq!(
+        w.count("SELECT count(*) FROM WH.dag_catalog_history").await,
+        2
+    );
+
+    // Paused in the UI, then deleted from Airflow.
+    w.exec("UPDATE AF.dag SET is_paused = true WHERE dag_id = 'orders'")
+        .await;
+    let run = w.run_ok(&["run"]);
+    assert!(
+        run.stdout.contains("(0 new, 0 gone, 1 change recorded)"),
+        "{run:?}"
+    );
+    w.exec("DELETE FROM AF.dag_tag WHERE dag_id = 'weekly'; DELETE FROM AF.dag WHERE dag_id = 'weekly'")
+        .await;
+    let run = w.run_ok(&["run"]);
+    assert!(
+        run.stdout.contains(
+            "catalogued 1 DAG of Airflow instance default (0 new, 1 gone, 1 change recorded)"
+        ),
+        "{run:?}"
+    );
+    assert_eq!(
+        w.query_strings(
+            "SELECT concat_ws('|', dag_id, is_paused, in_airflow, valid_to IS NULL) \
+             FROM WH.dag_catalog_history ORDER BY dag_id, valid_from"
+        )
+        .await,
+        [
+            "orders|f|t|f",
+            "orders|t|t|t",
+            "weekly|f|t|f",
+            "weekly|f|f|t",
+        ],
+        "Airflow {major}"
+    );
+    // The spans tile time: each closed span ends where the next begins.
+    assert_eq!(
+        w.count(
+            "SELECT count(*) FROM WH.dag_catalog_history AS a JOIN WH.dag_catalog_history AS b \
+             ON a.dag_id = b.dag_id AND a.valid_to = b.valid_from"
+        )
+        .await,
+        2
+    );
+    assert_eq!(
+        w.query_strings("SELECT dag_id || ' ' || in_airflow FROM WH.dag_catalog ORDER BY 1")
+            .await,
+        ["orders true", "weekly false"]
+    );
+}
+
+#[tokio::test]
+async fn the_catalogue_keeps_each_dag_and_its_changes_airflow2() {
+    catalogue_keeps_each_dag_and_its_changes(2).await;
+}
+
+#[tokio::test]
+async fn the_catalogue_keeps_each_dag_and_its_changes_airflow3() {
+    catalogue_keeps_each_dag_and_its_changes(3).await;
+}
+
+async fn import_errors_are_kept_by_episode(major: u8) {
+    let w = World::new(major, "").await;
+    let file = if major == 2 {
+        "/dags/broken.py"
+    } else {
+        "broken.py"
+    };
+    dag(
+        &w,
+        "broken",
+        "me",
+        Some("@daily"),
+        file.trim_start_matches("/dags/"),
+    )
+    .await;
+    if major == 2 {
+        w.exec("UPDATE AF.dag SET fileloc = '/dags/broken.py', has_import_errors = true")
+            .await;
+    } else {
+        w.exec("UPDATE AF.dag SET has_import_errors = true").await;
+    }
+    let trace = "Traceback (most recent call last):\n  File \"broken.py\", line 3\nNameError: name 'x' is not defined\n";
+    import_error(&w, file, trace).await;
+    let run = w.run_ok(&["run"]);
+    assert!(
+        run.stdout.contains("; 1 import error (1 new, 0 resolved)"),
+        "{run:?}"
+    );
+    let episode = "SELECT concat_ws('|', filename, first_line, last_line, dag_ids::text, \
+                   stacktrace_chars, resolved_at IS NULL) FROM WH.import_error_history \
+                   ORDER BY import_error_id";
+    assert_eq!(
+        w.query_strings(episode).await,
+        [format!(
+            "{file}|Traceback (most recent call last):|NameError: name 'x' is not defined|{{broken}}|{}|t",
+            trace.chars().count()
+        )],
+        "Airflow {major}"
+    );
+    // Still failing at the next parse: the same episode, seen again.
+    w.exec("UPDATE AF.import_error SET timestamp = now()").await;
+    w.run_ok(&["run"]);
+    assert_eq!(
+        w.count("SELECT count(*) FROM WH.import_error_history")
+            .await,
+        1
+    );
+    assert_eq!(
+        w.count("SELECT count(*) FROM WH.import_error_history WHERE last_seen_at > first_seen_at")
+            .await,
+        1
+    );
+    // Mended: resolved. Broken again: a second episode.
+    w.exec("DELETE FROM AF.import_error").await;
+    let run = w.run_ok(&["run"]);
+    assert!(
+        run.stdout.contains("; 0 import errors (0 new, 1 resolved)"),
+        "{run:?}"
+    );
+    import_error(&w, file, "SyntaxError: invalid syntax").await;
+    w.run_ok(&["run"]);
+    assert_eq!(
+        w.query_strings(
+            "SELECT (resolved_at IS NOT NULL)::text || ' ' || last_line \
+             FROM WH.import_error_history ORDER BY import_error_id"
+        )
+        .await,
+        [
+            "true NameError: name 'x' is not defined",
+            "false SyntaxError: invalid syntax"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn import_errors_are_kept_by_episode_airflow2() {
+    import_errors_are_kept_by_episode(2).await;
+}
+
+#[tokio::test]
+async fn import_errors_are_kept_by_episode_airflow3() {
+    import_errors_are_kept_by_episode(3).await;
+}
+
+#[tokio::test]
+async fn hostile_catalogue_values_are_stored_or_bounded_never_a_failed_run() {
+    let w = World::new(2, "").await;
+    // Airflow's owners column holds at most 2,000 characters.
+    let owners = ["owner"; 400].join(",");
+    let owners = &owners[..1999];
+    let owner_count = owners.split(',').count();
+    dag(&w, "it's \"quoted\" 🚀", owners, None, "a.py").await;
+    dag(&w, "odd_schedule", "me", None, "b.py").await;
+    w.exec(
+        "UPDATE AF.dag SET schedule_interval = '{\"type\": \"timedelta\", \"attrs\": ' \
+         WHERE dag_id = 'odd_schedule';
+         INSERT INTO AF.dag_tag (name, dag_id) VALUES ('a \"tag\" with ''quotes''', 'odd_schedule'),
+                                                      ('🚀 launch', 'odd_schedule');",
+    )
+    .await;
+    // A 10 MB stack trace.
+    let huge = format!(
+        "Traceback\n{}\nValueError: end",
+        "x".repeat(10 * 1024 * 1024)
+    );
+    import_error(&w, "/dags/b.py", &huge).await;
+    w.run_ok(&["run"]);
+    assert_eq!(
+        w.query_strings(
+            "SELECT concat_ws('|', dag_id, cardinality(owners), coalesce(schedule, 'NULL'), tags::text) \
+             FROM WH.dag_catalog ORDER BY dag_id"
+        )
+        .await,
+        [
+            format!("it's \"quoted\" 🚀|{owner_count}|NULL|{{}}"),
+            "odd_schedule|1|{\"type\": \"timedelta\", \"attrs\": |{\"a \\\"tag\\\" with 'quotes'\",\"🚀 launch\"}"
+                .to_string(),
+        ]
+    );
+    assert_eq!(
+        w.query_strings(
+            "SELECT concat_ws('|', length(stacktrace), stacktrace_chars, left(last_line, 40)) \
+             FROM WH.import_error_history"
+        )
+        .await,
+        [format!("65536|{}|ValueError: end", huge.len())]
+    );
+}
+
+#[tokio::test]
+async fn a_missing_grant_on_the_catalogue_is_named_and_runs_still_load() {
+    let w = World::new(2, "").await;
+    w.insert(&RunSpec::finished("etl", "2025-03-01T00:00:00Z", "success"))
+        .await;
+    let reader = unique("afreader");
+    w.exec(
+        &format!(
+            "CREATE ROLE {reader} LOGIN; GRANT USAGE ON SCHEMA AF TO {reader}; \
+         GRANT SELECT ON AF.dag_run, AF.task_instance, AF.task_instance_history TO {reader};"
+        )
+        .replace("SCHEMA AF", &format!("SCHEMA {}", w.airflow)),
+    )
+    .await;
+    let text = std::fs::read_to_string(&w.config).unwrap();
+    // The Airflow section's username is the second one in the file (the warehouse's first).
+    let at = text.find("[airflowdb_config]").unwrap();
+    let (head, tail) = text.split_at(at);
+    let tail = tail.replacen(
+        &format!("username = {}\n", pg_user()),
+        &format!("username = {reader}\n"),
+        1,
+    );
+    std::fs::write(&w.config, format!("{head}{tail}")).unwrap();
+    let run = w.pipewatch(&["run"]);
+    assert_eq!(run.code, pipewatch::exit::ERROR as i32, "{run:?}");
+    assert!(
+        run.stderr
+            .contains(&format!("GRANT SELECT ON {}.dag TO {reader}", w.airflow)),
+        "{run:?}"
+    );
+    assert_eq!(
+        w.count("SELECT count(*) FROM WH.dag_run_history").await,
+        1,
+        "the runs loaded all the same"
+    );
+    // Switched off: the run is clean.
+    std::fs::write(
+        &w.config,
+        format!("{head}{tail}[extract]\ncatalog = false\n"),
+    )
+    .unwrap();
+    let run = w.run_ok(&["run"]);
+    assert!(!run.stdout.contains("catalogued"), "{run:?}");
+}
