@@ -1,8 +1,9 @@
 //! The DAG catalogue stage of `run`: for each instance, one reading of what Airflow has now
 //! (every DAG with its pause, staleness, import errors, owners, tags and schedule, and the
-//! current import errors), merged into `dag_catalog`, with each change of a DAG's attributes
-//! kept in `dag_catalog_history` and each import error kept by episode in
-//! `import_error_history` (migration 0013). Airflow keeps only the present state of these; this
+//! current import errors, and the scheduler's, DAG processor's and triggerer's heartbeats), merged
+//! into `dag_catalog`, with each change of a DAG's attributes kept in `dag_catalog_history`, each
+//! import error kept by episode in `import_error_history` (migration 0013) and the heartbeats in
+//! `scheduler_health_history`; the view `dag_schedule_status` (migration 0014) reads them. Airflow keeps only the present state of these; this
 //! is their history. The reading is small (one row per DAG) and describes the present, so it
 //! goes straight into the warehouse in one transaction, not through the stage.
 
@@ -21,6 +22,7 @@ const MERGE_DAGS_SQL: &str = include_str!("../sql/catalog/merge_dags.sql");
 const CLOSE_SPANS_SQL: &str = include_str!("../sql/catalog/close_spans.sql");
 const OPEN_SPANS_SQL: &str = include_str!("../sql/catalog/open_spans.sql");
 const MERGE_IMPORT_ERRORS_SQL: &str = include_str!("../sql/catalog/merge_import_errors.sql");
+const RECORD_HEALTH_SQL: &str = include_str!("../sql/catalog/record_health.sql");
 
 /// Why the catalogue could not be read or kept.
 #[derive(Debug, thiserror::Error)]
@@ -191,6 +193,12 @@ async fn keep(
         )
         .await
         .map_err(error("merge the import errors into import_error_history"))?;
+    tx.execute(
+        RECORD_HEALTH_SQL,
+        &[&instance, &snapshot.jobs, &read_at, &ctx.run_id],
+    )
+    .await
+    .map_err(error("record the scheduler's health"))?;
     tx.commit().await.map_err(error("commit the catalogue"))?;
     Ok(CatalogReport {
         instance: instance.to_string(),

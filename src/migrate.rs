@@ -98,6 +98,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0013_dag_catalog.sql",
         sql: include_str!("../sql/schema/0013_dag_catalog.sql"),
     },
+    Migration {
+        version: 14,
+        name: "0014_dag_schedule_status.sql",
+        sql: include_str!("../sql/schema/0014_dag_schedule_status.sql"),
+    },
 ];
 
 const BOOTSTRAP_SQL: &str = include_str!("../sql/migrate/bootstrap.sql");

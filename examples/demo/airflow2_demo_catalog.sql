@@ -1,8 +1,9 @@
 -- Demo data for an Airflow 2 metadata database: the DAG catalogue of the demo's DAGs (dag,
--- dag_tag, import_error), so pipewatch's dag_catalog has something to show: four DAGs with
--- owners, tags and schedules, one of them (weekly_finance_report) paused, and one DAG file
--- (dags/marketing_attribution.py) that fails to import.
--- Grain: one row per DAG, tag and import error. Params: none; times are relative to now().
+-- dag_tag, import_error, job), so pipewatch's dag_catalog has something to show: four DAGs with
+-- owners, tags and schedules, one of them (weekly_finance_report) paused, one DAG file
+-- (dags/marketing_attribution.py) that fails to import, and a scheduler and a DAG processor
+-- that heartbeat now (scripts/demo beats them again before each run).
+-- Grain: one row per DAG, tag, import error and job. Params: none; times are relative to now().
 -- Requires the tables of tests/fixtures/airflow/catalog_airflow2.sql.
 INSERT INTO dag (dag_id, is_paused, is_active, owners, schedule_interval, timetable_description,
                  fileloc, max_active_runs, max_active_tasks, max_consecutive_failed_dag_runs,
@@ -35,3 +36,10 @@ VALUES ('ingest', 'hourly_ingest_events'), ('sales', 'daily_orders_etl'),
 INSERT INTO import_error (timestamp, filename, stacktrace)
 VALUES (now() - interval '5 minutes', '/opt/airflow/dags/marketing_attribution.py',
         E'Traceback (most recent call last):\n  File "/opt/airflow/dags/marketing_attribution.py", line 7, in <module>\n    from attribution.models import last_touch\nModuleNotFoundError: No module named ''attribution''\n');
+
+INSERT INTO job (dag_id, state, job_type, start_date, latest_heartbeat, executor_class, hostname,
+                 unixname)
+VALUES (NULL, 'running', 'SchedulerJob', now() - interval '3 days', now(), 'LocalExecutor',
+        'scheduler-1', 'airflow'),
+       (NULL, 'running', 'DagProcessorJob', now() - interval '3 days', now(), NULL,
+        'scheduler-1', 'airflow');

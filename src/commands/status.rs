@@ -21,6 +21,7 @@ use crate::run_lock;
 
 const RECENT_SQL: &str = include_str!("../../sql/status/recent_invocations.sql");
 const INSTANCES_SQL: &str = include_str!("../../sql/status/instances.sql");
+const NOT_ON_SCHEDULE_SQL: &str = include_str!("../../sql/status/not_on_schedule.sql");
 
 /// Why the status could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +84,25 @@ pub struct InstanceStatus {
     pub pending_days: i64,
 }
 
+/// A DAG that does not run as scheduled (view `dag_schedule_status`).
+#[derive(Debug, Clone, Serialize)]
+pub struct DagNotOnSchedule {
+    /// The instance.
+    pub airflow_instance: String,
+    /// The DAG.
+    pub dag_id: String,
+    /// overdue, blocked, paused, stale, import_error, unscheduled or scheduler_down.
+    pub status: String,
+    /// Since when, as far as pipewatch knows.
+    pub since: Option<DateTime<Utc>>,
+    /// The blocking run, the due time and grace, or the last heartbeat.
+    pub detail: Option<String>,
+    /// The DAG's owners.
+    pub owners: Vec<String>,
+    /// The catalogue reading this is as of (Airflow's clock).
+    pub as_of: DateTime<Utc>,
+}
+
 /// An extract a load set aside.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct SetAsideExtract {
@@ -109,6 +129,8 @@ pub struct Status {
     pub instances: Vec<InstanceStatus>,
     /// The last invocations, newest first.
     pub recent_invocations: Vec<Invocation>,
+    /// The DAGs that do not run as scheduled, most urgent first (unscheduled ones included).
+    pub dags_not_on_schedule: Vec<DagNotOnSchedule>,
 }
 
 /// Output formats of `status`.
@@ -200,6 +222,7 @@ async fn read(settings: &Settings, ctx: &RunContext, limit: i64) -> Result<Statu
         lock_holder: run_lock::holder(&client, schema).await,
         instances: Vec::new(),
         recent_invocations: Vec::new(),
+        dags_not_on_schedule: Vec::new(),
     };
     if schema_status.applied < migrate::MIGRATIONS.len() {
         // Not (fully) migrated yet: the tables to read may not exist.
@@ -207,7 +230,30 @@ async fn read(settings: &Settings, ctx: &RunContext, limit: i64) -> Result<Statu
     }
     status.instances = instances(&client).await?;
     status.recent_invocations = recent(&client, limit).await?;
+    status.dags_not_on_schedule = not_on_schedule(&client).await?;
     Ok(status)
+}
+
+async fn not_on_schedule(client: &Client) -> Result<Vec<DagNotOnSchedule>, StatusError> {
+    let rows = client
+        .query(NOT_ON_SCHEDULE_SQL, &[])
+        .await
+        .map_err(|e| StatusError::Sql {
+            step: "read dag_schedule_status",
+            source: e.into(),
+        })?;
+    Ok(rows
+        .iter()
+        .map(|r| DagNotOnSchedule {
+            airflow_instance: r.get("airflow_instance"),
+            dag_id: r.get("dag_id"),
+            status: r.get("status"),
+            since: r.get("since"),
+            detail: r.get("detail"),
+            owners: r.get("owners"),
+            as_of: r.get("as_of"),
+        })
+        .collect())
 }
 
 async fn instances(client: &Client) -> Result<Vec<InstanceStatus>, StatusError> {
@@ -341,6 +387,53 @@ fn render_text(status: &Status) -> String {
                 ),
             );
         }
+    }
+    push(&mut out, String::new());
+    // Unscheduled DAGs are by design: counted, not listed.
+    let (unscheduled, listed): (Vec<_>, Vec<_>) = status
+        .dags_not_on_schedule
+        .iter()
+        .partition(|d| d.status == "unscheduled");
+    push(
+        &mut out,
+        format!(
+            "DAGs not running as scheduled (at the last catalogue reading): {}",
+            if listed.is_empty() {
+                "none".to_string()
+            } else {
+                listed.len().to_string()
+            }
+        ),
+    );
+    for d in &listed {
+        let mut line = format!(
+            "  {} [{}]: {}",
+            crate::logging::escape_controls(&d.dag_id),
+            crate::logging::escape_controls(&d.airflow_instance),
+            d.status
+        );
+        if let Some(since) = d.since {
+            line.push_str(&format!(" since {}", since.format("%Y-%m-%d %H:%M UTC")));
+        }
+        if let Some(detail) = &d.detail {
+            line.push_str(&format!("; {}", crate::logging::escape_controls(detail)));
+        }
+        if !d.owners.is_empty() {
+            line.push_str(&format!(
+                "; owners {}",
+                crate::logging::escape_controls(&d.owners.join(", "))
+            ));
+        }
+        push(&mut out, line);
+    }
+    if !unscheduled.is_empty() {
+        push(
+            &mut out,
+            format!(
+                "  (and {} without a schedule: manual, asset-triggered or finished)",
+                plural(unscheduled.len() as u64, "DAG", "DAGs")
+            ),
+        );
     }
     push(&mut out, String::new());
     push(&mut out, "Recent invocations (newest first):".to_string());

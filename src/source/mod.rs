@@ -393,7 +393,7 @@ pub enum SourceError {
     },
     /// The DAG catalogue is to be read, but a table it reads is missing.
     #[error(
-        "Airflow instance {instance}: {problem} in {address}: the DAG catalogue reads dag, dag_tag and import_error (set [extract] catalog = false to read DAG runs only)"
+        "Airflow instance {instance}: {problem} in {address}: the DAG catalogue reads dag, dag_tag, import_error and job (set [extract] catalog = false to read DAG runs only)"
     )]
     CatalogTables {
         /// The instance.
@@ -437,6 +437,8 @@ pub struct CatalogSnapshot {
     pub dags: String,
     /// The current import errors: a JSON array.
     pub import_errors: String,
+    /// The newest heartbeat of each long-running job type: a JSON array.
+    pub jobs: String,
 }
 
 /// Checks the source's clock (`clock`, read as `source_now`) against this machine's: every row

@@ -184,6 +184,15 @@ async fn import_errors_are_kept_by_episode(major: u8) {
         run.stdout.contains("; 1 import error (1 new, 0 resolved)"),
         "{run:?}"
     );
+    assert_eq!(
+        w.query_strings(
+            "SELECT status || ' ' || detail FROM WH.dag_schedule_status WHERE dag_id = 'broken'"
+        )
+        .await,
+        [format!(
+            "import_error {file}: NameError: name 'x' is not defined"
+        )]
+    );
     let episode = "SELECT concat_ws('|', filename, first_line, last_line, dag_ids::text, \
                    stacktrace_chars, resolved_at IS NULL) FROM WH.import_error_history \
                    ORDER BY import_error_id";
@@ -329,4 +338,119 @@ async fn a_missing_grant_on_the_catalogue_is_named_and_runs_still_load() {
     .unwrap();
     let run = w.run_ok(&["run"]);
     assert!(!run.stdout.contains("catalogued"), "{run:?}");
+}
+
+async fn schedule_status_names_what_does_not_run_and_since_when(major: u8) {
+    let w = World::new(major, "").await;
+    for name in ["fine", "late", "stuck", "resting"] {
+        dag(&w, name, "team-a", Some("0 * * * *"), &format!("{name}.py")).await;
+    }
+    dag(&w, "by_hand", "team-b", None, "by_hand.py").await;
+    w.exec(
+        "UPDATE AF.dag SET next_dagrun = now(), next_dagrun_create_after = now() + interval '1 hour';
+         UPDATE AF.dag SET next_dagrun = NULL, next_dagrun_create_after = NULL WHERE dag_id = 'by_hand';
+         UPDATE AF.dag SET next_dagrun_create_after = now() - interval '2 hours' WHERE dag_id = 'late';
+         UPDATE AF.dag SET next_dagrun_create_after = NULL WHERE dag_id = 'stuck';
+         UPDATE AF.dag SET is_paused = true WHERE dag_id = 'resting';
+         INSERT INTO AF.job (job_type, state, latest_heartbeat, hostname)
+             VALUES ('SchedulerJob', 'running', now(), 'scheduler-1');",
+    )
+    .await;
+    // The run that holds stuck back, running for three hours.
+    let started = (chrono::Utc::now() - chrono::Duration::hours(3)).to_rfc3339();
+    let mut hung = RunSpec::finished("stuck", &started, "running");
+    hung.end_date = None;
+    w.insert(&hung).await;
+    w.run_ok(&["run"]);
+    assert_eq!(
+        w.query_strings(
+            "SELECT concat_ws('|', dag_id, status, since IS NOT NULL, coalesce(detail, '-')) \
+             FROM WH.dag_schedule_status ORDER BY dag_id"
+        )
+        .await
+        .iter()
+        .map(|l| l
+            .split(" (grace")
+            .next()
+            .unwrap()
+            .split(" queued or running since")
+            .next()
+            .unwrap()
+            .to_string())
+        .collect::<Vec<_>>(),
+        [
+            "by_hand|unscheduled|f|-".to_string(),
+            "fine|on_schedule|f|-".to_string(),
+            format!("late|overdue|t|next run was due at {}", {
+                // As Airflow's clock put it: now - 2 h, to the minute.
+                let due: String = w
+                    .query_strings(
+                        "SELECT to_char(next_dagrun_create_after AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') || ' UTC' FROM WH.dag_catalog WHERE dag_id = 'late'",
+                    )
+                    .await
+                    .remove(0);
+                due
+            }),
+            "resting|paused|t|-".to_string(),
+            format!("stuck|blocked|t|run {}", hung.run_id),
+        ],
+        "Airflow {major}"
+    );
+    let status = w.run_ok(&["status"]);
+    for wanted in [
+        "DAGs not running as scheduled (at the last catalogue reading): 3",
+        "  stuck [default]: blocked since ",
+        "  late [default]: overdue since ",
+        "  resting [default]: paused since ",
+        "; owners team-a",
+        "  (and 1 DAG without a schedule: manual, asset-triggered or finished)",
+    ] {
+        assert!(status.stdout.contains(wanted), "{wanted:?}: {status:?}");
+    }
+    // The report shows them first, the blocking run named.
+    let page = w.dir.path().join("report.html");
+    w.run_ok(&["report", "--out", page.to_str().unwrap()]);
+    let html = std::fs::read_to_string(&page).unwrap();
+    let section = &html[html.find("Not running as scheduled").expect("the section")..];
+    let section = &section[..section.find("</section>").unwrap()];
+    for wanted in [
+        "<bdi>stuck</bdi>",
+        "blocked",
+        &hung.run_id,
+        "overdue",
+        "paused",
+        "team-a",
+    ] {
+        assert!(section.contains(wanted), "{wanted:?} not in {section}");
+    }
+    assert!(!section.contains("by_hand"), "{section}");
+    // The scheduler stops heartbeating: every scheduled DAG that is not paused says so.
+    w.exec("UPDATE AF.job SET latest_heartbeat = now() - interval '10 minutes'")
+        .await;
+    w.run_ok(&["run"]);
+    assert_eq!(
+        w.query_strings(
+            "SELECT dag_id FROM WH.dag_schedule_status WHERE status = 'scheduler_down' ORDER BY 1"
+        )
+        .await,
+        ["fine", "late", "stuck"]
+    );
+    assert_eq!(
+        w.count(
+            "SELECT count(*) FROM WH.scheduler_health_history WHERE job_type = 'SchedulerJob' \
+             AND running_jobs = 1 AND hostname = 'scheduler-1'"
+        )
+        .await,
+        2
+    );
+}
+
+#[tokio::test]
+async fn schedule_status_names_what_does_not_run_and_since_when_airflow2() {
+    schedule_status_names_what_does_not_run_and_since_when(2).await;
+}
+
+#[tokio::test]
+async fn schedule_status_names_what_does_not_run_and_since_when_airflow3() {
+    schedule_status_names_what_does_not_run_and_since_when(3).await;
 }

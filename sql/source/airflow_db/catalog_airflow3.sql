@@ -1,6 +1,7 @@
 -- The DAG catalogue of an Airflow 3 metadata database in one reading: every row of dag with its
--- tags, and the current import errors, as two JSON arrays in the shape sql/catalog/merge_dags.sql
--- and sql/catalog/merge_import_errors.sql read. One meaning for both Airflow versions: here
+-- tags, the current import errors, and the newest heartbeat of the scheduler, DAG processor and
+-- triggerer jobs, as three JSON arrays in the shape sql/catalog/merge_dags.sql,
+-- merge_import_errors.sql and record_health.sql read. One meaning for both Airflow versions: here
 -- is_stale as Airflow 3 has it, and the schedule is timetable_summary.
 -- Owners stay Airflow's comma-separated text (one JSON string; split where they are merged).
 -- Stack traces are cut to $1 characters; their length, md5 and first and last lines (each
@@ -36,4 +37,19 @@ SELECT now() AS source_now,
                    'stacktrace_md5', md5(coalesce(e.stacktrace, '')),
                    'dag_ids', (SELECT coalesce(jsonb_agg(d.dag_id ORDER BY d.dag_id), '[]'::jsonb)
                                FROM dag AS d WHERE d.bundle_name = e.bundle_name AND d.relative_fileloc = e.filename))), '[]'::jsonb)::text
-        FROM import_error AS e) AS import_errors
+        FROM import_error AS e) AS import_errors,
+       (SELECT jsonb_agg(jsonb_build_object(
+                   'job_type', t.job_type,
+                   'running_jobs', (SELECT count(*) FROM job AS r
+                                    WHERE r.job_type = t.job_type AND r.state = 'running'),
+                   'latest_heartbeat', j.latest_heartbeat,
+                   'hostname', j.hostname))::text
+        FROM (VALUES ('SchedulerJob'), ('DagProcessorJob'), ('TriggererJob')) AS t(job_type)
+        LEFT JOIN LATERAL (
+            -- The newest heartbeat of the type, by Airflow's index job_type_heart.
+            SELECT x.latest_heartbeat, x.hostname
+            FROM job AS x
+            WHERE x.job_type = t.job_type AND x.latest_heartbeat IS NOT NULL
+            ORDER BY x.latest_heartbeat DESC
+            LIMIT 1
+        ) AS j ON true) AS jobs

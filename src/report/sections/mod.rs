@@ -5,6 +5,7 @@
 pub mod dags;
 pub mod headline;
 pub mod health;
+pub mod not_running;
 pub mod open_alerts;
 pub mod validation;
 
@@ -13,6 +14,7 @@ use super::section::Gather;
 /// Every section, in the order it is read and drawn.
 pub const ALL: &[Gather] = &[
     headline::gather,
+    not_running::gather,
     open_alerts::gather,
     dags::gather,
     validation::gather,

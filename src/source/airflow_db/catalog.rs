@@ -28,7 +28,7 @@ impl AirflowDb<'_> {
         if let Some(row) = tables.iter().find(|r| !r.get::<_, bool>("readable")) {
             return Err(self.no_permission(row.get("table_name")));
         }
-        for wanted in ["dag", "dag_tag", "import_error"] {
+        for wanted in ["dag", "dag_tag", "import_error", "job"] {
             if !tables
                 .iter()
                 .any(|r| r.get::<_, String>("table_name") == wanted)
@@ -48,7 +48,7 @@ impl AirflowDb<'_> {
         let row = client
             .query_one(sql, &[&limit])
             .await
-            .map_err(self.sql_error("read the DAG catalogue (dag, dag_tag, import_error)"))?;
+            .map_err(self.sql_error("read the DAG catalogue (dag, dag_tag, import_error, job)"))?;
         let read_at: DateTime<Utc> = row.get("source_now");
         crate::source::check_clock(
             self.instance(),
@@ -60,6 +60,7 @@ impl AirflowDb<'_> {
             read_at,
             dags: row.get("dags"),
             import_errors: row.get("import_errors"),
+            jobs: row.get("jobs"),
         })
     }
 }

@@ -275,7 +275,14 @@ async fn status_reports_invocations_watermarks_and_the_lock() {
         .collect();
     assert_eq!(
         stages,
-        ["migrate", "extract", "load", "transform", "retention"]
+        [
+            "migrate",
+            "extract",
+            "load",
+            "catalog",
+            "transform",
+            "retention"
+        ]
     );
 
     // While another session holds the run lock, status names it.
