@@ -33,6 +33,8 @@ CREATE TABLE dag_catalog (
 
 COMMENT ON TABLE dag_catalog IS
     'Every DAG each Airflow instance has, or had, as pipewatch last read it (Airflow''s dag table, dag_tag and import_error): one row per (airflow_instance, dag_id). A DAG Airflow no longer has keeps its row with in_airflow = false.';
+COMMENT ON COLUMN dag_catalog.airflow_instance IS 'The Airflow installation.';
+COMMENT ON COLUMN dag_catalog.dag_id IS 'The DAG''s id, as in Airflow.';
 COMMENT ON COLUMN dag_catalog.is_paused IS 'Whether the DAG is paused in Airflow.';
 COMMENT ON COLUMN dag_catalog.is_stale IS
     'Whether the DAG processor no longer finds the DAG in its files: Airflow 3 is_stale; on Airflow 2, NOT is_active (one meaning for both).';
@@ -77,6 +79,18 @@ CREATE UNIQUE INDEX dag_catalog_history_current_idx ON dag_catalog_history (airf
 
 COMMENT ON TABLE dag_catalog_history IS
     'Each DAG''s catalogue attributes over time: one row per span in which none of them changed (paused, stale, import errors, owners, tags, schedule, its description, max_active_runs, file, whether Airflow has it). The next-run fields and parse times, which change with every run and parse, are in dag_catalog only.';
+COMMENT ON COLUMN dag_catalog_history.airflow_instance IS 'The Airflow installation.';
+COMMENT ON COLUMN dag_catalog_history.dag_id IS 'The DAG''s id, as in Airflow.';
+COMMENT ON COLUMN dag_catalog_history.is_paused IS 'Whether the DAG was paused during the span.';
+COMMENT ON COLUMN dag_catalog_history.is_stale IS 'Whether the DAG was stale (not found by the DAG processor) during the span.';
+COMMENT ON COLUMN dag_catalog_history.has_import_errors IS 'Whether the DAG''s file failed to import during the span.';
+COMMENT ON COLUMN dag_catalog_history.owners IS 'The DAG''s owners during the span.';
+COMMENT ON COLUMN dag_catalog_history.tags IS 'The DAG''s tags during the span, sorted.';
+COMMENT ON COLUMN dag_catalog_history.schedule IS 'The schedule during the span (as in dag_catalog.schedule).';
+COMMENT ON COLUMN dag_catalog_history.schedule_description IS 'Airflow''s description of that schedule.';
+COMMENT ON COLUMN dag_catalog_history.max_active_runs IS 'The DAG''s max_active_runs during the span.';
+COMMENT ON COLUMN dag_catalog_history.fileloc IS 'The DAG''s file during the span.';
+COMMENT ON COLUMN dag_catalog_history.in_airflow IS 'Whether Airflow had the DAG during the span (false: deleted there).';
 COMMENT ON COLUMN dag_catalog_history.valid_from IS
     'The Airflow clock at the reading that first found these values (Airflow records no time for a pause or a change of owner: the change happened between the previous reading and this one).';
 COMMENT ON COLUMN dag_catalog_history.valid_to IS 'The Airflow clock at the reading that found them changed; NULL for the current span.';
@@ -105,6 +119,9 @@ CREATE UNIQUE INDEX import_error_history_open_idx
 
 COMMENT ON TABLE import_error_history IS
     'Import errors by episode: one row per (airflow_instance, bundle_name, filename) and continuous span in which the file failed to import at every reading. Airflow keeps only the current errors, overwritten at each parse.';
+COMMENT ON COLUMN import_error_history.import_error_id IS 'Surrogate key of the episode.';
+COMMENT ON COLUMN import_error_history.airflow_instance IS 'The Airflow installation.';
+COMMENT ON COLUMN import_error_history.filename IS 'The DAG file that fails to import, as Airflow records it (relative to its bundle on Airflow 3).';
 COMMENT ON COLUMN import_error_history.bundle_name IS 'The DAG bundle of the file (Airflow 3); empty on Airflow 2.';
 COMMENT ON COLUMN import_error_history.first_seen_at IS
     'When the episode began as far as pipewatch can tell: the time Airflow gave the error at the first reading that found it (Airflow overwrites it at each parse, so the error may be older), or that reading''s time if earlier.';

@@ -20,6 +20,7 @@ CREATE TABLE scheduler_health_history (
 
 COMMENT ON TABLE scheduler_health_history IS
     'Airflow''s long-running jobs at each catalogue reading: one row per (airflow_instance, read_at, job_type) for SchedulerJob, DagProcessorJob and TriggererJob (from Airflow''s job table).';
+COMMENT ON COLUMN scheduler_health_history.airflow_instance IS 'The Airflow installation.';
 COMMENT ON COLUMN scheduler_health_history.read_at IS 'The Airflow clock at the reading.';
 COMMENT ON COLUMN scheduler_health_history.job_type IS 'SchedulerJob, DagProcessorJob or TriggererJob.';
 COMMENT ON COLUMN scheduler_health_history.running_jobs IS 'Jobs of that type in state running (a job that died without ending stays running: see latest_heartbeat).';
@@ -144,3 +145,11 @@ WHERE c.in_airflow;
 
 COMMENT ON VIEW dag_schedule_status IS
     'Whether each DAG Airflow has runs as scheduled at the last catalogue reading (as_of): status on_schedule, overdue, blocked, paused, stale, import_error, unscheduled or scheduler_down, since when, and a detail (the blocking run, the due time and grace, the failing file and its error, the last heartbeat). The rules are in migration 0014 and the README.';
+COMMENT ON COLUMN dag_schedule_status.airflow_instance IS 'The Airflow installation.';
+COMMENT ON COLUMN dag_schedule_status.dag_id IS 'The DAG''s id, as in Airflow.';
+COMMENT ON COLUMN dag_schedule_status.owners IS 'The DAG''s owners (dag_catalog.owners).';
+COMMENT ON COLUMN dag_schedule_status.tags IS 'The DAG''s tags (dag_catalog.tags).';
+COMMENT ON COLUMN dag_schedule_status.as_of IS 'The Airflow clock at the catalogue reading the status is of.';
+COMMENT ON COLUMN dag_schedule_status.status IS 'on_schedule, overdue, blocked, paused, stale, import_error, unscheduled or scheduler_down (rules in migration 0014).';
+COMMENT ON COLUMN dag_schedule_status.since IS 'When the status began, as far as pipewatch knows; NULL for on_schedule and unscheduled.';
+COMMENT ON COLUMN dag_schedule_status.detail IS 'The blocking run, the due time and grace, the failing file and its error, or the last heartbeat; NULL otherwise.';

@@ -214,8 +214,9 @@ async fn every_dashboard_panel_query_runs_on_a_demo_warehouse_and_returns_rows()
 }
 
 /// docker-compose's sample Airflow database is created by the init scripts it mounts, run in
-/// file-name order as the postgres image's entrypoint runs them: the demo's runs and tasks are
-/// among them, so the quick-start stack shows a filled dashboard after its first run.
+/// file-name order as the postgres image's entrypoint runs them: the demo's runs, tasks and DAG
+/// catalogue are among them, so the quick-start stack shows a filled dashboard after its first
+/// run.
 #[tokio::test]
 async fn the_docker_compose_airflow_database_is_seeded_with_the_demo_runs() {
     let compose = include_str!("../../docker-compose.yml");
@@ -230,7 +231,7 @@ async fn the_docker_compose_airflow_database_is_seeded_with_the_demo_runs() {
         })
         .collect();
     init.sort();
-    assert_eq!(init.len(), 4, "{init:?}");
+    assert_eq!(init.len(), 6, "{init:?}");
     let client = pg().await;
     let schema = unique("compose");
     client
@@ -262,4 +263,10 @@ async fn the_docker_compose_airflow_database_is_seeded_with_the_demo_runs() {
         runs > 300 && tries > 1000,
         "{runs} runs, {tries} task instances"
     );
+    let dags: i64 = client
+        .query_one(&format!("SELECT count(*) FROM {schema}.dag"), &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(dags, 5, "the demo's catalogue");
 }
