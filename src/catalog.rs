@@ -23,6 +23,11 @@ const CLOSE_SPANS_SQL: &str = include_str!("../sql/catalog/close_spans.sql");
 const OPEN_SPANS_SQL: &str = include_str!("../sql/catalog/open_spans.sql");
 const MERGE_IMPORT_ERRORS_SQL: &str = include_str!("../sql/catalog/merge_import_errors.sql");
 const RECORD_HEALTH_SQL: &str = include_str!("../sql/catalog/record_health.sql");
+const ANALYZE_SQL: &str = include_str!("../sql/catalog/analyze.sql");
+
+/// A reading that wrote this many rows (a first reading of a large Airflow) analyzes the
+/// catalogue tables, so the next readings and the status view are planned for their real size.
+const ANALYZE_AFTER_ROWS: u64 = 1000;
 
 /// Why the catalogue could not be read or kept.
 #[derive(Debug, thiserror::Error)]
@@ -179,11 +184,19 @@ async fn keep(
         )
         .await
         .map_err(error("merge the DAGs into dag_catalog"))?;
-    tx.execute(CLOSE_SPANS_SQL, &[&instance, &read_at])
-        .await
-        .map_err(error("close the changed spans of dag_catalog_history"))?;
+    let mut needing_a_span: Vec<String> = dags.get("new_dag_ids");
+    needing_a_span.extend(
+        tx.query(CLOSE_SPANS_SQL, &[&instance, &read_at])
+            .await
+            .map_err(error("close the changed spans of dag_catalog_history"))?
+            .iter()
+            .map(|r| r.get::<_, String>(0)),
+    );
     let spans_opened = tx
-        .execute(OPEN_SPANS_SQL, &[&instance, &read_at, &ctx.run_id])
+        .execute(
+            OPEN_SPANS_SQL,
+            &[&instance, &read_at, &ctx.run_id, &needing_a_span],
+        )
         .await
         .map_err(error("open the new spans of dag_catalog_history"))?;
     let errors = tx
@@ -199,11 +212,17 @@ async fn keep(
     )
     .await
     .map_err(error("record the scheduler's health"))?;
+    let new_dags: i64 = dags.get("new_dags");
+    if new_dags as u64 + spans_opened >= ANALYZE_AFTER_ROWS {
+        tx.batch_execute(ANALYZE_SQL)
+            .await
+            .map_err(error("analyze the catalogue tables"))?;
+    }
     tx.commit().await.map_err(error("commit the catalogue"))?;
     Ok(CatalogReport {
         instance: instance.to_string(),
         dags: dags.get("dags_read"),
-        new_dags: dags.get("new_dags"),
+        new_dags,
         gone_dags: dags.get("gone_dags"),
         spans_opened: spans_opened as i64,
         import_errors: errors.get("current_errors"),

@@ -25,12 +25,63 @@ pub enum LogFormat {
     Json,
 }
 
-/// The log file could not be opened.
+/// The log file could not be opened, or is not something pipewatch appends to.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot open log file {path}: {cause} (check --log-file or PIPEWATCH_LOG_FILE)")]
-pub struct LoggingError {
-    path: PathBuf,
-    cause: std::io::Error,
+pub enum LoggingError {
+    /// Opening it failed.
+    #[error("cannot open log file {path}: {cause} (check --log-file or PIPEWATCH_LOG_FILE)")]
+    Open {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        cause: std::io::Error,
+    },
+    /// It is a folder, a pipe, a socket, a block device or a symbolic link.
+    #[error("log file {path} {what} (check --log-file or PIPEWATCH_LOG_FILE)")]
+    Refused {
+        /// The path.
+        path: PathBuf,
+        /// What it is and what to give instead.
+        what: String,
+    },
+}
+
+/// The log file is appended to: a regular file (created when missing) or a character device
+/// such as `/dev/stderr` or `/dev/null`. A folder, a pipe or socket (a write could block the
+/// job forever), a block device, or a symbolic link (pipewatch does not follow it silently) is
+/// refused before anything runs.
+fn check_log_file(path: &Path) -> Result<(), LoggingError> {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = match std::fs::symlink_metadata(path) {
+        Ok(metadata) => metadata.file_type(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(cause) => {
+            return Err(LoggingError::Open {
+                path: path.to_path_buf(),
+                cause,
+            });
+        }
+    };
+    let what = if kind.is_symlink() {
+        let target = std::fs::read_link(path)
+            .map(|t| t.display().to_string())
+            .unwrap_or_else(|_| "?".into());
+        format!(
+            "is a symbolic link (to {target}); pipewatch does not follow it: give the path of the file itself"
+        )
+    } else if kind.is_dir() {
+        "is a folder: give a file name in it".to_string()
+    } else if kind.is_fifo() || kind.is_socket() {
+        "is a pipe or a socket, which could block the job: give a regular file".to_string()
+    } else if kind.is_block_device() {
+        "is a block device: give a regular file".to_string()
+    } else {
+        return Ok(());
+    };
+    Err(LoggingError::Refused {
+        path: path.to_path_buf(),
+        what,
+    })
 }
 
 /// The fields of a text log line, each with its control characters escaped (`\n`, `\r`,
@@ -71,11 +122,12 @@ pub fn init(
 ) -> Result<(), LoggingError> {
     let (writer, ansi) = match file {
         Some(path) => {
+            check_log_file(path)?;
             let f = OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(path)
-                .map_err(|cause| LoggingError {
+                .map_err(|cause| LoggingError::Open {
                     path: path.to_path_buf(),
                     cause,
                 })?;

@@ -5,7 +5,7 @@
 -- max_active_runs, fileloc, in_airflow (not the next-run fields or parse times, which change
 -- with every run and parse).
 -- Grain: updates one row per changed (airflow_instance, dag_id). Params: $1 airflow_instance,
--- $2 the Airflow clock at the reading.
+-- $2 the Airflow clock at the reading. Returns the changed DAGs' ids.
 UPDATE dag_catalog_history AS h
 SET valid_to = $2::timestamptz
 FROM dag_catalog AS c
@@ -19,3 +19,4 @@ WHERE h.airflow_instance = $1::text
       IS DISTINCT FROM
       (c.is_paused, c.is_stale, c.has_import_errors, c.owners, c.tags, c.schedule,
        c.schedule_description, c.max_active_runs, c.fileloc, c.in_airflow)
+RETURNING h.dag_id::text

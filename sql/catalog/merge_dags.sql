@@ -7,7 +7,7 @@
 -- last_parsed_time, fileloc (sql/source/airflow_db/catalog_airflow2.sql and 3 make it).
 -- Grain: one row per (airflow_instance, dag_id). Params: $1 airflow_instance, $2 the reading
 -- (JSON text), $3 the Airflow clock at the reading, $4 the invocation's run id.
--- Returns: one row: DAGs read, new ones, ones gone from Airflow.
+-- Returns: one row: DAGs read, new ones (and their ids), ones gone from Airflow.
 WITH snap AS (
     SELECT DISTINCT ON (d.dag_id)
            d.dag_id, d.is_paused, d.is_stale, d.has_import_errors,
@@ -57,7 +57,7 @@ upserted AS (
         last_seen_at             = EXCLUDED.last_seen_at,
         read_at                  = EXCLUDED.read_at,
         loaded_by_run_id         = EXCLUDED.loaded_by_run_id
-    RETURNING (xmax = 0) AS inserted
+    RETURNING c.dag_id, (xmax = 0) AS inserted
 ),
 gone AS (
     UPDATE dag_catalog AS c
@@ -69,4 +69,6 @@ gone AS (
 )
 SELECT (SELECT count(*) FROM upserted)                AS dags_read,
        (SELECT count(*) FROM upserted WHERE inserted) AS new_dags,
-       (SELECT count(*) FROM gone)                    AS gone_dags
+       (SELECT count(*) FROM gone)                    AS gone_dags,
+       (SELECT coalesce(array_agg(dag_id::text), '{}') FROM upserted WHERE inserted)
+                                                      AS new_dag_ids

@@ -1,8 +1,10 @@
 -- After sql/catalog/close_spans.sql (same transaction): opens a dag_catalog_history span, from
--- the reading's time, for each DAG of the instance that has no current one (a DAG seen for the
--- first time, or one whose span was just closed), with dag_catalog's values.
+-- the reading's time, with dag_catalog's values, for the given DAGs (the ones seen for the
+-- first time and the ones whose span was just closed). Naming them keeps this a primary-key
+-- lookup per DAG, however fresh the tables' statistics (an anti-join of every DAG with the
+-- current spans, planned on a never-analyzed history, took 6 s at 10,000 DAGs).
 -- Grain: inserts one row per such (airflow_instance, dag_id). Params: $1 airflow_instance, $2
--- the Airflow clock at the reading, $3 the invocation's run id.
+-- the Airflow clock at the reading, $3 the invocation's run id, $4 text[] the DAGs' ids.
 INSERT INTO dag_catalog_history (
     airflow_instance, dag_id, valid_from, is_paused, is_stale, has_import_errors, owners, tags,
     schedule, schedule_description, max_active_runs, fileloc, in_airflow, recorded_by_run_id)
@@ -11,7 +13,7 @@ SELECT c.airflow_instance, c.dag_id, $2::timestamptz, c.is_paused, c.is_stale,
        c.max_active_runs, c.fileloc, c.in_airflow, $3::uuid
 FROM dag_catalog AS c
 WHERE c.airflow_instance = $1::text
-  AND NOT EXISTS (SELECT 1 FROM dag_catalog_history AS h
-                  WHERE h.airflow_instance = c.airflow_instance
-                    AND h.dag_id = c.dag_id AND h.valid_to IS NULL)
-ON CONFLICT (airflow_instance, dag_id, valid_from) DO NOTHING
+  AND c.dag_id = ANY ($4::text[])
+-- A DAG that has a current span already (which the caller does not name) is skipped by the
+-- unique index on current spans, as is a second span from the same reading.
+ON CONFLICT DO NOTHING

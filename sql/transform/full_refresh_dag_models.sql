@@ -10,8 +10,8 @@
 -- collation and grouped day first (grouping needs equality, not a language's order: the
 -- database's collation made each comparison a strcoll call); the spans are date_part (double
 -- precision) rather than extract (numeric since PostgreSQL 14); sums and averages of runtimes
--- round each to the microsecond as numeric first, so they are exact and independent of the
--- order rows are read in (as in the incremental files).
+-- are over whole microseconds (bigint, summed exactly in 128 bits, faster than numeric), so
+-- they are independent of the order rows are read in (as in the incremental files).
 -- Grain: one row per (airflow_instance, day, dag_id) in dag_success_daily and dag_delay_daily
 -- (and dag_runtime_daily where some finished run is timed), per (.., state) in
 -- dag_history_daily. Params: $1 reporting time zone, $2 the computing invocation's run id,
@@ -60,14 +60,14 @@ per_dag AS (
                AS unfinished_runs,
            count(r.runtime_seconds) AS timed_runs,
            count(r.runtime_seconds) FILTER (WHERE r.state = 'success') AS success_timed,
-           avg(round(r.runtime_seconds::numeric, 6)) FILTER (WHERE r.state = 'success') AS success_avg,
+           avg(round(r.runtime_seconds * 1000000)::bigint) FILTER (WHERE r.state = 'success') / 1000000 AS success_avg,
            percentile_cont(0.5) WITHIN GROUP (ORDER BY r.runtime_seconds)
                FILTER (WHERE r.state = 'success') AS success_median,
            percentile_cont(0.95) WITHIN GROUP (ORDER BY r.runtime_seconds)
                FILTER (WHERE r.state = 'success') AS success_p95,
            max(r.runtime_seconds) FILTER (WHERE r.state = 'success') AS success_max,
            count(r.runtime_seconds) FILTER (WHERE r.state = 'failed') AS failed_timed,
-           avg(round(r.runtime_seconds::numeric, 6)) FILTER (WHERE r.state = 'failed') AS failed_avg,
+           avg(round(r.runtime_seconds * 1000000)::bigint) FILTER (WHERE r.state = 'failed') / 1000000 AS failed_avg,
            percentile_cont(0.5) WITHIN GROUP (ORDER BY r.runtime_seconds)
                FILTER (WHERE r.state = 'failed') AS failed_median,
            percentile_cont(0.95) WITHIN GROUP (ORDER BY r.runtime_seconds)
@@ -132,7 +132,7 @@ history AS (
                                    runtime_seconds, dag_run_count, runtime_run_count,
                                    computed_by_run_id)
     SELECT r.airflow_instance, r.day, r.dag_id, r.state,
-           round(sum(round(r.runtime_seconds::numeric, 6)), 4), count(*), count(r.runtime_seconds),
+           round(sum(round(r.runtime_seconds * 1000000)::bigint) / 1000000.0, 4), count(*), count(r.runtime_seconds),
            $2::uuid
     FROM run AS r
     GROUP BY r.airflow_instance, r.day, r.dag_id, r.state

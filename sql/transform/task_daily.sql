@@ -5,7 +5,7 @@
 -- An instance is one (run, task, map_index); its final try is its highest try_number. A try
 -- "failed" in state failed or up_for_retry; it "was retried" when a higher try of the same
 -- instance exists. Percentiles are interpolated (percentile_cont). Durations are summed as
--- exact decimals (microseconds), so the sums do not depend on the order rows are read in.
+-- whole microseconds (bigint, exact), so the sums do not depend on the order rows are read in.
 INSERT INTO task_daily (airflow_instance, day, dag_id, task_id, task_instances, tries,
                         succeeded_tries, failed_tries, succeeded_after_retry, retried_instances,
                         retry_seconds, succeeded_seconds, duration_median_seconds,
@@ -41,8 +41,8 @@ SELECT airflow_instance, day, dag_id, task_id,
        count(*) FILTER (WHERE failed),
        count(*) FILTER (WHERE try_number = final_try AND state = 'success' AND try_number > 1),
        count(*) FILTER (WHERE try_number = final_try AND first_failed_try < final_try),
-       coalesce(sum(round(duration_seconds::numeric, 6)) FILTER (WHERE failed AND try_number < final_try), 0),
-       coalesce(sum(round(duration_seconds::numeric, 6)) FILTER (WHERE state = 'success'), 0),
+       coalesce(sum(round(duration_seconds * 1000000)::bigint) FILTER (WHERE failed AND try_number < final_try) / 1000000.0, 0),
+       coalesce(sum(round(duration_seconds * 1000000)::bigint) FILTER (WHERE state = 'success') / 1000000.0, 0),
        percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_seconds) FILTER (WHERE state = 'success'),
        percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_seconds) FILTER (WHERE state = 'success'),
        max(duration_seconds) FILTER (WHERE state = 'success'),

@@ -813,3 +813,72 @@ async fn an_expiring_token_is_renewed_during_a_long_extract() {
     pair.ok(&["load"]);
     assert_eq!(pair.rows("api", &[dag], 3).await.len(), 12);
 }
+
+/// The DAG catalogue read from the real metadata databases of both test servers, whose DAGs
+/// (`pw_t00` to `pw_t39`, no schedule) `airflow dags reserialize` wrote: every one is there,
+/// with Airflow's own description of its schedule, not stale, and, as Airflow pauses a DAG at
+/// creation by default, paused.
+#[tokio::test]
+async fn the_catalogue_reads_real_airflow_2_and_3_metadata_databases() {
+    for server in Server::both() {
+        let warehouse = unique("wh_cat");
+        let dir = TempDir::new();
+        let config = write_config(
+            dir.path(),
+            &format!(
+                "{}[staging]\nbackend = local\n[extract]\ntask_instances = false\n{}",
+                warehouse_section(&warehouse),
+                server.db_section("real")
+            ),
+        );
+        let run = pipewatch(
+            dir.path(),
+            &["--config", config.to_str().unwrap(), "run"],
+            &[],
+        );
+        assert_eq!(run.code, 0, "Airflow {}: {run:?}", server.major);
+        assert!(run.stdout.contains("catalogued "), "{run:?}");
+        let client = pg().await;
+        let rows: Vec<String> = client
+            .query(
+                &format!(
+                    "SELECT DISTINCT concat_ws('|', schedule_description, is_stale, in_airflow, \
+                     s.status) FROM {warehouse}.dag_catalog c \
+                     JOIN {warehouse}.dag_schedule_status s USING (airflow_instance, dag_id) \
+                     WHERE dag_id LIKE 'pw_t%'"
+                ),
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert_eq!(
+            rows,
+            ["Never, external triggers only|f|t|paused"],
+            "Airflow {}",
+            server.major
+        );
+        let count: i64 = client
+            .query_one(
+                &format!("SELECT count(*) FROM {warehouse}.dag_catalog WHERE dag_id LIKE 'pw_t%'"),
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(count, 40, "Airflow {}", server.major);
+        let jobs: i64 = client
+            .query_one(
+                &format!(
+                    "SELECT count(DISTINCT job_type) FROM {warehouse}.scheduler_health_history"
+                ),
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(jobs, 3, "Airflow {}", server.major);
+    }
+}

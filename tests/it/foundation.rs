@@ -193,6 +193,8 @@ async fn every_table_and_column_is_documented_in_the_schema() {
         [
             "alert_history",
             "alert_state",
+            "dag_catalog",
+            "dag_catalog_history",
             "dag_delay_daily",
             "dag_history_daily",
             "dag_run_history",
@@ -200,8 +202,10 @@ async fn every_table_and_column_is_documented_in_the_schema() {
             "dag_runtime_daily",
             "dag_success_daily",
             "extract_watermark",
+            "import_error_history",
             "pipewatch_run_log",
             "pipewatch_schema_migrations",
+            "scheduler_health_history",
             "staged_extract",
             "task_daily",
             "task_run_history",
@@ -1076,4 +1080,60 @@ async fn reading_commands_work_for_a_read_only_role_and_never_create_a_schema() 
         ))
         .await;
     assert_eq!(created, 0, "a reading command created the schema");
+}
+
+/// `--log-file` appends to a regular file (made when missing) or a character device; a folder,
+/// a pipe (a write could block the job), or a symbolic link is refused with exit 2 before
+/// anything runs, saying what it is.
+#[test]
+fn a_log_file_that_is_not_a_file_is_refused_before_anything_runs() {
+    let dir = TempDir::new();
+    let fifo = dir.path().join("pipe.log");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let folder = dir.path().join("logs");
+    std::fs::create_dir(&folder).unwrap();
+    let target = dir.path().join("real.log");
+    std::fs::write(&target, "").unwrap();
+    let link = dir.path().join("link.log");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    for (path, says) in [
+        (&fifo, "is a pipe or a socket, which could block the job"),
+        (&folder, "is a folder"),
+        (&link, "is a symbolic link (to "),
+    ] {
+        let run = pipewatch(
+            dir.path(),
+            &["--log-file", path.to_str().unwrap(), "check-config"],
+            &[],
+        );
+        assert_eq!(run.code, pipewatch::exit::USAGE as i32, "{run:?}");
+        assert!(
+            run.stderr.contains(&format!("log file {}", path.display()))
+                && run.stderr.contains(says),
+            "{run:?}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(&target).unwrap(),
+        "",
+        "nothing written through the link"
+    );
+    // A character device is appended to like a file.
+    let run = pipewatch(
+        dir.path(),
+        &[
+            "--log-file",
+            "/dev/null",
+            "--config",
+            "missing.conf",
+            "check-config",
+        ],
+        &[],
+    );
+    assert_eq!(run.code, pipewatch::exit::USAGE as i32, "{run:?}");
+    assert!(!run.stderr.contains("log file"), "{run:?}");
 }
