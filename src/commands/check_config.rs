@@ -126,7 +126,7 @@ pub async fn run(settings: &Settings, ctx: &RunContext) -> CheckReport {
     for instance in settings.sources() {
         checks.push(Check {
             name: format!("airflow {}", instance.instance()),
-            result: check_airflow(instance, settings.extract.task_instances, ctx).await,
+            result: check_airflow(instance, &settings.extract, ctx).await,
         });
     }
     checks.push(Check {
@@ -264,10 +264,17 @@ async fn check_warehouse(
 
 async fn check_airflow(
     instance: crate::config::SourceSettings<'_>,
-    extract_tasks: bool,
+    extract: &crate::config::ExtractSettings,
     ctx: &RunContext,
 ) -> Result<String, CheckFailure> {
-    Ok(Source::new(instance).check(extract_tasks, ctx).await?)
+    let source = Source::new(instance);
+    let line = source.check(extract.task_instances, ctx).await?;
+    if !extract.catalog {
+        return Ok(format!(
+            "{line}; the DAG catalogue is not read ([extract] catalog = false)"
+        ));
+    }
+    Ok(format!("{line}; {}", source.check_catalog(ctx).await?))
 }
 
 async fn check_stage(settings: &Settings) -> Result<String, CheckFailure> {

@@ -594,6 +594,17 @@ impl<'a> Source<'a> {
         }
     }
 
+    /// Whether the DAG catalogue can be read (its tables there and readable), for
+    /// `check-config`: a phrase to add to the source's line.
+    pub async fn check_catalog(&self, ctx: &RunContext) -> Result<String, SourceError> {
+        match self {
+            Source::AirflowDb(s) => s.check_catalog(ctx).await,
+            Source::AirflowApi(_) => {
+                Ok("DAG catalogue: not read through the REST API yet".to_string())
+            }
+        }
+    }
+
     /// Connects and reads what the source is (and, when `extract_tasks`, which task tries it
     /// keeps), for `check-config`: one line.
     pub async fn check(

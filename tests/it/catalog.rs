@@ -71,6 +71,13 @@ async fn catalogue_keeps_each_dag_and_its_changes(major: u8) {
     dag(&w, "weekly", "data-eng", None, "weekly.py").await;
     w.exec("INSERT INTO AF.dag_tag (name, dag_id) VALUES ('sales', 'orders'), ('core', 'orders')")
         .await;
+    let check = w.pipewatch(&["check-config"]);
+    assert!(
+        check
+            .stdout
+            .contains("; DAG catalogue: dag, dag_tag, import_error, job readable"),
+        "{check:?}"
+    );
     let run = w.run_ok(&["run"]);
     assert!(
         run.stdout.contains(
@@ -330,6 +337,19 @@ async fn a_missing_grant_on_the_catalogue_is_named_and_runs_still_load() {
         1,
         "the runs loaded all the same"
     );
+    // check-config says the same before any run.
+    let check = w.pipewatch(&["check-config"]);
+    let line = check
+        .stdout
+        .lines()
+        .find(|l| l.contains("airflow default"))
+        .unwrap_or_else(|| panic!("{check:?}"))
+        .to_string();
+    assert!(
+        line.starts_with("FAILED")
+            && line.contains(&format!("GRANT SELECT ON {}.dag TO {reader}", w.airflow)),
+        "{line}"
+    );
     // Switched off: the run is clean.
     std::fs::write(
         &w.config,
@@ -338,6 +358,13 @@ async fn a_missing_grant_on_the_catalogue_is_named_and_runs_still_load() {
     .unwrap();
     let run = w.run_ok(&["run"]);
     assert!(!run.stdout.contains("catalogued"), "{run:?}");
+    let check = w.pipewatch(&["check-config"]);
+    assert!(
+        check
+            .stdout
+            .contains("; the DAG catalogue is not read ([extract] catalog = false)"),
+        "{check:?}"
+    );
 }
 
 async fn schedule_status_names_what_does_not_run_and_since_when(major: u8) {

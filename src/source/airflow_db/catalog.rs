@@ -12,14 +12,22 @@ const CATALOG2_SQL: &str = include_str!("../../../sql/source/airflow_db/catalog_
 const CATALOG3_SQL: &str = include_str!("../../../sql/source/airflow_db/catalog_airflow3.sql");
 const CATALOG_TABLES_SQL: &str = include_str!("../../../sql/source/airflow_db/catalog_tables.sql");
 
+/// The tables the catalogue reads.
+const CATALOG_TABLES: [&str; 4] = ["dag", "dag_tag", "import_error", "job"];
+
 impl AirflowDb<'_> {
-    /// See [`crate::source::Source::read_catalog`].
-    pub async fn read_catalog(
-        &self,
-        max_clock_skew_seconds: u64,
-        ctx: &RunContext,
-    ) -> Result<CatalogSnapshot, SourceError> {
-        let (client, layout) = self.connect(ctx).await?;
+    /// Whether the catalogue's tables are there and the role may read them (for `check-config`
+    /// and before each reading): the missing table or GRANT is named.
+    pub async fn check_catalog(&self, ctx: &RunContext) -> Result<String, SourceError> {
+        let (client, _) = self.connect(ctx).await?;
+        self.catalog_tables(&client).await?;
+        Ok(format!(
+            "DAG catalogue: {} readable",
+            CATALOG_TABLES.join(", ")
+        ))
+    }
+
+    async fn catalog_tables(&self, client: &tokio_postgres::Client) -> Result<(), SourceError> {
         let database = &self.settings.database;
         let tables = client
             .query(CATALOG_TABLES_SQL, &[&database.schema.as_str()])
@@ -28,7 +36,7 @@ impl AirflowDb<'_> {
         if let Some(row) = tables.iter().find(|r| !r.get::<_, bool>("readable")) {
             return Err(self.no_permission(row.get("table_name")));
         }
-        for wanted in ["dag", "dag_tag", "import_error", "job"] {
+        for wanted in CATALOG_TABLES {
             if !tables
                 .iter()
                 .any(|r| r.get::<_, String>("table_name") == wanted)
@@ -40,6 +48,17 @@ impl AirflowDb<'_> {
                 });
             }
         }
+        Ok(())
+    }
+
+    /// See [`crate::source::Source::read_catalog`].
+    pub async fn read_catalog(
+        &self,
+        max_clock_skew_seconds: u64,
+        ctx: &RunContext,
+    ) -> Result<CatalogSnapshot, SourceError> {
+        let (client, layout) = self.connect(ctx).await?;
+        self.catalog_tables(&client).await?;
         let sql = match layout {
             DagRunSchema::Airflow2 => CATALOG2_SQL,
             DagRunSchema::Airflow3 => CATALOG3_SQL,
