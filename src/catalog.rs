@@ -24,6 +24,7 @@ const OPEN_SPANS_SQL: &str = include_str!("../sql/catalog/open_spans.sql");
 const MERGE_IMPORT_ERRORS_SQL: &str = include_str!("../sql/catalog/merge_import_errors.sql");
 const RECORD_HEALTH_SQL: &str = include_str!("../sql/catalog/record_health.sql");
 const ANALYZE_SQL: &str = include_str!("../sql/catalog/analyze.sql");
+const NOT_ON_SCHEDULE_SQL: &str = include_str!("../sql/catalog/not_on_schedule.sql");
 
 /// A reading that wrote this many rows (a first reading of a large Airflow) analyzes the
 /// catalogue tables, so the next readings and the status view are planned for their real size.
@@ -230,4 +231,45 @@ async fn keep(
         errors_resolved: errors.get("resolved"),
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// A DAG that does not run as scheduled (view `dag_schedule_status`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DagNotOnSchedule {
+    /// The instance.
+    pub airflow_instance: String,
+    /// The DAG.
+    pub dag_id: String,
+    /// overdue, blocked, paused, stale, import_error, unscheduled or scheduler_down.
+    pub status: String,
+    /// Since when, as far as pipewatch knows.
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    /// The blocking run, the due time and grace, the failing file, or the last heartbeat.
+    pub detail: Option<String>,
+    /// The DAG's owners.
+    pub owners: Vec<String>,
+    /// The catalogue reading this is as of (Airflow's clock).
+    pub as_of: chrono::DateTime<chrono::Utc>,
+}
+
+/// The DAGs of `instance` (None: of every instance) that do not run as scheduled, most urgent
+/// first, those without a schedule last: what `status` and the report show.
+pub async fn not_on_schedule(
+    client: &Client,
+    instance: Option<&str>,
+) -> Result<Vec<DagNotOnSchedule>, tokio_postgres::Error> {
+    Ok(client
+        .query(NOT_ON_SCHEDULE_SQL, &[&instance])
+        .await?
+        .iter()
+        .map(|r| DagNotOnSchedule {
+            airflow_instance: r.get("airflow_instance"),
+            dag_id: r.get("dag_id"),
+            status: r.get("status"),
+            since: r.get("since"),
+            detail: r.get("detail"),
+            owners: r.get("owners"),
+            as_of: r.get("as_of"),
+        })
+        .collect())
 }

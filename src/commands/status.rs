@@ -21,7 +21,6 @@ use crate::run_lock;
 
 const RECENT_SQL: &str = include_str!("../../sql/status/recent_invocations.sql");
 const INSTANCES_SQL: &str = include_str!("../../sql/status/instances.sql");
-const NOT_ON_SCHEDULE_SQL: &str = include_str!("../../sql/status/not_on_schedule.sql");
 
 /// Why the status could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -84,25 +83,6 @@ pub struct InstanceStatus {
     pub pending_days: i64,
 }
 
-/// A DAG that does not run as scheduled (view `dag_schedule_status`).
-#[derive(Debug, Clone, Serialize)]
-pub struct DagNotOnSchedule {
-    /// The instance.
-    pub airflow_instance: String,
-    /// The DAG.
-    pub dag_id: String,
-    /// overdue, blocked, paused, stale, import_error, unscheduled or scheduler_down.
-    pub status: String,
-    /// Since when, as far as pipewatch knows.
-    pub since: Option<DateTime<Utc>>,
-    /// The blocking run, the due time and grace, or the last heartbeat.
-    pub detail: Option<String>,
-    /// The DAG's owners.
-    pub owners: Vec<String>,
-    /// The catalogue reading this is as of (Airflow's clock).
-    pub as_of: DateTime<Utc>,
-}
-
 /// An extract a load set aside.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct SetAsideExtract {
@@ -130,7 +110,7 @@ pub struct Status {
     /// The last invocations, newest first.
     pub recent_invocations: Vec<Invocation>,
     /// The DAGs that do not run as scheduled, most urgent first (unscheduled ones included).
-    pub dags_not_on_schedule: Vec<DagNotOnSchedule>,
+    pub dags_not_on_schedule: Vec<crate::catalog::DagNotOnSchedule>,
 }
 
 /// Output formats of `status`.
@@ -230,30 +210,13 @@ async fn read(settings: &Settings, ctx: &RunContext, limit: i64) -> Result<Statu
     }
     status.instances = instances(&client).await?;
     status.recent_invocations = recent(&client, limit).await?;
-    status.dags_not_on_schedule = not_on_schedule(&client).await?;
-    Ok(status)
-}
-
-async fn not_on_schedule(client: &Client) -> Result<Vec<DagNotOnSchedule>, StatusError> {
-    let rows = client
-        .query(NOT_ON_SCHEDULE_SQL, &[])
+    status.dags_not_on_schedule = crate::catalog::not_on_schedule(&client, None)
         .await
         .map_err(|e| StatusError::Sql {
             step: "read dag_schedule_status",
             source: e.into(),
         })?;
-    Ok(rows
-        .iter()
-        .map(|r| DagNotOnSchedule {
-            airflow_instance: r.get("airflow_instance"),
-            dag_id: r.get("dag_id"),
-            status: r.get("status"),
-            since: r.get("since"),
-            detail: r.get("detail"),
-            owners: r.get("owners"),
-            as_of: r.get("as_of"),
-        })
-        .collect())
+    Ok(status)
 }
 
 async fn instances(client: &Client) -> Result<Vec<InstanceStatus>, StatusError> {

@@ -484,24 +484,29 @@ async fn a_concurrent_reader_never_sees_a_day_missing() {
     );
 }
 
-/// One run that Airflow let end in year 10000 (a bad clock, a hand-edited row) is summed like
-/// any other: the day's runtime total is huge, and every other model and day is still computed
-/// (numeric(14, 4) overflowed, and the whole transform failed, before migration 0011).
-#[tokio::test]
-async fn sums_and_averages_do_not_depend_on_the_order_rows_are_read_in() {
-    // 0.1 + 0.2 + 0.3 in binary floating point is 0.6000000000000001 in one order and 0.6 in
-    // another: the models sum exact decimals, so every path gives 0.6 and an average of 0.2.
-    let w = World::in_zone("UTC").await;
-    for (hour, tenths) in [("02", 1), ("03", 2), ("04", 3)] {
+/// Successful runs of `etl` on 2025-01-10 at each of `hours` (two digits), started half an hour
+/// after their logical date and lasting `seconds`.
+async fn etl_runs_on_jan_10(w: &World, hours: &[&str], seconds: i64) {
+    for hour in hours {
         w.run(
             "etl",
             Some(&format!("2025-01-10T{hour}:00:00Z")),
             None,
             "success",
             Some(&format!("2025-01-10T{hour}:30:00Z")),
-            Some(1),
+            Some(seconds),
         )
         .await;
+    }
+}
+
+#[tokio::test]
+async fn sums_and_averages_do_not_depend_on_the_order_rows_are_read_in() {
+    // 0.1 + 0.2 + 0.3 in binary floating point is 0.6000000000000001 in one order and 0.6 in
+    // another: the models sum whole microseconds, so every path gives 0.6 and an average of 0.2.
+    let w = World::in_zone("UTC").await;
+    etl_runs_on_jan_10(&w, &["02", "03", "04"], 1).await;
+    for (hour, tenths) in [("02", 1), ("03", 2), ("04", 3)] {
         w.exec(&format!(
             "UPDATE AF.dag_run SET end_date = start_date + interval '0.{tenths} seconds' \
              WHERE run_id = 'etl__2025-01-10T{hour}:00:00Z'"
@@ -523,20 +528,13 @@ async fn sums_and_averages_do_not_depend_on_the_order_rows_are_read_in() {
     }
 }
 
+/// One run that Airflow let end in year 10000 (a bad clock, a hand-edited row) is summed like
+/// any other: the day's runtime total is huge, and every other model and day is still computed
+/// (numeric(14, 4) overflowed, and the whole transform failed, before migration 0011).
 #[tokio::test]
 async fn a_run_of_absurd_length_does_not_stop_the_transform() {
     let w = World::in_zone("UTC").await;
-    for (hour, runtime) in [("02", 60), ("03", 60), ("04", 60)] {
-        w.run(
-            "etl",
-            Some(&format!("2025-01-10T{hour}:00:00Z")),
-            None,
-            "success",
-            Some(&format!("2025-01-10T{hour}:30:00Z")),
-            Some(runtime),
-        )
-        .await;
-    }
+    etl_runs_on_jan_10(&w, &["02", "03", "04"], 60).await;
     w.exec(
         "UPDATE AF.dag_run SET end_date = '10000-01-01 00:00:00+00' \
          WHERE run_id = 'etl__2025-01-10T04:00:00Z'",

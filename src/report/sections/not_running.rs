@@ -1,62 +1,30 @@
 //! The DAGs that do not run as scheduled (view `dag_schedule_status`), first on the page: what
-//! made no DAG run at all is what the rest of the report cannot show.
+//! made no DAG run at all is what the rest of the report cannot show. DAGs without a schedule
+//! are left out: they are not supposed to run by themselves.
 
 use std::fmt::Write;
 
-use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 
+use crate::catalog::{DagNotOnSchedule, not_on_schedule};
 use crate::report::escape::{escape, name};
 use crate::report::section::{ReportData, ReportError, Scope, Section, sql_error};
 use crate::report::text::when;
-
-const NOT_RUNNING_SQL: &str = include_str!("../../../sql/report/not_running.sql");
-
-/// A DAG that does not run as scheduled.
-#[derive(Debug, Clone)]
-pub struct NotRunning {
-    /// The instance.
-    pub instance: String,
-    /// The DAG.
-    pub dag_id: String,
-    /// overdue, blocked, paused, stale, import_error or scheduler_down.
-    pub status: String,
-    /// Since when.
-    pub since: Option<DateTime<Utc>>,
-    /// The blocking run, the due time, the last heartbeat.
-    pub detail: Option<String>,
-    /// Its owners.
-    pub owners: Vec<String>,
-    /// The reading it is as of.
-    pub as_of: DateTime<Utc>,
-}
 
 /// The DAGs of the instance shown (or all) that do not run as scheduled.
 #[derive(Debug, Clone, Default)]
 pub struct NotRunningAsScheduled {
     /// Each DAG, most urgent first.
-    pub dags: Vec<NotRunning>,
+    pub dags: Vec<DagNotOnSchedule>,
 }
 
 /// Reads the section's figures.
 pub fn gather<'a>(scope: &'a Scope<'a>) -> BoxFuture<'a, Result<Box<dyn Section>, ReportError>> {
     Box::pin(async move {
-        let dags = scope
-            .client
-            .query(NOT_RUNNING_SQL, &[&scope.instance])
+        let mut dags = not_on_schedule(scope.client, scope.instance)
             .await
-            .map_err(sql_error("read the DAGs not running as scheduled"))?
-            .iter()
-            .map(|r| NotRunning {
-                instance: r.get("airflow_instance"),
-                dag_id: r.get("dag_id"),
-                status: r.get("status"),
-                since: r.get("since"),
-                detail: r.get("detail"),
-                owners: r.get("owners"),
-                as_of: r.get("as_of"),
-            })
-            .collect();
+            .map_err(sql_error("read the DAGs not running as scheduled"))?;
+        dags.retain(|d| d.status != "unscheduled");
         Ok(Box::new(NotRunningAsScheduled { dags }) as Box<dyn Section>)
     })
 }
@@ -79,7 +47,7 @@ impl Section for NotRunningAsScheduled {
                 page,
                 r#"<tr><td>{} <span class="muted">on {}</span></td><td class="worse">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>"#,
                 name(&d.dag_id),
-                name(&d.instance),
+                name(&d.airflow_instance),
                 escape(&d.status.replace('_', " ")),
                 when(d.since),
                 owners.join(", "),
