@@ -208,3 +208,42 @@ async fn the_readme_suite_runs_as_written() {
         ]
     );
 }
+
+/// Every query the README shows inline (a code span starting with `SELECT`) runs as written
+/// against a warehouse that `pipewatch run` filled, in the default schema `pipewatch`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_query_the_readme_shows_runs_as_written() {
+    let db = OwnDatabase::with_airflow2().await;
+    let yesterday = (Utc::now() - Duration::days(1)).to_rfc3339();
+    insert_run(
+        &db.client().await,
+        "public",
+        2,
+        &RunSpec::finished("orders", &yesterday, "success"),
+    )
+    .await;
+    let dir = TempDir::new();
+    let config = write_config(dir.path(), &db.sections());
+    let run = pipewatch(
+        dir.path(),
+        &["--config", config.to_str().unwrap(), "run"],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let queries: Vec<String> = readme
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|span| span.starts_with("SELECT "))
+        .map(|span| span.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert!(queries.len() >= 15, "only {} queries found", queries.len());
+    let client = db.client().await;
+    for query in &queries {
+        client
+            .query(query.as_str(), &[])
+            .await
+            .unwrap_or_else(|e| panic!("the README's query does not run: {query}: {e:?}"));
+    }
+}
