@@ -4,7 +4,9 @@ use crate::db::SqlError;
 
 /// The alerts could not be evaluated or listed.
 #[derive(Debug, thiserror::Error)]
-#[error("alerts: could not {step} in the warehouse")]
+#[error(
+    "alerts: could not {step} in the warehouse (safe to repeat: once the warehouse answers, run the command again; an alert is opened once and a notice not marked as posted is posted then)"
+)]
 pub struct AlertError {
     step: &'static str,
     #[source]

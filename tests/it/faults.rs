@@ -2,7 +2,7 @@
 //! pipewatch is killed with SIGKILL at each stage boundary and in the middle of each COPY
 //! (extract, load) and of the transform; the warehouse is restarted in the middle of a load;
 //! the S3 server is stopped in the middle of a multipart upload; the kills in the COPYs strike
-//! with a local stage and with S3. After each, pipewatch is run
+//! with a local stage and with S3. Apart, the warehouse restarts during alert evaluation. After each, pipewatch is run
 //! again, and the warehouse must equal one filled by a clean run: row counts and a checksum of
 //! dag_run_history, task_run_history and every daily model (bookkeeping columns aside).
 //!
@@ -611,4 +611,252 @@ async fn after_any_kill_restart_or_outage_a_rerun_equals_a_clean_run() {
             assert!(leftovers.is_empty(), "{leftovers:?}");
         }
     }
+}
+
+/// Whether a session of `database` on the cluster sleeps in a stalling trigger now.
+async fn sleeping(observer: &Client, database: &str) -> bool {
+    !observer
+        .query(
+            "SELECT 1 FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND datname = $1",
+            &[&database],
+        )
+        .await
+        .unwrap_or_default()
+        .is_empty()
+}
+
+/// The texts posted to a webhook so far.
+fn posted_texts(rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> Vec<String> {
+    let mut texts = Vec::new();
+    while let Ok(body) = rx.try_recv() {
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+        texts.push(json["text"].as_str().unwrap().to_string());
+    }
+    texts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_warehouse_restart_during_alert_evaluation_loses_no_alert_and_no_notice() {
+    // The warehouse restarts (pg_ctl restart -m fast) twice while `alerts --evaluate` works:
+    // first inside the ledger's transaction (an alert's row being inserted), then while a
+    // posted notice is being marked. Nothing may be lost: the alert exists once, its opening is
+    // posted exactly once (the rolled-back transaction posted nothing), and its resolution is
+    // posted at least once (at most twice: the webhook had it before the mark was lost, which
+    // the README documents as at-least-once delivery).
+    let cluster = Cluster::start();
+    cluster.psql(
+        "postgres",
+        &[
+            "-c",
+            "CREATE DATABASE airflow",
+            "-c",
+            "CREATE DATABASE warehouse",
+        ],
+    );
+    cluster.psql(
+        "airflow",
+        &[
+            "-f",
+            "tests/fixtures/airflow/dag_run_airflow2.sql",
+            "-f",
+            "tests/fixtures/airflow/task_instance_airflow2.sql",
+            "-f",
+            "tests/fixtures/airflow/catalog_airflow2.sql",
+        ],
+    );
+    let airflow = cluster.client("airflow").await;
+    let today = chrono::Utc::now().date_naive();
+    // orders: 4 successful runs a day for a week, then 1 of 4 today (a success-rate drop).
+    for days_ago in 0..=7 {
+        let day = today - chrono::Duration::days(days_ago);
+        for n in 0..4u32 {
+            let logical = day.and_hms_opt(n, 0, 0).unwrap().and_utc().to_rfc3339();
+            let state = if days_ago > 0 || n == 0 {
+                "success"
+            } else {
+                "failed"
+            };
+            insert_run(
+                &airflow,
+                "public",
+                2,
+                &RunSpec::finished("orders", &logical, state),
+            )
+            .await;
+        }
+    }
+    let (url, mut posted) = webhook_server(vec![]).await;
+    let warehouse = cluster.client("warehouse").await;
+    let suite = Suite {
+        cluster,
+        warehouse,
+        dir: TempDir::new(),
+    };
+    let staging = format!(
+        "[staging]\nlocal_directory = {}\n",
+        suite.dir.path().join("stage").display()
+    );
+    let quiet = suite.config("alerting", &staging);
+    let loud = suite.dir.path().join("alerting-alerts.conf");
+    std::fs::write(
+        &loud,
+        std::fs::read_to_string(&quiet).unwrap()
+            + &format!(
+                "[alerts]\nwebhook_url = {url}\nsuccess_rate_drop = 0.2\nsuccess_rate_min_runs = 3\n\
+                 consecutive_breaches = 1\ncooldown_minutes = 0\n"
+            ),
+    )
+    .unwrap();
+    // Loaded without [alerts]: `run` would judge and post at once.
+    let loaded = suite.run(&quiet);
+    assert_eq!(loaded.code, 0, "{loaded:?}");
+
+    // 1. A restart inside the ledger's transaction.
+    suite
+        .warehouse
+        .batch_execute(
+            "CREATE FUNCTION alerting.stall() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN PERFORM pg_sleep(5); RETURN NEW; END $$;
+             CREATE TRIGGER stall AFTER INSERT ON alerting.alert_history
+             FOR EACH ROW EXECUTE FUNCTION alerting.stall();",
+        )
+        .await
+        .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pipewatch"))
+        .args(["--config", loud.to_str().unwrap(), "alerts", "--evaluate"])
+        .current_dir(suite.dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(
+        wait_for(&mut child, async || sleeping(&suite.warehouse, "warehouse")
+            .await)
+        .await,
+        "alerts --evaluate ended before inserting the alert"
+    );
+    suite.cluster.pg_ctl("restart");
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success(), "the restart went unnoticed: {stderr}");
+    assert!(
+        stderr.contains("alert"),
+        "the error names the alerts: {stderr}"
+    );
+    assert!(
+        posted_texts(&mut posted).is_empty(),
+        "nothing is posted for a transaction that did not commit"
+    );
+    let observer = suite.cluster.client("warehouse").await;
+    observer
+        .batch_execute("DROP TRIGGER stall ON alerting.alert_history")
+        .await
+        .unwrap();
+    let ledger = async || -> Vec<String> {
+        observer
+            .query(
+                "SELECT concat_ws('|', rule, subject, \
+                 CASE WHEN resolved_at IS NULL THEN 'open' ELSE 'resolved' END, \
+                 open_notified_at IS NOT NULL, resolve_notified_at IS NOT NULL) \
+                 FROM alerting.alert_history ORDER BY opened_at",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    };
+    assert!(ledger().await.is_empty(), "{:?}", ledger().await);
+    let again = pipewatch(
+        suite.dir.path(),
+        &["--config", loud.to_str().unwrap(), "alerts", "--evaluate"],
+        &[],
+    );
+    assert!(again.code == 0 || again.code == 1, "{again:?}");
+    let texts = posted_texts(&mut posted);
+    assert_eq!(texts.len(), 1, "the opening posted once: {texts:?}");
+    assert!(texts[0].contains("pipewatch alert OPENED"), "{texts:?}");
+    assert_eq!(ledger().await, ["success_rate_drop|orders|open|t|f"]);
+
+    // 2. A restart while the posted resolution is being marked.
+    let airflow = suite.cluster.client("airflow").await;
+    for n in 4..24u32 {
+        let logical = today.and_hms_opt(n, 0, 0).unwrap().and_utc().to_rfc3339();
+        insert_run(
+            &airflow,
+            "public",
+            2,
+            &RunSpec::finished("orders", &logical, "success"),
+        )
+        .await;
+    }
+    let loaded = suite.run(&quiet);
+    assert_eq!(loaded.code, 0, "{loaded:?}");
+    observer
+        .batch_execute(
+            "CREATE TRIGGER stall AFTER UPDATE ON alerting.alert_history FOR EACH ROW \
+             WHEN (NEW.resolve_notified_at IS NOT NULL AND OLD.resolve_notified_at IS NULL) \
+             EXECUTE FUNCTION alerting.stall();",
+        )
+        .await
+        .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pipewatch"))
+        .args(["--config", loud.to_str().unwrap(), "alerts", "--evaluate"])
+        .current_dir(suite.dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(
+        wait_for(&mut child, async || sleeping(&observer, "warehouse").await).await,
+        "alerts --evaluate ended before marking the resolution"
+    );
+    suite.cluster.pg_ctl("restart");
+    child.wait().unwrap();
+    let observer = suite.cluster.client("warehouse").await;
+    observer
+        .batch_execute("DROP TRIGGER stall ON alerting.alert_history")
+        .await
+        .unwrap();
+    let first = posted_texts(&mut posted);
+    assert_eq!(
+        first.len(),
+        1,
+        "the resolution reached the webhook: {first:?}"
+    );
+    assert!(first[0].contains("pipewatch alert RESOLVED"), "{first:?}");
+    let again = pipewatch(
+        suite.dir.path(),
+        &["--config", loud.to_str().unwrap(), "alerts", "--evaluate"],
+        &[],
+    );
+    assert!(again.code == 0 || again.code == 1, "{again:?}");
+    let texts = posted_texts(&mut posted);
+    assert!(
+        texts.len() <= 1 && texts.iter().all(|t| t.contains("pipewatch alert RESOLVED")),
+        "posted again at most once: {texts:?}"
+    );
+    let rows: Vec<String> = observer
+        .query(
+            "SELECT concat_ws('|', rule, subject, \
+             CASE WHEN resolved_at IS NULL THEN 'open' ELSE 'resolved' END, \
+             open_notified_at IS NOT NULL, resolve_notified_at IS NOT NULL) \
+             FROM alerting.alert_history",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(rows, ["success_rate_drop|orders|resolved|t|t"]);
+    // Marked now: a further evaluation posts nothing.
+    pipewatch(
+        suite.dir.path(),
+        &["--config", loud.to_str().unwrap(), "alerts", "--evaluate"],
+        &[],
+    );
+    assert!(posted_texts(&mut posted).is_empty());
 }
