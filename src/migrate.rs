@@ -103,6 +103,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0014_dag_schedule_status.sql",
         sql: include_str!("../sql/schema/0014_dag_schedule_status.sql"),
     },
+    Migration {
+        version: 15,
+        name: "0015_schedule_status_for_alerts.sql",
+        sql: include_str!("../sql/schema/0015_schedule_status_for_alerts.sql"),
+    },
 ];
 
 const BOOTSTRAP_SQL: &str = include_str!("../sql/migrate/bootstrap.sql");

@@ -23,6 +23,17 @@
 //!   in the last 30 days);
 //! - validation failure: a test's latest execution failed or could not run
 //!   (`validation_failures = true`).
+//!
+//! And the DAG catalogue's rules, on unless switched off (`paused` off unless switched on),
+//! judged on the last catalogue reading (view `dag_schedule_status`, `import_error_history`):
+//! - scheduler down: an instance with DAGs to schedule has no fresh scheduler heartbeat (one
+//!   alert per instance);
+//! - overdue: a DAG's next run is due for longer than its grace, scheduler up or down;
+//! - blocked: no new run may be created because a run has been queued or running for
+//!   `blocked_minutes`;
+//! - paused: a DAG that ran on schedule within `paused_ran_within_days` was paused;
+//! - import error: a DAG file has failed to import for `import_error_minutes` (one alert per
+//!   file).
 
 mod error;
 mod ledger;

@@ -49,23 +49,35 @@ pub async fn post(
         let opened_at: DateTime<Utc> = row.get("opened_at");
         let rule = rules::named(&rule);
         let title = rule.map_or("alert", |r| r.title());
-        let validation = rule.map(|r| r.subject()) == Some(Subject::ValidationTest);
-        let what = if validation {
-            format!(
+        let kind = rule.map_or(Subject::Dag, |r| r.subject());
+        let what = match kind {
+            Subject::ValidationTest => format!(
                 "validation test {} (database {})",
                 text_of(&subject),
                 text_of(&instance)
-            )
-        } else {
-            format!(
+            ),
+            Subject::Dag => format!(
                 "DAG {} on Airflow instance {}",
                 text_of(&subject),
                 text_of(&instance)
-            )
+            ),
+            Subject::DagFile => format!(
+                "DAG file {} on Airflow instance {}",
+                text_of(&subject),
+                text_of(&instance)
+            ),
+            Subject::Instance => format!(
+                "Airflow instance {} ({})",
+                text_of(&instance),
+                text_of(&subject)
+            ),
         };
         let message = text_of(&message);
-        let link = match (&settings.airflow_ui, validation) {
-            (Some(base), false) => format!(" {base}/dags/{}", url_segment(&subject)),
+        // The DAG's page; Airflow's home page (which lists import errors and the scheduler's
+        // health) for a file or the instance.
+        let link = match (&settings.airflow_ui, kind) {
+            (Some(base), Subject::Dag) => format!(" {base}/dags/{}", url_segment(&subject)),
+            (Some(base), Subject::DagFile | Subject::Instance) => format!(" {base}/"),
             _ => String::new(),
         };
         let mut posts = Vec::new();

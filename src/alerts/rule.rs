@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{Days, NaiveDate, NaiveDateTime};
+use chrono::{DateTime, Days, NaiveDate, NaiveDateTime, Utc};
 use futures_util::future::BoxFuture;
 use tokio_postgres::Client;
 
@@ -14,6 +14,7 @@ use crate::config::{AlertRules, AlertSettings, Settings};
 
 const DAG_DAYS_SQL: &str = include_str!("../../sql/alerts/dag_days.sql");
 const LOCAL_NOW_SQL: &str = include_str!("../../sql/alerts/local_now.sql");
+const SCHEDULE_STATUS_SQL: &str = include_str!("../../sql/alerts/schedule_status.sql");
 
 /// What a rule judges.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,6 +23,10 @@ pub enum Subject {
     Dag,
     /// A validation test of a target database.
     ValidationTest,
+    /// An Airflow instance as a whole (its scheduler); the subject names the part judged.
+    Instance,
+    /// A DAG file of an Airflow instance (its import errors).
+    DagFile,
 }
 
 /// One alert rule: its name, what it judges, and how it judges every subject. A rule is one
@@ -36,8 +41,13 @@ pub trait AlertRule: Sync {
         Subject::Dag
     }
     /// Whether the configuration turns it on for any DAG (its threshold set in `[alerts]` or
-    /// in a DAG's own section), for `check-config`.
+    /// in a DAG's own section, or not switched off for a rule on by default), for
+    /// `check-config`.
     fn configured(&self, alerts: &AlertSettings) -> bool;
+    /// Whether an `[alerts]` section that says nothing about it turns it on.
+    fn on_by_default(&self) -> bool {
+        false
+    }
     /// Judges every subject the rule applies to: one finding each, breached or not. A subject
     /// the rule does not apply to (rule off, too little history) gets none.
     fn judge<'a>(&'a self, cx: &'a Judging<'a>) -> BoxFuture<'a, Result<Vec<Finding>, AlertError>>;
@@ -81,6 +91,34 @@ pub struct Day {
 /// Every DAG's daily outcomes: (instance, dag_id) to day to figures.
 pub type DagDays = BTreeMap<(String, String), BTreeMap<NaiveDate, Day>>;
 
+/// One DAG at the last catalogue reading of its instance (view `dag_schedule_status`), for the
+/// catalogue's DAG rules.
+#[derive(Debug, Clone)]
+pub struct Scheduled {
+    /// The instance.
+    pub instance: String,
+    /// The DAG.
+    pub dag_id: String,
+    /// on_schedule, overdue, blocked, paused, stale, import_error, unscheduled, scheduler_down.
+    pub status: String,
+    /// Since when the status holds, as far as pipewatch knows.
+    pub since: Option<DateTime<Utc>>,
+    /// The DAG's owners.
+    pub owners: Vec<String>,
+    /// The reading (Airflow's clock).
+    pub as_of: DateTime<Utc>,
+    /// When the scheduler may create the next run.
+    pub next_run_due_at: Option<DateTime<Utc>>,
+    /// The overdue grace in seconds.
+    pub grace_seconds: f64,
+    /// Whether the next run is due for longer than the grace (scheduler up or down).
+    pub past_due: bool,
+    /// The run that holds the next one back, and since when.
+    pub blocking: Option<(String, DateTime<Utc>)>,
+    /// A paused DAG's newest scheduled run's start.
+    pub last_scheduled_run_at: Option<DateTime<Utc>>,
+}
+
 /// What the rules judge from.
 pub struct Judging<'a> {
     /// The warehouse.
@@ -97,6 +135,8 @@ pub struct Judging<'a> {
     pub local_now: NaiveDateTime,
     /// The DAGs' daily outcomes of the days the day-based rules look at.
     pub dag_days: DagDays,
+    /// Every catalogued DAG's schedule status (empty without a catalogue).
+    pub scheduled: Vec<Scheduled>,
 }
 
 impl<'a> Judging<'a> {
@@ -118,6 +158,7 @@ impl<'a> Judging<'a> {
             zone,
             local_now: NaiveDateTime::default(),
             dag_days: DagDays::new(),
+            scheduled: Vec::new(),
         };
         let back = cx.longest(|r| r.success_rate_baseline_days).max(7) + 9;
         for r in warehouse
@@ -141,6 +182,29 @@ impl<'a> Judging<'a> {
             .await
             .map_err(sql_error("read the clock in the reporting time zone"))?
             .get("local_now");
+        cx.scheduled = warehouse
+            .query(SCHEDULE_STATUS_SQL, &[])
+            .await
+            .map_err(sql_error(
+                "read the DAGs' schedule status (dag_schedule_status)",
+            ))?
+            .iter()
+            .map(|r| Scheduled {
+                instance: r.get("airflow_instance"),
+                dag_id: r.get("dag_id"),
+                status: r.get("status"),
+                since: r.get("since"),
+                owners: r.get("owners"),
+                as_of: r.get("as_of"),
+                next_run_due_at: r.get("next_run_due_at"),
+                grace_seconds: r.get::<_, Option<f64>>("grace_seconds").unwrap_or(0.0),
+                past_due: r.get("past_due"),
+                blocking: r
+                    .get::<_, Option<String>>("blocking_run_id")
+                    .zip(r.get("blocking_since")),
+                last_scheduled_run_at: r.get("last_scheduled_run_at"),
+            })
+            .collect();
         Ok(cx)
     }
 
@@ -197,6 +261,34 @@ impl<'a> Judging<'a> {
 /// Whether `[alerts]` or any DAG's own section sets `pick`.
 pub fn any_sets<T>(alerts: &AlertSettings, pick: fn(&AlertRules) -> Option<T>) -> bool {
     pick(&alerts.rules).is_some() || alerts.overrides.iter().any(|o| pick(&o.rules).is_some())
+}
+
+/// Whether a rule that is on unless switched off (`pick` defaults to true) is on anywhere: not
+/// switched off in `[alerts]`, or switched on in a DAG's own section.
+pub fn on_unless_off(alerts: &AlertSettings, pick: fn(&AlertRules) -> Option<bool>) -> bool {
+    pick(&alerts.rules) != Some(false)
+        || alerts
+            .overrides
+            .iter()
+            .any(|o| pick(&o.rules) == Some(true))
+}
+
+/// Whether a rule that is off unless switched on is on anywhere.
+pub fn switched_on(alerts: &AlertSettings, pick: fn(&AlertRules) -> Option<bool>) -> bool {
+    pick(&alerts.rules) == Some(true)
+        || alerts
+            .overrides
+            .iter()
+            .any(|o| pick(&o.rules) == Some(true))
+}
+
+/// ", owners a, b" for a notice, or nothing when the DAG names none.
+pub fn owners_clause(owners: &[String]) -> String {
+    if owners.is_empty() {
+        String::new()
+    } else {
+        format!("; owners {}", owners.join(", "))
+    }
 }
 
 /// `successful / finished`, None when nothing finished.

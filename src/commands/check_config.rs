@@ -289,16 +289,31 @@ fn alerts_note(settings: &Settings) -> String {
         return "off: no [alerts] section, so no rule is evaluated (see pipeline.conf.example)"
             .to_string();
     };
-    let on: Vec<&str> = crate::alerts::rules::ALL
+    let on: Vec<_> = crate::alerts::rules::ALL
         .iter()
         .filter(|r| r.configured(alerts))
-        .map(|r| r.name())
         .collect();
-    let rules = if on.is_empty() {
-        "on, but no rule has its threshold set, so nothing is judged (set success_rate_drop, freshness_hours, ... in [alerts])".to_string()
-    } else {
-        format!("rules on: {}", on.join(", "))
+    let names = |by_default: bool| {
+        on.iter()
+            .filter(|r| r.on_by_default() == by_default)
+            .map(|r| r.name())
+            .collect::<Vec<_>>()
     };
+    let (set, catalogue) = (names(false), names(true));
+    let mut rules = match (set.is_empty(), catalogue.is_empty()) {
+        (true, true) => "on, but every rule is off, so nothing is judged".to_string(),
+        (true, false) => format!(
+            "rules on: {} (the DAG catalogue's, on by default); no run-history rule has its threshold set (set success_rate_drop, freshness_hours, ... in [alerts])",
+            catalogue.join(", ")
+        ),
+        (false, _) => format!("rules on: {}", set.join(", ")),
+    };
+    if !set.is_empty() && !catalogue.is_empty() {
+        rules.push_str(&format!(
+            ", and the DAG catalogue's {} (on by default)",
+            catalogue.join(", ")
+        ));
+    }
     let notices = match (&alerts.webhook_url, &settings.validate.webhook_url) {
         (Some(_), _) => "notices go to [alerts] webhook_url",
         (None, Some(_)) => "notices go to [validate] webhook_url",
@@ -331,13 +346,20 @@ mod tests {
         assert!(nowhere.contains("rules on: freshness"), "{nowhere}");
         assert!(nowhere.contains("no webhook"), "{nowhere}");
         let idle = alerts_note(&settings("[alerts]\n"));
-        assert!(idle.contains("nothing is judged"), "{idle}");
+        assert!(
+            idle.starts_with("rules on: scheduler_down, overdue, blocked, import_error (the DAG catalogue's, on by default); no run-history rule has its threshold set"),
+            "{idle}"
+        );
+        let off = alerts_note(&settings(
+            "[alerts]\noverdue = false\nblocked = false\nimport_error = false\nscheduler_down = false\n",
+        ));
+        assert!(off.contains("nothing is judged"), "{off}");
         let posted = alerts_note(&settings(
             "[alerts]\nsuccess_rate_drop = 0.2\n[alerts_x]\ndag_id = x\nlanding_deadline = 06:00\n[validate]\nwebhook_url = https://hooks.example.com/x\n",
         ));
         assert_eq!(
             posted,
-            "rules on: success_rate_drop, landing_deadline; notices go to [validate] webhook_url"
+            "rules on: success_rate_drop, landing_deadline, and the DAG catalogue's scheduler_down, overdue, blocked, import_error (on by default); notices go to [validate] webhook_url"
         );
     }
 }

@@ -19,6 +19,14 @@ pub const DEFAULT_RUNTIME_BASELINE_MIN_RUNS: u64 = 20;
 pub const DEFAULT_CONSECUTIVE_BREACHES: u64 = 1;
 /// Default minutes after an alert resolves during which the same alert does not reopen.
 pub const DEFAULT_COOLDOWN_MINUTES: u64 = 60;
+/// Default minutes a DAG must be blocked (its oldest queued or running run that old) before
+/// the `blocked` alert opens.
+pub const DEFAULT_BLOCKED_MINUTES: u64 = 60;
+/// Default minutes an import-error episode must last before the `import_error` alert opens.
+pub const DEFAULT_IMPORT_ERROR_MINUTES: u64 = 15;
+/// Default days before a pause within which a scheduled run must have started for the `paused`
+/// alert to open.
+pub const DEFAULT_PAUSED_RAN_WITHIN_DAYS: u64 = 7;
 
 /// The alert rules for one DAG (or the defaults of all): each rule is on when its threshold
 /// is set. None in an override means "as in [alerts]".
@@ -47,6 +55,26 @@ pub struct AlertRules {
     /// Landing deadline: open when a day's run has not succeeded by this local time of the
     /// next day (reporting time zone).
     pub landing_deadline: Option<chrono::NaiveTime>,
+    /// Overdue: open when the DAG's next run is due for longer than its grace (on by default).
+    pub overdue: Option<bool>,
+    /// Blocked: open when the scheduler may not create the next run because of a run queued or
+    /// running for longer than `blocked_minutes` (on by default).
+    pub blocked: Option<bool>,
+    /// Minutes the blocking run must be queued or running.
+    pub blocked_minutes: Option<u64>,
+    /// Import error: open when the DAG's file fails to import for longer than
+    /// `import_error_minutes` (on by default; judged per file, on when any DAG of it has it on).
+    pub import_error: Option<bool>,
+    /// Minutes an import-error episode must last.
+    pub import_error_minutes: Option<u64>,
+    /// Paused: open when a DAG that started a scheduled run in the `paused_ran_within_days`
+    /// before its pause is paused (off by default).
+    pub paused: Option<bool>,
+    /// Days before the pause that count.
+    pub paused_ran_within_days: Option<u64>,
+    /// Scheduler down: open when an instance with unpaused DAGs has no fresh scheduler
+    /// heartbeat (on by default; `[alerts]` only: it judges an instance, not a DAG).
+    pub scheduler_down: Option<bool>,
     /// Evaluations in a row that must breach before an alert opens.
     pub consecutive_breaches: Option<u64>,
     /// Minutes after a resolution during which the alert does not reopen.
@@ -75,6 +103,16 @@ impl AlertRules {
                 .or(defaults.runtime_baseline_min_runs),
             freshness_hours: self.freshness_hours.or(defaults.freshness_hours),
             landing_deadline: self.landing_deadline.or(defaults.landing_deadline),
+            overdue: self.overdue.or(defaults.overdue),
+            blocked: self.blocked.or(defaults.blocked),
+            blocked_minutes: self.blocked_minutes.or(defaults.blocked_minutes),
+            import_error: self.import_error.or(defaults.import_error),
+            import_error_minutes: self.import_error_minutes.or(defaults.import_error_minutes),
+            paused: self.paused.or(defaults.paused),
+            paused_ran_within_days: self
+                .paused_ran_within_days
+                .or(defaults.paused_ran_within_days),
+            scheduler_down: self.scheduler_down.or(defaults.scheduler_down),
             consecutive_breaches: self.consecutive_breaches.or(defaults.consecutive_breaches),
             cooldown_minutes: self.cooldown_minutes.or(defaults.cooldown_minutes),
         }
@@ -117,6 +155,14 @@ impl AlertSettings {
             runtime_recent_runs: Some(DEFAULT_RUNTIME_RECENT_RUNS),
             runtime_baseline_days: Some(DEFAULT_RUNTIME_BASELINE_DAYS),
             runtime_baseline_min_runs: Some(DEFAULT_RUNTIME_BASELINE_MIN_RUNS),
+            overdue: Some(true),
+            blocked: Some(true),
+            blocked_minutes: Some(DEFAULT_BLOCKED_MINUTES),
+            import_error: Some(true),
+            import_error_minutes: Some(DEFAULT_IMPORT_ERROR_MINUTES),
+            paused: Some(false),
+            paused_ran_within_days: Some(DEFAULT_PAUSED_RAN_WITHIN_DAYS),
+            scheduler_down: Some(true),
             consecutive_breaches: Some(DEFAULT_CONSECUTIVE_BREACHES),
             cooldown_minutes: Some(DEFAULT_COOLDOWN_MINUTES),
             ..AlertRules::default()
@@ -163,6 +209,14 @@ impl Parser<'_> {
             runtime_baseline_min_runs: s.number("runtime_baseline_min_runs", 1, 100_000)?,
             freshness_hours: s.fraction("freshness_hours", 0.0, 24.0 * 366.0)?,
             landing_deadline,
+            overdue: s.boolean("overdue")?,
+            blocked: s.boolean("blocked")?,
+            blocked_minutes: s.number("blocked_minutes", 1, 366 * 24 * 60)?,
+            import_error: s.boolean("import_error")?,
+            import_error_minutes: s.number("import_error_minutes", 0, 366 * 24 * 60)?,
+            paused: s.boolean("paused")?,
+            paused_ran_within_days: s.number("paused_ran_within_days", 1, 366)?,
+            scheduler_down: s.boolean("scheduler_down")?,
             consecutive_breaches: s.number("consecutive_breaches", 1, 1000)?,
             cooldown_minutes: s.number("cooldown_minutes", 0, 366 * 24 * 60)?,
         })
@@ -195,8 +249,12 @@ impl Parser<'_> {
     pub(super) fn alert_override(&self, mut s: Section) -> Result<AlertOverride, ConfigError> {
         let dag_id = s.required("dag_id")?;
         let instance = s.string("instance")?;
-        let rules = self.alert_rules(&mut s)?;
-        for key in ["validation_failures", "webhook_url", "webhook_url_file"] {
+        for key in [
+            "validation_failures",
+            "webhook_url",
+            "webhook_url_file",
+            "scheduler_down",
+        ] {
             if s.entries.contains_key(key) {
                 return Err(ConfigError::Rule {
                     path: self.path.to_path_buf(),
@@ -204,6 +262,7 @@ impl Parser<'_> {
                 });
             }
         }
+        let rules = self.alert_rules(&mut s)?;
         let o = AlertOverride {
             section: s.name.clone(),
             dag_id,

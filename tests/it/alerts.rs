@@ -33,15 +33,6 @@ async fn alerts(w: &World) -> Vec<String> {
     .await
 }
 
-fn drain(rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> Vec<String> {
-    let mut texts = Vec::new();
-    while let Ok(body) = rx.try_recv() {
-        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
-        texts.push(json["text"].as_str().unwrap().to_string());
-    }
-    texts
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_success_rate_drop_opens_once_notifies_each_transition_and_resolves() {
     let (url, mut posted) = webhook_server(vec![]).await;
@@ -72,14 +63,14 @@ async fn a_success_rate_drop_opens_once_notifies_each_transition_and_resolves() 
         alerts(&w).await.is_empty(),
         "opened before its consecutive count"
     );
-    assert!(drain(&mut posted).is_empty());
+    assert!(posted_texts(&mut posted).is_empty());
     let listed = w.pipewatch(&["alerts"]);
     assert_eq!(listed.code, 0, "no open alert: {listed:?}");
 
     // Second: it opens, once, with one notice naming the numbers, the failed runs and the link.
     w.run_ok(&["run"]);
     assert_eq!(alerts(&w).await, ["success_rate_drop|default|orders|open"]);
-    let texts = drain(&mut posted);
+    let texts = posted_texts(&mut posted);
     assert_eq!(texts.len(), 1, "{texts:?}");
     let text = &texts[0];
     for wanted in [
@@ -110,7 +101,7 @@ async fn a_success_rate_drop_opens_once_notifies_each_transition_and_resolves() 
         html.contains("Open alerts") && html.contains("success_rate_drop"),
         "{html}"
     );
-    let texts = drain(&mut posted);
+    let texts = posted_texts(&mut posted);
     assert_eq!(texts.len(), 1, "{texts:?}");
     assert!(
         texts[0].starts_with("pipewatch digest, ") && texts[0].contains("1 open alert."),
@@ -136,7 +127,7 @@ async fn a_success_rate_drop_opens_once_notifies_each_transition_and_resolves() 
         assert!(run.code == 1, "the alert is still open: {run:?}");
     }
     assert_eq!(alerts(&w).await, ["success_rate_drop|default|orders|open"]);
-    assert!(drain(&mut posted).is_empty(), "no second notice");
+    assert!(posted_texts(&mut posted).is_empty(), "no second notice");
 
     // The data recovers (the failed runs are cleared and succeed): resolved, one notice.
     w.exec(
@@ -149,7 +140,7 @@ async fn a_success_rate_drop_opens_once_notifies_each_transition_and_resolves() 
         alerts(&w).await,
         ["success_rate_drop|default|orders|resolved"]
     );
-    let texts = drain(&mut posted);
+    let texts = posted_texts(&mut posted);
     assert_eq!(texts.len(), 1, "{texts:?}");
     assert!(
         texts[0].starts_with("pipewatch alert RESOLVED: success-rate drop for DAG orders"),
@@ -190,7 +181,7 @@ async fn a_failing_validation_test_joins_the_ledger_and_clears_when_it_passes() 
         alerts(&w).await,
         ["validation_failure|warehouse|orders_match|open"]
     );
-    let texts = drain(&mut posted);
+    let texts = posted_texts(&mut posted);
     assert_eq!(texts.len(), 1, "{texts:?}");
     assert!(
         texts[0].contains("validation test orders_match (database warehouse)")
@@ -205,7 +196,11 @@ async fn a_failing_validation_test_joins_the_ledger_and_clears_when_it_passes() 
         alerts(&w).await,
         ["validation_failure|warehouse|orders_match|resolved"]
     );
-    assert_eq!(drain(&mut posted).len(), 1, "the resolution is posted");
+    assert_eq!(
+        posted_texts(&mut posted).len(),
+        1,
+        "the resolution is posted"
+    );
 }
 
 /// Runtime regression, freshness and landing deadline each open on data built to breach them,
@@ -344,7 +339,7 @@ async fn hostile_names_cannot_forge_markup_log_lines_or_reading_order() {
     assert_eq!(run.code, 0, "{run:?}");
 
     // The notice: Slack's escapes, and the name isolated so the override stays inside it.
-    let texts = drain(&mut posted);
+    let texts = posted_texts(&mut posted);
     let notice = texts
         .iter()
         .find(|t| t.contains("evil"))
@@ -428,11 +423,11 @@ async fn a_kill_while_a_slow_webhook_answers_loses_no_notice() {
 
     let again = w.pipewatch(&["alerts", "--evaluate"]);
     assert!(again.code == 0 || again.code == 1, "{again:?}");
-    let texts = drain(&mut posted);
+    let texts = posted_texts(&mut posted);
     assert_eq!(texts.len(), 1, "posted again once: {texts:?}");
     assert!(texts[0].contains("pipewatch alert OPENED"), "{texts:?}");
     assert_eq!(alerts(&w).await, ["success_rate_drop|default|orders|open"]);
     // Marked now: a third evaluation posts nothing.
     w.pipewatch(&["alerts", "--evaluate"]);
-    assert!(drain(&mut posted).is_empty());
+    assert!(posted_texts(&mut posted).is_empty());
 }

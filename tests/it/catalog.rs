@@ -481,3 +481,184 @@ async fn schedule_status_names_what_does_not_run_and_since_when_airflow2() {
 async fn schedule_status_names_what_does_not_run_and_since_when_airflow3() {
     schedule_status_names_what_does_not_run_and_since_when(3).await;
 }
+
+async fn what_did_not_happen_alerts_once_and_resolves(major: u8) {
+    let (url, mut posted) = webhook_server(vec![]).await;
+    let w = World::new(
+        major,
+        &format!(
+            "[alerts]\nwebhook_url = {url}\ncooldown_minutes = 0\npaused = true\n\
+             [alerts_quiet]\ndag_id = quiet\noverdue = false\n\
+             [airflow_ui]\nbase_url = https://airflow.example.com\n"
+        ),
+    )
+    .await;
+    for name in ["fine", "late", "quiet", "stuck", "resting"] {
+        dag(
+            &w,
+            name,
+            "team-a, team-b",
+            Some("0 * * * *"),
+            &format!("{name}.py"),
+        )
+        .await;
+    }
+    let file = if major == 2 {
+        "/dags/broken.py"
+    } else {
+        "broken.py"
+    };
+    dag(&w, "broken", "team-c", Some("@daily"), "broken.py").await;
+    w.exec(&format!(
+        "UPDATE AF.dag SET next_dagrun = now(), next_dagrun_create_after = now() + interval '1 hour';
+         UPDATE AF.dag SET next_dagrun_create_after = now() - interval '2 hours' WHERE dag_id IN ('late', 'quiet');
+         UPDATE AF.dag SET next_dagrun_create_after = NULL WHERE dag_id = 'stuck';
+         UPDATE AF.dag SET is_paused = true WHERE dag_id = 'resting';
+         UPDATE AF.dag SET has_import_errors = true{} WHERE dag_id = 'broken';
+         INSERT INTO AF.job (job_type, state, latest_heartbeat, hostname)
+             VALUES ('SchedulerJob', 'running', now(), 'scheduler-1');",
+        if major == 2 { ", fileloc = '/dags/broken.py'" } else { "" }
+    ))
+    .await;
+    import_error(
+        &w,
+        file,
+        "Traceback (most recent call last):\nNameError: name 'x' is not defined",
+    )
+    .await;
+    w.exec("UPDATE AF.import_error SET timestamp = now() - interval '1 hour'")
+        .await;
+    // stuck: held back by a run hanging for three hours; resting: ran on schedule yesterday.
+    let started = (chrono::Utc::now() - chrono::Duration::hours(3)).to_rfc3339();
+    let mut hung = RunSpec::finished("stuck", &started, "running");
+    hung.end_date = None;
+    w.insert(&hung).await;
+    let yesterday = (chrono::Utc::now() - chrono::Duration::days(1)).to_rfc3339();
+    w.insert(&RunSpec::finished("resting", &yesterday, "success"))
+        .await;
+    let ledger = "SELECT concat_ws('|', rule, subject, \
+                  CASE WHEN resolved_at IS NULL THEN 'open' ELSE 'resolved' END) \
+                  FROM WH.alert_history ORDER BY rule, subject";
+
+    w.run_ok(&["run"]);
+    assert_eq!(
+        w.query_strings(ledger).await,
+        [
+            "blocked|stuck|open".to_string(),
+            format!(
+                "import_error|{}|open",
+                if major == 2 {
+                    file
+                } else {
+                    "dags-folder/broken.py"
+                }
+            ),
+            "overdue|late|open".to_string(),
+            "paused|resting|open".to_string(),
+        ],
+        "Airflow {major}"
+    );
+    let mut texts = posted_texts(&mut posted);
+    texts.sort();
+    assert_eq!(texts.len(), 4, "{texts:?}");
+    let blocked_by = format!("run {} has been queued or running since", hung.run_id);
+    let wanted = [
+        (
+            "pipewatch alert OPENED: new runs blocked for DAG stuck on Airflow instance default",
+            vec![
+                blocked_by.as_str(),
+                "owners team-a, team-b",
+                "https://airflow.example.com/dags/stuck",
+            ],
+        ),
+        (
+            "pipewatch alert OPENED: DAG file fails to import for DAG file",
+            vec![
+                "; DAG broken): NameError: name 'x' is not defined; owners team-c",
+                "https://airflow.example.com/",
+            ],
+        ),
+        (
+            "pipewatch alert OPENED: next run overdue for DAG late on Airflow instance default",
+            vec![
+                "its next run was due at",
+                "(grace 10.0 min); owners team-a, team-b",
+            ],
+        ),
+        (
+            "pipewatch alert OPENED: DAG paused for DAG resting",
+            vec!["paused since", "after a scheduled run started at"],
+        ),
+    ];
+    for (head, parts) in wanted {
+        let text = texts
+            .iter()
+            .find(|t| t.starts_with(head))
+            .unwrap_or_else(|| panic!("{head:?} not in {texts:?}"));
+        for part in parts {
+            assert!(text.contains(part), "{part:?} not in {text}");
+        }
+    }
+
+    // Nothing changed: nothing opened or posted again.
+    w.run_ok(&["run"]);
+    assert_eq!(w.count("SELECT count(*) FROM WH.alert_history").await, 4);
+    assert!(posted_texts(&mut posted).is_empty());
+
+    // The scheduler stops: one alert for the instance; late stays overdue (once).
+    w.exec("UPDATE AF.job SET latest_heartbeat = now() - interval '10 minutes'")
+        .await;
+    for _ in 0..2 {
+        w.run_ok(&["run"]);
+    }
+    let texts = posted_texts(&mut posted);
+    assert_eq!(texts.len(), 1, "{texts:?}");
+    assert!(
+        texts[0].starts_with(
+            "pipewatch alert OPENED: scheduler not heartbeating for Airflow instance default (scheduler)"
+        ) && texts[0].contains("(scheduler-1), reading of ")
+            && texts[0].contains(": 4 of 4 scheduled DAGs wait for it, 2 past due"),
+        "{texts:?}"
+    );
+    assert_eq!(
+        w.count("SELECT count(*) FROM WH.alert_history WHERE resolved_at IS NULL")
+            .await,
+        5
+    );
+
+    // All mended: every alert resolved, one notice each.
+    w.exec(
+        "UPDATE AF.job SET latest_heartbeat = now();
+         UPDATE AF.dag SET next_dagrun_create_after = now() + interval '1 hour', is_paused = false,
+                           has_import_errors = false;
+         DELETE FROM AF.import_error;
+         UPDATE AF.dag_run SET state = 'success', end_date = now(), updated_at = now() WHERE dag_id = 'stuck';",
+    )
+    .await;
+    w.run_ok(&["run"]);
+    assert_eq!(
+        w.count("SELECT count(*) FROM WH.alert_history WHERE resolved_at IS NULL")
+            .await,
+        0,
+        "{:?}",
+        w.query_strings(ledger).await
+    );
+    let texts = posted_texts(&mut posted);
+    assert_eq!(texts.len(), 5, "{texts:?}");
+    assert!(
+        texts
+            .iter()
+            .all(|t| t.starts_with("pipewatch alert RESOLVED")),
+        "{texts:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_did_not_happen_alerts_once_and_resolves_airflow2() {
+    what_did_not_happen_alerts_once_and_resolves(2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_did_not_happen_alerts_once_and_resolves_airflow3() {
+    what_did_not_happen_alerts_once_and_resolves(3).await;
+}

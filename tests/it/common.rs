@@ -513,6 +513,16 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// The texts posted to a webhook so far (each body's `text`).
+pub fn posted_texts(rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> Vec<String> {
+    let mut texts = Vec::new();
+    while let Ok(body) = rx.try_recv() {
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+        texts.push(json["text"].as_str().unwrap().to_string());
+    }
+    texts
+}
+
 /// A real HTTP server on loopback standing in for a Slack-compatible webhook: answers each
 /// request with the next of `statuses` (then 200) and sends each request's body to the channel.
 /// Returns its URL (with a path that looks like a Slack token) and the channel.

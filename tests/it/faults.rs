@@ -625,16 +625,6 @@ async fn sleeping(observer: &Client, database: &str) -> bool {
         .is_empty()
 }
 
-/// The texts posted to a webhook so far.
-fn posted_texts(rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> Vec<String> {
-    let mut texts = Vec::new();
-    while let Ok(body) = rx.try_recv() {
-        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
-        texts.push(json["text"].as_str().unwrap().to_string());
-    }
-    texts
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_warehouse_restart_during_alert_evaluation_loses_no_alert_and_no_notice() {
     // The warehouse restarts (pg_ctl restart -m fast) twice while `alerts --evaluate` works:

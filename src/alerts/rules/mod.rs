@@ -2,9 +2,14 @@
 //! [`AlertRule`](super::rule::AlertRule) and one line in [`ALL`]; the ledger, the notices and
 //! `pipewatch alerts` need nothing else.
 
+mod blocked;
 mod freshness;
+mod import_error;
 mod landing_deadline;
+mod overdue;
+mod paused;
 mod runtime_regression;
+mod scheduler_down;
 mod success_rate_drop;
 mod validation_failure;
 
@@ -17,6 +22,11 @@ pub const ALL: &[&dyn AlertRule] = &[
     &runtime_regression::RuntimeRegression,
     &freshness::Freshness,
     &validation_failure::ValidationFailure,
+    &scheduler_down::SchedulerDown,
+    &overdue::Overdue,
+    &blocked::Blocked,
+    &paused::Paused,
+    &import_error::ImportError,
 ];
 
 /// The rule stored as `name`.
