@@ -112,14 +112,13 @@ impl fmt::Display for CatalogReport {
     }
 }
 
-/// Reads `source`'s catalogue and keeps it, as the `catalog` stage of the run log. None when
-/// the source cannot read a catalogue (the REST API, for now).
+/// Reads `source`'s catalogue and keeps it, as the `catalog` stage of the run log.
 pub async fn refresh(
     source: &Source<'_>,
     max_clock_skew_seconds: u64,
     warehouse: &mut Client,
     ctx: &RunContext,
-) -> Result<Option<CatalogReport>, CatalogError> {
+) -> Result<CatalogReport, CatalogError> {
     let instance = source.instance();
     let snapshot = source
         .read_catalog(max_clock_skew_seconds, ctx)
@@ -128,13 +127,6 @@ pub async fn refresh(
             instance: instance.to_string(),
             source,
         })?;
-    let Some(snapshot) = snapshot else {
-        tracing::info!(
-            instance,
-            "The DAG catalogue is not read through the REST API yet: dag_catalog stays as it is for this instance."
-        );
-        return Ok(None);
-    };
     let report = run_log::record_stage(
         warehouse,
         ctx,
@@ -155,7 +147,7 @@ pub async fn refresh(
         seconds = report.seconds,
         "Read the DAG catalogue."
     );
-    Ok(Some(report))
+    Ok(report)
 }
 
 /// Merges one reading into the catalogue tables, in one transaction.

@@ -201,7 +201,7 @@ pub(super) async fn extract_load_transform(
             )
             .await
             {
-                Ok(catalog) => report.catalogs.extend(catalog),
+                Ok(catalog) => report.catalogs.push(catalog),
                 Err(e) => failures.push(name, "Reading the DAG catalogue", &e),
             }
         }

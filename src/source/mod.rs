@@ -581,16 +581,16 @@ impl<'a> Source<'a> {
         }
     }
 
-    /// Reads the DAG catalogue: every DAG with its tags, and the current import errors, in one
-    /// snapshot. None for a source that cannot read it yet (the REST API).
+    /// Reads the DAG catalogue: every DAG with its tags, the current import errors and the
+    /// scheduler's health (in one snapshot from the database; three lists from the REST API).
     pub async fn read_catalog(
         &self,
         max_clock_skew_seconds: u64,
         ctx: &RunContext,
-    ) -> Result<Option<CatalogSnapshot>, SourceError> {
+    ) -> Result<CatalogSnapshot, SourceError> {
         match self {
-            Source::AirflowDb(s) => s.read_catalog(max_clock_skew_seconds, ctx).await.map(Some),
-            Source::AirflowApi(_) => Ok(None),
+            Source::AirflowDb(s) => s.read_catalog(max_clock_skew_seconds, ctx).await,
+            Source::AirflowApi(s) => s.read_catalog(max_clock_skew_seconds).await,
         }
     }
 
@@ -599,9 +599,7 @@ impl<'a> Source<'a> {
     pub async fn check_catalog(&self, ctx: &RunContext) -> Result<String, SourceError> {
         match self {
             Source::AirflowDb(s) => s.check_catalog(ctx).await,
-            Source::AirflowApi(_) => {
-                Ok("DAG catalogue: not read through the REST API yet".to_string())
-            }
+            Source::AirflowApi(s) => s.check_catalog().await,
         }
     }
 

@@ -882,3 +882,165 @@ async fn the_catalogue_reads_real_airflow_2_and_3_metadata_databases() {
         assert_eq!(jobs, 3, "Airflow {}", server.major);
     }
 }
+
+/// The DAG catalogue read through the REST API equals the one read from the metadata database,
+/// on both real servers: the same `dag_catalog` rows for the servers' own DAGs (`pw_t00` to
+/// `pw_t39`) and for two DAG rows this test adds (owners, tags with a quote and an emoji, a cron
+/// and an interval schedule, next-run fields), and the same import-error episode, whose stack
+/// trace's lines, length and md5 the API side computes as the SQL does.
+#[tokio::test]
+async fn the_catalogue_through_the_api_equals_the_one_from_the_database() {
+    for server in Server::both() {
+        let metadata = server.metadata().await;
+        let id = unique("pwcat");
+        let (cron, interval) = (format!("{id}_cron"), format!("{id}_interval"));
+        let file = format!("{id}.py");
+        let (cron_schedule, interval_schedule) = match server.major {
+            2 => (
+                "\"0 * * * *\"",
+                r#"{"type": "timedelta", "attrs": {"days": 1, "seconds": 0, "microseconds": 0}}"#,
+            ),
+            _ => ("0 * * * *", "1 day, 0:00:00"),
+        };
+        for (dag_id, schedule) in [(&cron, cron_schedule), (&interval, interval_schedule)] {
+            let sql = match server.major {
+                2 => {
+                    // is_subdag as Airflow writes it (the API leaves out a row without it).
+                    "INSERT INTO dag (dag_id, is_paused, is_active, is_subdag, owners, \
+                     schedule_interval, timetable_description, fileloc, max_active_runs, \
+                     max_active_tasks, max_consecutive_failed_dag_runs, \
+                     has_task_concurrency_limits, has_import_errors, next_dagrun, \
+                     next_dagrun_create_after, last_parsed_time) \
+                     VALUES ($1, false, true, false, 'team-a, team-b', $2, 'At minute 0', $3, 1, \
+                     16, 0, false, true, '2025-03-01T00:00:00Z', '2025-03-01T01:00:00Z', now())"
+                }
+                _ => {
+                    "INSERT INTO dag (dag_id, is_paused, is_stale, owners, timetable_summary, \
+                     timetable_description, fileloc, relative_fileloc, bundle_name, \
+                     timetable_type, partition_mapper_info, max_active_runs, max_active_tasks, \
+                     max_consecutive_failed_dag_runs, has_task_concurrency_limits, \
+                     has_import_errors, next_dagrun, next_dagrun_create_after, last_parsed_time) \
+                     VALUES ($1, false, false, 'team-a, team-b', $2, 'At minute 0', \
+                     '/dags/' || $3, $3, 'dags-folder', 'CronTriggerTimetable', '{}', 1, 16, 0, false, \
+                     true, '2025-03-01T00:00:00Z', '2025-03-01T01:00:00Z', now())"
+                }
+            };
+            let fileloc = if server.major == 2 {
+                format!("/dags/{file}")
+            } else {
+                file.clone()
+            };
+            metadata
+                .execute(sql, &[dag_id, &schedule, &fileloc])
+                .await
+                .unwrap_or_else(|e| panic!("Airflow {}: insert a DAG: {e:?}", server.major));
+            metadata
+                .execute(
+                    "INSERT INTO dag_tag (name, dag_id) VALUES ('a \"quoted\" tag', $1), ('🚀', $1)",
+                    &[dag_id],
+                )
+                .await
+                .unwrap();
+        }
+        let trace = "Traceback (most recent call last):\n  File \"x.py\", line 1\nNameError: name 'x' is not defined\n";
+        let (error_sql, error_file) = match server.major {
+            2 => (
+                "INSERT INTO import_error (timestamp, filename, stacktrace) VALUES (now(), $1, $2)",
+                format!("/dags/{file}"),
+            ),
+            _ => (
+                "INSERT INTO import_error (timestamp, filename, bundle_name, stacktrace) \
+                 VALUES (now(), $1, 'dags-folder', $2)",
+                file.clone(),
+            ),
+        };
+        metadata
+            .execute(error_sql, &[&error_file, &trace])
+            .await
+            .unwrap();
+
+        let read = |source: String| {
+            let warehouse = unique("wh_catp");
+            let dir = TempDir::new();
+            let config = write_config(
+                dir.path(),
+                &format!(
+                    "{}[staging]\nbackend = local\n[extract]\ntask_instances = false\n{source}",
+                    warehouse_section(&warehouse),
+                ),
+            );
+            let run = pipewatch(
+                dir.path(),
+                &["--config", config.to_str().unwrap(), "run"],
+                &[],
+            );
+            assert_eq!(run.code, 0, "Airflow {}: {run:?}", server.major);
+            assert!(run.stdout.contains("catalogued "), "{run:?}");
+            warehouse
+        };
+        let from_db = read(server.db_section("real"));
+        let from_api = read(server.api_section("real", ""));
+        let client = pg().await;
+        let rows = async |warehouse: &str| -> (Vec<String>, Vec<String>) {
+            let dags = client
+                .query(
+                    &format!(
+                        "SELECT concat_ws('|', dag_id, is_paused, is_stale, has_import_errors, \
+                         owners::text, tags::text, schedule, schedule_description, next_dagrun, \
+                         next_dagrun_create_after, max_active_runs, last_parsed_time, fileloc, \
+                         in_airflow) FROM {warehouse}.dag_catalog \
+                         WHERE dag_id LIKE 'pw_t%' OR dag_id LIKE $1 ORDER BY dag_id"
+                    ),
+                    &[&format!("{id}%")],
+                )
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            let errors = client
+                .query(
+                    &format!(
+                        "SELECT concat_ws('|', bundle_name, filename, error_timestamp, first_line, \
+                         last_line, stacktrace, stacktrace_chars, stacktrace_md5, dag_ids::text, \
+                         resolved_at IS NULL) FROM {warehouse}.import_error_history \
+                         WHERE filename = $1"
+                    ),
+                    &[&error_file],
+                )
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            (dags, errors)
+        };
+        let (db_dags, db_errors) = rows(&from_db).await;
+        let (api_dags, api_errors) = rows(&from_api).await;
+        assert_eq!(db_dags.len(), 42, "Airflow {}: {db_dags:?}", server.major);
+        assert_eq!(api_dags, db_dags, "Airflow {}", server.major);
+        assert_eq!(db_errors.len(), 1, "Airflow {}", server.major);
+        assert!(
+            db_errors[0].contains(&format!("{{{cron},{interval}}}")),
+            "the file's DAGs: {db_errors:?}"
+        );
+        assert_eq!(api_errors, db_errors, "Airflow {}", server.major);
+        for dag_id in [&cron, &interval] {
+            metadata
+                .execute("DELETE FROM dag_tag WHERE dag_id = $1", &[dag_id])
+                .await
+                .unwrap();
+            metadata
+                .execute("DELETE FROM dag WHERE dag_id = $1", &[dag_id])
+                .await
+                .unwrap();
+        }
+        metadata
+            .execute(
+                "DELETE FROM import_error WHERE filename = $1",
+                &[&error_file],
+            )
+            .await
+            .unwrap();
+    }
+}

@@ -25,9 +25,11 @@
 //! The layout: [`client`] is the conversation (HTTP client, generation and version,
 //! authentication, pacing, retries, JSON), [`paging`] the cursor and offset paging, [`rows`] the
 //! CSV rows; each Airflow resource read is a module of its own that adds its reads to the
-//! client's `Session` ([`dag_runs`], [`task_instances`], and [`reconcile`]'s per-day lists). A
-//! new resource (`/dags`, `/importErrors`, ...) is one more such module, declared below.
+//! client's `Session` ([`dag_runs`], [`task_instances`], [`reconcile`]'s per-day lists, and
+//! [`catalog`]'s `/dags`, `/importErrors` and health). A new resource is one more such module,
+//! declared below.
 
+mod catalog;
 mod client;
 mod dag_runs;
 mod error;
@@ -85,6 +87,36 @@ impl AirflowApi<'_> {
                 (None, _) => "some".to_string(),
             },
         ))
+    }
+
+    /// See [`super::Source::read_catalog`]: `/dags`, `/importErrors` and the health endpoint,
+    /// the server's clock checked first.
+    pub async fn read_catalog(
+        &self,
+        max_clock_skew_seconds: u64,
+    ) -> Result<super::CatalogSnapshot, SourceError> {
+        let mut session = Session::open(self.settings).await.map_err(self.error())?;
+        crate::source::check_clock(
+            self.instance(),
+            "the server's clock (its Date header)",
+            session.server_now,
+            max_clock_skew_seconds,
+        )?;
+        let snapshot = session.read_catalog().await.map_err(self.error())?;
+        tracing::info!(
+            instance = self.instance(),
+            requests = session.requests,
+            api = session.generation.prefix(),
+            "Read the DAG catalogue through the REST API."
+        );
+        Ok(snapshot)
+    }
+
+    /// See [`super::Source::check_catalog`]: one page of `/dags` and of `/importErrors`, and
+    /// the health endpoint.
+    pub async fn check_catalog(&self) -> Result<String, SourceError> {
+        let mut session = Session::open(self.settings).await.map_err(self.error())?;
+        session.check_catalog().await.map_err(self.error())
     }
 
     /// See [`super::Source::extract`].
