@@ -323,7 +323,8 @@ async fn a_kill_during_an_api_extract_loses_nothing_and_leaves_nothing() {
     let w = World::new(
         2,
         &format!(
-            "[extract]\ntask_instances = false\n\
+            // The server serves DAG runs only: no catalogue.
+            "[extract]\ntask_instances = false\ncatalog = false\n\
              [airflow_api_hostile]\nbase_url = {base}\ntoken = t\napi_version = v2\n\
              max_requests_per_second = 0\npage_size = 100\n"
         ),
