@@ -23,6 +23,7 @@ const CLOSE_SPANS_SQL: &str = include_str!("../sql/catalog/close_spans.sql");
 const OPEN_SPANS_SQL: &str = include_str!("../sql/catalog/open_spans.sql");
 const MERGE_IMPORT_ERRORS_SQL: &str = include_str!("../sql/catalog/merge_import_errors.sql");
 const RECORD_HEALTH_SQL: &str = include_str!("../sql/catalog/record_health.sql");
+const RECORD_POOLS_SQL: &str = include_str!("../sql/catalog/record_pools.sql");
 const ANALYZE_SQL: &str = include_str!("../sql/catalog/analyze.sql");
 const NOT_ON_SCHEDULE_SQL: &str = include_str!("../sql/catalog/not_on_schedule.sql");
 
@@ -205,6 +206,12 @@ async fn keep(
     )
     .await
     .map_err(error("record the scheduler's health"))?;
+    tx.execute(
+        RECORD_POOLS_SQL,
+        &[&instance, &snapshot.pools, &read_at, &ctx.run_id],
+    )
+    .await
+    .map_err(error("record the pools"))?;
     let new_dags: i64 = dags.get("new_dags");
     if new_dags as u64 + spans_opened >= ANALYZE_AFTER_ROWS {
         tx.batch_execute(ANALYZE_SQL)

@@ -108,6 +108,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0015_schedule_status_for_alerts.sql",
         sql: include_str!("../sql/schema/0015_schedule_status_for_alerts.sql"),
     },
+    Migration {
+        version: 16,
+        name: "0016_pool_history.sql",
+        sql: include_str!("../sql/schema/0016_pool_history.sql"),
+    },
 ];
 
 const BOOTSTRAP_SQL: &str = include_str!("../sql/migrate/bootstrap.sql");

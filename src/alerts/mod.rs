@@ -33,7 +33,8 @@
 //!   `blocked_minutes`;
 //! - paused: a DAG that ran on schedule within `paused_ran_within_days` was paused;
 //! - import error: a DAG file has failed to import for `import_error_minutes` (one alert per
-//!   file).
+//!   file);
+//! - pool empty: a pool has 0 slots while tasks wait for it (one alert per pool).
 
 mod error;
 mod ledger;

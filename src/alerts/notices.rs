@@ -66,6 +66,11 @@ pub async fn post(
                 text_of(&subject),
                 text_of(&instance)
             ),
+            Subject::Pool => format!(
+                "pool {} on Airflow instance {}",
+                text_of(&subject),
+                text_of(&instance)
+            ),
             Subject::Instance => format!(
                 "Airflow instance {} ({})",
                 text_of(&instance),
@@ -77,7 +82,9 @@ pub async fn post(
         // health) for a file or the instance.
         let link = match (&settings.airflow_ui, kind) {
             (Some(base), Subject::Dag) => format!(" {base}/dags/{}", url_segment(&subject)),
-            (Some(base), Subject::DagFile | Subject::Instance) => format!(" {base}/"),
+            (Some(base), Subject::DagFile | Subject::Instance | Subject::Pool) => {
+                format!(" {base}/")
+            }
             _ => String::new(),
         };
         let mut posts = Vec::new();

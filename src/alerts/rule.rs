@@ -27,6 +27,8 @@ pub enum Subject {
     Instance,
     /// A DAG file of an Airflow instance (its import errors).
     DagFile,
+    /// A pool of an Airflow instance.
+    Pool,
 }
 
 /// One alert rule: its name, what it judges, and how it judges every subject. A rule is one

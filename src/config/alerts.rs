@@ -75,6 +75,9 @@ pub struct AlertRules {
     /// Scheduler down: open when an instance with unpaused DAGs has no fresh scheduler
     /// heartbeat (on by default; `[alerts]` only: it judges an instance, not a DAG).
     pub scheduler_down: Option<bool>,
+    /// Pool empty: open when a pool has 0 slots while tasks wait for it (on by default;
+    /// `[alerts]` only).
+    pub pool_empty: Option<bool>,
     /// Evaluations in a row that must breach before an alert opens.
     pub consecutive_breaches: Option<u64>,
     /// Minutes after a resolution during which the alert does not reopen.
@@ -113,6 +116,7 @@ impl AlertRules {
                 .paused_ran_within_days
                 .or(defaults.paused_ran_within_days),
             scheduler_down: self.scheduler_down.or(defaults.scheduler_down),
+            pool_empty: self.pool_empty.or(defaults.pool_empty),
             consecutive_breaches: self.consecutive_breaches.or(defaults.consecutive_breaches),
             cooldown_minutes: self.cooldown_minutes.or(defaults.cooldown_minutes),
         }
@@ -163,6 +167,7 @@ impl AlertSettings {
             paused: Some(false),
             paused_ran_within_days: Some(DEFAULT_PAUSED_RAN_WITHIN_DAYS),
             scheduler_down: Some(true),
+            pool_empty: Some(true),
             consecutive_breaches: Some(DEFAULT_CONSECUTIVE_BREACHES),
             cooldown_minutes: Some(DEFAULT_COOLDOWN_MINUTES),
             ..AlertRules::default()
@@ -217,6 +222,7 @@ impl Parser<'_> {
             paused: s.boolean("paused")?,
             paused_ran_within_days: s.number("paused_ran_within_days", 1, 366)?,
             scheduler_down: s.boolean("scheduler_down")?,
+            pool_empty: s.boolean("pool_empty")?,
             consecutive_breaches: s.number("consecutive_breaches", 1, 1000)?,
             cooldown_minutes: s.number("cooldown_minutes", 0, 366 * 24 * 60)?,
         })
@@ -254,6 +260,7 @@ impl Parser<'_> {
             "webhook_url",
             "webhook_url_file",
             "scheduler_down",
+            "pool_empty",
         ] {
             if s.entries.contains_key(key) {
                 return Err(ConfigError::Rule {

@@ -393,7 +393,7 @@ pub enum SourceError {
     },
     /// The DAG catalogue is to be read, but a table it reads is missing.
     #[error(
-        "Airflow instance {instance}: {problem} in {address}: the DAG catalogue reads dag, dag_tag, import_error and job (set [extract] catalog = false to read DAG runs only)"
+        "Airflow instance {instance}: {problem} in {address}: the DAG catalogue reads dag, dag_tag, import_error, job, slot_pool and task_instance (set [extract] catalog = false to read DAG runs only)"
     )]
     CatalogTables {
         /// The instance.
@@ -439,6 +439,8 @@ pub struct CatalogSnapshot {
     pub import_errors: String,
     /// The newest heartbeat of each long-running job type: a JSON array.
     pub jobs: String,
+    /// The pools with their slots, taken and wanted: a JSON array.
+    pub pools: String,
 }
 
 /// Checks the source's clock (`clock`, read as `source_now`) against this machine's: every row

@@ -981,7 +981,7 @@ async fn the_catalogue_through_the_api_equals_the_one_from_the_database() {
         let from_db = read(server.db_section("real"));
         let from_api = read(server.api_section("real", ""));
         let client = pg().await;
-        let rows = async |warehouse: &str| -> (Vec<String>, Vec<String>) {
+        let rows = async |warehouse: &str| -> (Vec<String>, Vec<String>, Vec<String>) {
             let dags = client
                 .query(
                     &format!(
@@ -1013,10 +1013,29 @@ async fn the_catalogue_through_the_api_equals_the_one_from_the_database() {
                 .iter()
                 .map(|r| r.get(0))
                 .collect();
-            (dags, errors)
+            let pools: Vec<String> = client
+                .query(
+                    &format!(
+                        "SELECT concat_ws('|', pool, slots, running_slots, waiting_slots, \
+                         description) FROM {warehouse}.pool_history ORDER BY pool"
+                    ),
+                    &[],
+                )
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            (dags, errors, pools)
         };
-        let (db_dags, db_errors) = rows(&from_db).await;
-        let (api_dags, api_errors) = rows(&from_api).await;
+        let (db_dags, db_errors, db_pools) = rows(&from_db).await;
+        let (api_dags, api_errors, api_pools) = rows(&from_api).await;
+        assert!(
+            db_pools.iter().any(|p| p.starts_with("default_pool|")),
+            "Airflow {}: {db_pools:?}",
+            server.major
+        );
+        assert_eq!(api_pools, db_pools, "Airflow {}", server.major);
         assert_eq!(db_dags.len(), 42, "Airflow {}: {db_dags:?}", server.major);
         assert_eq!(api_dags, db_dags, "Airflow {}", server.major);
         assert_eq!(db_errors.len(), 1, "Airflow {}", server.major);

@@ -73,9 +73,9 @@ async fn catalogue_keeps_each_dag_and_its_changes(major: u8) {
         .await;
     let check = w.pipewatch(&["check-config"]);
     assert!(
-        check
-            .stdout
-            .contains("; DAG catalogue: dag, dag_tag, import_error, job readable"),
+        check.stdout.contains(
+            "; DAG catalogue: dag, dag_tag, import_error, job, slot_pool, task_instance readable"
+        ),
         "{check:?}"
     );
     let run = w.run_ok(&["run"]);
@@ -528,6 +528,20 @@ async fn what_did_not_happen_alerts_once_and_resolves(major: u8) {
     .await;
     w.exec("UPDATE AF.import_error SET timestamp = now() - interval '1 hour'")
         .await;
+    // A pool set to 0 slots while a task of late's waits for it (scheduled, 2 slots).
+    w.exec(&format!(
+        "INSERT INTO AF.slot_pool (id, pool, slots, description, include_deferred) \
+         VALUES (1, 'etl', 0, 'the warehouse loaders', false);
+         INSERT INTO AF.task_instance ({}task_id, dag_id, run_id, map_index, try_number, state, \
+         pool, pool_slots) VALUES ({}'load', 'late', 'manual__x', -1, 0, 'scheduled', 'etl', 2);",
+        if major == 3 { "id, " } else { "" },
+        if major == 3 {
+            "gen_random_uuid(), "
+        } else {
+            ""
+        }
+    ))
+    .await;
     // stuck: held back by a run hanging for three hours; resting: ran on schedule yesterday.
     let started = (chrono::Utc::now() - chrono::Duration::hours(3)).to_rfc3339();
     let mut hung = RunSpec::finished("stuck", &started, "running");
@@ -555,12 +569,13 @@ async fn what_did_not_happen_alerts_once_and_resolves(major: u8) {
             ),
             "overdue|late|open".to_string(),
             "paused|resting|open".to_string(),
+            "pool_empty|etl|open".to_string(),
         ],
         "Airflow {major}"
     );
     let mut texts = posted_texts(&mut posted);
     texts.sort();
-    assert_eq!(texts.len(), 4, "{texts:?}");
+    assert_eq!(texts.len(), 5, "{texts:?}");
     let blocked_by = format!("run {} has been queued or running since", hung.run_id);
     let wanted = [
         (
@@ -586,6 +601,10 @@ async fn what_did_not_happen_alerts_once_and_resolves(major: u8) {
             ],
         ),
         (
+            "pipewatch alert OPENED: pool without slots for pool etl on Airflow instance default",
+            vec!["0 slots since", "while tasks wanting 2 slots wait"],
+        ),
+        (
             "pipewatch alert OPENED: DAG paused for DAG resting",
             vec!["paused since", "after a scheduled run started at"],
         ),
@@ -602,7 +621,15 @@ async fn what_did_not_happen_alerts_once_and_resolves(major: u8) {
 
     // Nothing changed: nothing opened or posted again.
     w.run_ok(&["run"]);
-    assert_eq!(w.count("SELECT count(*) FROM WH.alert_history").await, 4);
+    assert_eq!(w.count("SELECT count(*) FROM WH.alert_history").await, 5);
+    assert_eq!(
+        w.query_strings(
+            "SELECT concat_ws('|', pool, slots, running_slots, waiting_slots, description) \
+             FROM WH.pool_history ORDER BY read_at DESC LIMIT 1"
+        )
+        .await,
+        ["etl|0|0|2|the warehouse loaders"]
+    );
     assert!(posted_texts(&mut posted).is_empty());
 
     // The scheduler stops: one alert for the instance; late stays overdue (once).
@@ -623,7 +650,7 @@ async fn what_did_not_happen_alerts_once_and_resolves(major: u8) {
     assert_eq!(
         w.count("SELECT count(*) FROM WH.alert_history WHERE resolved_at IS NULL")
             .await,
-        5
+        6
     );
 
     // All mended: every alert resolved, one notice each.
@@ -632,6 +659,7 @@ async fn what_did_not_happen_alerts_once_and_resolves(major: u8) {
          UPDATE AF.dag SET next_dagrun_create_after = now() + interval '1 hour', is_paused = false,
                            has_import_errors = false;
          DELETE FROM AF.import_error;
+         UPDATE AF.slot_pool SET slots = 4;
          UPDATE AF.dag_run SET state = 'success', end_date = now(), updated_at = now() WHERE dag_id = 'stuck';",
     )
     .await;
@@ -644,7 +672,7 @@ async fn what_did_not_happen_alerts_once_and_resolves(major: u8) {
         w.query_strings(ledger).await
     );
     let texts = posted_texts(&mut posted);
-    assert_eq!(texts.len(), 5, "{texts:?}");
+    assert_eq!(texts.len(), 6, "{texts:?}");
     assert!(
         texts
             .iter()

@@ -8,6 +8,7 @@ mod import_error;
 mod landing_deadline;
 mod overdue;
 mod paused;
+mod pool_empty;
 mod runtime_regression;
 mod scheduler_down;
 mod success_rate_drop;
@@ -23,6 +24,7 @@ pub const ALL: &[&dyn AlertRule] = &[
     &freshness::Freshness,
     &validation_failure::ValidationFailure,
     &scheduler_down::SchedulerDown,
+    &pool_empty::PoolEmpty,
     &overdue::Overdue,
     &blocked::Blocked,
     &paused::Paused,

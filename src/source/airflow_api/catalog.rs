@@ -1,6 +1,6 @@
 //! The DAG catalogue through the REST API: every DAG (`/dags`, stale ones included), the current
-//! import errors (`/importErrors`) and the scheduler's health (`/api/v1/health`,
-//! `/api/v2/monitor/health`), turned into the same three JSON documents the database source
+//! import errors (`/importErrors`), the pools (`/pools`) and the scheduler's health
+//! (`/api/v1/health`, `/api/v2/monitor/health`), turned into the same JSON documents the database source
 //! reads (`sql/source/airflow_db/catalog_airflow2.sql`, `catalog_airflow3.sql`), so the
 //! warehouse gets the same rows from both sources:
 //!
@@ -19,7 +19,9 @@
 //!   `running_jobs` is 1 when Airflow calls that part healthy, else 0 (the API does not count
 //!   jobs), and no host name.
 //!
-//! The three are separate requests, so not one snapshot as in the database: a DAG that changes
+//! - pools: `running_slots`, and `scheduled_slots` plus `queued_slots` as the waiting slots.
+//!
+//! The lists are separate requests, so not one snapshot as in the database: a DAG that changes
 //! between them is caught by the next reading.
 
 use std::collections::BTreeMap;
@@ -101,10 +103,26 @@ struct ApiImportError {
     stack_trace: Option<String>,
 }
 
-/// One page of `/dags` or `/importErrors`.
+/// A pool as both API generations send it.
+#[derive(Debug, Deserialize)]
+struct ApiPool {
+    name: String,
+    #[serde(default)]
+    slots: Option<i64>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    running_slots: Option<i64>,
+    #[serde(default)]
+    queued_slots: Option<i64>,
+    #[serde(default)]
+    scheduled_slots: Option<i64>,
+}
+
+/// One page of `/dags`, `/importErrors` or `/pools`.
 #[derive(Debug, Deserialize)]
 struct CatalogPage<T> {
-    #[serde(alias = "dags", alias = "import_errors")]
+    #[serde(alias = "dags", alias = "import_errors", alias = "pools")]
     items: Vec<T>,
     #[serde(default)]
     total_entries: Option<i64>,
@@ -154,6 +172,9 @@ impl Session<'_> {
                 (e.import_error_id, e.filename.clone())
             })
             .await?;
+        let pools: Vec<ApiPool> = self
+            .list_all("pools", &[], |p: &ApiPool| p.name.clone())
+            .await?;
         let url = self.url(&[self.generation.prefix(), self.health_path()], &[]);
         let answer = self.call(Method::GET, url, None).await?;
         let health: ApiHealth = self.json(answer)?;
@@ -162,13 +183,14 @@ impl Session<'_> {
             dags: dags_json(&dags, self.generation).to_string(),
             import_errors: import_errors_json(&errors, &dags, self.generation).to_string(),
             jobs: jobs_json(&health).to_string(),
+            pools: pools_json(&pools).to_string(),
         })
     }
 
     /// Whether the catalogue's endpoints answer: one DAG, one import error, the health.
     pub(super) async fn check_catalog(&mut self) -> Result<String, ApiError> {
         let mut paths = Vec::new();
-        for path in ["dags", "importErrors", self.health_path()] {
+        for path in ["dags", "importErrors", "pools", self.health_path()] {
             let url = self.url(
                 &[self.generation.prefix(), path],
                 &[("limit", "1".to_string())],
@@ -387,6 +409,26 @@ fn first_line(trace: &str) -> &str {
 fn last_line(trace: &str) -> &str {
     let t = trace.trim_end_matches([' ', '\n']);
     t.rsplit('\n').next().unwrap_or("")
+}
+
+/// The pools as the database source's rows: waiting slots are the scheduled and queued ones.
+fn pools_json(pools: &[ApiPool]) -> Value {
+    let mut seen = std::collections::HashSet::new();
+    Value::Array(
+        pools
+            .iter()
+            .filter(|p| seen.insert(p.name.as_str()))
+            .map(|p| {
+                json!({
+                    "pool": p.name,
+                    "slots": p.slots,
+                    "description": p.description,
+                    "running_slots": p.running_slots.unwrap_or(0),
+                    "waiting_slots": p.queued_slots.unwrap_or(0) + p.scheduled_slots.unwrap_or(0),
+                })
+            })
+            .collect(),
+    )
 }
 
 /// The health answer as the database source's job rows.

@@ -13,7 +13,14 @@ const CATALOG3_SQL: &str = include_str!("../../../sql/source/airflow_db/catalog_
 const CATALOG_TABLES_SQL: &str = include_str!("../../../sql/source/airflow_db/catalog_tables.sql");
 
 /// The tables the catalogue reads.
-const CATALOG_TABLES: [&str; 4] = ["dag", "dag_tag", "import_error", "job"];
+const CATALOG_TABLES: [&str; 6] = [
+    "dag",
+    "dag_tag",
+    "import_error",
+    "job",
+    "slot_pool",
+    "task_instance",
+];
 
 impl AirflowDb<'_> {
     /// Whether the catalogue's tables are there and the role may read them (for `check-config`
@@ -64,10 +71,13 @@ impl AirflowDb<'_> {
             DagRunSchema::Airflow3 => CATALOG3_SQL,
         };
         let limit = MAX_STACKTRACE_CHARS as i32;
-        let row = client
-            .query_one(sql, &[&limit])
-            .await
-            .map_err(self.sql_error("read the DAG catalogue (dag, dag_tag, import_error, job)"))?;
+        let row =
+            client
+                .query_one(sql, &[&limit])
+                .await
+                .map_err(self.sql_error(
+                    "read the DAG catalogue (dag, dag_tag, import_error, job, slot_pool)",
+                ))?;
         let read_at: DateTime<Utc> = row.get("source_now");
         crate::source::check_clock(
             self.instance(),
@@ -80,6 +90,7 @@ impl AirflowDb<'_> {
             dags: row.get("dags"),
             import_errors: row.get("import_errors"),
             jobs: row.get("jobs"),
+            pools: row.get("pools"),
         })
     }
 }
