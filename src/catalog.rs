@@ -256,9 +256,11 @@ pub struct DagNotOnSchedule {
 pub async fn not_on_schedule(
     client: &Client,
     instance: Option<&str>,
+    dags: Option<&crate::report::DagSet>,
 ) -> Result<Vec<DagNotOnSchedule>, tokio_postgres::Error> {
+    let (instances, dag_ids) = (dags.map(|d| &d.instances), dags.map(|d| &d.dag_ids));
     Ok(client
-        .query(NOT_ON_SCHEDULE_SQL, &[&instance])
+        .query(NOT_ON_SCHEDULE_SQL, &[&instance, &instances, &dag_ids])
         .await?
         .iter()
         .map(|r| DagNotOnSchedule {

@@ -240,6 +240,12 @@ pub struct ReportArgs {
     /// Only this Airflow instance (default: every one).
     #[arg(long, value_name = "NAME")]
     pub instance: Option<String>,
+    /// Only the DAGs with this owner (Airflow's owners, as the DAG catalogue last read them).
+    #[arg(long, value_name = "OWNER")]
+    pub owner: Option<String>,
+    /// Only the DAGs with this tag (with --owner: the DAGs with both).
+    #[arg(long, value_name = "TAG")]
+    pub tag: Option<String>,
     /// The HTML file to write.
     #[arg(long, value_name = "FILE", default_value = commands::report::DEFAULT_OUT)]
     pub out: PathBuf,
@@ -339,6 +345,10 @@ impl From<Command> for pipewatch::Command {
             Command::Report(a) => C::Report(commands::report::Args {
                 days: a.days,
                 instance: a.instance,
+                filter: pipewatch::report::DagFilter {
+                    owner: a.owner,
+                    tag: a.tag,
+                },
                 out: Some(a.out),
                 post: a.post,
             }),

@@ -25,6 +25,8 @@ pub struct Args {
     pub days: u32,
     /// Only this Airflow instance.
     pub instance: Option<String>,
+    /// Only the DAGs of an owner, a tag, or both.
+    pub filter: report::DagFilter,
     /// Where to write the page.
     pub out: Option<PathBuf>,
     /// Also post the headline figures as a short text to the webhook (a weekly digest).
@@ -133,12 +135,39 @@ pub async fn run(
     check_out(&path)?;
     let warehouse = migrate::connect_reading(&settings.warehouse, ctx).await?;
     let today = super::today_in_reporting_zone(&warehouse, settings).await?;
+    let dags = report::dags_of(&warehouse, args.instance.as_deref(), &args.filter).await?;
+    let label = match (&args.filter.owner, &args.filter.tag) {
+        (Some(o), Some(t)) => Some(format!("owner {o:?} and tag {t:?}")),
+        (Some(o), None) => Some(format!("owner {o:?}")),
+        (None, Some(t)) => Some(format!("tag {t:?}")),
+        (None, None) => None,
+    };
+    if let (Some(set), Some(label)) = (&dags, &label)
+        && set.dag_ids.is_empty()
+    {
+        return Err(UsageError(format!(
+            "no DAG in the DAG catalogue has {label}{}: owners and tags are Airflow's, as the last `pipewatch run` read them (dag_catalog; [extract] catalog = true)",
+            args.instance
+                .as_ref()
+                .map(|i| format!(" on Airflow instance {i:?}"))
+                .unwrap_or_default()
+        ))
+        .into());
+    }
     let data = report::gather(
         &warehouse,
         &settings.time_zone,
         today,
         args.days,
         args.instance.as_deref(),
+        dags.as_ref(),
+        label.map(|l| {
+            let n = dags.as_ref().map_or(0, |d| d.dag_ids.len());
+            format!(
+                "DAGs with {l}: {}",
+                crate::format::plural(n as u64, "DAG", "DAGs")
+            )
+        }),
     )
     .await?;
     let page = report::page::render(&data);

@@ -210,7 +210,7 @@ async fn read(settings: &Settings, ctx: &RunContext, limit: i64) -> Result<Statu
     }
     status.instances = instances(&client).await?;
     status.recent_invocations = recent(&client, limit).await?;
-    status.dags_not_on_schedule = crate::catalog::not_on_schedule(&client, None)
+    status.dags_not_on_schedule = crate::catalog::not_on_schedule(&client, None, None)
         .await
         .map_err(|e| StatusError::Sql {
             step: "read dag_schedule_status",

@@ -48,7 +48,11 @@ pub fn digest(data: &ReportData) -> String {
     let dags = data.section::<Dags>().map_or(&[][..], |d| &d.dags[..]);
     let pct = |v: Option<f64>| v.map_or("–".into(), |v| format!("{:.1} %", v * 100.0));
     let mut text = format!(
-        "pipewatch digest, {} to {} ({}): {} DAG runs finished ({} the period before), success rate {} ({}), {} failed; median runtime {}, p95 {}; {} validation tests ran, {} passed; {}.",
+        "pipewatch digest{}, {} to {} ({}): {} DAG runs finished ({} the period before), success rate {} ({}), {} failed; median runtime {}, p95 {}; {} validation tests ran, {} passed; {}.",
+        data.filter
+            .as_ref()
+            .map(|f| format!(" ({})", crate::notify::text_of(f)))
+            .unwrap_or_default(),
         data.days.first().map(|d| d.to_string()).unwrap_or_default(),
         data.days.last().map(|d| d.to_string()).unwrap_or_default(),
         data.time_zone,
@@ -89,10 +93,13 @@ pub fn render(data: &ReportData) -> String {
         (Some(f), Some(t)) => format!("{f} to {t}"),
         _ => "–".into(),
     };
-    let scope = match &data.instance {
+    let mut scope = match &data.instance {
         Some(i) => format!("Airflow instance {}", name(i)),
         None => "all Airflow instances".into(),
     };
+    if let Some(filter) = &data.filter {
+        let _ = write!(scope, "; {}", escape(filter));
+    }
     let _ = write!(
         page,
         r#"<!DOCTYPE html>

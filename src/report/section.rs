@@ -27,6 +27,16 @@ pub(super) fn sql_error(step: &'static str) -> impl FnOnce(tokio_postgres::Error
     }
 }
 
+/// The DAGs a filtered report shows (`--owner`, `--tag`): parallel arrays of their instances
+/// and ids, as the report's SQL takes them.
+#[derive(Debug, Clone, Default)]
+pub struct DagSet {
+    /// Each DAG's instance.
+    pub instances: Vec<String>,
+    /// Each DAG's id.
+    pub dag_ids: Vec<String>,
+}
+
 /// What a section reads for: the warehouse, the period and the instance shown.
 #[derive(Clone, Copy)]
 pub struct Scope<'a> {
@@ -42,6 +52,18 @@ pub struct Scope<'a> {
     pub to: NaiveDate,
     /// The period's length in days.
     pub days: u32,
+    /// Only these DAGs, when the report is filtered by owner or tag.
+    pub dags: Option<&'a DagSet>,
+}
+
+impl Scope<'_> {
+    /// The DAG filter as the SQL's two array parameters (both NULL for every DAG).
+    pub fn dag_arrays(&self) -> (Option<&Vec<String>>, Option<&Vec<String>>) {
+        (
+            self.dags.map(|d| &d.instances),
+            self.dags.map(|d| &d.dag_ids),
+        )
+    }
 }
 
 /// One section of the page: the figures it read, and how it draws them.
@@ -71,6 +93,8 @@ pub struct ReportData {
     pub time_zone: String,
     /// Only this instance, when one was asked for.
     pub instance: Option<String>,
+    /// The filter by owner or tag in words ("owner team-a, tag finance: 12 DAGs"), when asked.
+    pub filter: Option<String>,
     /// The period's days, in order.
     pub days: Vec<NaiveDate>,
     /// The sections, in page order.

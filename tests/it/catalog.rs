@@ -690,3 +690,71 @@ async fn what_did_not_happen_alerts_once_and_resolves_airflow2() {
 async fn what_did_not_happen_alerts_once_and_resolves_airflow3() {
     what_did_not_happen_alerts_once_and_resolves(3).await;
 }
+
+#[tokio::test]
+async fn a_report_filtered_by_owner_or_tag_shows_only_those_dags() {
+    let w = World::new(2, "").await;
+    dag(&w, "orders", "team-a", Some("@daily"), "orders.py").await;
+    dag(
+        &w,
+        "billing",
+        "team-b, team-a-not",
+        Some("@daily"),
+        "billing.py",
+    )
+    .await;
+    w.exec(
+        "INSERT INTO AF.dag_tag (name, dag_id) VALUES ('sales', 'orders'), ('finance', 'billing');
+         INSERT INTO AF.job (job_type, state, latest_heartbeat) VALUES ('SchedulerJob', 'running', now());",
+    )
+    .await;
+    let today = chrono::Utc::now().date_naive();
+    for (dag_id, runs) in [("orders", 2), ("billing", 3)] {
+        for n in 0..runs {
+            let logical = (today - chrono::Duration::days(1))
+                .and_hms_opt(n, 0, 0)
+                .unwrap()
+                .and_utc()
+                .to_rfc3339();
+            w.insert(&RunSpec::finished(dag_id, &logical, "success"))
+                .await;
+        }
+    }
+    w.run_ok(&["run"]);
+    let page = w.dir.path().join("team-a.html");
+    let report = w.run_ok(&[
+        "report",
+        "--owner",
+        "team-a",
+        "--out",
+        page.to_str().unwrap(),
+    ]);
+    assert!(
+        report.stdout.contains("1 DAGs, 2 finished runs"),
+        "{report:?}"
+    );
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        html.contains("DAGs with owner &quot;team-a&quot;: 1 DAG"),
+        "the filter is named"
+    );
+    assert!(html.contains("<bdi>orders</bdi>") && !html.contains("<bdi>billing</bdi>"));
+    let report = w.run_ok(&[
+        "report",
+        "--tag",
+        "finance",
+        "--out",
+        page.to_str().unwrap(),
+    ]);
+    assert!(
+        report.stdout.contains("1 DAGs, 3 finished runs"),
+        "{report:?}"
+    );
+    let both = w.pipewatch(&["report", "--owner", "team-a", "--tag", "finance"]);
+    assert_eq!(both.code, 2, "{both:?}");
+    assert!(
+        both.stderr
+            .contains("no DAG in the DAG catalogue has owner \"team-a\" and tag \"finance\""),
+        "{both:?}"
+    );
+}

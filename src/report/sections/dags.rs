@@ -140,9 +140,10 @@ pub fn gather<'a>(scope: &'a Scope<'a>) -> BoxFuture<'a, Result<Box<dyn Section>
             scope.to,
             scope.days,
         );
+        let (instances, dag_ids) = scope.dag_arrays();
         let mut dags: Vec<DagSection> = Vec::new();
         for row in client
-            .query(DAG_DAYS_SQL, &[&instance, &from, &to])
+            .query(DAG_DAYS_SQL, &[&instance, &from, &to, &instances, &dag_ids])
             .await
             .map_err(sql_error("read the DAGs' daily figures"))?
         {
@@ -178,7 +179,10 @@ pub fn gather<'a>(scope: &'a Scope<'a>) -> BoxFuture<'a, Result<Box<dyn Section>
             .collect();
         let find = |inst: String, dag: String| index.get(&(inst, dag)).copied();
         for row in client
-            .query(FAILED_RUNS_SQL, &[&instance, &from, &to, &time_zone])
+            .query(
+                FAILED_RUNS_SQL,
+                &[&instance, &from, &to, &time_zone, &instances, &dag_ids],
+            )
             .await
             .map_err(sql_error("read the failed runs"))?
         {
@@ -193,7 +197,10 @@ pub fn gather<'a>(scope: &'a Scope<'a>) -> BoxFuture<'a, Result<Box<dyn Section>
             }
         }
         for row in client
-            .query(TASKS_SQL, &[&instance, &(days as i32)])
+            .query(
+                TASKS_SQL,
+                &[&instance, &(days as i32), &instances, &dag_ids],
+            )
             .await
             .map_err(sql_error("read the slowest and flakiest tasks"))?
         {
@@ -217,7 +224,7 @@ pub fn gather<'a>(scope: &'a Scope<'a>) -> BoxFuture<'a, Result<Box<dyn Section>
             }
         }
         for row in client
-            .query(DELAYS_SQL, &[&instance, &from, &to])
+            .query(DELAYS_SQL, &[&instance, &from, &to, &instances, &dag_ids])
             .await
             .map_err(sql_error("read the delay figures"))?
         {

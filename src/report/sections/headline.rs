@@ -4,7 +4,6 @@ use std::fmt::Write;
 
 use chrono::{Days, NaiveDate};
 use futures_util::future::BoxFuture;
-use tokio_postgres::Client;
 
 use super::open_alerts::OpenAlerts;
 use crate::report::section::{ReportData, ReportError, Scope, Section, sql_error};
@@ -63,28 +62,20 @@ pub fn gather<'a>(scope: &'a Scope<'a>) -> BoxFuture<'a, Result<Box<dyn Section>
         let s = *scope;
         let previous_to = s.from - Days::new(1);
         let previous_from = previous_to - Days::new(u64::from(s.days) - 1);
-        let current = period(s.client, s.instance, s.from, s.to, s.time_zone).await?;
-        let previous = period(
-            s.client,
-            s.instance,
-            previous_from,
-            previous_to,
-            s.time_zone,
-        )
-        .await?;
+        let current = period(&s, s.from, s.to).await?;
+        let previous = period(&s, previous_from, previous_to).await?;
         Ok(Box::new(Headline { current, previous }) as Box<dyn Section>)
     })
 }
 
-async fn period(
-    client: &Client,
-    instance: Option<&str>,
-    from: NaiveDate,
-    to: NaiveDate,
-    time_zone: &str,
-) -> Result<Period, ReportError> {
-    let r = client
-        .query_one(HEADLINE_SQL, &[&instance, &from, &to, &time_zone])
+async fn period(s: &Scope<'_>, from: NaiveDate, to: NaiveDate) -> Result<Period, ReportError> {
+    let (instances, dag_ids) = s.dag_arrays();
+    let r = s
+        .client
+        .query_one(
+            HEADLINE_SQL,
+            &[&s.instance, &from, &to, &s.time_zone, &instances, &dag_ids],
+        )
         .await
         .map_err(sql_error("compute the headline figures"))?;
     Ok(Period {

@@ -21,7 +21,7 @@ pub struct NotRunningAsScheduled {
 /// Reads the section's figures.
 pub fn gather<'a>(scope: &'a Scope<'a>) -> BoxFuture<'a, Result<Box<dyn Section>, ReportError>> {
     Box::pin(async move {
-        let mut dags = not_on_schedule(scope.client, scope.instance)
+        let mut dags = not_on_schedule(scope.client, scope.instance, scope.dags)
             .await
             .map_err(sql_error("read the DAGs not running as scheduled"))?;
         dags.retain(|d| d.status != "unscheduled");

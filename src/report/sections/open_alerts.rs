@@ -39,8 +39,9 @@ pub struct OpenAlerts {
 pub fn gather<'a>(scope: &'a Scope<'a>) -> BoxFuture<'a, Result<Box<dyn Section>, ReportError>> {
     Box::pin(async move {
         let (client, instance) = (scope.client, scope.instance);
+        let (instances, dag_ids) = scope.dag_arrays();
         let open_alerts = client
-            .query(OPEN_ALERTS_SQL, &[&instance])
+            .query(OPEN_ALERTS_SQL, &[&instance, &instances, &dag_ids])
             .await
             .map_err(sql_error("read the open alerts"))?
             .iter()
