@@ -113,6 +113,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0016_pool_history.sql",
         sql: include_str!("../sql/schema/0016_pool_history.sql"),
     },
+    Migration {
+        version: 17,
+        name: "0017_dag_dimensions.sql",
+        sql: include_str!("../sql/schema/0017_dag_dimensions.sql"),
+    },
 ];
 
 const BOOTSTRAP_SQL: &str = include_str!("../sql/migrate/bootstrap.sql");

@@ -5,4 +5,5 @@ SELECT dag_id, task_id, successful_tries,
        round(p95_change_ratio::numeric, 2) AS change_ratio
 FROM ${schema:raw}.slowest_tasks(greatest(1, $__range_s / 86400))
 WHERE airflow_instance IN ($instance)
+  AND ${schema:raw}.dag_matches(airflow_instance, dag_id, ARRAY[$owner]::text[], ARRAY[$tag]::text[])
 LIMIT 20

@@ -12,6 +12,10 @@ use crate::common::*;
 struct Shown {
     schema: &'static str,
     instances: Vec<String>,
+    /// The owner variable's values; None for "All" (its custom all value '__all__').
+    owners: Option<Vec<String>>,
+    /// The tag variable's values; None for "All".
+    tags: Option<Vec<String>>,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 }
@@ -19,24 +23,28 @@ struct Shown {
 /// `sql` with the dashboard's variables and macros expanded as Grafana's PostgreSQL data source
 /// expands them: `$__timeFilter(col)` becomes `col BETWEEN '<from>' AND '<to>'` (RFC 3339,
 /// UTC), `$__range_s` the range in seconds, `${schema:raw}` the schema unquoted, and a
-/// multi-value `$instance` its values quoted and comma-separated.
+/// multi-value `$instance`, `$owner` or `$tag` its values quoted and comma-separated (the owner
+/// and tag variables' "All" their custom all value, `'__all__'`).
 fn expand(sql: &str, shown: &Shown) -> String {
     let instant = |t: DateTime<Utc>| format!("'{}'", t.format("%Y-%m-%dT%H:%M:%SZ"));
+    let quoted = |values: &[String]| {
+        values
+            .iter()
+            .map(|i| format!("'{}'", i.replace('\'', "''")))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let or_all =
+        |values: &Option<Vec<String>>| values.as_deref().map_or("'__all__'".to_string(), &quoted);
     let mut out = sql
         .replace("${schema:raw}", shown.schema)
         .replace(
             "$__range_s",
             &(shown.to - shown.from).num_seconds().to_string(),
         )
-        .replace(
-            "$instance",
-            &shown
-                .instances
-                .iter()
-                .map(|i| format!("'{}'", i.replace('\'', "''")))
-                .collect::<Vec<_>>()
-                .join(","),
-        );
+        .replace("$instance", &quoted(&shown.instances))
+        .replace("$owner", &or_all(&shown.owners))
+        .replace("$tag", &or_all(&shown.tags));
     while let Some(start) = out.find("$__timeFilter(") {
         let open = start + "$__timeFilter(".len();
         let close = open + out[open..].find(')').expect("closing parenthesis");
@@ -78,12 +86,13 @@ async fn every_dashboard_panel_query_runs_on_a_demo_warehouse_and_returns_rows()
     tokio::spawn(connection);
     client
         .batch_execute(&format!(
-            "CREATE SCHEMA airflow; SET search_path TO airflow; {} ; {} ; {} ; {} ; {} ; RESET search_path;",
+            "CREATE SCHEMA airflow; SET search_path TO airflow; {} ; {} ; {} ; {} ; {} ; {} ; RESET search_path;",
             include_str!("../fixtures/airflow/dag_run_airflow2.sql"),
             include_str!("../fixtures/airflow/task_instance_airflow2.sql"),
             include_str!("../fixtures/airflow/catalog_airflow2.sql"),
             include_str!("../../examples/demo/airflow2_demo_runs.sql"),
-            include_str!("../../examples/demo/airflow2_demo_tasks.sql")
+            include_str!("../../examples/demo/airflow2_demo_tasks.sql"),
+            include_str!("../../examples/demo/airflow2_demo_catalog.sql")
         ))
         .await
         .unwrap();
@@ -120,7 +129,7 @@ async fn every_dashboard_panel_query_runs_on_a_demo_warehouse_and_returns_rows()
     let dashboard: serde_json::Value =
         serde_json::from_str(include_str!("../../dashboards/pipewatch.json")).unwrap();
     let panels = dashboard["panels"].as_array().unwrap();
-    assert_eq!(panels.len(), 8);
+    assert_eq!(panels.len(), 9);
     // Grafana's conventions: a data-source variable (no fixed uid), a schema and an instance
     // variable, the time picker's range.
     let variables = dashboard["templating"]["list"].as_array().unwrap();
@@ -144,6 +153,8 @@ async fn every_dashboard_panel_query_runs_on_a_demo_warehouse_and_returns_rows()
     let last_30_days = |instances: &[String]| Shown {
         schema: "pipewatch",
         instances: instances.to_vec(),
+        owners: None,
+        tags: None,
         from: to - Duration::days(30),
         to,
     };
@@ -186,6 +197,35 @@ async fn every_dashboard_panel_query_runs_on_a_demo_warehouse_and_returns_rows()
             if sql.contains("$__timeFilter") {
                 let rows = client.query(&expand(sql, &long_ago), &[]).await.unwrap();
                 assert!(rows.is_empty(), "panel {title:?} ignores the time range");
+            }
+            // An owner or a tag no DAG has empties the DAG-level panels; one the demo's DAGs
+            // have keeps rows.
+            if sql.contains("$owner") {
+                for (owners, tags, empty) in [
+                    (Some(vec!["nosuch".to_string()]), None, true),
+                    (None, Some(vec!["nosuch".to_string()]), true),
+                    (
+                        Some(
+                            ["data-eng", "finance", "marketing", "ml-platform"]
+                                .map(String::from)
+                                .to_vec(),
+                        ),
+                        None,
+                        false,
+                    ),
+                ] {
+                    let filtered = Shown {
+                        owners,
+                        tags,
+                        ..last_30_days(&instances)
+                    };
+                    let rows = client.query(&expand(sql, &filtered), &[]).await.unwrap();
+                    assert_eq!(
+                        rows.is_empty(),
+                        empty,
+                        "panel {title:?} and the owner and tag variables"
+                    );
+                }
             }
             if sql.contains("$instance") {
                 let rows = client
