@@ -24,6 +24,7 @@ const OPEN_SPANS_SQL: &str = include_str!("../sql/catalog/open_spans.sql");
 const MERGE_IMPORT_ERRORS_SQL: &str = include_str!("../sql/catalog/merge_import_errors.sql");
 const RECORD_HEALTH_SQL: &str = include_str!("../sql/catalog/record_health.sql");
 const RECORD_POOLS_SQL: &str = include_str!("../sql/catalog/record_pools.sql");
+const MERGE_DEADLINES_SQL: &str = include_str!("../sql/catalog/merge_deadlines.sql");
 const ANALYZE_SQL: &str = include_str!("../sql/catalog/analyze.sql");
 const NOT_ON_SCHEDULE_SQL: &str = include_str!("../sql/catalog/not_on_schedule.sql");
 
@@ -78,6 +79,10 @@ pub struct CatalogReport {
     pub errors_opened: i64,
     /// Import-error episodes that ended.
     pub errors_resolved: i64,
+    /// Airflow's deadlines read (None: not read, their tables absent or the REST API).
+    pub deadlines: Option<i64>,
+    /// Airflow 3 deadlines found met (gone from Airflow before their time) at this reading.
+    pub deadlines_met: i64,
     /// Wall time.
     pub seconds: f64,
 }
@@ -109,7 +114,16 @@ impl fmt::Display for CatalogReport {
             plural(self.import_errors as u64, "import error", "import errors"),
             self.errors_opened,
             self.errors_resolved
-        )
+        )?;
+        if let Some(n) = self.deadlines {
+            write!(
+                f,
+                "; {} of Airflow's read ({} found met)",
+                plural(n as u64, "deadline", "deadlines"),
+                self.deadlines_met
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -212,6 +226,23 @@ async fn keep(
     )
     .await
     .map_err(error("record the pools"))?;
+    let deadlines = match &snapshot.deadlines {
+        None => None,
+        Some(reading) => Some(
+            tx.query_one(
+                MERGE_DEADLINES_SQL,
+                &[
+                    &instance,
+                    reading,
+                    &read_at,
+                    &ctx.run_id,
+                    &crate::source::DEADLINE_DAYS,
+                ],
+            )
+            .await
+            .map_err(error("merge Airflow's deadlines into deadline_history"))?,
+        ),
+    };
     let new_dags: i64 = dags.get("new_dags");
     if new_dags as u64 + spans_opened >= ANALYZE_AFTER_ROWS {
         tx.batch_execute(ANALYZE_SQL)
@@ -228,6 +259,8 @@ async fn keep(
         import_errors: errors.get("current_errors"),
         errors_opened: errors.get("opened"),
         errors_resolved: errors.get("resolved"),
+        deadlines: deadlines.as_ref().map(|d| d.get("read")),
+        deadlines_met: deadlines.as_ref().map_or(0, |d| d.get("met")),
         seconds: started.elapsed().as_secs_f64(),
     })
 }

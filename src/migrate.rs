@@ -118,6 +118,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0017_dag_dimensions.sql",
         sql: include_str!("../sql/schema/0017_dag_dimensions.sql"),
     },
+    Migration {
+        version: 18,
+        name: "0018_deadline_history.sql",
+        sql: include_str!("../sql/schema/0018_deadline_history.sql"),
+    },
 ];
 
 const BOOTSTRAP_SQL: &str = include_str!("../sql/migrate/bootstrap.sql");

@@ -427,6 +427,10 @@ pub enum SourceError {
 /// whole text).
 pub const MAX_STACKTRACE_CHARS: usize = 65_536;
 
+/// Days back Airflow's deadlines are read at every catalogue reading (by logical date for an
+/// SLA miss, by deadline time for a deadline); older ones stay in the warehouse as read.
+pub const DEADLINE_DAYS: i32 = 35;
+
 /// One reading of an instance's DAG catalogue, in the JSON shapes `sql/catalog/merge_dags.sql`
 /// and `sql/catalog/merge_import_errors.sql` read.
 #[derive(Debug, Clone)]
@@ -441,6 +445,9 @@ pub struct CatalogSnapshot {
     pub jobs: String,
     /// The pools with their slots, taken and wanted: a JSON array.
     pub pools: String,
+    /// Airflow's deadlines (SLA misses, Airflow 3 deadlines): a JSON array; None when not read
+    /// (their tables absent or unreadable, or the REST API).
+    pub deadlines: Option<String>,
 }
 
 /// Checks the source's clock (`clock`, read as `source_now`) against this machine's: every row

@@ -758,3 +758,87 @@ async fn a_report_filtered_by_owner_or_tag_shows_only_those_dags() {
         "{both:?}"
     );
 }
+
+async fn airflows_own_deadlines_are_kept(major: u8) {
+    let w = World::new(major, "").await;
+    dag(&w, "orders", "team-a", Some("@daily"), "orders.py").await;
+    let yesterday = (chrono::Utc::now() - chrono::Duration::days(1)).to_rfc3339();
+    let run_id = w
+        .insert(&RunSpec::finished("orders", &yesterday, "success"))
+        .await;
+    let row = "SELECT concat_ws('|', kind, dag_id, coalesce(task_id, '-'), coalesce(run_id, '-'), \
+               missed, coalesce(alert_name, '-'), met_at IS NOT NULL) \
+               FROM WH.deadline_history ORDER BY missed DESC";
+    if major == 2 {
+        w.exec(
+            "INSERT INTO AF.sla_miss (task_id, dag_id, execution_date, email_sent, timestamp, \
+             description, notification_sent) \
+             VALUES ('load', 'orders', now() - interval '1 day', false, now(), 'load missed its SLA', false)",
+        )
+        .await;
+        let run = w.run_ok(&["run"]);
+        assert!(
+            run.stdout
+                .contains("; 1 deadline of Airflow's read (0 found met)"),
+            "{run:?}"
+        );
+        assert_eq!(w.query_strings(row).await, ["sla_miss|orders|load|-|t|-|f"]);
+        // Kept after Airflow forgets it (airflow db clean).
+        w.exec("DELETE FROM AF.sla_miss").await;
+        w.run_ok(&["run"]);
+        assert_eq!(w.query_strings(row).await, ["sla_miss|orders|load|-|t|-|f"]);
+        return;
+    }
+    w.exec(&format!(
+        "INSERT INTO AF.deadline_alert (id, created_at, serialized_dag_id, name, description, \
+         reference, \"interval\", callback_def) \
+         VALUES ('00000000-0000-0000-0000-00000000000a', now(), gen_random_uuid(), 'orders by six', \
+                 'the orders table by 06:00', '{{}}', '3600', '{{}}');
+         INSERT INTO AF.deadline (id, created_at, last_updated_at, dagrun_id, deadline_time, missed, \
+                                  callback_id, deadline_alert_id) \
+         VALUES ('00000000-0000-0000-0000-000000000001', now(), now(), {run_id}, \
+                 now() - interval '1 hour', true, gen_random_uuid(), '00000000-0000-0000-0000-00000000000a'),
+                ('00000000-0000-0000-0000-000000000002', now(), now(), {run_id}, \
+                 now() + interval '1 hour', false, gen_random_uuid(), '00000000-0000-0000-0000-00000000000a');"
+    ))
+    .await;
+    let run = w.run_ok(&["run"]);
+    assert!(
+        run.stdout
+            .contains("; 2 deadlines of Airflow's read (0 found met)"),
+        "{run:?}"
+    );
+    let scheduled = format!("scheduled__{yesterday}");
+    assert_eq!(
+        w.query_strings(row).await,
+        [
+            format!("deadline|orders|-|{scheduled}|t|orders by six|f"),
+            format!("deadline|orders|-|{scheduled}|f|orders by six|f"),
+        ]
+    );
+    // Met: Airflow deletes it; the missed one stays.
+    w.exec("DELETE FROM AF.deadline WHERE NOT missed").await;
+    let run = w.run_ok(&["run"]);
+    assert!(
+        run.stdout
+            .contains("; 1 deadline of Airflow's read (1 found met)"),
+        "{run:?}"
+    );
+    assert_eq!(
+        w.query_strings(row).await,
+        [
+            format!("deadline|orders|-|{scheduled}|t|orders by six|f"),
+            format!("deadline|orders|-|{scheduled}|f|orders by six|t"),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn airflows_own_deadlines_are_kept_airflow2() {
+    airflows_own_deadlines_are_kept(2).await;
+}
+
+#[tokio::test]
+async fn airflows_own_deadlines_are_kept_airflow3() {
+    airflows_own_deadlines_are_kept(3).await;
+}

@@ -1,5 +1,6 @@
 -- Which of the tables the DAG catalogue reads the metadata database has (dag, dag_tag,
--- import_error, job, slot_pool, and task_instance for the pools' slots) and whether the session's role may read each: read from the catalog, which
+-- import_error, job, slot_pool, and task_instance for the pools' slots; and, where they are,
+-- Airflow's deadline tables sla_miss, deadline and deadline_alert) and whether the session's role may read each: read from the catalog, which
 -- lists tables whatever the role's privileges, so a missing GRANT is named as such.
 -- Grain: one row per table found. Params: $1 the schema holding Airflow's tables.
 -- Runs against the Airflow metadata database (read-only session).
@@ -8,5 +9,6 @@ SELECT c.relname::text AS table_name,
 FROM pg_catalog.pg_class AS c
 JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
 WHERE n.nspname = $1::text
-  AND c.relname IN ('dag', 'dag_tag', 'import_error', 'job', 'slot_pool', 'task_instance')
+  AND c.relname IN ('dag', 'dag_tag', 'import_error', 'job', 'slot_pool', 'task_instance',
+                    'sla_miss', 'deadline', 'deadline_alert')
   AND c.relkind IN ('r', 'p', 'v')

@@ -184,6 +184,8 @@ impl Session<'_> {
             import_errors: import_errors_json(&errors, &dags, self.generation).to_string(),
             jobs: jobs_json(&health).to_string(),
             pools: pools_json(&pools).to_string(),
+            // The stable REST API has no endpoint for SLA misses or deadlines.
+            deadlines: None,
         })
     }
 

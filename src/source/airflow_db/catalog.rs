@@ -11,6 +11,8 @@ use crate::source::{CatalogSnapshot, MAX_STACKTRACE_CHARS, SourceError};
 const CATALOG2_SQL: &str = include_str!("../../../sql/source/airflow_db/catalog_airflow2.sql");
 const CATALOG3_SQL: &str = include_str!("../../../sql/source/airflow_db/catalog_airflow3.sql");
 const CATALOG_TABLES_SQL: &str = include_str!("../../../sql/source/airflow_db/catalog_tables.sql");
+const DEADLINES2_SQL: &str = include_str!("../../../sql/source/airflow_db/deadlines_airflow2.sql");
+const DEADLINES3_SQL: &str = include_str!("../../../sql/source/airflow_db/deadlines_airflow3.sql");
 
 /// The tables the catalogue reads.
 const CATALOG_TABLES: [&str; 6] = [
@@ -26,21 +28,37 @@ impl AirflowDb<'_> {
     /// Whether the catalogue's tables are there and the role may read them (for `check-config`
     /// and before each reading): the missing table or GRANT is named.
     pub async fn check_catalog(&self, ctx: &RunContext) -> Result<String, SourceError> {
-        let (client, _) = self.connect(ctx).await?;
-        self.catalog_tables(&client).await?;
+        let (client, layout) = self.connect(ctx).await?;
+        let optional = self.catalog_tables(&client).await?;
+        let deadlines = match (layout, deadline_sql(layout, &optional)) {
+            (_, Some(_)) => "",
+            (DagRunSchema::Airflow2, None) => " (no readable sla_miss: SLA misses are not read)",
+            (DagRunSchema::Airflow3, None) => {
+                " (no readable deadline and deadline_alert: deadlines are not read)"
+            }
+        };
         Ok(format!(
-            "DAG catalogue: {} readable",
+            "DAG catalogue: {} readable{deadlines}",
             CATALOG_TABLES.join(", ")
         ))
     }
 
-    async fn catalog_tables(&self, client: &tokio_postgres::Client) -> Result<(), SourceError> {
+    /// Checks the catalogue's tables; returns the optional deadline tables (sla_miss, deadline,
+    /// deadline_alert) that are there and readable.
+    async fn catalog_tables(
+        &self,
+        client: &tokio_postgres::Client,
+    ) -> Result<Vec<String>, SourceError> {
         let database = &self.settings.database;
         let tables = client
             .query(CATALOG_TABLES_SQL, &[&database.schema.as_str()])
             .await
             .map_err(self.sql_error("look for the DAG catalogue's tables"))?;
-        if let Some(row) = tables.iter().find(|r| !r.get::<_, bool>("readable")) {
+        let name = |r: &tokio_postgres::Row| r.get::<_, String>("table_name");
+        if let Some(row) = tables
+            .iter()
+            .find(|r| CATALOG_TABLES.contains(&name(r).as_str()) && !r.get::<_, bool>("readable"))
+        {
             return Err(self.no_permission(row.get("table_name")));
         }
         for wanted in CATALOG_TABLES {
@@ -55,7 +73,11 @@ impl AirflowDb<'_> {
                 });
             }
         }
-        Ok(())
+        Ok(tables
+            .iter()
+            .filter(|r| !CATALOG_TABLES.contains(&name(r).as_str()) && r.get::<_, bool>("readable"))
+            .map(name)
+            .collect())
     }
 
     /// See [`crate::source::Source::read_catalog`].
@@ -65,7 +87,7 @@ impl AirflowDb<'_> {
         ctx: &RunContext,
     ) -> Result<CatalogSnapshot, SourceError> {
         let (client, layout) = self.connect(ctx).await?;
-        self.catalog_tables(&client).await?;
+        let optional = self.catalog_tables(&client).await?;
         let sql = match layout {
             DagRunSchema::Airflow2 => CATALOG2_SQL,
             DagRunSchema::Airflow3 => CATALOG3_SQL,
@@ -85,12 +107,35 @@ impl AirflowDb<'_> {
             read_at,
             max_clock_skew_seconds,
         )?;
+        // Airflow's own deadlines, where their tables are there (a second statement: they
+        // need not be of the same instant as the DAGs).
+        let deadlines = match deadline_sql(layout, &optional) {
+            None => None,
+            Some(sql) => Some(
+                client
+                    .query_one(sql, &[&crate::source::DEADLINE_DAYS])
+                    .await
+                    .map_err(self.sql_error("read Airflow's deadlines (sla_miss or deadline)"))?
+                    .get("deadlines"),
+            ),
+        };
         Ok(CatalogSnapshot {
             read_at,
             dags: row.get("dags"),
             import_errors: row.get("import_errors"),
             jobs: row.get("jobs"),
             pools: row.get("pools"),
+            deadlines,
         })
+    }
+}
+
+/// The statement reading the deadlines of `layout`, when its tables are among `readable`.
+fn deadline_sql(layout: DagRunSchema, readable: &[String]) -> Option<&'static str> {
+    let has = |t: &str| readable.iter().any(|r| r == t);
+    match layout {
+        DagRunSchema::Airflow2 if has("sla_miss") => Some(DEADLINES2_SQL),
+        DagRunSchema::Airflow3 if has("deadline") && has("deadline_alert") => Some(DEADLINES3_SQL),
+        _ => None,
     }
 }
