@@ -44,3 +44,7 @@ COMMENT ON COLUMN deadline_history.first_seen_at IS 'The Airflow clock at the fi
 COMMENT ON COLUMN deadline_history.last_seen_at IS 'The Airflow clock at the last reading that found it.';
 COMMENT ON COLUMN deadline_history.met_at IS 'For a deadline not missed: the first reading that no longer found it, inside the window read (Airflow deletes met deadlines).';
 COMMENT ON COLUMN deadline_history.loaded_by_run_id IS 'Run id of the pipewatch invocation that last wrote it.';
+
+-- Since this release the ledger leaves alone a subject that did not breach and has nothing
+-- counted and no open alert (sql/alerts/active_subjects.sql).
+COMMENT ON COLUMN alert_state.last_evaluated_at IS 'The latest evaluation that recorded the subject: one where it breached, or had breaches counted or an open alert (healthy subjects are not rewritten at every evaluation).';
