@@ -95,6 +95,7 @@ impl AirflowApi<'_> {
         &self,
         max_clock_skew_seconds: u64,
     ) -> Result<super::CatalogSnapshot, SourceError> {
+        let started = std::time::Instant::now();
         let mut session = Session::open(self.settings).await.map_err(self.error())?;
         crate::source::check_clock(
             self.instance(),
@@ -106,6 +107,7 @@ impl AirflowApi<'_> {
         tracing::info!(
             instance = self.instance(),
             requests = session.requests,
+            seconds = started.elapsed().as_secs_f64(),
             api = session.generation.prefix(),
             "Read the DAG catalogue through the REST API."
         );
