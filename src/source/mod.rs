@@ -393,7 +393,7 @@ pub enum SourceError {
     },
     /// The DAG catalogue is to be read, but a table it reads is missing.
     #[error(
-        "Airflow instance {instance}: {problem} in {address}: the DAG catalogue reads dag, dag_tag, import_error, job, slot_pool and task_instance (set [extract] catalog = false to read DAG runs only)"
+        "Airflow instance {instance}: {problem} in {address}: the DAG catalogue reads dag, dag_tag, import_error, job and slot_pool (set [extract] catalog = false to read DAG runs only)"
     )]
     CatalogTables {
         /// The instance.

@@ -1,8 +1,8 @@
 -- The DAG catalogue of an Airflow 3 metadata database in one reading: every row of dag with its
 -- tags, the current import errors, the newest heartbeat of the scheduler, DAG processor and
--- triggerer jobs, and the pools with the slots their tasks take and wait for, as four JSON arrays
--- in the shape sql/catalog/merge_dags.sql, merge_import_errors.sql, record_health.sql and
--- record_pools.sql read. One meaning for both Airflow versions: here
+-- triggerer jobs, as three JSON arrays in the shape sql/catalog/merge_dags.sql,
+-- merge_import_errors.sql and record_health.sql read (the pools: sql/source/airflow_db/pools.sql).
+-- One meaning for both Airflow versions: here
 -- is_stale as Airflow 3 has it, and the schedule is timetable_summary.
 -- Owners stay Airflow's comma-separated text (one JSON string; split where they are merged).
 -- Stack traces are cut to $1 characters; their length, md5 and first and last lines (each
@@ -53,16 +53,4 @@ SELECT now() AS source_now,
             WHERE x.job_type = t.job_type AND x.latest_heartbeat IS NOT NULL
             ORDER BY x.latest_heartbeat DESC
             LIMIT 1
-        ) AS j ON true) AS jobs,
-       (SELECT coalesce(jsonb_agg(jsonb_build_object(
-                   'pool', p.pool,
-                   'slots', p.slots,
-                   'description', p.description,
-                   -- Slots taken and wanted, as Airflow's own pool statistics count them (the
-                   -- tasks' pool_slots), by its index ti_pool (pool, state, ...).
-                   'running_slots', (SELECT coalesce(sum(t.pool_slots), 0) FROM task_instance AS t
-                                     WHERE t.pool = p.pool AND t.state = 'running'),
-                   'waiting_slots', (SELECT coalesce(sum(t.pool_slots), 0) FROM task_instance AS t
-                                     WHERE t.pool = p.pool AND t.state IN ('scheduled', 'queued')))
-                   ORDER BY p.pool), '[]'::jsonb)::text
-        FROM slot_pool AS p) AS pools
+        ) AS j ON true) AS jobs

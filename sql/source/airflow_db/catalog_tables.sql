@@ -1,6 +1,6 @@
 -- Which of the tables the DAG catalogue reads the metadata database has (dag, dag_tag,
--- import_error, job, slot_pool, and task_instance for the pools' slots; and, where they are,
--- Airflow's deadline tables sla_miss, deadline and deadline_alert) and whether the session's role may read each: read from the catalog, which
+-- import_error, job, slot_pool; and, where they are and readable, task_instance for the pools'
+-- slots and Airflow's deadline tables sla_miss, deadline and deadline_alert) and whether the session's role may read each: read from the catalog, which
 -- lists tables whatever the role's privileges, so a missing GRANT is named as such.
 -- Grain: one row per table found. Params: $1 the schema holding Airflow's tables.
 -- Runs against the Airflow metadata database (read-only session).

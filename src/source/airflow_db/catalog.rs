@@ -11,18 +11,14 @@ use crate::source::{CatalogSnapshot, MAX_STACKTRACE_CHARS, SourceError};
 const CATALOG2_SQL: &str = include_str!("../../../sql/source/airflow_db/catalog_airflow2.sql");
 const CATALOG3_SQL: &str = include_str!("../../../sql/source/airflow_db/catalog_airflow3.sql");
 const CATALOG_TABLES_SQL: &str = include_str!("../../../sql/source/airflow_db/catalog_tables.sql");
+const POOLS_SQL: &str = include_str!("../../../sql/source/airflow_db/pools.sql");
+const POOLS_WITHOUT_TASKS_SQL: &str =
+    include_str!("../../../sql/source/airflow_db/pools_without_tasks.sql");
 const DEADLINES2_SQL: &str = include_str!("../../../sql/source/airflow_db/deadlines_airflow2.sql");
 const DEADLINES3_SQL: &str = include_str!("../../../sql/source/airflow_db/deadlines_airflow3.sql");
 
 /// The tables the catalogue reads.
-const CATALOG_TABLES: [&str; 6] = [
-    "dag",
-    "dag_tag",
-    "import_error",
-    "job",
-    "slot_pool",
-    "task_instance",
-];
+const CATALOG_TABLES: [&str; 5] = ["dag", "dag_tag", "import_error", "job", "slot_pool"];
 
 impl AirflowDb<'_> {
     /// Whether the catalogue's tables are there and the role may read them (for `check-config`
@@ -30,15 +26,27 @@ impl AirflowDb<'_> {
     pub async fn check_catalog(&self, ctx: &RunContext) -> Result<String, SourceError> {
         let (client, layout) = self.connect(ctx).await?;
         let optional = self.catalog_tables(&client).await?;
-        let deadlines = match (layout, deadline_sql(layout, &optional)) {
-            (_, Some(_)) => "",
-            (DagRunSchema::Airflow2, None) => " (no readable sla_miss: SLA misses are not read)",
-            (DagRunSchema::Airflow3, None) => {
-                " (no readable deadline and deadline_alert: deadlines are not read)"
+        let mut missing = Vec::new();
+        if !optional.iter().any(|t| t == "task_instance") {
+            missing
+                .push("no readable task_instance: the pools' slots taken and wanted are not read");
+        }
+        match (layout, deadline_sql(layout, &optional)) {
+            (_, Some(_)) => {}
+            (DagRunSchema::Airflow2, None) => {
+                missing.push("no readable sla_miss: SLA misses are not read")
             }
+            (DagRunSchema::Airflow3, None) => {
+                missing.push("no readable deadline and deadline_alert: deadlines are not read")
+            }
+        }
+        let missing = if missing.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", missing.join("; "))
         };
         Ok(format!(
-            "DAG catalogue: {} readable{deadlines}",
+            "DAG catalogue: {} readable{missing}",
             CATALOG_TABLES.join(", ")
         ))
     }
@@ -93,13 +101,10 @@ impl AirflowDb<'_> {
             DagRunSchema::Airflow3 => CATALOG3_SQL,
         };
         let limit = MAX_STACKTRACE_CHARS as i32;
-        let row =
-            client
-                .query_one(sql, &[&limit])
-                .await
-                .map_err(self.sql_error(
-                    "read the DAG catalogue (dag, dag_tag, import_error, job, slot_pool)",
-                ))?;
+        let row = client
+            .query_one(sql, &[&limit])
+            .await
+            .map_err(self.sql_error("read the DAG catalogue (dag, dag_tag, import_error, job)"))?;
         let read_at: DateTime<Utc> = row.get("source_now");
         crate::source::check_clock(
             self.instance(),
@@ -107,6 +112,17 @@ impl AirflowDb<'_> {
             read_at,
             max_clock_skew_seconds,
         )?;
+        // The pools, with their tasks' slots where task_instance is readable.
+        let pools_sql = if optional.iter().any(|t| t == "task_instance") {
+            POOLS_SQL
+        } else {
+            POOLS_WITHOUT_TASKS_SQL
+        };
+        let pools: String = client
+            .query_one(pools_sql, &[])
+            .await
+            .map_err(self.sql_error("read Airflow's pools (slot_pool)"))?
+            .get("pools");
         // Airflow's own deadlines, where their tables are there (a second statement: they
         // need not be of the same instant as the DAGs).
         let deadlines = match deadline_sql(layout, &optional) {
@@ -124,7 +140,7 @@ impl AirflowDb<'_> {
             dags: row.get("dags"),
             import_errors: row.get("import_errors"),
             jobs: row.get("jobs"),
-            pools: row.get("pools"),
+            pools,
             deadlines,
         })
     }
