@@ -25,6 +25,7 @@ const MERGE_IMPORT_ERRORS_SQL: &str = include_str!("../sql/catalog/merge_import_
 const RECORD_HEALTH_SQL: &str = include_str!("../sql/catalog/record_health.sql");
 const RECORD_POOLS_SQL: &str = include_str!("../sql/catalog/record_pools.sql");
 const MERGE_DEADLINES_SQL: &str = include_str!("../sql/catalog/merge_deadlines.sql");
+const LAST_READING_SQL: &str = include_str!("../sql/catalog/last_reading.sql");
 const ANALYZE_SQL: &str = include_str!("../sql/catalog/analyze.sql");
 const NOT_ON_SCHEDULE_SQL: &str = include_str!("../sql/catalog/not_on_schedule.sql");
 
@@ -125,6 +126,30 @@ impl fmt::Display for CatalogReport {
         }
         Ok(())
     }
+}
+
+/// How long ago `instance`'s catalogue was last read successfully, when that is less than
+/// `interval_minutes` (the reading is not due yet); None when a reading is due.
+pub async fn read_recently(
+    warehouse: &Client,
+    instance: &str,
+    interval_minutes: u64,
+) -> Result<Option<std::time::Duration>, CatalogError> {
+    if interval_minutes == 0 {
+        return Ok(None);
+    }
+    let age: Option<f64> = warehouse
+        .query_one(LAST_READING_SQL, &[&instance])
+        .await
+        .map_err(|e| CatalogError::Warehouse {
+            instance: instance.to_string(),
+            step: "read when the catalogue was last read",
+            source: e.into(),
+        })?
+        .get("seconds_ago");
+    Ok(age
+        .filter(|a| *a >= 0.0 && *a < interval_minutes as f64 * 60.0)
+        .map(std::time::Duration::from_secs_f64))
 }
 
 /// Reads `source`'s catalogue and keeps it, as the `catalog` stage of the run log.

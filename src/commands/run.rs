@@ -192,16 +192,27 @@ pub(super) async fn extract_load_transform(
         report.loads.extend(loads);
         // What Airflow has now, beside the runs it made: on every incremental run.
         if settings.extract.catalog && matches!(scope, ExtractScope::Incremental { .. }) {
-            let source = Source::new(instance);
-            match crate::catalog::refresh(
-                &source,
-                settings.extract.max_clock_skew_seconds,
-                warehouse,
-                ctx,
-            )
-            .await
-            {
-                Ok(catalog) => report.catalogs.push(catalog),
+            let interval = settings.extract.catalog_interval_minutes;
+            match crate::catalog::read_recently(warehouse, name, interval).await {
+                Ok(Some(age)) => tracing::info!(
+                    instance = name,
+                    "The DAG catalogue was read {:.0} min ago: not read again before {interval} min ([extract] catalog_interval_minutes).",
+                    age.as_secs_f64() / 60.0
+                ),
+                Ok(None) => {
+                    let source = Source::new(instance);
+                    match crate::catalog::refresh(
+                        &source,
+                        settings.extract.max_clock_skew_seconds,
+                        warehouse,
+                        ctx,
+                    )
+                    .await
+                    {
+                        Ok(catalog) => report.catalogs.push(catalog),
+                        Err(e) => failures.push(name, "Reading the DAG catalogue", &e),
+                    }
+                }
                 Err(e) => failures.push(name, "Reading the DAG catalogue", &e),
             }
         }

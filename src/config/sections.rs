@@ -126,6 +126,7 @@ pub const SECTIONS: &[SectionSpec] = &[
             "task_instances",
             "max_clock_skew_seconds",
             "catalog",
+            "catalog_interval_minutes",
         ],
     },
     SectionSpec {

@@ -84,6 +84,9 @@ pub struct ExtractSettings {
     /// Whether `run` also reads each instance's DAG catalogue (`dag`, `dag_tag`,
     /// `import_error`) into `dag_catalog` and its history.
     pub catalog: bool,
+    /// Minutes that must pass after an instance's last successful catalogue reading before
+    /// `run` reads it again (0: every run).
+    pub catalog_interval_minutes: u64,
 }
 
 impl Default for ExtractSettings {
@@ -95,6 +98,7 @@ impl Default for ExtractSettings {
             task_instances: true,
             max_clock_skew_seconds: DEFAULT_MAX_CLOCK_SKEW_SECONDS,
             catalog: true,
+            catalog_interval_minutes: 0,
         }
     }
 }
@@ -119,6 +123,9 @@ impl Parser<'_> {
                 .number("max_clock_skew_seconds", 1, 3600)?
                 .unwrap_or(d.max_clock_skew_seconds),
             catalog: s.boolean("catalog")?.unwrap_or(d.catalog),
+            catalog_interval_minutes: s
+                .number("catalog_interval_minutes", 0, 7 * 24 * 60)?
+                .unwrap_or(d.catalog_interval_minutes),
         };
         s.finish()?;
         Ok(settings)

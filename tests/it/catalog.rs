@@ -842,3 +842,29 @@ async fn airflows_own_deadlines_are_kept_airflow2() {
 async fn airflows_own_deadlines_are_kept_airflow3() {
     airflows_own_deadlines_are_kept(3).await;
 }
+
+#[tokio::test]
+async fn the_catalogue_is_read_at_most_every_catalog_interval_minutes() {
+    let w = World::new(2, "[extract]\ncatalog_interval_minutes = 60\n").await;
+    dag(&w, "orders", "team-a", Some("@daily"), "orders.py").await;
+    let first = w.run_ok(&["run"]);
+    assert!(first.stdout.contains("catalogued 1 DAG"), "{first:?}");
+    dag(&w, "billing", "team-b", Some("@daily"), "billing.py").await;
+    let second = w.run_ok(&["run"]);
+    assert!(!second.stdout.contains("catalogued"), "{second:?}");
+    assert!(
+        second
+            .stderr
+            .contains("The DAG catalogue was read 0 min ago: not read again before 60 min"),
+        "{second:?}"
+    );
+    assert_eq!(w.count("SELECT count(*) FROM WH.dag_catalog").await, 1);
+    // Due again once the last reading is an hour old.
+    w.exec(
+        "UPDATE WH.pipewatch_run_log SET ended_at = ended_at - interval '61 minutes' \
+         WHERE stage = 'catalog'",
+    )
+    .await;
+    let third = w.run_ok(&["run"]);
+    assert!(third.stdout.contains("catalogued 2 DAGs"), "{third:?}");
+}
