@@ -231,6 +231,30 @@ impl<'a> Judging<'a> {
         })
     }
 
+    /// One finding of `rule` per catalogued DAG (view `dag_schedule_status`) whose alerts are
+    /// on and that `judge` judges (None: the rule is off for that DAG).
+    pub fn judge_scheduled(
+        &self,
+        rule: &dyn AlertRule,
+        judge: impl Fn(&AlertRules, &Scheduled) -> Option<Judgement>,
+    ) -> Vec<Finding> {
+        self.scheduled
+            .iter()
+            .filter_map(|dag| {
+                let rules = self.rules_for(&dag.instance, &dag.dag_id)?;
+                let judged = judge(&rules, dag)?;
+                Some(Self::finding(
+                    rule,
+                    &dag.instance,
+                    &dag.dag_id,
+                    self.today,
+                    &rules,
+                    judged,
+                ))
+            })
+            .collect()
+    }
+
     /// The rules of one DAG, or None when its alerts are off (`enabled = false`).
     pub fn rules_for(&self, instance: &str, dag_id: &str) -> Option<AlertRules> {
         let rules = self.alerts.rules_for(instance, dag_id);

@@ -100,6 +100,33 @@ impl Cluster {
         cluster
     }
 
+    /// A cluster with an empty warehouse database and an `airflow` database holding Airflow
+    /// 2's dag_run, task_instance and catalogue tables.
+    fn with_airflow2() -> Self {
+        let cluster = Cluster::start();
+        cluster.psql(
+            "postgres",
+            &[
+                "-c",
+                "CREATE DATABASE airflow",
+                "-c",
+                "CREATE DATABASE warehouse",
+            ],
+        );
+        cluster.psql(
+            "airflow",
+            &[
+                "-f",
+                "tests/fixtures/airflow/dag_run_airflow2.sql",
+                "-f",
+                "tests/fixtures/airflow/task_instance_airflow2.sql",
+                "-f",
+                "tests/fixtures/airflow/catalog_airflow2.sql",
+            ],
+        );
+        cluster
+    }
+
     fn data(&self) -> String {
         self.dir.path().join("data").to_str().unwrap().to_string()
     }
@@ -349,25 +376,10 @@ async fn wait_for(child: &mut Child, mut reached: impl AsyncFnMut() -> bool) -> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_any_kill_restart_or_outage_a_rerun_equals_a_clean_run() {
-    let cluster = Cluster::start();
-    cluster.psql(
-        "postgres",
-        &[
-            "-c",
-            "CREATE DATABASE airflow",
-            "-c",
-            "CREATE DATABASE warehouse",
-        ],
-    );
+    let cluster = Cluster::with_airflow2();
     cluster.psql(
         "airflow",
         &[
-            "-f",
-            "tests/fixtures/airflow/dag_run_airflow2.sql",
-            "-f",
-            "tests/fixtures/airflow/task_instance_airflow2.sql",
-            "-f",
-            "tests/fixtures/airflow/catalog_airflow2.sql",
             "-v",
             &format!("rows={RUNS}"),
             "-v",
@@ -507,16 +519,7 @@ async fn after_any_kill_restart_or_outage_a_rerun_equals_a_clean_run() {
                     suite
                         .active("warehouse", "%INSERT INTO pipewatch_run_log%")
                         .await
-                        && !suite
-                            .warehouse
-                            .query(
-                                "SELECT 1 FROM pg_stat_activity WHERE wait_event = 'PgSleep' \
-                                 AND datname = 'warehouse'",
-                                &[],
-                            )
-                            .await
-                            .unwrap_or_default()
-                            .is_empty()
+                        && sleeping(&suite.warehouse, "warehouse").await
                 })
                 .await
             }
@@ -633,27 +636,7 @@ async fn a_warehouse_restart_during_alert_evaluation_loses_no_alert_and_no_notic
     // posted exactly once (the rolled-back transaction posted nothing), and its resolution is
     // posted at least once (at most twice: the webhook had it before the mark was lost, which
     // the README documents as at-least-once delivery).
-    let cluster = Cluster::start();
-    cluster.psql(
-        "postgres",
-        &[
-            "-c",
-            "CREATE DATABASE airflow",
-            "-c",
-            "CREATE DATABASE warehouse",
-        ],
-    );
-    cluster.psql(
-        "airflow",
-        &[
-            "-f",
-            "tests/fixtures/airflow/dag_run_airflow2.sql",
-            "-f",
-            "tests/fixtures/airflow/task_instance_airflow2.sql",
-            "-f",
-            "tests/fixtures/airflow/catalog_airflow2.sql",
-        ],
-    );
+    let cluster = Cluster::with_airflow2();
     let airflow = cluster.client("airflow").await;
     let today = chrono::Utc::now().date_naive();
     // orders: 4 successful runs a day for a week, then 1 of 4 today (a success-rate drop).

@@ -33,25 +33,7 @@ impl AlertRule for Blocked {
     }
 
     fn judge<'a>(&'a self, cx: &'a Judging<'a>) -> BoxFuture<'a, Result<Vec<Finding>, AlertError>> {
-        Box::pin(async move {
-            let mut findings = Vec::new();
-            for dag in &cx.scheduled {
-                let Some(rules) = cx.rules_for(&dag.instance, &dag.dag_id) else {
-                    continue;
-                };
-                if let Some(judged) = judge_dag(&rules, dag) {
-                    findings.push(Judging::finding(
-                        self,
-                        &dag.instance,
-                        &dag.dag_id,
-                        cx.today,
-                        &rules,
-                        judged,
-                    ));
-                }
-            }
-            Ok(findings)
-        })
+        Box::pin(async move { Ok(cx.judge_scheduled(self, judge_dag)) })
     }
 }
 

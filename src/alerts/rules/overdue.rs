@@ -34,24 +34,9 @@ impl AlertRule for Overdue {
 
     fn judge<'a>(&'a self, cx: &'a Judging<'a>) -> BoxFuture<'a, Result<Vec<Finding>, AlertError>> {
         Box::pin(async move {
-            let mut findings = Vec::new();
-            for dag in &cx.scheduled {
-                let Some(rules) = cx.rules_for(&dag.instance, &dag.dag_id) else {
-                    continue;
-                };
-                if rules.overdue != Some(true) {
-                    continue;
-                }
-                findings.push(Judging::finding(
-                    self,
-                    &dag.instance,
-                    &dag.dag_id,
-                    cx.today,
-                    &rules,
-                    judge_dag(dag),
-                ));
-            }
-            Ok(findings)
+            Ok(cx.judge_scheduled(self, |rules, dag| {
+                (rules.overdue == Some(true)).then(|| judge_dag(dag))
+            }))
         })
     }
 }

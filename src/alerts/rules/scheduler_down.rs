@@ -4,6 +4,8 @@
 //! the DAGs waiting and those already past due. On by default (`scheduler_down`, `[alerts]`
 //! only).
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 
@@ -53,26 +55,49 @@ impl AlertRule for SchedulerDown {
     fn judge<'a>(&'a self, cx: &'a Judging<'a>) -> BoxFuture<'a, Result<Vec<Finding>, AlertError>> {
         Box::pin(async move {
             let mut findings = Vec::new();
-            for r in cx
+            let heartbeats: BTreeMap<String, (Option<DateTime<Utc>>, Option<String>)> = cx
                 .warehouse
                 .query(SCHEDULER_HEALTH_SQL, &[])
                 .await
                 .map_err(sql_error("read the schedulers' health"))?
-            {
-                let instance: String = r.get("airflow_instance");
-                let health = Health {
-                    as_of: r.get("as_of"),
-                    scheduled_dags: r.get("scheduled_dags"),
-                    waiting_dags: r.get("waiting_dags"),
-                    past_due_dags: r.get("past_due_dags"),
-                    latest_heartbeat: r.get("latest_heartbeat"),
-                    hostname: r.get("hostname"),
-                };
+                .iter()
+                .map(|r| {
+                    (
+                        r.get("airflow_instance"),
+                        (r.get("latest_heartbeat"), r.get("hostname")),
+                    )
+                })
+                .collect();
+            // Each instance's DAGs, counted from the statuses every catalogue rule shares.
+            let mut instances: BTreeMap<&str, Health> = BTreeMap::new();
+            for dag in &cx.scheduled {
+                let h = instances.entry(&dag.instance).or_insert_with(|| {
+                    let (latest_heartbeat, hostname) =
+                        heartbeats.get(&dag.instance).cloned().unwrap_or_default();
+                    Health {
+                        as_of: dag.as_of,
+                        scheduled_dags: 0,
+                        waiting_dags: 0,
+                        past_due_dags: 0,
+                        latest_heartbeat,
+                        hostname,
+                    }
+                });
+                h.as_of = h.as_of.max(dag.as_of);
+                let scheduled = !matches!(
+                    dag.status.as_str(),
+                    "paused" | "stale" | "import_error" | "unscheduled"
+                );
+                h.scheduled_dags += i64::from(scheduled);
+                h.waiting_dags += i64::from(dag.status == "scheduler_down");
+                h.past_due_dags += i64::from(dag.past_due);
+            }
+            for (instance, health) in instances {
                 // An instance with nothing to schedule is not judged.
                 if health.scheduled_dags == 0 {
                     continue;
                 }
-                let Some(rules) = cx.rules_for(&instance, "") else {
+                let Some(rules) = cx.rules_for(instance, "") else {
                     continue;
                 };
                 if rules.scheduler_down != Some(true) {
@@ -80,7 +105,7 @@ impl AlertRule for SchedulerDown {
                 }
                 findings.push(Judging::finding(
                     self,
-                    &instance,
+                    instance,
                     SUBJECT,
                     cx.today,
                     &rules,
