@@ -26,6 +26,7 @@ const RECORD_HEALTH_SQL: &str = include_str!("../sql/catalog/record_health.sql")
 const RECORD_POOLS_SQL: &str = include_str!("../sql/catalog/record_pools.sql");
 const MERGE_DEADLINES_SQL: &str = include_str!("../sql/catalog/merge_deadlines.sql");
 const LAST_READING_SQL: &str = include_str!("../sql/catalog/last_reading.sql");
+const KNOWN_TIMETABLES_SQL: &str = include_str!("../sql/catalog/known_timetables.sql");
 const ANALYZE_SQL: &str = include_str!("../sql/catalog/analyze.sql");
 const NOT_ON_SCHEDULE_SQL: &str = include_str!("../sql/catalog/not_on_schedule.sql");
 
@@ -160,8 +161,20 @@ pub async fn refresh(
     ctx: &RunContext,
 ) -> Result<CatalogReport, CatalogError> {
     let instance = source.instance();
+    let known = warehouse
+        .query_one(KNOWN_TIMETABLES_SQL, &[&instance])
+        .await
+        .map(|r| crate::source::KnownTimetables {
+            dag_ids: r.get("dag_ids"),
+            keys: r.get("keys"),
+        })
+        .map_err(|e| CatalogError::Warehouse {
+            instance: instance.to_string(),
+            step: "read which timetables are known (dag_catalog)",
+            source: e.into(),
+        })?;
     let snapshot = source
-        .read_catalog(max_clock_skew_seconds, ctx)
+        .read_catalog(max_clock_skew_seconds, &known, ctx)
         .await
         .map_err(|source| CatalogError::Source {
             instance: instance.to_string(),
@@ -213,7 +226,13 @@ async fn keep(
     let dags = tx
         .query_one(
             MERGE_DAGS_SQL,
-            &[&instance, &snapshot.dags, &read_at, &ctx.run_id],
+            &[
+                &instance,
+                &snapshot.dags,
+                &read_at,
+                &ctx.run_id,
+                &snapshot.timetables,
+            ],
         )
         .await
         .map_err(error("merge the DAGs into dag_catalog"))?;

@@ -123,6 +123,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0018_deadline_history.sql",
         sql: include_str!("../sql/schema/0018_deadline_history.sql"),
     },
+    Migration {
+        version: 19,
+        name: "0019_expected_runs.sql",
+        sql: include_str!("../sql/schema/0019_expected_runs.sql"),
+    },
 ];
 
 const BOOTSTRAP_SQL: &str = include_str!("../sql/migrate/bootstrap.sql");

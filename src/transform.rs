@@ -109,11 +109,18 @@ pub enum TransformError {
     /// Recording the stage failed.
     #[error(transparent)]
     RunLog(#[from] RunLogError),
+    /// Expected runs (dag_schedule_daily) could not be computed.
+    #[error(transparent)]
+    ExpectedRuns(#[from] crate::expected_runs::ExpectedRunsError),
 }
 
 impl Transient for TransformError {
     fn is_transient(&self) -> bool {
-        matches!(self, TransformError::Sql { source, .. } if source.is_transient())
+        match self {
+            TransformError::Sql { source, .. } => source.is_transient(),
+            TransformError::ExpectedRuns(e) => e.is_transient(),
+            _ => false,
+        }
     }
 }
 
@@ -126,6 +133,10 @@ pub struct TransformReport {
     pub dag_run_days: usize,
     /// Validation days recomputed.
     pub validation_days: usize,
+    /// Expected-run (instance, day) pairs recomputed (dag_schedule_daily).
+    pub schedule_days: usize,
+    /// Missing runs found on those days.
+    pub missed_runs: u64,
     /// Model rows written.
     pub rows_written: u64,
     /// Wall time.
@@ -146,7 +157,7 @@ impl std::fmt::Display for TransformReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "recomputed {} and {}{} ({} model rows)",
+            "recomputed {} and {}{} ({} model rows); expected runs: {} ({})",
             crate::format::plural(self.dag_run_days as u64, "DAG-run day", "DAG-run days"),
             crate::format::plural(
                 self.validation_days as u64,
@@ -158,7 +169,9 @@ impl std::fmt::Display for TransformReport {
             } else {
                 ""
             },
-            self.rows_written
+            self.rows_written,
+            crate::format::plural(self.schedule_days as u64, "day", "days"),
+            crate::format::plural(self.missed_runs, "missing run", "missing runs"),
         )
     }
 }
@@ -190,6 +203,8 @@ pub async fn recompute_days(
         full_refresh = report.full_refresh,
         dag_run_days = report.dag_run_days,
         validation_days = report.validation_days,
+        schedule_days = report.schedule_days,
+        missed_runs = report.missed_runs,
         rows_written = report.rows_written,
         seconds = report.seconds,
         "Recomputed daily models."
@@ -323,6 +338,15 @@ async fn recompute(
                 .map_err(sql_error(format!("compute {model}")))?;
         }
     }
+    // Expected against actual runs, after the runs' models, in the same transaction.
+    let queued: Vec<(String, NaiveDate)> = instances
+        .iter()
+        .cloned()
+        .zip(dag_days.iter().copied())
+        .collect();
+    let expected =
+        crate::expected_runs::recompute(&tx, time_zone, full, &queued, &ctx.run_id).await?;
+    rows_written += expected.rows;
     tx.execute(SAVE_STATE_SQL, &[&time_zone, &full, &ctx.run_id])
         .await
         .map_err(sql_error("save transform_state"))?;
@@ -330,6 +354,8 @@ async fn recompute(
         full_refresh: full,
         dag_run_days: dag_days.len(),
         validation_days: validation_days.len(),
+        schedule_days: expected.days,
+        missed_runs: expected.missed,
         rows_written,
         seconds: started.elapsed().as_secs_f64(),
     };

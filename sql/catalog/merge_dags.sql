@@ -5,10 +5,27 @@
 -- owners (Airflow's comma-separated text, or an array), tags (array), schedule,
 -- schedule_description, next_dagrun, next_dagrun_create_after, max_active_runs,
 -- last_parsed_time, fileloc (sql/source/airflow_db/catalog_airflow2.sql and 3 make it).
+-- $5 is a JSON array of the timetables read afresh (sql/source/airflow_db/timetables_airflow2.sql
+-- and 3, or the REST API's DAG details): dag_id, dag_hash (what they were read from), compressed,
+-- timetable (Airflow's serialized timetable or NULL), time_zone, start_date, end_date,
+-- trigger_interval_seconds. The timetable facts (timetable_kind, _expression, _delta_seconds,
+-- _trigger_interval_seconds, time_zone) come from the serialized timetable's class where there
+-- is one, else from the schedule text (presets written out as Airflow does); a DAG not read
+-- afresh keeps the facts read before, or, never read, gets the schedule text's (time zone
+-- unknown).
 -- Grain: one row per (airflow_instance, dag_id). Params: $1 airflow_instance, $2 the reading
--- (JSON text), $3 the Airflow clock at the reading, $4 the invocation's run id.
+-- (JSON text), $3 the Airflow clock at the reading, $4 the invocation's run id, $5 the
+-- timetables (JSON text).
 -- Returns: one row: DAGs read, new ones (and their ids), ones gone from Airflow.
-WITH snap AS (
+WITH tt AS (
+    SELECT DISTINCT ON (t.dag_id) t.*
+    FROM jsonb_to_recordset($5::text::jsonb) AS t(
+        dag_id text, dag_hash text, compressed boolean, timetable jsonb, time_zone text,
+        start_date timestamptz, end_date timestamptz, trigger_interval_seconds double precision)
+    WHERE t.dag_id IS NOT NULL
+    ORDER BY t.dag_id
+),
+snap0 AS (
     SELECT DISTINCT ON (d.dag_id)
            d.dag_id, d.is_paused, d.is_stale, d.has_import_errors,
            array(SELECT btrim(o)
@@ -29,16 +46,89 @@ WITH snap AS (
     WHERE d.dag_id IS NOT NULL
     ORDER BY d.dag_id
 ),
+-- The schedule text, and the serialized timetable's class where one was read.
+classified AS (
+    SELECT s.*,
+           t.dag_id IS NOT NULL AS fresh,
+           t.dag_hash AS source_key,
+           t.timetable,
+           t.time_zone AS dag_time_zone,
+           t.start_date,
+           t.end_date,
+           t.trigger_interval_seconds,
+           btrim(s.schedule) AS sch,
+           '{"@hourly": "0 * * * *", "@daily": "0 0 * * *", "@midnight": "0 0 * * *",
+             "@weekly": "0 0 * * 0", "@monthly": "0 0 1 * *", "@quarterly": "0 0 1 */3 *",
+             "@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *"}'::jsonb AS presets,
+           substring(t.timetable ->> '__type' FROM '[^.]*$') AS class
+    FROM snap0 AS s
+    LEFT JOIN tt AS t ON t.dag_id = s.dag_id
+),
+snap AS (
+    SELECT c.*,
+           CASE
+               WHEN c.class IN ('CronDataIntervalTimetable', 'CronTriggerTimetable') THEN 'cron'
+               WHEN c.class IN ('DeltaDataIntervalTimetable', 'DeltaTriggerTimetable')
+                    AND jsonb_typeof(c.timetable -> '__var' -> 'delta') = 'number' THEN 'delta'
+               WHEN c.class = 'NullTimetable' THEN 'none'
+               WHEN c.class = 'OnceTimetable' THEN 'once'
+               WHEN c.class = 'ContinuousTimetable' THEN 'continuous'
+               WHEN c.class IN ('DatasetTriggeredTimetable', 'AssetTriggeredTimetable') THEN 'asset'
+               WHEN c.class IS NOT NULL THEN 'custom'
+               WHEN c.sch IS NULL OR c.sch IN ('', 'None', 'null') THEN 'none'
+               WHEN c.sch = '@once' THEN 'once'
+               WHEN c.sch = '@continuous' THEN 'continuous'
+               WHEN c.sch IN ('Dataset', 'Asset') THEN 'asset'
+               WHEN c.presets ? c.sch OR c.sch ~ '^\S+(\s+\S+){4}$' THEN 'cron'
+               WHEN c.sch ~ '^\{.*"timedelta"' THEN 'delta'
+               WHEN c.sch ~ '^(\d+ days?, )?\d+:\d{2}:\d{2}(\.\d+)?$' THEN 'delta'
+               ELSE 'custom'
+           END AS kind,
+           CASE
+               WHEN c.class IN ('CronDataIntervalTimetable', 'CronTriggerTimetable')
+                   THEN coalesce(c.presets ->> (c.timetable -> '__var' ->> 'expression'),
+                                 c.timetable -> '__var' ->> 'expression')
+               WHEN c.class IS NULL AND (c.presets ? c.sch OR c.sch ~ '^\S+(\s+\S+){4}$')
+                   THEN coalesce(c.presets ->> c.sch, c.sch)
+           END AS expression,
+           CASE
+               WHEN c.class IS NOT NULL
+                    AND jsonb_typeof(c.timetable -> '__var' -> 'delta') = 'number'
+                   THEN (c.timetable -> '__var' ->> 'delta')::double precision
+               WHEN c.class IS NULL AND c.sch ~ '^\{.*"timedelta"'
+                   -- Airflow 2's {"type": "timedelta", "attrs": {"days": 1, "seconds": 0, ...}},
+                   -- read by pattern so that no text can fail the merge.
+                   THEN coalesce(substring(c.sch FROM '"days": *(-?[0-9]+)')::double precision, 0)
+                        * 86400
+                        + coalesce(substring(c.sch FROM '"seconds": *(-?[0-9]+)')::double precision, 0)
+                        + coalesce(substring(c.sch FROM '"microseconds": *(-?[0-9]+)')::double precision,
+                                   0) / 1e6
+               WHEN c.class IS NULL AND c.sch ~ '^(\d+ days?, )?\d+:\d{2}:\d{2}(\.\d+)?$'
+                   THEN extract(epoch FROM replace(c.sch, ',', '')::interval)::double precision
+           END AS delta_seconds,
+           CASE
+               WHEN c.class IN ('CronTriggerTimetable', 'DeltaTriggerTimetable')
+                    AND coalesce(jsonb_typeof(c.timetable -> '__var' -> 'interval'), 'number') = 'number'
+                   THEN coalesce((c.timetable -> '__var' ->> 'interval')::double precision, 0)
+               WHEN c.class IS NULL THEN c.trigger_interval_seconds
+           END AS trigger_seconds,
+           CASE WHEN c.fresh
+                THEN coalesce(c.timetable -> '__var' ->> 'timezone', c.dag_time_zone, 'UTC')
+           END AS zone
+    FROM classified AS c
+),
 upserted AS (
     INSERT INTO dag_catalog AS c (
         airflow_instance, dag_id, is_paused, is_stale, has_import_errors, owners, tags, schedule,
         schedule_description, next_dagrun, next_dagrun_create_after, max_active_runs,
         last_parsed_time, fileloc, in_airflow, first_seen_at, last_seen_at, read_at,
-        loaded_by_run_id)
+        loaded_by_run_id, timetable_kind, timetable_expression, timetable_delta_seconds,
+        timetable_trigger_interval_seconds, time_zone, start_date, end_date, timetable_source_key)
     SELECT $1::text, s.dag_id, s.is_paused, s.is_stale, s.has_import_errors, s.owners, s.tags,
            s.schedule, s.schedule_description, s.next_dagrun, s.next_dagrun_create_after,
            s.max_active_runs, s.last_parsed_time, s.fileloc, true, $3::timestamptz,
-           $3::timestamptz, $3::timestamptz, $4::uuid
+           $3::timestamptz, $3::timestamptz, $4::uuid, s.kind, s.expression, s.delta_seconds,
+           s.trigger_seconds, s.zone, s.start_date, s.end_date, s.source_key
     FROM snap AS s
     ON CONFLICT (airflow_instance, dag_id) DO UPDATE
     SET is_paused                = EXCLUDED.is_paused,
@@ -56,7 +146,35 @@ upserted AS (
         in_airflow               = true,
         last_seen_at             = EXCLUDED.last_seen_at,
         read_at                  = EXCLUDED.read_at,
-        loaded_by_run_id         = EXCLUDED.loaded_by_run_id
+        loaded_by_run_id         = EXCLUDED.loaded_by_run_id,
+        -- Read afresh (a source key), or never read: the new facts; else the ones read before.
+        timetable_kind           = CASE WHEN EXCLUDED.timetable_source_key IS NOT NULL
+                                          OR c.timetable_source_key IS NULL
+                                        THEN EXCLUDED.timetable_kind ELSE c.timetable_kind END,
+        timetable_expression     = CASE WHEN EXCLUDED.timetable_source_key IS NOT NULL
+                                          OR c.timetable_source_key IS NULL
+                                        THEN EXCLUDED.timetable_expression
+                                        ELSE c.timetable_expression END,
+        timetable_delta_seconds  = CASE WHEN EXCLUDED.timetable_source_key IS NOT NULL
+                                          OR c.timetable_source_key IS NULL
+                                        THEN EXCLUDED.timetable_delta_seconds
+                                        ELSE c.timetable_delta_seconds END,
+        timetable_trigger_interval_seconds
+                                 = CASE WHEN EXCLUDED.timetable_source_key IS NOT NULL
+                                          OR c.timetable_source_key IS NULL
+                                        THEN EXCLUDED.timetable_trigger_interval_seconds
+                                        ELSE c.timetable_trigger_interval_seconds END,
+        time_zone                = CASE WHEN EXCLUDED.timetable_source_key IS NOT NULL
+                                          OR c.timetable_source_key IS NULL
+                                        THEN EXCLUDED.time_zone ELSE c.time_zone END,
+        start_date               = CASE WHEN EXCLUDED.timetable_source_key IS NOT NULL
+                                          OR c.timetable_source_key IS NULL
+                                        THEN EXCLUDED.start_date ELSE c.start_date END,
+        end_date                 = CASE WHEN EXCLUDED.timetable_source_key IS NOT NULL
+                                          OR c.timetable_source_key IS NULL
+                                        THEN EXCLUDED.end_date ELSE c.end_date END,
+        timetable_source_key     = coalesce(EXCLUDED.timetable_source_key,
+                                            c.timetable_source_key)
     RETURNING c.dag_id, (xmax = 0) AS inserted
 ),
 gone AS (

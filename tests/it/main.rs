@@ -12,6 +12,7 @@ mod dag_runs;
 mod dashboards;
 mod docs;
 mod examples;
+mod expected_runs;
 mod faults;
 mod foundation;
 mod hostile;

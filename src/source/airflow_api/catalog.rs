@@ -34,11 +34,16 @@ use serde_json::{Value, json};
 use super::client::{Generation, Session};
 use super::error::ApiError;
 use super::paging::{PageFacts, Pager, fingerprint};
-use crate::source::{CatalogSnapshot, MAX_STACKTRACE_CHARS};
+use crate::source::{CatalogSnapshot, KnownTimetables, MAX_STACKTRACE_CHARS};
 
 /// DAGs or import errors asked for per page (Airflow caps it at its `maximum_page_limit`, 100
 /// by default; the pager copes with a smaller cap).
 const CATALOG_PAGE: u64 = 100;
+
+/// At most this many `/dags/{dag_id}/details` requests per reading (the rest wait for the next
+/// reading): a first reading of 10,000 DAGs spreads its details over several runs instead of
+/// sending 10,000 requests at once.
+const MAX_DETAILS_PER_READING: usize = 500;
 
 /// A DAG as both API generations send it (the fields the catalogue keeps).
 #[derive(Debug, Deserialize)]
@@ -82,6 +87,18 @@ struct ApiDag {
     /// Airflow 3.
     #[serde(default)]
     relative_fileloc: Option<String>,
+}
+
+/// A DAG's details (`/dags/{dag_id}/details`): the facts of its schedule the list lacks.
+#[derive(Debug, Deserialize)]
+struct ApiDagDetails {
+    /// Airflow 2: `Timezone('Europe/Berlin')` (pendulum's repr); Airflow 3: `Europe/Berlin`.
+    #[serde(default)]
+    timezone: Option<String>,
+    #[serde(default)]
+    start_date: Option<String>,
+    #[serde(default)]
+    end_date: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -154,7 +171,10 @@ struct ApiHealth {
 
 impl Session<'_> {
     /// Reads the catalogue: every DAG, the current import errors, the health.
-    pub(super) async fn read_catalog(&mut self) -> Result<CatalogSnapshot, ApiError> {
+    pub(super) async fn read_catalog(
+        &mut self,
+        known: &KnownTimetables,
+    ) -> Result<CatalogSnapshot, ApiError> {
         let read_at = self.server_now;
         let stale_too = match self.generation {
             Generation::V1 => ("only_active", "false".to_string()),
@@ -178,15 +198,79 @@ impl Session<'_> {
         let url = self.url(&[self.generation.prefix(), self.health_path()], &[]);
         let answer = self.call(Method::GET, url, None).await?;
         let health: ApiHealth = self.json(answer)?;
+        let dags_json = dags_json(&dags, self.generation);
+        let timetables = self.read_timetables(&dags_json, known).await?;
         Ok(CatalogSnapshot {
             read_at,
-            dags: dags_json(&dags, self.generation).to_string(),
+            dags: dags_json.to_string(),
             import_errors: import_errors_json(&errors, &dags, self.generation).to_string(),
             jobs: jobs_json(&health).to_string(),
             pools: pools_json(&pools).to_string(),
             // The stable REST API has no endpoint for SLA misses or deadlines.
             deadlines: None,
+            timetables: timetables.to_string(),
         })
+    }
+
+    /// The time zone, start and end dates of the DAGs whose schedule is a cron expression,
+    /// preset or interval and whose schedule text changed since the last reading (or was never
+    /// read): one `/dags/{dag_id}/details` request each. The list has no time zone; the key is
+    /// the schedule text, so a DAG is asked again only when its schedule changes. No class is
+    /// known here: Airflow's defaults are assumed (Airflow 2: data-interval timetables;
+    /// Airflow 3: trigger timetables with an empty data interval).
+    async fn read_timetables(
+        &mut self,
+        dags: &Value,
+        known: &KnownTimetables,
+    ) -> Result<Value, ApiError> {
+        let known: std::collections::HashMap<&str, &str> = known
+            .dag_ids
+            .iter()
+            .map(String::as_str)
+            .zip(known.keys.iter().map(String::as_str))
+            .collect();
+        let mut rows = Vec::new();
+        for dag in dags.as_array().into_iter().flatten() {
+            let (Some(dag_id), Some(schedule)) = (
+                dag.get("dag_id").and_then(Value::as_str),
+                dag.get("schedule").and_then(Value::as_str),
+            ) else {
+                continue;
+            };
+            if !crate::schedule::expandable_text(schedule) || known.get(dag_id) == Some(&schedule) {
+                continue;
+            }
+            if rows.len() == MAX_DETAILS_PER_READING {
+                tracing::info!(
+                    max = MAX_DETAILS_PER_READING,
+                    "More DAGs' schedules to read than one reading asks for: the rest at the \
+                     next reading."
+                );
+                break;
+            }
+            let url = self.url(&[self.generation.prefix(), "dags", dag_id, "details"], &[]);
+            let answer = self.call(Method::GET, url, None).await?;
+            // A DAG listed but without details (Airflow has no serialized DAG for it, or it was
+            // deleted meanwhile): its time zone stays unknown until a later reading.
+            if answer.status == reqwest::StatusCode::NOT_FOUND {
+                continue;
+            }
+            let details: ApiDagDetails = self.json(answer)?;
+            rows.push(json!({
+                "dag_id": dag_id,
+                "dag_hash": schedule,
+                "compressed": false,
+                "timetable": Value::Null,
+                "time_zone": details.timezone.as_deref().map(zone_name),
+                "start_date": details.start_date,
+                "end_date": details.end_date,
+                "trigger_interval_seconds": match self.generation {
+                    Generation::V1 => Value::Null,
+                    Generation::V2 => json!(0.0),
+                },
+            }));
+        }
+        Ok(Value::Array(rows))
     }
 
     /// Whether the catalogue's endpoints answer: one DAG, one import error, the health.
@@ -293,6 +377,15 @@ fn dags_json(dags: &[ApiDag], generation: Generation) -> Value {
         })
         .collect();
     Value::Array(rows)
+}
+
+/// A time zone's name from the details' `timezone`: Airflow 2 answers pendulum's repr
+/// (`Timezone('Europe/Berlin')`), Airflow 3 the name.
+fn zone_name(text: &str) -> String {
+    text.strip_prefix("Timezone('")
+        .and_then(|rest| rest.split('\'').next())
+        .unwrap_or(text)
+        .to_string()
 }
 
 /// Airflow 2's `schedule_interval` column text (its JSON quotes removed, as the database
@@ -466,6 +559,12 @@ mod tests {
         );
         assert_eq!(schedule_interval_text(None), "null");
         assert_eq!(schedule_interval_text(Some(&Value::Null)), "null");
+    }
+
+    #[test]
+    fn time_zones_read_from_either_generation() {
+        assert_eq!(zone_name("Timezone('Europe/Berlin')"), "Europe/Berlin");
+        assert_eq!(zone_name("UTC"), "UTC");
     }
 
     #[test]

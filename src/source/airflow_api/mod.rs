@@ -94,6 +94,7 @@ impl AirflowApi<'_> {
     pub async fn read_catalog(
         &self,
         max_clock_skew_seconds: u64,
+        known: &super::KnownTimetables,
     ) -> Result<super::CatalogSnapshot, SourceError> {
         let started = std::time::Instant::now();
         let mut session = Session::open(self.settings).await.map_err(self.error())?;
@@ -103,7 +104,7 @@ impl AirflowApi<'_> {
             session.server_now,
             max_clock_skew_seconds,
         )?;
-        let snapshot = session.read_catalog().await.map_err(self.error())?;
+        let snapshot = session.read_catalog(known).await.map_err(self.error())?;
         tracing::info!(
             instance = self.instance(),
             requests = session.requests,

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::layout::{AirflowDb, DagRunSchema};
 use crate::context::RunContext;
-use crate::source::{CatalogSnapshot, MAX_STACKTRACE_CHARS, SourceError};
+use crate::source::{CatalogSnapshot, KnownTimetables, MAX_STACKTRACE_CHARS, SourceError};
 
 const CATALOG2_SQL: &str = include_str!("../../../sql/source/airflow_db/catalog_airflow2.sql");
 const CATALOG3_SQL: &str = include_str!("../../../sql/source/airflow_db/catalog_airflow3.sql");
@@ -16,6 +16,10 @@ const POOLS_WITHOUT_TASKS_SQL: &str =
     include_str!("../../../sql/source/airflow_db/pools_without_tasks.sql");
 const DEADLINES2_SQL: &str = include_str!("../../../sql/source/airflow_db/deadlines_airflow2.sql");
 const DEADLINES3_SQL: &str = include_str!("../../../sql/source/airflow_db/deadlines_airflow3.sql");
+const TIMETABLES2_SQL: &str =
+    include_str!("../../../sql/source/airflow_db/timetables_airflow2.sql");
+const TIMETABLES3_SQL: &str =
+    include_str!("../../../sql/source/airflow_db/timetables_airflow3.sql");
 
 /// The tables the catalogue reads.
 const CATALOG_TABLES: [&str; 5] = ["dag", "dag_tag", "import_error", "job", "slot_pool"];
@@ -30,6 +34,12 @@ impl AirflowDb<'_> {
         if !optional.iter().any(|t| t == "task_instance") {
             missing
                 .push("no readable task_instance: the pools' slots taken and wanted are not read");
+        }
+        if !optional.iter().any(|t| t == "serialized_dag") {
+            missing.push(
+                "no readable serialized_dag: DAG time zones are unknown, cron schedules are not \
+                 expanded into expected runs",
+            );
         }
         match (layout, deadline_sql(layout, &optional)) {
             (_, Some(_)) => {}
@@ -92,6 +102,7 @@ impl AirflowDb<'_> {
     pub async fn read_catalog(
         &self,
         max_clock_skew_seconds: u64,
+        known: &KnownTimetables,
         ctx: &RunContext,
     ) -> Result<CatalogSnapshot, SourceError> {
         let (client, layout) = self.connect(ctx).await?;
@@ -135,6 +146,21 @@ impl AirflowDb<'_> {
                     .get("deadlines"),
             ),
         };
+        // The timetables of the DAGs whose serialized DAG changed (a second statement: a
+        // serialized DAG changes only when its file is parsed anew).
+        let timetables = if optional.iter().any(|t| t == "serialized_dag") {
+            let sql = match layout {
+                DagRunSchema::Airflow2 => TIMETABLES2_SQL,
+                DagRunSchema::Airflow3 => TIMETABLES3_SQL,
+            };
+            client
+                .query_one(sql, &[&known.dag_ids, &known.keys])
+                .await
+                .map_err(self.sql_error("read the DAGs' timetables (serialized_dag)"))?
+                .get("timetables")
+        } else {
+            "[]".to_string()
+        };
         Ok(CatalogSnapshot {
             read_at,
             dags: row.get("dags"),
@@ -142,6 +168,7 @@ impl AirflowDb<'_> {
             jobs: row.get("jobs"),
             pools,
             deadlines,
+            timetables,
         })
     }
 }

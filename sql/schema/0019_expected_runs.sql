@@ -1,0 +1,124 @@
+-- Migration 0019: expected against actual runs. The catalogue keeps what pipewatch needs to
+-- expand each DAG's schedule (the timetable's kind, cron expression or interval, time zone,
+-- start and end dates; from serialized_dag or the REST API's DAG details), in dag_catalog and,
+-- as tracked attributes, in dag_catalog_history; the transform writes dag_schedule_daily (per
+-- instance, day and DAG: the runs the schedule called for while the DAG was unpaused and
+-- present, the scheduled runs that exist for them, the missing ones) and dag_schedule_missed
+-- (one row per missing slot), read through the view missed_dag_run.
+-- Grain: see each table's comment. Params: none. Applied with search_path set to pipewatch's
+-- schema.
+
+ALTER TABLE dag_catalog
+    ADD COLUMN timetable_kind                     text,
+    ADD COLUMN timetable_expression               text,
+    ADD COLUMN timetable_delta_seconds            double precision,
+    ADD COLUMN timetable_trigger_interval_seconds double precision,
+    ADD COLUMN time_zone                          text,
+    ADD COLUMN start_date                         timestamptz,
+    ADD COLUMN end_date                           timestamptz,
+    ADD COLUMN timetable_source_key               text;
+
+COMMENT ON COLUMN dag_catalog.timetable_kind IS
+    'How the DAG is scheduled, one meaning for both Airflow versions: cron (a cron expression or preset), delta (a fixed interval), none (manual only), once, continuous, asset (asset- or dataset-triggered), custom (a timetable pipewatch does not expand), or NULL while unknown.';
+COMMENT ON COLUMN dag_catalog.timetable_expression IS 'For cron: the five-field cron expression (presets such as @daily written out, as Airflow does).';
+COMMENT ON COLUMN dag_catalog.timetable_delta_seconds IS 'For delta: the interval between runs, in seconds.';
+COMMENT ON COLUMN dag_catalog.timetable_trigger_interval_seconds IS
+    'The data interval of a trigger timetable (Airflow 3''s default for cron and timedelta schedules), in seconds; NULL for Airflow 2''s data-interval timetables, whose run covers the interval since the previous slot.';
+COMMENT ON COLUMN dag_catalog.time_zone IS 'The time zone the cron expression is read in (the DAG''s; Airflow''s default is UTC).';
+COMMENT ON COLUMN dag_catalog.start_date IS 'The DAG''s start_date: no run is expected before it.';
+COMMENT ON COLUMN dag_catalog.end_date IS 'The DAG''s end_date: no run is expected after it.';
+COMMENT ON COLUMN dag_catalog.timetable_source_key IS
+    'What the timetable facts were read from: the serialized DAG''s dag_hash (database source) or the schedule text (REST API source); they are read again only when it changes.';
+
+ALTER TABLE dag_catalog_history
+    ADD COLUMN timetable_kind                     text,
+    ADD COLUMN timetable_expression               text,
+    ADD COLUMN timetable_delta_seconds            double precision,
+    ADD COLUMN timetable_trigger_interval_seconds double precision,
+    ADD COLUMN time_zone                          text,
+    ADD COLUMN start_date                         timestamptz,
+    ADD COLUMN end_date                           timestamptz;
+
+COMMENT ON COLUMN dag_catalog_history.timetable_kind IS 'As dag_catalog.timetable_kind, during the span.';
+COMMENT ON COLUMN dag_catalog_history.timetable_expression IS 'As dag_catalog.timetable_expression, during the span.';
+COMMENT ON COLUMN dag_catalog_history.timetable_delta_seconds IS 'As dag_catalog.timetable_delta_seconds, during the span.';
+COMMENT ON COLUMN dag_catalog_history.timetable_trigger_interval_seconds IS 'As dag_catalog.timetable_trigger_interval_seconds, during the span.';
+COMMENT ON COLUMN dag_catalog_history.time_zone IS 'As dag_catalog.time_zone, during the span.';
+COMMENT ON COLUMN dag_catalog_history.start_date IS 'As dag_catalog.start_date, during the span.';
+COMMENT ON COLUMN dag_catalog_history.end_date IS 'As dag_catalog.end_date, during the span.';
+
+-- The runs that exist for a DAG's slots: an index range per DAG on the data interval's end.
+CREATE INDEX dag_run_history_interval_end_idx
+    ON dag_run_history (airflow_instance, dag_id, data_interval_end);
+
+CREATE TABLE dag_schedule_daily (
+    airflow_instance   text         NOT NULL,
+    day                date         NOT NULL,
+    dag_id             varchar(250) NOT NULL,
+    timetable_kind     text,
+    expected_runs      integer,
+    actual_runs        integer,
+    missing_runs       integer,
+    eligible_seconds   double precision NOT NULL,
+    judged_until       timestamptz  NOT NULL,
+    note               text,
+    computed_at        timestamptz  NOT NULL DEFAULT now(),
+    computed_by_run_id uuid         NOT NULL,
+    CONSTRAINT dag_schedule_daily_pkey PRIMARY KEY (airflow_instance, day, dag_id)
+);
+
+COMMENT ON TABLE dag_schedule_daily IS
+    'Expected against actual runs: one row per (airflow_instance, day, dag_id) for every DAG the catalogue knew on that day (day in the reporting time zone, of the slot''s due time). Slots are counted only while the DAG was unpaused and present in Airflow (a DAG whose file fails to import counts: its runs are missed), from the catalogue history, and only once they are due by more than 10 minutes at the last catalogue reading.';
+COMMENT ON COLUMN dag_schedule_daily.airflow_instance IS 'The Airflow installation.';
+COMMENT ON COLUMN dag_schedule_daily.day IS 'The day, in the reporting time zone, of the slots'' due times (a run''s due time is its data interval''s end: when the scheduler creates it).';
+COMMENT ON COLUMN dag_schedule_daily.dag_id IS 'The DAG.';
+COMMENT ON COLUMN dag_schedule_daily.timetable_kind IS 'The schedule''s kind on that day (dag_catalog.timetable_kind; the last one where it changed during the day).';
+COMMENT ON COLUMN dag_schedule_daily.expected_runs IS 'The runs the schedule called for on the day while the DAG was eligible; NULL where pipewatch cannot expand the schedule (custom timetables, an unknown time zone or an unparseable expression: see note).';
+COMMENT ON COLUMN dag_schedule_daily.actual_runs IS 'Of the expected slots, how many have a scheduled or backfill run with that data interval end; NULL with expected_runs.';
+COMMENT ON COLUMN dag_schedule_daily.missing_runs IS 'expected_runs - actual_runs: the slots without a run (listed in missed_dag_run).';
+COMMENT ON COLUMN dag_schedule_daily.eligible_seconds IS 'How long on the day the DAG was unpaused and present (up to judged_until for the current day).';
+COMMENT ON COLUMN dag_schedule_daily.judged_until IS 'Slots due up to this instant are counted (the catalogue reading''s time less 10 minutes); later ones of the day are not yet.';
+COMMENT ON COLUMN dag_schedule_daily.note IS 'Why the schedule was not expanded, or which schedule rule applied.';
+COMMENT ON COLUMN dag_schedule_daily.computed_at IS 'When the row was computed.';
+COMMENT ON COLUMN dag_schedule_daily.computed_by_run_id IS 'Run id of the pipewatch invocation that computed it.';
+
+CREATE TABLE dag_schedule_missed (
+    airflow_instance    text         NOT NULL,
+    dag_id              varchar(250) NOT NULL,
+    due_at              timestamptz  NOT NULL,
+    day                 date         NOT NULL,
+    data_interval_start timestamptz  NOT NULL,
+    computed_by_run_id  uuid         NOT NULL,
+    CONSTRAINT dag_schedule_missed_pkey PRIMARY KEY (airflow_instance, dag_id, due_at)
+);
+CREATE INDEX dag_schedule_missed_day_idx ON dag_schedule_missed (airflow_instance, day);
+
+COMMENT ON TABLE dag_schedule_missed IS
+    'One row per slot the schedule called for that has no scheduled or backfill run (see dag_schedule_daily); read it through missed_dag_run.';
+COMMENT ON COLUMN dag_schedule_missed.due_at IS 'When the run was due: the end of the data interval it should have covered.';
+COMMENT ON COLUMN dag_schedule_missed.day IS 'The day of due_at in the reporting time zone.';
+COMMENT ON COLUMN dag_schedule_missed.data_interval_start IS 'The start of the data interval it should have covered.';
+
+CREATE TABLE dag_schedule_state (
+    airflow_instance text        NOT NULL PRIMARY KEY,
+    judged_until     timestamptz NOT NULL,
+    updated_by_run_id uuid       NOT NULL
+);
+
+COMMENT ON TABLE dag_schedule_state IS
+    'Per instance, the instant up to which dag_schedule_daily counted slots: the next transform recomputes the days from there to the new catalogue reading.';
+
+CREATE VIEW missed_dag_run AS
+SELECT m.airflow_instance,
+       m.dag_id::text AS dag_id,
+       m.day,
+       m.data_interval_start,
+       m.due_at AS data_interval_end,
+       coalesce(d.owners, '{}') AS owners,
+       coalesce(d.tags, '{}') AS tags
+FROM dag_schedule_missed AS m
+LEFT JOIN dag_dimensions AS d
+       ON d.airflow_instance = m.airflow_instance AND d.dag_id = m.dag_id::text;
+
+COMMENT ON VIEW missed_dag_run IS
+    'Each run the schedule called for that never came: instance, DAG, the data interval it should have covered (data_interval_end is when it was due), its day in the reporting time zone, and the DAG''s owners and tags.';
