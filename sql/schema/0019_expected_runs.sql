@@ -122,3 +122,10 @@ LEFT JOIN dag_dimensions AS d
 
 COMMENT ON VIEW missed_dag_run IS
     'Each run the schedule called for that never came: instance, DAG, the data interval it should have covered (data_interval_end is when it was due), its day in the reporting time zone, and the DAG''s owners and tags.';
+
+ALTER TABLE alert_history
+    DROP CONSTRAINT alert_history_rule_check,
+    ADD CONSTRAINT alert_history_rule_check CHECK (rule IN ('success_rate_drop',
+        'runtime_regression', 'freshness', 'landing_deadline', 'validation_failure', 'overdue',
+        'blocked', 'paused', 'import_error', 'scheduler_down', 'pool_empty', 'missed_runs'));
+COMMENT ON COLUMN alert_history.rule IS 'success_rate_drop, runtime_regression, freshness, landing_deadline, validation_failure, overdue, blocked, paused, import_error, scheduler_down, pool_empty or missed_runs.';

@@ -347,11 +347,11 @@ mod tests {
         assert!(nowhere.contains("no webhook"), "{nowhere}");
         let idle = alerts_note(&settings("[alerts]\n"));
         assert!(
-            idle.starts_with("rules on: scheduler_down, pool_empty, overdue, blocked, import_error (the DAG catalogue's, on by default); no run-history rule has its threshold set"),
+            idle.starts_with("rules on: scheduler_down, pool_empty, overdue, blocked, import_error, missed_runs (the DAG catalogue's, on by default); no run-history rule has its threshold set"),
             "{idle}"
         );
         let off = alerts_note(&settings(
-            "[alerts]\noverdue = false\nblocked = false\nimport_error = false\nscheduler_down = false\npool_empty = false\n",
+            "[alerts]\noverdue = false\nblocked = false\nimport_error = false\nscheduler_down = false\npool_empty = false\nmissed_runs = false\n",
         ));
         assert!(off.contains("nothing is judged"), "{off}");
         let posted = alerts_note(&settings(
@@ -359,7 +359,7 @@ mod tests {
         ));
         assert_eq!(
             posted,
-            "rules on: success_rate_drop, landing_deadline, and the DAG catalogue's scheduler_down, pool_empty, overdue, blocked, import_error (on by default); notices go to [validate] webhook_url"
+            "rules on: success_rate_drop, landing_deadline, and the DAG catalogue's scheduler_down, pool_empty, overdue, blocked, import_error, missed_runs (on by default); notices go to [validate] webhook_url"
         );
     }
 }

@@ -27,6 +27,8 @@ pub const DEFAULT_IMPORT_ERROR_MINUTES: u64 = 15;
 /// Default days before a pause within which a scheduled run must have started for the `paused`
 /// alert to open.
 pub const DEFAULT_PAUSED_RAN_WITHIN_DAYS: u64 = 7;
+/// Hours back `missed_runs` counts missing runs.
+pub const DEFAULT_MISSED_RUNS_HOURS: u64 = 24;
 
 /// The alert rules for one DAG (or the defaults of all): each rule is on when its threshold
 /// is set. None in an override means "as in [alerts]".
@@ -78,6 +80,11 @@ pub struct AlertRules {
     /// Pool empty: open when a pool has 0 slots while tasks wait for it (on by default;
     /// `[alerts]` only).
     pub pool_empty: Option<bool>,
+    /// Missed runs: open when runs the DAG's schedule called for in the last
+    /// `missed_runs_hours` never came (on by default).
+    pub missed_runs: Option<bool>,
+    /// Hours back the missing runs count.
+    pub missed_runs_hours: Option<u64>,
     /// Evaluations in a row that must breach before an alert opens.
     pub consecutive_breaches: Option<u64>,
     /// Minutes after a resolution during which the alert does not reopen.
@@ -117,6 +124,8 @@ impl AlertRules {
                 .or(defaults.paused_ran_within_days),
             scheduler_down: self.scheduler_down.or(defaults.scheduler_down),
             pool_empty: self.pool_empty.or(defaults.pool_empty),
+            missed_runs: self.missed_runs.or(defaults.missed_runs),
+            missed_runs_hours: self.missed_runs_hours.or(defaults.missed_runs_hours),
             consecutive_breaches: self.consecutive_breaches.or(defaults.consecutive_breaches),
             cooldown_minutes: self.cooldown_minutes.or(defaults.cooldown_minutes),
         }
@@ -168,6 +177,8 @@ impl AlertSettings {
             paused_ran_within_days: Some(DEFAULT_PAUSED_RAN_WITHIN_DAYS),
             scheduler_down: Some(true),
             pool_empty: Some(true),
+            missed_runs: Some(true),
+            missed_runs_hours: Some(DEFAULT_MISSED_RUNS_HOURS),
             consecutive_breaches: Some(DEFAULT_CONSECUTIVE_BREACHES),
             cooldown_minutes: Some(DEFAULT_COOLDOWN_MINUTES),
             ..AlertRules::default()
@@ -223,6 +234,8 @@ impl Parser<'_> {
             paused_ran_within_days: s.number("paused_ran_within_days", 1, 366)?,
             scheduler_down: s.boolean("scheduler_down")?,
             pool_empty: s.boolean("pool_empty")?,
+            missed_runs: s.boolean("missed_runs")?,
+            missed_runs_hours: s.number("missed_runs_hours", 1, 366 * 24)?,
             consecutive_breaches: s.number("consecutive_breaches", 1, 1000)?,
             cooldown_minutes: s.number("cooldown_minutes", 0, 366 * 24 * 60)?,
         })

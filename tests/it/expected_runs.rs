@@ -80,7 +80,11 @@ async fn counts(w: &World, dag_id: &str, day: &str) -> String {
 }
 
 async fn expected_runs_match_a_hand_count(major: u8) {
-    let w = World::new(major, "[reporting]\ntime_zone = Europe/Berlin\n").await;
+    let w = World::new(
+        major,
+        "[reporting]\ntime_zone = Europe/Berlin\n[alerts]\ncooldown_minutes = 0\n",
+    )
+    .await;
     let (cron_class, delta_class) = match major {
         2 => (
             "airflow.timetables.interval.CronDataIntervalTimetable",
@@ -186,6 +190,12 @@ async fn expected_runs_match_a_hand_count(major: u8) {
         ran(&w, "every_6h", &format!("2026-04-01T{h}:00:00Z")).await;
     }
     w.run_ok(&["run"]);
+    // Just catalogued: nothing was expected of the DAGs yet, nothing is missing.
+    assert_eq!(
+        w.count("SELECT count(*) FROM WH.dag_schedule_missed").await,
+        0,
+        "Airflow {major}"
+    );
 
     // What the catalogue read: the time zone from the serialized DAG, the kind by class.
     assert_eq!(
@@ -304,6 +314,30 @@ async fn expected_runs_match_a_hand_count(major: u8) {
             ],
         },
         "Airflow {major}"
+    );
+
+    // The DAGs whose schedule called for runs in the last 24 hours that never came: one
+    // missed_runs alert each, naming the count; the manual and asset DAGs none.
+    let alerts = w.pipewatch(&["alerts", "--evaluate"]);
+    assert_eq!(alerts.code, 1, "open alerts: {alerts:?}");
+    assert_eq!(
+        w.query_strings(
+            "SELECT subject FROM WH.alert_history WHERE rule = 'missed_runs' \
+             AND resolved_at IS NULL ORDER BY subject"
+        )
+        .await,
+        ["daily_preset", "every_6h", "hourly_berlin"]
+    );
+    let message = w
+        .query_strings(
+            "SELECT message FROM WH.alert_history WHERE rule = 'missed_runs' \
+             AND subject = 'every_6h'",
+        )
+        .await
+        .join("");
+    assert!(
+        message.starts_with("4 runs the schedule called for in the 24 hours to "),
+        "{message}"
     );
 
     // A second transform recomputes only from where the first stopped: the same figures.

@@ -6,6 +6,7 @@ mod blocked;
 mod freshness;
 mod import_error;
 mod landing_deadline;
+mod missed_runs;
 mod overdue;
 mod paused;
 mod pool_empty;
@@ -29,6 +30,7 @@ pub const ALL: &[&dyn AlertRule] = &[
     &blocked::Blocked,
     &paused::Paused,
     &import_error::ImportError,
+    &missed_runs::MissedRuns,
 ];
 
 /// The rule stored as `name`.
