@@ -226,6 +226,11 @@ pub struct AirflowApiSettings {
     pub max_requests_per_second: u64,
     /// Largest answer read, in bytes: a larger (or endless) body fails the request.
     pub max_response_bytes: u64,
+    /// The time zone of the instance's cron schedules (`dag_time_zone`): Airflow's REST API
+    /// does not tell a DAG's own time zone (its DAG details answer the instance's default for
+    /// every DAG). None: cron schedules read through the API are not expanded into expected
+    /// runs.
+    pub dag_time_zone: Option<String>,
     /// Retries of transient failures (`[retry]`): connection errors, timeouts, 429 and 5xx.
     pub retry: RetrySettings,
 }
@@ -537,6 +542,17 @@ impl Parser<'_> {
             max_response_bytes: s
                 .number("max_response_bytes", 1024, 1 << 40)?
                 .unwrap_or(DEFAULT_API_MAX_RESPONSE_BYTES),
+            dag_time_zone: match s.string("dag_time_zone")? {
+                None => None,
+                Some(zone) if zone.parse::<chrono_tz::Tz>().is_ok() => Some(zone),
+                Some(zone) => {
+                    return Err(s.invalid(
+                        "dag_time_zone",
+                        &zone,
+                        "an IANA time zone name such as UTC or Europe/Berlin",
+                    ));
+                }
+            },
             retry,
         };
         s.finish()?;

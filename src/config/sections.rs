@@ -98,6 +98,7 @@ pub const SECTIONS: &[SectionSpec] = &[
             "request_timeout_seconds",
             "max_requests_per_second",
             "max_response_bytes",
+            "dag_time_zone",
         ],
     },
     SectionSpec {

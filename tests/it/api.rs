@@ -981,6 +981,64 @@ async fn the_catalogue_through_the_api_equals_the_one_from_the_database() {
         let from_db = read(server.db_section("real"));
         let from_api = read(server.api_section("real", ""));
         let client = pg().await;
+        let timetables = async |warehouse: &str| -> Vec<String> {
+            client
+                .query(
+                    &format!(
+                        "SELECT concat_ws('|', dag_id, timetable_kind, timetable_expression, \
+                         timetable_delta_seconds, timetable_trigger_interval_seconds, time_zone, \
+                         start_date, end_date) FROM {warehouse}.dag_catalog \
+                         WHERE dag_id LIKE 'pw_sched%' ORDER BY dag_id"
+                    ),
+                    &[],
+                )
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.get(0))
+                .collect()
+        };
+        // The timetable facts: from serialized_dag, and through /dags/{dag_id}/details.
+        let db_timetables = timetables(&from_db).await;
+        let trigger = if server.major == 2 { "" } else { "|0" };
+        assert_eq!(
+            db_timetables,
+            [
+                format!(
+                    "pw_sched_berlin|cron|0 * * * *{trigger}|Europe/Berlin|2023-12-31 23:00:00+00"
+                ),
+                format!("pw_sched_daily|cron|0 0 * * *{trigger}|UTC|2024-01-01 00:00:00+00"),
+                format!("pw_sched_every_6h|delta|21600{trigger}|UTC|2024-01-01 00:00:00+00"),
+            ],
+            "Airflow {}",
+            server.major
+        );
+        // Airflow's REST API does not tell a DAG's own time zone (its DAG details answer the
+        // instance's default for every DAG): the same kind and schedule, no zone or start date,
+        // unless the section declares the zone of the instance's cron schedules.
+        let no_zone: Vec<String> = [
+            "pw_sched_berlin|cron|0 * * * *",
+            "pw_sched_daily|cron|0 0 * * *",
+            "pw_sched_every_6h|delta|21600",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            timetables(&from_api).await,
+            no_zone,
+            "Airflow {}",
+            server.major
+        );
+        let declared = read(server.api_section("real", "dag_time_zone = Europe/Berlin\n"));
+        assert_eq!(
+            timetables(&declared).await,
+            no_zone
+                .iter()
+                .map(|r| format!("{r}{trigger}|Europe/Berlin"))
+                .collect::<Vec<_>>(),
+            "Airflow {}",
+            server.major
+        );
         let rows = async |warehouse: &str| -> (Vec<String>, Vec<String>, Vec<String>) {
             let dags = client
                 .query(

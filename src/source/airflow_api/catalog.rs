@@ -40,11 +40,6 @@ use crate::source::{CatalogSnapshot, KnownTimetables, MAX_STACKTRACE_CHARS};
 /// by default; the pager copes with a smaller cap).
 const CATALOG_PAGE: u64 = 100;
 
-/// At most this many `/dags/{dag_id}/details` requests per reading (the rest wait for the next
-/// reading): a first reading of 10,000 DAGs spreads its details over several runs instead of
-/// sending 10,000 requests at once.
-const MAX_DETAILS_PER_READING: usize = 500;
-
 /// A DAG as both API generations send it (the fields the catalogue keeps).
 #[derive(Debug, Deserialize)]
 struct ApiDag {
@@ -87,18 +82,6 @@ struct ApiDag {
     /// Airflow 3.
     #[serde(default)]
     relative_fileloc: Option<String>,
-}
-
-/// A DAG's details (`/dags/{dag_id}/details`): the facts of its schedule the list lacks.
-#[derive(Debug, Deserialize)]
-struct ApiDagDetails {
-    /// Airflow 2: `Timezone('Europe/Berlin')` (pendulum's repr); Airflow 3: `Europe/Berlin`.
-    #[serde(default)]
-    timezone: Option<String>,
-    #[serde(default)]
-    start_date: Option<String>,
-    #[serde(default)]
-    end_date: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -199,7 +182,7 @@ impl Session<'_> {
         let answer = self.call(Method::GET, url, None).await?;
         let health: ApiHealth = self.json(answer)?;
         let dags_json = dags_json(&dags, self.generation);
-        let timetables = self.read_timetables(&dags_json, known).await?;
+        let timetables = self.read_timetables(&dags_json, known);
         Ok(CatalogSnapshot {
             read_at,
             dags: dags_json.to_string(),
@@ -212,65 +195,51 @@ impl Session<'_> {
         })
     }
 
-    /// The time zone, start and end dates of the DAGs whose schedule is a cron expression,
-    /// preset or interval and whose schedule text changed since the last reading (or was never
-    /// read): one `/dags/{dag_id}/details` request each. The list has no time zone; the key is
-    /// the schedule text, so a DAG is asked again only when its schedule changes. No class is
-    /// known here: Airflow's defaults are assumed (Airflow 2: data-interval timetables;
+    /// The timetable facts of the DAGs whose schedule is a cron expression, preset or
+    /// interval, for the ones whose key changed. Airflow's REST API does not tell a DAG's own
+    /// time zone: `/dags/{dag_id}/details` answers the instance's default time zone for every
+    /// DAG, on Airflow 2 and 3 alike (`DagModel.timezone` is `settings.TIMEZONE`). So no
+    /// request is made: the zone is `dag_time_zone` of the section when set (the key is the
+    /// schedule text and that zone, so a change of either is read again), and unknown otherwise
+    /// (cron schedules then stay unexpanded; interval schedules need no zone). No class is
+    /// known either: Airflow's defaults are assumed (Airflow 2: data-interval timetables,
     /// Airflow 3: trigger timetables with an empty data interval).
-    async fn read_timetables(
-        &mut self,
-        dags: &Value,
-        known: &KnownTimetables,
-    ) -> Result<Value, ApiError> {
+    fn read_timetables(&self, dags: &Value, known: &KnownTimetables) -> Value {
+        let Some(zone) = self.settings.dag_time_zone.as_deref() else {
+            return Value::Array(Vec::new());
+        };
         let known: std::collections::HashMap<&str, &str> = known
             .dag_ids
             .iter()
             .map(String::as_str)
             .zip(known.keys.iter().map(String::as_str))
             .collect();
-        let mut rows = Vec::new();
-        for dag in dags.as_array().into_iter().flatten() {
-            let (Some(dag_id), Some(schedule)) = (
-                dag.get("dag_id").and_then(Value::as_str),
-                dag.get("schedule").and_then(Value::as_str),
-            ) else {
-                continue;
-            };
-            if !crate::schedule::expandable_text(schedule) || known.get(dag_id) == Some(&schedule) {
-                continue;
-            }
-            if rows.len() == MAX_DETAILS_PER_READING {
-                tracing::info!(
-                    max = MAX_DETAILS_PER_READING,
-                    "More DAGs' schedules to read than one reading asks for: the rest at the \
-                     next reading."
-                );
-                break;
-            }
-            let url = self.url(&[self.generation.prefix(), "dags", dag_id, "details"], &[]);
-            let answer = self.call(Method::GET, url, None).await?;
-            // A DAG listed but without details (Airflow has no serialized DAG for it, or it was
-            // deleted meanwhile): its time zone stays unknown until a later reading.
-            if answer.status == reqwest::StatusCode::NOT_FOUND {
-                continue;
-            }
-            let details: ApiDagDetails = self.json(answer)?;
-            rows.push(json!({
-                "dag_id": dag_id,
-                "dag_hash": schedule,
-                "compressed": false,
-                "timetable": Value::Null,
-                "time_zone": details.timezone.as_deref().map(zone_name),
-                "start_date": details.start_date,
-                "end_date": details.end_date,
-                "trigger_interval_seconds": match self.generation {
-                    Generation::V1 => Value::Null,
-                    Generation::V2 => json!(0.0),
-                },
-            }));
-        }
-        Ok(Value::Array(rows))
+        let rows = dags
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|dag| {
+                let dag_id = dag.get("dag_id").and_then(Value::as_str)?;
+                let schedule = dag.get("schedule").and_then(Value::as_str)?;
+                let key = format!("{schedule} @ {zone}");
+                (crate::schedule::expandable_text(schedule)
+                    && known.get(dag_id) != Some(&key.as_str()))
+                .then(|| {
+                    json!({
+                        "dag_id": dag_id,
+                        "dag_hash": key,
+                        "compressed": false,
+                        "timetable": Value::Null,
+                        "time_zone": zone,
+                        "trigger_interval_seconds": match self.generation {
+                            Generation::V1 => Value::Null,
+                            Generation::V2 => json!(0.0),
+                        },
+                    })
+                })
+            })
+            .collect();
+        Value::Array(rows)
     }
 
     /// Whether the catalogue's endpoints answer: one DAG, one import error, the health.
@@ -377,15 +346,6 @@ fn dags_json(dags: &[ApiDag], generation: Generation) -> Value {
         })
         .collect();
     Value::Array(rows)
-}
-
-/// A time zone's name from the details' `timezone`: Airflow 2 answers pendulum's repr
-/// (`Timezone('Europe/Berlin')`), Airflow 3 the name.
-fn zone_name(text: &str) -> String {
-    text.strip_prefix("Timezone('")
-        .and_then(|rest| rest.split('\'').next())
-        .unwrap_or(text)
-        .to_string()
 }
 
 /// Airflow 2's `schedule_interval` column text (its JSON quotes removed, as the database
@@ -559,12 +519,6 @@ mod tests {
         );
         assert_eq!(schedule_interval_text(None), "null");
         assert_eq!(schedule_interval_text(Some(&Value::Null)), "null");
-    }
-
-    #[test]
-    fn time_zones_read_from_either_generation() {
-        assert_eq!(zone_name("Timezone('Europe/Berlin')"), "Europe/Berlin");
-        assert_eq!(zone_name("UTC"), "UTC");
     }
 
     #[test]
