@@ -340,6 +340,28 @@ async fn expected_runs_match_a_hand_count(major: u8) {
         "{message}"
     );
 
+    // The report lists them first, under "Not running as scheduled".
+    let out = w.dir.path().join("report.html");
+    w.run_ok(&["report", "--days", "7", "--out", out.to_str().unwrap()]);
+    let html = std::fs::read_to_string(&out).unwrap();
+    let section = html
+        .split("Not running as scheduled")
+        .nth(1)
+        .expect("the section")
+        .split("</section>")
+        .next()
+        .unwrap()
+        .to_string();
+    for dag in ["hourly_berlin", "daily_preset", "every_6h"] {
+        assert!(section.contains(dag), "{dag}: {section}");
+    }
+    assert!(section.contains("missed runs"), "{section}");
+    assert!(
+        section.contains("7 of 7 scheduled runs in the period never came"),
+        "daily_preset, 7 days: {section}"
+    );
+    assert!(!section.contains("manual_only"), "{section}");
+
     // A second transform recomputes only from where the first stopped: the same figures.
     let before = w
         .count("SELECT sum(expected_runs) FROM WH.dag_schedule_daily")
