@@ -1,5 +1,5 @@
 -- Demo data for an Airflow 2 metadata database: the DAG catalogue of the demo's DAGs (dag,
--- dag_tag, import_error, job), so pipewatch's dag_catalog has something to show: four DAGs with
+-- dag_tag, import_error, job, serialized_dag), so pipewatch's dag_catalog has something to show: four DAGs with
 -- owners, tags and schedules, one of them (weekly_finance_report) paused, one DAG file
 -- (dags/marketing_attribution.py) that fails to import, and a scheduler and a DAG processor
 -- that heartbeat now (scripts/demo beats them again before each run).
@@ -43,3 +43,19 @@ VALUES (NULL, 'running', 'SchedulerJob', now() - interval '3 days', now(), 'Loca
         'scheduler-1', 'airflow'),
        (NULL, 'running', 'DagProcessorJob', now() - interval '3 days', now(), NULL,
         'scheduler-1', 'airflow');
+
+-- The serialized DAGs' time zones and timetables (the keys pipewatch reads, in the shape
+-- Airflow 2.10 writes them: a cron schedule's timetable, a preset as schedule_interval), so
+-- the demo's dag_schedule_daily expands the schedules into expected runs.
+INSERT INTO serialized_dag (dag_id, fileloc, fileloc_hash, data, last_updated, dag_hash)
+SELECT d.dag_id, d.fileloc, 0,
+       json_build_object('__version', 1, 'dag', json_build_object(
+           'dag_id', d.dag_id, 'timezone', 'UTC', 'start_date', 1704067200.0,
+           'timetable', CASE WHEN d.schedule_interval LIKE '"@%' THEN NULL
+                             ELSE json_build_object(
+                                 '__type', 'airflow.timetables.interval.CronDataIntervalTimetable',
+                                 '__var', json_build_object(
+                                     'expression', trim(both '"' FROM d.schedule_interval),
+                                     'timezone', 'UTC')) END)),
+       now(), md5(d.dag_id || d.schedule_interval)
+FROM dag AS d;
