@@ -225,6 +225,21 @@ pw_airflow_venv() {
 # (/api/v2, JWT) of venv $2 on 127.0.0.1:$3, with its home in $6. $1 is the major version.
 # PW_AIRFLOW_JWT_SECONDS sets how long Airflow 3's tokens live (default a day).
 # Sets PW_AIRFLOW_PID.
+# Creates database $4 on the private PostgreSQL at port $3 and makes it an empty Airflow $1
+# metadata database (`airflow db migrate` from venv $2; its log in $5/migrate-$4.log), for the
+# tests that run a real scheduler against it.
+pw_migrate_airflow_db() {
+  local major=$1 venv=$2 pg_port=$3 database=$4 logs=$5
+  mkdir -p "$logs/home-$database"
+  PGHOST=127.0.0.1 PGPORT=$pg_port PGUSER=postgres PGOPTIONS='-c client_min_messages=warning' \
+    "$PW_PG_BIN/psql" -X -q -d postgres \
+    -c "DROP DATABASE IF EXISTS $database" -c "CREATE DATABASE $database" >/dev/null
+  env AIRFLOW_HOME="$logs/home-$database" AIRFLOW__CORE__LOAD_EXAMPLES=False \
+    AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="postgresql+psycopg2://postgres@127.0.0.1:$pg_port/$database" \
+    "$venv/bin/airflow" db migrate >"$logs/migrate-$database.log" 2>&1 \
+    || { tail -n 20 "$logs/migrate-$database.log" >&2; pw_die "airflow db migrate of $database failed (Airflow $major)"; }
+}
+
 pw_start_airflow_api() {
   local major=$1 venv=$2 port=$3 pg_port=$4 database=$5 home=$6 i
   mkdir -p "$home/dags"

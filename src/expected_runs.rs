@@ -19,7 +19,8 @@
 //! unknown time zone (no readable serialized DAG), an expression that does not parse. A DAG
 //! with no schedule expects nothing (0).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::rc::Rc;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use tokio_postgres::Transaction;
@@ -35,6 +36,7 @@ const SPANS_SQL: &str = include_str!("../sql/schedule/spans.sql");
 const DELTA_RUNS_SQL: &str = include_str!("../sql/schedule/delta_runs.sql");
 const DELETE_DAYS_SQL: &str = include_str!("../sql/schedule/delete_days.sql");
 const INSERT_DAYS_SQL: &str = include_str!("../sql/schedule/insert_days.sql");
+const RUNS_SQL: &str = include_str!("../sql/schedule/runs.sql");
 const SAVE_STATE_SQL: &str = include_str!("../sql/schedule/save_state.sql");
 
 /// The shortest interval schedule expanded: below it, a chain over a long gap would be
@@ -125,8 +127,10 @@ impl Span {
 }
 
 /// How a span's schedule is expanded.
+#[derive(Clone)]
 enum Expansion {
-    Cron(Box<CronSchedule>),
+    /// The schedule's slots over the whole stretch: (previous slot, due), sorted.
+    Cron(Rc<Vec<(DateTime<Utc>, DateTime<Utc>)>>),
     Delta(Duration),
     /// Nothing is expected (no schedule).
     Nothing,
@@ -134,38 +138,62 @@ enum Expansion {
     Unexpanded(String),
 }
 
-fn expansion(span: &Span) -> Expansion {
-    match span.kind.as_deref() {
-        Some("cron") => {
-            let Some(expression) = span.expression.as_deref() else {
-                return Expansion::Unexpanded("cron schedule without an expression".into());
-            };
-            let Some(zone) = span.time_zone.as_deref() else {
-                return Expansion::Unexpanded(
-                    "time zone unknown (serialized DAG not read): cron not expanded".into(),
-                );
-            };
-            match CronSchedule::new(expression, zone) {
-                Ok(c) => Expansion::Cron(Box::new(c)),
-                Err(why) => Expansion::Unexpanded(why),
-            }
+/// The schedules of a stretch's DAGs, parsed and expanded once per distinct cron expression
+/// and time zone (thousands of DAGs share `@daily` or `0 * * * *`): a span's slots are the
+/// stretch's, cut to the span.
+struct Expander {
+    after: DateTime<Utc>,
+    until: DateTime<Utc>,
+    crons: HashMap<(String, String), Expansion>,
+}
+
+impl Expander {
+    /// Slots due in `(after, until]`.
+    fn new(after: DateTime<Utc>, until: DateTime<Utc>) -> Self {
+        Expander {
+            after,
+            until,
+            crons: HashMap::new(),
         }
-        Some("delta") => match span.delta_seconds {
-            Some(s) if s >= MIN_DELTA_SECONDS => {
-                Expansion::Delta(Duration::milliseconds((s * 1000.0) as i64))
+    }
+
+    fn expansion(&mut self, span: &Span) -> Expansion {
+        match span.kind.as_deref() {
+            Some("cron") => {
+                let Some(expression) = span.expression.as_deref() else {
+                    return Expansion::Unexpanded("cron schedule without an expression".into());
+                };
+                let Some(zone) = span.time_zone.as_deref() else {
+                    return Expansion::Unexpanded(
+                        "time zone unknown (serialized DAG not read): cron not expanded".into(),
+                    );
+                };
+                let (after, until) = (self.after, self.until);
+                self.crons
+                    .entry((expression.to_string(), zone.to_string()))
+                    .or_insert_with(|| match CronSchedule::new(expression, zone) {
+                        Ok(c) => Expansion::Cron(Rc::new(c.slots(after, until))),
+                        Err(why) => Expansion::Unexpanded(why),
+                    })
+                    .clone()
             }
-            Some(s) => {
-                Expansion::Unexpanded(format!("interval of {s} s is under a minute: not expanded"))
-            }
-            None => Expansion::Unexpanded("interval schedule without an interval".into()),
-        },
-        Some("none") => Expansion::Nothing,
-        Some("once") => Expansion::Unexpanded("@once: not expanded".into()),
-        Some("continuous") => Expansion::Unexpanded("@continuous: not expanded".into()),
-        Some("asset") => Expansion::Unexpanded("triggered by assets: not expanded".into()),
-        Some("custom") => Expansion::Unexpanded("custom timetable: not expanded".into()),
-        Some(other) => Expansion::Unexpanded(format!("schedule kind {other}: not expanded")),
-        None => Expansion::Unexpanded("schedule unknown: not expanded".into()),
+            Some("delta") => match span.delta_seconds {
+                Some(s) if s >= MIN_DELTA_SECONDS => {
+                    Expansion::Delta(Duration::milliseconds((s * 1000.0) as i64))
+                }
+                Some(s) => Expansion::Unexpanded(format!(
+                    "interval of {s} s is under a minute: not expanded"
+                )),
+                None => Expansion::Unexpanded("interval schedule without an interval".into()),
+            },
+            Some("none") => Expansion::Nothing,
+            Some("once") => Expansion::Unexpanded("@once: not expanded".into()),
+            Some("continuous") => Expansion::Unexpanded("@continuous: not expanded".into()),
+            Some("asset") => Expansion::Unexpanded("triggered by assets: not expanded".into()),
+            Some("custom") => Expansion::Unexpanded("custom timetable: not expanded".into()),
+            Some(other) => Expansion::Unexpanded(format!("schedule kind {other}: not expanded")),
+            None => Expansion::Unexpanded("schedule unknown: not expanded".into()),
+        }
     }
 }
 
@@ -215,6 +243,7 @@ fn just_before(t: DateTime<Utc>) -> DateTime<Utc> {
 /// Expands one DAG's spans over a stretch of consecutive days, up to `until`. `anchors` are
 /// its scheduled runs' data interval ends (interval schedules only), sorted.
 fn expand_dag(
+    expander: &mut Expander,
     spans: &[Span],
     days: &[Day],
     until: DateTime<Utc>,
@@ -225,6 +254,7 @@ fn expand_dag(
         return out;
     };
     let window_end = just_before(last.ends_at).min(until);
+    let expansions: Vec<Expansion> = spans.iter().map(|s| expander.expansion(s)).collect();
     // Every day the DAG was known on gets a row, with the kind of its last span that day.
     for d in days {
         let day_end = just_before(d.ends_at).min(until);
@@ -233,7 +263,7 @@ fn expand_dag(
             ..DayRow::default()
         };
         let mut known = false;
-        for s in spans {
+        for (s, expansion) in spans.iter().zip(&expansions) {
             if s.from >= d.ends_at || s.to.is_some_and(|t| t <= d.starts_at) {
                 continue;
             }
@@ -241,9 +271,9 @@ fn expand_dag(
             row.kind = s.kind.clone();
             if let Some((a, b)) = s.eligible_within(just_before(d.starts_at), day_end) {
                 row.eligible_seconds += (b - a).num_milliseconds() as f64 / 1000.0;
-                if let Expansion::Unexpanded(why) = expansion(s) {
+                if let Expansion::Unexpanded(why) = expansion {
                     row.expected = None;
-                    row.note.get_or_insert(why);
+                    row.note.get_or_insert_with(|| why.clone());
                 }
             }
         }
@@ -252,13 +282,14 @@ fn expand_dag(
         }
     }
     let mut slots: Vec<(DateTime<Utc>, DateTime<Utc>)> = Vec::new();
-    for s in spans {
+    for (s, expansion) in spans.iter().zip(expansions) {
         let Some((a, b)) = s.eligible_within(just_before(first.starts_at), window_end) else {
             continue;
         };
-        match expansion(s) {
-            Expansion::Cron(cron) => {
-                for (previous, due) in cron.slots(a, b) {
+        match expansion {
+            Expansion::Cron(all) => {
+                let from = all.partition_point(|(_, due)| *due <= a);
+                for &(previous, due) in all[from..].iter().take_while(|(_, due)| *due <= b) {
                     let start = match s.trigger_seconds {
                         Some(i) => due - Duration::milliseconds((i * 1000.0) as i64),
                         None => previous,
@@ -361,9 +392,10 @@ pub async fn recompute(
         // Consecutive days are expanded together; a lone old day queued by a load alone.
         let mut stretch_start = 0;
         for i in 0..bounds.len() {
-            let last_of_stretch = bounds
-                .get(i + 1)
-                .is_none_or(|next| next.day != bounds[i].day.succ_opt().unwrap_or(next.day));
+            let last_of_stretch = i + 1 - stretch_start == MAX_STRETCH_DAYS
+                || bounds
+                    .get(i + 1)
+                    .is_none_or(|next| next.day != bounds[i].day.succ_opt().unwrap_or(next.day));
             if last_of_stretch {
                 let written =
                     recompute_stretch(tx, &instance, &bounds[stretch_start..=i], until, run_id)
@@ -388,19 +420,23 @@ struct DayColumns {
     day: Vec<NaiveDate>,
     kind: Vec<Option<String>>,
     expected: Vec<Option<i32>>,
+    actual: Vec<Option<i32>>,
     eligible_seconds: Vec<f64>,
     note: Vec<Option<String>>,
 }
 
-/// The slots of a stretch, as columns, and the DAGs that have any.
+/// The missing slots of a stretch, as columns.
 #[derive(Debug, Default)]
-struct SlotColumns {
+struct MissedColumns {
     dag_id: Vec<String>,
     due_at: Vec<DateTime<Utc>>,
     interval_start: Vec<DateTime<Utc>>,
     day: Vec<NaiveDate>,
-    dags: Vec<String>,
 }
+
+/// Most days expanded and matched at once: a full refresh over a year goes by weeks, so the
+/// slots and runs held in memory stay those of a week.
+const MAX_STRETCH_DAYS: usize = 7;
 
 /// One stretch of consecutive days of one instance: rows written, missing slots written.
 async fn recompute_stretch(
@@ -413,6 +449,7 @@ async fn recompute_stretch(
     let (Some(first), Some(last)) = (days.first(), days.last()) else {
         return Ok((0, 0));
     };
+    let started = std::time::Instant::now();
     let window_end = just_before(last.ends_at).min(until);
     let rows = tx
         .query(SPANS_SQL, &[&instance, &first.starts_at, &last.ends_at])
@@ -444,7 +481,7 @@ async fn recompute_stretch(
         .filter(|(_, s)| s.iter().any(|s| s.kind.as_deref() == Some("delta")))
         .map(|(d, _)| d.clone())
         .collect();
-    let mut anchors: BTreeMap<String, Vec<DateTime<Utc>>> = BTreeMap::new();
+    let mut anchors: HashMap<String, Vec<DateTime<Utc>>> = HashMap::new();
     if !delta_dags.is_empty() {
         for r in tx
             .query(
@@ -462,36 +499,69 @@ async fn recompute_stretch(
                 .push(r.get("data_interval_end"));
         }
     }
+    // Expand every DAG's schedule.
+    let mut expander = Expander::new(just_before(first.starts_at), window_end);
+    let expanded: Vec<(&String, DagDays)> = spans
+        .iter()
+        .map(|(dag_id, dag_spans)| {
+            let anchors = anchors.get(dag_id).map_or(&[][..], Vec::as_slice);
+            (
+                dag_id,
+                expand_dag(&mut expander, dag_spans, days, until, anchors),
+            )
+        })
+        .collect();
+    // The runs that fill the slots, by (DAG, data interval end).
+    let with_slots: Vec<String> = expanded
+        .iter()
+        .filter(|(_, d)| !d.slots.is_empty())
+        .map(|(dag_id, _)| (*dag_id).clone())
+        .collect();
+    let mut runs: HashSet<(String, i64)> = HashSet::new();
+    if !with_slots.is_empty() {
+        for r in tx
+            .query(
+                RUNS_SQL,
+                &[&instance, &with_slots, &first.starts_at, &window_end],
+            )
+            .await
+            .map_err(sql_error("read the scheduled runs (dag_run_history)"))?
+        {
+            let end: DateTime<Utc> = r.get("data_interval_end");
+            runs.insert((r.get("dag_id"), end.timestamp_micros()));
+        }
+    }
+    let expanded_at = started.elapsed().as_secs_f64();
     let mut day_cols = DayColumns::default();
-    let mut slot_cols = SlotColumns::default();
-    let (mut earliest, mut latest) = (window_end, first.starts_at);
-    for (dag_id, dag_spans) in &spans {
-        let expanded = expand_dag(
-            dag_spans,
-            days,
-            until,
-            anchors.get(dag_id).map_or(&[], Vec::as_slice),
-        );
-        for (day, row) in expanded.rows {
+    let mut missed = MissedColumns::default();
+    let mut probe = (String::new(), 0_i64);
+    for (dag_id, dag_days) in expanded {
+        let mut actual: BTreeMap<NaiveDate, i32> = BTreeMap::new();
+        probe.0.clone_from(dag_id);
+        for (due, start) in dag_days.slots {
+            let Some(day) = day_of(days, due).map(|d| d.day) else {
+                continue;
+            };
+            probe.1 = due.timestamp_micros();
+            if runs.contains(&probe) {
+                *actual.entry(day).or_default() += 1;
+            } else {
+                missed.dag_id.push(dag_id.clone());
+                missed.due_at.push(due);
+                missed.interval_start.push(start);
+                missed.day.push(day);
+            }
+        }
+        for (day, row) in dag_days.rows {
             day_cols.dag_id.push(dag_id.clone());
             day_cols.day.push(day);
             day_cols.kind.push(row.kind);
+            day_cols
+                .actual
+                .push(row.expected.map(|_| actual.get(&day).copied().unwrap_or(0)));
             day_cols.expected.push(row.expected);
             day_cols.eligible_seconds.push(row.eligible_seconds);
             day_cols.note.push(row.note);
-        }
-        if !expanded.slots.is_empty() {
-            slot_cols.dags.push(dag_id.clone());
-        }
-        for (due, start) in expanded.slots {
-            earliest = earliest.min(due);
-            latest = latest.max(due);
-            slot_cols.dag_id.push(dag_id.clone());
-            slot_cols.due_at.push(due);
-            slot_cols.interval_start.push(start);
-            slot_cols
-                .day
-                .push(day_of(days, due).map_or(first.day, |d| d.day));
         }
     }
     let row = tx
@@ -505,15 +575,13 @@ async fn recompute_stretch(
                 &day_cols.day,
                 &day_cols.kind,
                 &day_cols.expected,
+                &day_cols.actual,
                 &day_cols.eligible_seconds,
                 &day_cols.note,
-                &slot_cols.dag_id,
-                &slot_cols.due_at,
-                &slot_cols.interval_start,
-                &slot_cols.day,
-                &earliest,
-                &latest,
-                &slot_cols.dags,
+                &missed.dag_id,
+                &missed.due_at,
+                &missed.interval_start,
+                &missed.day,
             ],
         )
         .await
@@ -521,6 +589,18 @@ async fn recompute_stretch(
             "write dag_schedule_daily for instance {instance} from {} to {}",
             first.day, last.day
         )))?;
+    tracing::debug!(
+        instance,
+        from = %first.day,
+        to = %last.day,
+        dags = day_cols.dag_id.len(),
+        schedules = expander.crons.len(),
+        runs = runs.len(),
+        missing = missed.day.len(),
+        expanded_seconds = expanded_at,
+        seconds = started.elapsed().as_secs_f64(),
+        "Computed expected runs."
+    );
     Ok((
         row.get::<_, i64>("daily") as u64,
         row.get::<_, i64>("missed") as u64,
@@ -548,6 +628,18 @@ mod tests {
             start_date: None,
             end_date: None,
         }
+    }
+
+    /// `expand_dag` with an expander over the days.
+    fn expand(
+        spans: &[Span],
+        days: &[Day],
+        until: DateTime<Utc>,
+        anchors: &[DateTime<Utc>],
+    ) -> DagDays {
+        let end = just_before(days.last().unwrap().ends_at).min(until);
+        let mut expander = Expander::new(just_before(days[0].starts_at), end);
+        expand_dag(&mut expander, spans, days, until, anchors)
     }
 
     fn utc_days(first: &str, n: i64) -> Vec<Day> {
@@ -585,7 +677,7 @@ mod tests {
             span("2026-01-05T12:00:00Z", None, false, "cron"),
         ];
         let days = utc_days("2026-01-02", 6);
-        let out = expand_dag(&spans, &days, utc("2026-01-08T00:00:00Z"), &[]);
+        let out = expand(&spans, &days, utc("2026-01-08T00:00:00Z"), &[]);
         // Slots due 2, 3 (eligible); 4, 5 (paused); 6, 7 (eligible) January at midnight.
         let expected: Vec<Option<i32>> = out.rows.values().map(|r| r.expected).collect();
         assert_eq!(
@@ -602,7 +694,7 @@ mod tests {
         // Runs ending at 00:00 and 12:00; the 06:00 run never came; after 12:00 the chain
         // goes on: 18:00 (00:00 next day is the next day's).
         let anchors = [utc("2026-01-02T00:00:00Z"), utc("2026-01-02T12:00:00Z")];
-        let out = expand_dag(&spans, &days, utc("2026-01-03T06:00:00Z"), &anchors);
+        let out = expand(&spans, &days, utc("2026-01-03T06:00:00Z"), &anchors);
         let dues: Vec<String> = out
             .slots
             .iter()
@@ -616,7 +708,7 @@ mod tests {
     fn unexpandable_schedules_say_why() {
         let mut s = span("2026-01-01T00:00:00Z", None, false, "cron");
         s.time_zone = None;
-        let out = expand_dag(
+        let out = expand(
             &[s],
             &utc_days("2026-01-02", 1),
             utc("2026-01-03T00:00:00Z"),
@@ -626,7 +718,7 @@ mod tests {
         assert_eq!(row.expected, None);
         assert!(row.note.as_deref().unwrap().contains("time zone unknown"));
         let none = span("2026-01-01T00:00:00Z", None, false, "none");
-        let out = expand_dag(
+        let out = expand(
             &[none],
             &utc_days("2026-01-02", 1),
             utc("2026-01-03T00:00:00Z"),

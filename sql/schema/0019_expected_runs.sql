@@ -47,9 +47,11 @@ COMMENT ON COLUMN dag_catalog_history.time_zone IS 'As dag_catalog.time_zone, du
 COMMENT ON COLUMN dag_catalog_history.start_date IS 'As dag_catalog.start_date, during the span.';
 COMMENT ON COLUMN dag_catalog_history.end_date IS 'As dag_catalog.end_date, during the span.';
 
--- The runs that exist for a DAG's slots: an index range per DAG on the data interval's end.
+-- The runs that exist for a DAG's slots: an index range per DAG on the data interval's end,
+-- of the runs that fill slots only (index-only where the table is all-visible).
 CREATE INDEX dag_run_history_interval_end_idx
-    ON dag_run_history (airflow_instance, dag_id, data_interval_end);
+    ON dag_run_history (airflow_instance, dag_id, data_interval_end)
+    WHERE run_type IN ('scheduled', 'backfill');
 
 CREATE TABLE dag_schedule_daily (
     airflow_instance   text         NOT NULL,

@@ -16,6 +16,7 @@ mod expected_runs;
 mod faults;
 mod foundation;
 mod hostile;
+mod live_scheduler;
 mod report;
 mod tasks;
 mod tls;
