@@ -37,12 +37,12 @@ snap0 AS (
            array(SELECT t FROM jsonb_array_elements_text(coalesce(d.tags, '[]'::jsonb)) AS t
                  ORDER BY t) AS tags,
            d.schedule, d.schedule_description, d.next_dagrun, d.next_dagrun_create_after,
-           d.max_active_runs, d.last_parsed_time, d.fileloc
+           d.max_active_runs, d.last_parsed_time, d.fileloc, d.max_active_runs_reached
     FROM jsonb_to_recordset($2::text::jsonb) AS d(
         dag_id text, is_paused boolean, is_stale boolean, has_import_errors boolean,
         owners jsonb, tags jsonb, schedule text, schedule_description text,
         next_dagrun timestamptz, next_dagrun_create_after timestamptz, max_active_runs integer,
-        last_parsed_time timestamptz, fileloc text)
+        last_parsed_time timestamptz, fileloc text, max_active_runs_reached boolean)
     WHERE d.dag_id IS NOT NULL
     ORDER BY d.dag_id
 ),
@@ -123,12 +123,14 @@ upserted AS (
         schedule_description, next_dagrun, next_dagrun_create_after, max_active_runs,
         last_parsed_time, fileloc, in_airflow, first_seen_at, last_seen_at, read_at,
         loaded_by_run_id, timetable_kind, timetable_expression, timetable_delta_seconds,
-        timetable_trigger_interval_seconds, time_zone, start_date, end_date, timetable_source_key)
+        timetable_trigger_interval_seconds, time_zone, start_date, end_date, timetable_source_key,
+        max_active_runs_reached)
     SELECT $1::text, s.dag_id, s.is_paused, s.is_stale, s.has_import_errors, s.owners, s.tags,
            s.schedule, s.schedule_description, s.next_dagrun, s.next_dagrun_create_after,
            s.max_active_runs, s.last_parsed_time, s.fileloc, true, $3::timestamptz,
            $3::timestamptz, $3::timestamptz, $4::uuid, s.kind, s.expression, s.delta_seconds,
-           s.trigger_seconds, s.zone, s.start_date, s.end_date, s.source_key
+           s.trigger_seconds, s.zone, s.start_date, s.end_date, s.source_key,
+           s.max_active_runs_reached
     FROM snap AS s
     ON CONFLICT (airflow_instance, dag_id) DO UPDATE
     SET is_paused                = EXCLUDED.is_paused,
@@ -141,6 +143,7 @@ upserted AS (
         next_dagrun              = EXCLUDED.next_dagrun,
         next_dagrun_create_after = EXCLUDED.next_dagrun_create_after,
         max_active_runs          = EXCLUDED.max_active_runs,
+        max_active_runs_reached  = EXCLUDED.max_active_runs_reached,
         last_parsed_time         = EXCLUDED.last_parsed_time,
         fileloc                  = EXCLUDED.fileloc,
         in_airflow               = true,

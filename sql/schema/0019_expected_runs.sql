@@ -131,3 +131,128 @@ ALTER TABLE alert_history
         'runtime_regression', 'freshness', 'landing_deadline', 'validation_failure', 'overdue',
         'blocked', 'paused', 'import_error', 'scheduler_down', 'pool_empty', 'missed_runs'));
 COMMENT ON COLUMN alert_history.rule IS 'success_rate_drop, runtime_regression, freshness, landing_deadline, validation_failure, overdue, blocked, paused, import_error, scheduler_down, pool_empty or missed_runs.';
+
+-- Airflow 3 keeps next_dagrun_create_after while max_active_runs holds a DAG back, and sets
+-- dag.exceeds_max_non_backfill instead (seen with a real scheduler: tests/it/live_scheduler.rs);
+-- the status view reads it, and, where no source gives it (the REST API), counts the DAG's
+-- queued and running runs against max_active_runs.
+ALTER TABLE dag_catalog ADD COLUMN max_active_runs_reached boolean;
+COMMENT ON COLUMN dag_catalog.max_active_runs_reached IS
+    'Airflow 3''s exceeds_max_non_backfill: the DAG''s active runs reach max_active_runs, so the scheduler creates no new one (NULL where the source does not say: Airflow 2, whose scheduler clears next_dagrun_create_after instead, and the REST API).';
+
+CREATE OR REPLACE VIEW dag_schedule_status AS
+SELECT c.airflow_instance,
+       c.dag_id,
+       c.owners,
+       c.tags,
+       c.read_at AS as_of,
+       s.status,
+       s.since,
+       s.detail,
+       c.next_dagrun_create_after AS next_run_due_at,
+       extract(epoch FROM g.grace)::double precision AS grace_seconds,
+       k.status IN ('overdue', 'scheduler_down') AND NOT held.back
+           AND c.next_dagrun_create_after < c.read_at - g.grace AS past_due,
+       CASE WHEN k.status IN ('blocked', 'scheduler_down') AND held.back
+            THEN blocker.run_id END AS blocking_run_id,
+       CASE WHEN k.status IN ('blocked', 'scheduler_down') AND held.back
+            THEN blocker.since END AS blocking_since
+FROM dag_catalog AS c
+LEFT JOIN LATERAL (
+    SELECT h.latest_heartbeat
+    FROM scheduler_health_history AS h
+    WHERE h.airflow_instance = c.airflow_instance AND h.job_type = 'SchedulerJob'
+      AND h.read_at = c.read_at
+) AS health ON true
+LEFT JOIN LATERAL (
+    SELECT r.run_id, coalesce(r.start_date, r.queued_at) AS since
+    FROM dag_run_history AS r
+    WHERE r.airflow_instance = c.airflow_instance AND r.dag_id = c.dag_id
+      AND r.state IN ('queued', 'running')
+    ORDER BY coalesce(r.start_date, r.queued_at) NULLS LAST
+    LIMIT 1
+) AS blocker ON true
+LEFT JOIN LATERAL (
+    SELECT count(*) AS runs
+    FROM dag_run_history AS r
+    WHERE r.airflow_instance = c.airflow_instance AND r.dag_id = c.dag_id
+      AND r.state IN ('queued', 'running')
+) AS active ON true
+CROSS JOIN LATERAL (
+    -- Held back by max_active_runs: Airflow 2 clears next_dagrun_create_after; Airflow 3 keeps it
+    -- and sets exceeds_max_non_backfill (max_active_runs_reached); through Airflow 3's REST API,
+    -- which has neither, the DAG's queued and running runs as loaded reach max_active_runs.
+    SELECT blocker.run_id IS NOT NULL
+           AND (c.next_dagrun_create_after IS NULL OR coalesce(c.max_active_runs_reached, false)
+                OR active.runs >= c.max_active_runs) AS back
+) AS held
+LEFT JOIN LATERAL (
+    SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY d.schedule_delay_median_seconds)
+               AS seconds
+    FROM dag_delay_daily AS d
+    WHERE d.airflow_instance = c.airflow_instance AND d.dag_id = c.dag_id
+      AND d.day >= (c.read_at - interval '7 days')::date
+) AS delay ON true
+LEFT JOIN LATERAL (
+    SELECT e.filename, e.last_line, e.first_seen_at
+    FROM import_error_history AS e
+    WHERE e.airflow_instance = c.airflow_instance AND e.resolved_at IS NULL
+      AND c.dag_id = ANY (e.dag_ids)
+    ORDER BY e.first_seen_at DESC
+    LIMIT 1
+) AS import_error ON true
+CROSS JOIN LATERAL (
+    SELECT interval '10 minutes' + make_interval(secs => greatest(coalesce(delay.seconds, 0), 0))
+               AS grace
+) AS g
+CROSS JOIN LATERAL (
+    SELECT CASE
+               WHEN c.is_stale THEN 'stale'
+               WHEN c.has_import_errors THEN 'import_error'
+               WHEN c.is_paused THEN 'paused'
+               WHEN c.next_dagrun IS NULL OR c.schedule IS NULL
+                    OR c.schedule IN ('null', 'None', '@once', 'Dataset', 'Asset')
+                    OR c.schedule_description ILIKE ANY (ARRAY['Never%', 'Triggered by%', 'Once%'])
+                   THEN 'unscheduled'
+               WHEN health.latest_heartbeat IS NULL
+                    OR health.latest_heartbeat < c.read_at - interval '120 seconds'
+                   THEN 'scheduler_down'
+               WHEN held.back THEN 'blocked'
+               WHEN c.next_dagrun_create_after < c.read_at - g.grace THEN 'overdue'
+               ELSE 'on_schedule'
+           END AS status
+) AS k
+CROSS JOIN LATERAL (
+    SELECT k.status,
+           CASE k.status
+               WHEN 'stale' THEN coalesce(
+                   (SELECT max(x.valid_to) FROM dag_catalog_history AS x
+                    WHERE x.airflow_instance = c.airflow_instance AND x.dag_id = c.dag_id
+                      AND x.is_stale IS NOT TRUE), c.first_seen_at)
+               WHEN 'import_error' THEN coalesce(
+                   import_error.first_seen_at,
+                   (SELECT max(x.valid_to) FROM dag_catalog_history AS x
+                    WHERE x.airflow_instance = c.airflow_instance AND x.dag_id = c.dag_id
+                      AND x.has_import_errors IS NOT TRUE), c.first_seen_at)
+               WHEN 'paused' THEN coalesce(
+                   (SELECT max(x.valid_to) FROM dag_catalog_history AS x
+                    WHERE x.airflow_instance = c.airflow_instance AND x.dag_id = c.dag_id
+                      AND x.is_paused IS NOT TRUE), c.first_seen_at)
+               WHEN 'scheduler_down' THEN health.latest_heartbeat
+               WHEN 'blocked' THEN blocker.since
+               WHEN 'overdue' THEN c.next_dagrun_create_after
+           END AS since,
+           CASE k.status
+               WHEN 'blocked' THEN 'run ' || blocker.run_id || ' queued or running since '
+                   || to_char(blocker.since AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') || ' UTC'
+                   || ' (max_active_runs ' || coalesce(c.max_active_runs::text, '?') || ')'
+               WHEN 'overdue' THEN 'next run was due at '
+                   || to_char(c.next_dagrun_create_after AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI')
+                   || ' UTC (grace ' || round(extract(epoch FROM g.grace) / 60) || ' min)'
+               WHEN 'import_error' THEN import_error.filename || ': ' || import_error.last_line
+               WHEN 'scheduler_down' THEN coalesce('last scheduler heartbeat '
+                   || to_char(health.latest_heartbeat AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')
+                   || ' UTC', 'no scheduler heartbeat at all')
+           END AS detail
+) AS s
+WHERE c.in_airflow;

@@ -23,6 +23,7 @@ SELECT now() AS source_now,
                    'next_dagrun', d.next_dagrun,
                    'next_dagrun_create_after', d.next_dagrun_create_after,
                    'max_active_runs', d.max_active_runs,
+                   'max_active_runs_reached', d.exceeds_max_non_backfill,
                    'last_parsed_time', d.last_parsed_time,
                    'fileloc', d.fileloc)), '[]'::jsonb)::text
         FROM dag AS d) AS dags,
