@@ -97,6 +97,9 @@ CREATE INDEX dag_schedule_missed_day_idx ON dag_schedule_missed (airflow_instanc
 
 COMMENT ON TABLE dag_schedule_missed IS
     'One row per slot the schedule called for that has no scheduled or backfill run (see dag_schedule_daily); read it through missed_dag_run.';
+COMMENT ON COLUMN dag_schedule_missed.airflow_instance IS 'The Airflow installation.';
+COMMENT ON COLUMN dag_schedule_missed.dag_id IS 'The DAG.';
+COMMENT ON COLUMN dag_schedule_missed.computed_by_run_id IS 'Run id of the pipewatch invocation that found it missing.';
 COMMENT ON COLUMN dag_schedule_missed.due_at IS 'When the run was due: the end of the data interval it should have covered.';
 COMMENT ON COLUMN dag_schedule_missed.day IS 'The day of due_at in the reporting time zone.';
 COMMENT ON COLUMN dag_schedule_missed.data_interval_start IS 'The start of the data interval it should have covered.';
@@ -109,6 +112,9 @@ CREATE TABLE dag_schedule_state (
 
 COMMENT ON TABLE dag_schedule_state IS
     'Per instance, the instant up to which dag_schedule_daily counted slots: the next transform recomputes the days from there to the new catalogue reading.';
+COMMENT ON COLUMN dag_schedule_state.airflow_instance IS 'The Airflow installation.';
+COMMENT ON COLUMN dag_schedule_state.judged_until IS 'Slots due up to this instant were counted (the catalogue reading less 10 minutes).';
+COMMENT ON COLUMN dag_schedule_state.updated_by_run_id IS 'Run id of the pipewatch invocation that counted them.';
 
 CREATE VIEW missed_dag_run AS
 SELECT m.airflow_instance,
@@ -124,6 +130,13 @@ LEFT JOIN dag_dimensions AS d
 
 COMMENT ON VIEW missed_dag_run IS
     'Each run the schedule called for that never came: instance, DAG, the data interval it should have covered (data_interval_end is when it was due), its day in the reporting time zone, and the DAG''s owners and tags.';
+COMMENT ON COLUMN missed_dag_run.airflow_instance IS 'The Airflow installation.';
+COMMENT ON COLUMN missed_dag_run.dag_id IS 'The DAG.';
+COMMENT ON COLUMN missed_dag_run.day IS 'The day of data_interval_end in the reporting time zone.';
+COMMENT ON COLUMN missed_dag_run.data_interval_start IS 'The start of the data interval the run should have covered.';
+COMMENT ON COLUMN missed_dag_run.data_interval_end IS 'The end of that interval: when the run was due.';
+COMMENT ON COLUMN missed_dag_run.owners IS 'The DAG''s owners, as the catalogue last read them.';
+COMMENT ON COLUMN missed_dag_run.tags IS 'The DAG''s tags, as the catalogue last read them.';
 
 ALTER TABLE alert_history
     DROP CONSTRAINT alert_history_rule_check,
