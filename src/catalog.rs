@@ -25,6 +25,7 @@ const MERGE_IMPORT_ERRORS_SQL: &str = include_str!("../sql/catalog/merge_import_
 const RECORD_HEALTH_SQL: &str = include_str!("../sql/catalog/record_health.sql");
 const RECORD_POOLS_SQL: &str = include_str!("../sql/catalog/record_pools.sql");
 const MERGE_DEADLINES_SQL: &str = include_str!("../sql/catalog/merge_deadlines.sql");
+const MERGE_OWNER_LINKS_SQL: &str = include_str!("../sql/catalog/merge_owner_links.sql");
 const LAST_READING_SQL: &str = include_str!("../sql/catalog/last_reading.sql");
 const KNOWN_TIMETABLES_SQL: &str = include_str!("../sql/catalog/known_timetables.sql");
 const ANALYZE_SQL: &str = include_str!("../sql/catalog/analyze.sql");
@@ -270,6 +271,11 @@ async fn keep(
     )
     .await
     .map_err(error("record the pools"))?;
+    if let Some(links) = &snapshot.owner_links {
+        tx.execute(MERGE_OWNER_LINKS_SQL, &[&instance, links])
+            .await
+            .map_err(error("merge the owner links into dag_catalog"))?;
+    }
     let deadlines = match &snapshot.deadlines {
         None => None,
         Some(reading) => Some(

@@ -269,3 +269,22 @@ CROSS JOIN LATERAL (
            END AS detail
 ) AS s
 WHERE c.in_airflow;
+
+-- The DAGs' owner links (dag_owner_attributes), read with the catalogue where the table is
+-- readable; the DAG dimensions give them beside the owners.
+ALTER TABLE dag_catalog ADD COLUMN owner_links jsonb;
+COMMENT ON COLUMN dag_catalog.owner_links IS
+    'The links the DAG gives its owners ({owner: link}, Airflow''s owner_links in dag_owner_attributes, as Airflow''s UI shows them); NULL when it gives none or they are not read (the REST API, or no readable dag_owner_attributes).';
+
+CREATE OR REPLACE VIEW dag_dimensions AS
+SELECT airflow_instance,
+       dag_id::text AS dag_id,
+       owners,
+       tags,
+       is_paused,
+       is_stale,
+       schedule,
+       in_airflow,
+       owner_links
+FROM dag_catalog;
+COMMENT ON COLUMN dag_dimensions.owner_links IS 'The links the DAG gives its owners ({owner: link}), or NULL.';

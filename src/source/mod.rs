@@ -448,6 +448,9 @@ pub struct CatalogSnapshot {
     /// Airflow's deadlines (SLA misses, Airflow 3 deadlines): a JSON array; None when not read
     /// (their tables absent or unreadable, or the REST API).
     pub deadlines: Option<String>,
+    /// The DAGs' owner links (dag_owner_attributes): a JSON array; None when not read (the
+    /// table absent or unreadable, or the REST API).
+    pub owner_links: Option<String>,
     /// The timetables read afresh (DAGs whose key differs from [`KnownTimetables`]): a JSON
     /// array in the shape `sql/catalog/merge_dags.sql` reads as `$5`.
     pub timetables: String,

@@ -69,8 +69,12 @@ async fn catalogue_keeps_each_dag_and_its_changes(major: u8) {
     )
     .await;
     dag(&w, "weekly", "data-eng", None, "weekly.py").await;
-    w.exec("INSERT INTO AF.dag_tag (name, dag_id) VALUES ('sales', 'orders'), ('core', 'orders')")
-        .await;
+    w.exec(
+        "INSERT INTO AF.dag_tag (name, dag_id) VALUES ('sales', 'orders'), ('core', 'orders');
+         INSERT INTO AF.dag_owner_attributes (dag_id, owner, link)
+             VALUES ('orders', 'finance', 'mailto:finance@example.com')",
+    )
+    .await;
     let check = w.pipewatch(&["check-config"]);
     assert!(
         check
@@ -95,6 +99,20 @@ async fn catalogue_keeps_each_dag_and_its_changes(major: u8) {
         [
             "orders|f|f|{data-eng,finance}|{core,sales}|0 * * * *|At minute 0|t",
             "weekly|f|f|{data-eng}|{}|NULL|At minute 0|t",
+        ],
+        "Airflow {major}"
+    );
+
+    // Owner links, where the DAG gives some.
+    assert_eq!(
+        w.query_strings(
+            "SELECT dag_id || ' ' || coalesce(owner_links::text, 'NULL') FROM WH.dag_dimensions \
+             ORDER BY dag_id"
+        )
+        .await,
+        [
+            r#"orders {"finance": "mailto:finance@example.com"}"#,
+            "weekly NULL"
         ],
         "Airflow {major}"
     );

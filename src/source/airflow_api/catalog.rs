@@ -189,8 +189,10 @@ impl Session<'_> {
             import_errors: import_errors_json(&errors, &dags, self.generation).to_string(),
             jobs: jobs_json(&health).to_string(),
             pools: pools_json(&pools).to_string(),
-            // The stable REST API has no endpoint for SLA misses or deadlines.
+            // The stable REST API has no endpoint for SLA misses or deadlines; owner links are
+            // only in each DAG's details (a request per DAG), so they are not read.
             deadlines: None,
+            owner_links: None,
             timetables: timetables.to_string(),
         })
     }

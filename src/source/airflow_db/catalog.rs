@@ -16,6 +16,7 @@ const POOLS_WITHOUT_TASKS_SQL: &str =
     include_str!("../../../sql/source/airflow_db/pools_without_tasks.sql");
 const DEADLINES2_SQL: &str = include_str!("../../../sql/source/airflow_db/deadlines_airflow2.sql");
 const DEADLINES3_SQL: &str = include_str!("../../../sql/source/airflow_db/deadlines_airflow3.sql");
+const OWNER_LINKS_SQL: &str = include_str!("../../../sql/source/airflow_db/owner_links.sql");
 const TIMETABLES2_SQL: &str =
     include_str!("../../../sql/source/airflow_db/timetables_airflow2.sql");
 const TIMETABLES3_SQL: &str =
@@ -34,6 +35,9 @@ impl AirflowDb<'_> {
         if !optional.iter().any(|t| t == "task_instance") {
             missing
                 .push("no readable task_instance: the pools' slots taken and wanted are not read");
+        }
+        if !optional.iter().any(|t| t == "dag_owner_attributes") {
+            missing.push("no readable dag_owner_attributes: owner links are not read");
         }
         if !optional.iter().any(|t| t == "serialized_dag") {
             missing.push(
@@ -161,8 +165,20 @@ impl AirflowDb<'_> {
         } else {
             "[]".to_string()
         };
+        let owner_links = if optional.iter().any(|t| t == "dag_owner_attributes") {
+            Some(
+                client
+                    .query_one(OWNER_LINKS_SQL, &[])
+                    .await
+                    .map_err(self.sql_error("read the owner links (dag_owner_attributes)"))?
+                    .get("owner_links"),
+            )
+        } else {
+            None
+        };
         Ok(CatalogSnapshot {
             read_at,
+            owner_links,
             dags: row.get("dags"),
             import_errors: row.get("import_errors"),
             jobs: row.get("jobs"),
