@@ -368,11 +368,15 @@ pub async fn recompute(
         let first_day: NaiveDate = plan.get("first_day");
         let mut wanted: BTreeSet<NaiveDate> =
             from_day.iter_days().take_while(|d| *d <= to_day).collect();
+        // A queued day is the day of a loaded run's logical date; the slot it fills is due at
+        // its data interval's end, a day later for a daily data-interval timetable: both days.
+        // (A late weekly or monthly run's slot is counted again by the next full refresh.)
         wanted.extend(
             queued
                 .iter()
-                .filter(|(i, d)| *i == instance && *d >= first_day && *d <= to_day)
-                .map(|(_, d)| *d),
+                .filter(|(i, _)| *i == instance)
+                .flat_map(|(_, d)| [*d, d.succ_opt().unwrap_or(*d)])
+                .filter(|d| *d >= first_day && *d <= to_day),
         );
         let wanted: Vec<NaiveDate> = wanted.into_iter().collect();
         tx.query_one(DELETE_DAYS_SQL, &[&instance, &wanted, &full])

@@ -362,6 +362,35 @@ async fn expected_runs_match_a_hand_count(major: u8) {
     );
     assert!(!section.contains("manual_only"), "{section}");
 
+    // A run that comes late (a backfill of the daily run due on 29 March, its logical date the
+    // day before, as a data-interval timetable makes it) fills its slot at the next run: the
+    // load queues its logical date's day, the transform recomputes that day and the next.
+    let mut late = RunSpec::finished("daily_preset", "2026-03-28T23:00:00Z", "success");
+    late.run_type = "backfill".into();
+    late.run_id = "backfill__2026-03-28T00:00:00+00:00".into();
+    w.insert(&late).await;
+    w.exec(&format!(
+        "UPDATE AF.dag_run SET {} = '2026-03-28T00:00:00Z', \
+         data_interval_start = '2026-03-28T00:00:00Z' WHERE run_id = '{}'",
+        if major == 2 {
+            "execution_date"
+        } else {
+            "logical_date"
+        },
+        late.run_id
+    ))
+    .await;
+    w.run_ok(&["run"]);
+    assert_eq!(counts(&w, "daily_preset", "2026-03-29").await, "1/1/0");
+    assert_eq!(
+        w.count(
+            "SELECT count(*) FROM WH.missed_dag_run WHERE dag_id = 'daily_preset' \
+             AND data_interval_end = '2026-03-29T00:00:00Z'"
+        )
+        .await,
+        0
+    );
+
     // A second transform recomputes only from where the first stopped: the same figures.
     let before = w
         .count("SELECT sum(expected_runs) FROM WH.dag_schedule_daily")
