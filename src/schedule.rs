@@ -16,7 +16,7 @@
 
 use std::str::FromStr as _;
 
-use chrono::{DateTime, Duration, LocalResult, NaiveDateTime, Offset as _, TimeZone as _, Utc};
+use chrono::{DateTime, Duration, LocalResult, NaiveDateTime, TimeZone as _, Utc};
 use chrono_tz::Tz;
 use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};
@@ -148,23 +148,27 @@ impl CronSchedule {
 
     /// A local wall-clock time as an instant, as pendulum makes it for Airflow (`fold=1`).
     fn instant(&self, local: NaiveDateTime) -> DateTime<Utc> {
+        if let Some(t) = self.later(local) {
+            return t;
+        }
+        // Skipped by a change: read with the offset in force before it, which moves the time
+        // forward by the gap.
+        let before = (1..=48)
+            .find_map(|h| {
+                let earlier = local - Duration::hours(h);
+                self.later(earlier)
+                    .map(|t| (earlier - t.naive_utc()).num_seconds())
+            })
+            .unwrap_or(0);
+        (local - Duration::seconds(before)).and_utc()
+    }
+
+    /// A local time as an instant, its later occurrence when it occurs twice; None when a
+    /// change of offset skips it.
+    fn later(&self, local: NaiveDateTime) -> Option<DateTime<Utc>> {
         match self.zone.from_local_datetime(&local) {
-            LocalResult::Single(t) => t.with_timezone(&Utc),
-            LocalResult::Ambiguous(_, later) => later.with_timezone(&Utc),
-            LocalResult::None => {
-                // Skipped by a change: read with the offset in force before it, which moves
-                // the time forward by the gap.
-                let before = (1..=48)
-                    .find_map(|h| {
-                        match self.zone.from_local_datetime(&(local - Duration::hours(h))) {
-                            LocalResult::Single(t) => Some(t.offset().fix()),
-                            LocalResult::Ambiguous(_, later) => Some(later.offset().fix()),
-                            LocalResult::None => None,
-                        }
-                    })
-                    .unwrap_or_else(|| chrono::FixedOffset::east_opt(0).expect("zero offset"));
-                (local - Duration::seconds(i64::from(before.local_minus_utc()))).and_utc()
-            }
+            LocalResult::Single(t) | LocalResult::Ambiguous(_, t) => Some(t.with_timezone(&Utc)),
+            LocalResult::None => None,
         }
     }
 }

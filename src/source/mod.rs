@@ -469,12 +469,13 @@ pub struct KnownTimetables {
 }
 
 impl KnownTimetables {
-    /// The key of `dag_id`, if known.
-    pub fn key(&self, dag_id: &str) -> Option<&str> {
+    /// Each DAG's key, by DAG id.
+    pub fn by_dag(&self) -> std::collections::HashMap<&str, &str> {
         self.dag_ids
             .iter()
-            .position(|d| d == dag_id)
-            .map(|i| self.keys[i].as_str())
+            .map(String::as_str)
+            .zip(self.keys.iter().map(String::as_str))
+            .collect()
     }
 }
 

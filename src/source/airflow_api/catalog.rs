@@ -210,12 +210,7 @@ impl Session<'_> {
         let Some(zone) = self.settings.dag_time_zone.as_deref() else {
             return Value::Array(Vec::new());
         };
-        let known: std::collections::HashMap<&str, &str> = known
-            .dag_ids
-            .iter()
-            .map(String::as_str)
-            .zip(known.keys.iter().map(String::as_str))
-            .collect();
+        let known = known.by_dag();
         let rows = dags
             .as_array()
             .into_iter()
