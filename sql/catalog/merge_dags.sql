@@ -11,8 +11,8 @@
 -- trigger_interval_seconds. The timetable facts (timetable_kind, _expression, _delta_seconds,
 -- _trigger_interval_seconds, time_zone) come from the serialized timetable's class where there
 -- is one, else from the schedule text (presets written out as Airflow does); a DAG not read
--- afresh keeps the facts read before, or, never read, gets the schedule text's (time zone
--- unknown).
+-- afresh keeps the facts read before (CTE facts), or, never read, gets the schedule text's
+-- (time zone unknown).
 -- Grain: one row per (airflow_instance, dag_id). Params: $1 airflow_instance, $2 the reading
 -- (JSON text), $3 the Airflow clock at the reading, $4 the invocation's run id, $5 the
 -- timetables (JSON text).
@@ -117,6 +117,24 @@ snap AS (
            END AS zone
     FROM classified AS c
 ),
+-- The timetable facts kept: read afresh (a source key) or never read, this reading's; else
+-- the ones read before (a serialized DAG unchanged since).
+facts AS (
+    SELECT s.dag_id, f.*
+    FROM snap AS s
+    LEFT JOIN dag_catalog AS old ON old.airflow_instance = $1::text AND old.dag_id = s.dag_id
+    CROSS JOIN LATERAL (
+        SELECT s.kind, s.expression, s.delta_seconds, s.trigger_seconds, s.zone, s.start_date,
+               s.end_date, s.source_key
+        WHERE s.fresh OR old.timetable_source_key IS NULL
+        UNION ALL
+        SELECT old.timetable_kind, old.timetable_expression, old.timetable_delta_seconds,
+               old.timetable_trigger_interval_seconds, old.time_zone, old.start_date,
+               old.end_date, old.timetable_source_key
+        WHERE NOT (s.fresh OR old.timetable_source_key IS NULL)
+    ) AS f(kind, expression, delta_seconds, trigger_seconds, zone, start_date, end_date,
+           source_key)
+),
 upserted AS (
     INSERT INTO dag_catalog AS c (
         airflow_instance, dag_id, is_paused, is_stale, has_import_errors, owners, tags, schedule,
@@ -128,10 +146,11 @@ upserted AS (
     SELECT $1::text, s.dag_id, s.is_paused, s.is_stale, s.has_import_errors, s.owners, s.tags,
            s.schedule, s.schedule_description, s.next_dagrun, s.next_dagrun_create_after,
            s.max_active_runs, s.last_parsed_time, s.fileloc, true, $3::timestamptz,
-           $3::timestamptz, $3::timestamptz, $4::uuid, s.kind, s.expression, s.delta_seconds,
-           s.trigger_seconds, s.zone, s.start_date, s.end_date, s.source_key,
+           $3::timestamptz, $3::timestamptz, $4::uuid, f.kind, f.expression, f.delta_seconds,
+           f.trigger_seconds, f.zone, f.start_date, f.end_date, f.source_key,
            s.max_active_runs_reached
     FROM snap AS s
+    JOIN facts AS f ON f.dag_id = s.dag_id
     ON CONFLICT (airflow_instance, dag_id) DO UPDATE
     SET is_paused                = EXCLUDED.is_paused,
         is_stale                 = EXCLUDED.is_stale,
@@ -150,34 +169,14 @@ upserted AS (
         last_seen_at             = EXCLUDED.last_seen_at,
         read_at                  = EXCLUDED.read_at,
         loaded_by_run_id         = EXCLUDED.loaded_by_run_id,
-        -- Read afresh (a source key), or never read: the new facts; else the ones read before.
-        timetable_kind           = CASE WHEN EXCLUDED.timetable_source_key IS NOT NULL
-                                          OR c.timetable_source_key IS NULL
-                                        THEN EXCLUDED.timetable_kind ELSE c.timetable_kind END,
-        timetable_expression     = CASE WHEN EXCLUDED.timetable_source_key IS NOT NULL
-                                          OR c.timetable_source_key IS NULL
-                                        THEN EXCLUDED.timetable_expression
-                                        ELSE c.timetable_expression END,
-        timetable_delta_seconds  = CASE WHEN EXCLUDED.timetable_source_key IS NOT NULL
-                                          OR c.timetable_source_key IS NULL
-                                        THEN EXCLUDED.timetable_delta_seconds
-                                        ELSE c.timetable_delta_seconds END,
-        timetable_trigger_interval_seconds
-                                 = CASE WHEN EXCLUDED.timetable_source_key IS NOT NULL
-                                          OR c.timetable_source_key IS NULL
-                                        THEN EXCLUDED.timetable_trigger_interval_seconds
-                                        ELSE c.timetable_trigger_interval_seconds END,
-        time_zone                = CASE WHEN EXCLUDED.timetable_source_key IS NOT NULL
-                                          OR c.timetable_source_key IS NULL
-                                        THEN EXCLUDED.time_zone ELSE c.time_zone END,
-        start_date               = CASE WHEN EXCLUDED.timetable_source_key IS NOT NULL
-                                          OR c.timetable_source_key IS NULL
-                                        THEN EXCLUDED.start_date ELSE c.start_date END,
-        end_date                 = CASE WHEN EXCLUDED.timetable_source_key IS NOT NULL
-                                          OR c.timetable_source_key IS NULL
-                                        THEN EXCLUDED.end_date ELSE c.end_date END,
-        timetable_source_key     = coalesce(EXCLUDED.timetable_source_key,
-                                            c.timetable_source_key)
+        timetable_kind           = EXCLUDED.timetable_kind,
+        timetable_expression     = EXCLUDED.timetable_expression,
+        timetable_delta_seconds  = EXCLUDED.timetable_delta_seconds,
+        timetable_trigger_interval_seconds = EXCLUDED.timetable_trigger_interval_seconds,
+        time_zone                = EXCLUDED.time_zone,
+        start_date               = EXCLUDED.start_date,
+        end_date                 = EXCLUDED.end_date,
+        timetable_source_key     = EXCLUDED.timetable_source_key
     RETURNING c.dag_id, (xmax = 0) AS inserted
 ),
 gone AS (
