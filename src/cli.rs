@@ -264,6 +264,10 @@ pub struct AlertsArgs {
     /// Judge the rules now first (what `run` does after its transform).
     #[arg(long)]
     pub evaluate: bool,
+    /// Only the alerts this route gets: a [route_<label>]'s label, or `default` (the
+    /// [alerts] webhook_url, for what no route takes).
+    #[arg(long, value_name = "LABEL")]
+    pub route: Option<String>,
 }
 
 /// The subcommands.
@@ -355,6 +359,7 @@ impl From<Command> for pipewatch::Command {
             Command::Alerts(a) => C::Alerts(commands::alerts::Args {
                 open: a.open,
                 evaluate: a.evaluate,
+                route: a.route,
             }),
             Command::Retention => C::Retention,
             Command::Migrate => C::Migrate,

@@ -128,6 +128,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0019_expected_runs.sql",
         sql: include_str!("../sql/schema/0019_expected_runs.sql"),
     },
+    Migration {
+        version: 20,
+        name: "0020_alert_routes.sql",
+        sql: include_str!("../sql/schema/0020_alert_routes.sql"),
+    },
 ];
 
 const BOOTSTRAP_SQL: &str = include_str!("../sql/migrate/bootstrap.sql");

@@ -33,10 +33,14 @@ pub struct AlertReport {
     pub opened: Vec<(String, String, String, String)>,
     /// Alerts resolved now: (rule, instance, subject).
     pub resolved: Vec<(String, String, String)>,
-    /// Notices posted.
+    /// Notices posted (one per alert transition and route).
     pub notified: usize,
+    /// Messages posted (a route's notices go in one digest).
+    pub messages: usize,
     /// Notices that could not be delivered (posted by the next evaluation).
     pub undelivered: usize,
+    /// Notices no route takes while there is no default webhook (kept for one).
+    pub unrouted: usize,
     /// No webhook is configured: openings and resolutions are recorded, never posted.
     pub no_webhook: bool,
 }
@@ -175,6 +179,8 @@ pub struct ListedAlert {
     pub resolved_at: Option<DateTime<Utc>>,
     /// What was found.
     pub message: String,
+    /// The numbers as JSON.
+    pub details: serde_json::Value,
 }
 
 /// The open alerts and, unless `only_open`, those resolved in the last 30 days.
@@ -193,6 +199,7 @@ pub async fn list(warehouse: &Client, only_open: bool) -> Result<Vec<ListedAlert
             opened_at: r.get("opened_at"),
             resolved_at: r.get("resolved_at"),
             message: r.get("message"),
+            details: serde_json::from_str(r.get("details")).unwrap_or_default(),
         })
         .collect())
 }

@@ -1,13 +1,14 @@
 //! Alerts: rules over the warehouse's figures, a ledger that opens each alert once and resolves
-//! it when its condition clears, and a Slack-compatible notice per transition.
+//! it when its condition clears, and a Slack-compatible notice per transition, sent to the routes
+//! that take it ([`routing`]) as one digest per route and evaluation.
 //!
 //! [`evaluate`] reads what the rules share ([`rule::Judging`]), judges every rule of
 //! [`rules::ALL`] for every DAG (and every validation test) with that DAG's rules
 //! ([`crate::config::AlertSettings::rules_for`]), and records the findings in one transaction
 //! ([`ledger`]): `alert_state` counts consecutive breaches and holds the cooldown;
 //! `alert_history` gets one row per rule, instance, subject and day. Notices ([`notices`]) are
-//! posted after the commit, and marked; one that could not be delivered is posted by the next
-//! evaluation. `run` evaluates after its transform, under the run lock.
+//! posted after the commit, and marked per route (`alert_notice`); one that could not be
+//! delivered to a route is posted to it by the next evaluation. `run` evaluates after its transform, under the run lock.
 //!
 //! The rules (each on when its threshold is set in `[alerts]` or a DAG's `[alerts_<label>]`),
 //! one module each under `rules/`:
@@ -39,6 +40,7 @@
 mod error;
 mod ledger;
 mod notices;
+pub mod routing;
 pub mod rule;
 pub mod rules;
 
@@ -66,7 +68,7 @@ pub async fn evaluate(
         ..AlertReport::default()
     };
     ledger::record(warehouse, &findings, ctx, &mut report).await?;
-    notices::post(warehouse, settings, &mut report).await?;
+    notices::post(warehouse, settings, ctx, &mut report).await?;
     for (rule, instance, subject, message) in &report.opened {
         tracing::warn!(rule = %rule, instance = %instance, subject = %subject, "Alert opened: {message}");
     }

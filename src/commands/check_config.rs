@@ -321,7 +321,19 @@ fn alerts_note(settings: &Settings) -> String {
             "no webhook: alerts are recorded (alert_history, `pipewatch alerts`) but no notice is sent; set [alerts] webhook_url"
         }
     };
-    format!("{rules}; {notices}")
+    if alerts.routes.is_empty() {
+        return format!("{rules}; {notices}");
+    }
+    let labels: Vec<&str> = alerts.routes.iter().map(|r| r.label.as_str()).collect();
+    let rest = if settings.alert_webhook().is_some() {
+        format!("what no route takes: {notices}")
+    } else {
+        "what no route takes is recorded but not posted (no default route: set [alerts] webhook_url)".to_string()
+    };
+    format!(
+        "{rules}; notices go to their routes ({}; `pipewatch alerts --route LABEL` lists what one gets), {rest}",
+        labels.join(", ")
+    )
 }
 
 #[cfg(test)]
@@ -354,6 +366,14 @@ mod tests {
             "[alerts]\noverdue = false\nblocked = false\nimport_error = false\nscheduler_down = false\npool_empty = false\nmissed_runs = false\n",
         ));
         assert!(off.contains("nothing is judged"), "{off}");
+        let routed = alerts_note(&settings(
+            "[alerts]\n[route_finance]\nowner = finance\nwebhook_url = https://hooks.example.com/f\n",
+        ));
+        assert!(
+            routed.contains("notices go to their routes (finance;")
+                && routed.contains("no default route"),
+            "{routed}"
+        );
         let posted = alerts_note(&settings(
             "[alerts]\nsuccess_rate_drop = 0.2\n[alerts_x]\ndag_id = x\nlanding_deadline = 06:00\n[validate]\nwebhook_url = https://hooks.example.com/x\n",
         ));

@@ -3,6 +3,7 @@
 
 use super::error::ConfigError;
 use super::ini::{Parser, Section};
+use super::routes::Route;
 use super::types::Secret;
 
 /// Default days of baseline before the day a success-rate drop is judged on.
@@ -154,8 +155,11 @@ pub struct AlertSettings {
     pub overrides: Vec<AlertOverride>,
     /// Whether failing validation tests join the ledger (`validation_failures`).
     pub validation_failures: bool,
-    /// Where alerts are posted (Slack-compatible JSON); default `[validate] webhook_url`.
+    /// Where alerts are posted (Slack-compatible JSON); default `[validate] webhook_url`. The
+    /// default route: it gets the alerts no `[route_<label>]` takes.
     pub webhook_url: Option<Secret>,
+    /// The teams' routes (`[route_<label>]`), in label order.
+    pub routes: Vec<Route>,
 }
 
 impl AlertSettings {
@@ -258,6 +262,7 @@ impl Parser<'_> {
         let settings = AlertSettings {
             rules,
             overrides: Vec::new(),
+            routes: Vec::new(),
             validation_failures: s.boolean("validation_failures")?.unwrap_or(false),
             webhook_url,
         };

@@ -23,7 +23,7 @@
 //! and validation: [`connections`] (`[warehouse]`, `[airflowdb_config*]`, `[airflow_api*]`,
 //! `[retry]`), [`staging`] (`[staging]`, `[extract]`), [`reporting`] (`[reporting]`,
 //! `[airflow_ui]`), [`validate`] (`[validate]`), [`alerts`] (`[alerts]`, `[alerts_*]`),
-//! [`retention`] (`[retention]`); [`parse`] puts them together into [`Settings`]
+//! [`routes`] (`[route_*]`), [`retention`] (`[retention]`); [`parse`] puts them together into [`Settings`]
 //! ([`settings`]); [`types`] holds the secret and identifier types; [`error`] what can be
 //! wrong. A new section is a row in the table, its keys read in its group's module, and one
 //! arm in `parse`.
@@ -36,6 +36,7 @@ mod ini;
 mod parse;
 mod reporting;
 mod retention;
+mod routes;
 mod sections;
 mod settings;
 mod staging;
@@ -52,6 +53,7 @@ pub use env::{DEFAULT_CONFIG_PATHS, ENV_PREFIX, ENV_SEPARATOR, env_var_name};
 pub use error::ConfigError;
 pub use reporting::*;
 pub use retention::*;
+pub use routes::*;
 pub use sections::{AIRFLOW_SECTION, SECTIONS, SectionSpec};
 pub use settings::*;
 pub use staging::*;

@@ -13,9 +13,10 @@ use super::connections::RetrySettings;
 use super::error::ConfigError;
 use super::ini::Parser;
 use super::reporting::DEFAULT_TIME_ZONE;
+use super::routes::Route;
 use super::sections::{
     AIRFLOW_API_SECTION, AIRFLOW_SECTION, AIRFLOW_UI, ALERTS, EXTRACT, REPORTING, RETENTION, RETRY,
-    STAGING, VALIDATE, WAREHOUSE,
+    ROUTE, STAGING, VALIDATE, WAREHOUSE,
 };
 use super::settings::Settings;
 use super::staging::{DEFAULT_LOCAL_DIRECTORY, StagingSettings};
@@ -36,6 +37,7 @@ impl Parser<'_> {
         let mut airflow_api = Vec::new();
         let mut alerts: Option<AlertSettings> = None;
         let mut overrides = Vec::new();
+        let mut routes = Vec::new();
         let mut airflow_ui = None;
         // One retry policy for every connection and request: read first, handed to the others.
         let retry = match sections.remove(RETRY) {
@@ -55,6 +57,7 @@ impl Parser<'_> {
                 AIRFLOW_API_SECTION => airflow_api.push(self.airflow_api(section, retry)?),
                 ALERTS if section.name == ALERTS => alerts = Some(self.alerts(section)?),
                 ALERTS => overrides.push(self.alert_override(section)?),
+                ROUTE => routes.push(self.route(section)?),
                 AIRFLOW_UI => airflow_ui = Some(self.airflow_ui(section)?),
                 other => unreachable!("section [{other}] is in SECTIONS but not parsed"),
             }
@@ -90,9 +93,17 @@ impl Parser<'_> {
                         .to_string(),
             });
         }
+        if alerts.is_none() && !routes.is_empty() {
+            return Err(ConfigError::Rule {
+                path: self.path.to_path_buf(),
+                message: "[route_*] sections route alerts, so they need an [alerts] section, which turns alerts on".to_string(),
+            });
+        }
         self.check_overrides(&overrides, &seen)?;
+        self.check_routes(&routes, &seen)?;
         if let Some(a) = alerts.as_mut() {
             a.overrides = overrides;
+            a.routes = routes;
         }
         let staging = match staging {
             Some(s) => s,
@@ -118,6 +129,32 @@ impl Parser<'_> {
 }
 
 impl Parser<'_> {
+    /// A route's instances must be configured ones (a misspelt name would route nothing).
+    fn check_routes(
+        &self,
+        routes: &[Route],
+        instances: &BTreeMap<String, String>,
+    ) -> Result<(), ConfigError> {
+        for r in routes {
+            if let Some(instance) = r.instances.iter().find(|i| !instances.contains_key(*i)) {
+                let configured: Vec<&str> = instances.keys().map(String::as_str).collect();
+                return Err(ConfigError::Rule {
+                    path: self.path.to_path_buf(),
+                    message: format!(
+                        "[{}] instance names `{instance}`, which no Airflow section configures (configured: {}): fix the name or remove it",
+                        r.section,
+                        if configured.is_empty() {
+                            "none".to_string()
+                        } else {
+                            configured.join(", ")
+                        }
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// A DAG's own alert section must be able to match: its `instance`, when set, is a
     /// configured one; and no two sections give rules for the same DAG on the same instances
     /// (which of the two would win is no one's guess to make).
@@ -203,7 +240,12 @@ mod tests {
     fn every_key_the_parser_knows_is_documented_in_the_example() {
         let text = include_str!("../../pipeline.conf.example");
         for spec in SECTIONS {
-            let header = format!("[{}]", spec.name);
+            // A route exists only with a label.
+            let header = if spec.name == ROUTE {
+                format!("[{ROUTE}_<label>]")
+            } else {
+                format!("[{}]", spec.name)
+            };
             assert!(
                 text.lines()
                     .any(|l| l.trim_start_matches(';').trim() == header),
@@ -270,6 +312,74 @@ mod tests {
             "{err}"
         );
         assert!(!err.contains("pipeline.conf"), "{err}");
+    }
+
+    #[test]
+    fn every_configuration_snippet_of_the_readme_parses() {
+        let readme = include_str!("../../README.md");
+        let mut snippets = 0;
+        for block in readme.split("```conf\n").skip(1) {
+            let snippet = &block[..block.find("```").unwrap()];
+            parse(&format!("{MINIMAL}{snippet}"))
+                .unwrap_or_else(|e| panic!("README snippet {snippet}: {e}"));
+            snippets += 1;
+        }
+        assert!(snippets >= 1);
+    }
+
+    #[test]
+    fn every_malformed_route_is_refused_naming_its_section_and_key() {
+        let af = "[airflowdb_config]\nusername = etl\ndatabase = af\ninstance = prod\n";
+        let hook = "webhook_url = https://hooks.example.com/T/B/x\n";
+        for (section, wanted) in [
+            (
+                "[route_a]\nowner = x\n".to_string(),
+                "[route_a] has no webhook_url",
+            ),
+            (format!("[route_a]\n{hook}"), "[route_a] matches nothing"),
+            (format!("[route_a]\n{hook}owner = ,\n"), "[route_a] owner"),
+            (
+                format!("[route_a]\n{hook}tag = \n"),
+                "[route_a] matches nothing",
+            ),
+            (
+                format!("[route]\n{hook}owner = x\n"),
+                "[route] needs a label",
+            ),
+            (
+                format!("[route_default]\n{hook}owner = x\n"),
+                "[route_default] is reserved",
+            ),
+            (
+                format!("[route_a]\n{hook}instance = dev\n"),
+                "`dev`, which no Airflow section configures",
+            ),
+            (
+                format!("[route_a]\n{hook}owners = x\n"),
+                "unknown key `owners`",
+            ),
+            (
+                "[route_a]\nwebhook_url = ftp://x\nowner = x\n".to_string(),
+                "webhook_url",
+            ),
+        ] {
+            let err = parse(&format!("{MINIMAL}{af}[alerts]\n{section}"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(wanted), "{section}: {wanted:?} not in {err}");
+        }
+        let err = parse(&format!("{MINIMAL}{af}[route_a]\n{hook}owner = x\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("need an [alerts] section"), "{err}");
+        let ok = parse(&format!(
+            "{MINIMAL}{af}[alerts]\n[route_a]\n{hook}owner = x, y\ninstance = prod\n"
+        ))
+        .unwrap();
+        let routes = &ok.alerts.unwrap().routes;
+        assert_eq!(routes[0].label, "a");
+        assert_eq!(routes[0].owners, ["x", "y"]);
+        assert_eq!(routes[0].instances, ["prod"]);
     }
 
     #[test]

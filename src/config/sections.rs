@@ -16,6 +16,8 @@ pub const VALIDATE: &str = "validate";
 pub const RETENTION: &str = "retention";
 /// `[alerts]`: the alert rules; per-DAG overrides as `[alerts_<label>]` with a `dag_id` key.
 pub const ALERTS: &str = "alerts";
+/// `[route_<label>]`: where the alerts of some DAGs are posted (their team's webhook).
+pub const ROUTE: &str = "route";
 /// `[airflow_ui]`: where people open Airflow, for links in alerts.
 pub const AIRFLOW_UI: &str = "airflow_ui";
 /// `[retry]`: the policy for transient failures.
@@ -162,11 +164,34 @@ pub const SECTIONS: &[SectionSpec] = &[
             "runtime_baseline_min_runs",
             "freshness_hours",
             "landing_deadline",
+            "overdue",
+            "blocked",
+            "blocked_minutes",
+            "import_error",
+            "import_error_minutes",
+            "paused",
+            "paused_ran_within_days",
+            "scheduler_down",
+            "pool_empty",
+            "missed_runs",
+            "missed_runs_hours",
             "consecutive_breaches",
             "cooldown_minutes",
             "validation_failures",
             "webhook_url",
             "webhook_url_file",
+        ],
+    },
+    SectionSpec {
+        name: ROUTE,
+        repeated: true,
+        keys: &[
+            "webhook_url",
+            "webhook_url_file",
+            "instance",
+            "dag_id",
+            "owner",
+            "tag",
         ],
     },
     SectionSpec {
@@ -204,7 +229,7 @@ pub fn known_sections() -> String {
         .iter()
         .flat_map(|spec| {
             // Alert overrides are named by any label; the other repeated sections by instance.
-            let suffix = if spec.name == ALERTS {
+            let suffix = if spec.name == ALERTS || spec.name == ROUTE {
                 "label"
             } else {
                 "instance"

@@ -8,7 +8,13 @@ use crate::common::*;
 
 /// A DAG row as Airflow `major` writes it: `schedule` is Airflow 2's schedule_interval text (as
 /// Airflow stores it, a JSON string) or Airflow 3's timetable_summary.
-async fn dag(w: &World, dag_id: &str, owners: &str, schedule: Option<&str>, fileloc: &str) {
+pub(crate) async fn dag(
+    w: &World,
+    dag_id: &str,
+    owners: &str,
+    schedule: Option<&str>,
+    fileloc: &str,
+) {
     let sql = match w.major {
         2 => {
             "INSERT INTO AF.dag (dag_id, is_paused, is_active, owners, schedule_interval, \
@@ -591,8 +597,14 @@ async fn what_did_not_happen_alerts_once_and_resolves(major: u8) {
         ],
         "Airflow {major}"
     );
-    let mut texts = posted_texts(&mut posted);
-    texts.sort();
+    // One digest with the five openings.
+    let digest = posted_texts(&mut posted);
+    assert_eq!(digest.len(), 1, "{digest:?}");
+    assert!(
+        digest[0].starts_with("pipewatch alerts: 5 opened, 0 resolved\n"),
+        "{digest:?}"
+    );
+    let texts = notices_of(&digest);
     assert_eq!(texts.len(), 5, "{texts:?}");
     let blocked_by = format!("run {} has been queued or running since", hung.run_id);
     let wanted = [
@@ -689,12 +701,15 @@ async fn what_did_not_happen_alerts_once_and_resolves(major: u8) {
         "{:?}",
         w.query_strings(ledger).await
     );
-    let texts = posted_texts(&mut posted);
+    // One digest with the six resolutions, each a short line naming the opening.
+    let digest = posted_texts(&mut posted);
+    assert_eq!(digest.len(), 1, "{digest:?}");
+    let texts = notices_of(&digest);
     assert_eq!(texts.len(), 6, "{texts:?}");
     assert!(
         texts
             .iter()
-            .all(|t| t.starts_with("pipewatch alert RESOLVED")),
+            .all(|t| t.starts_with("pipewatch alert RESOLVED") && t.contains("(opened ")),
         "{texts:?}"
     );
 }

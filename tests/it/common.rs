@@ -523,6 +523,25 @@ pub fn posted_texts(rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> Ve
     texts
 }
 
+/// The notices in posted messages: a message of its own as it is, each line of a digest
+/// ("pipewatch alerts: 2 opened, 1 resolved" then a line per notice) as `pipewatch alert ` and
+/// the line.
+pub fn notices_of(texts: &[String]) -> Vec<String> {
+    let mut notices = Vec::new();
+    for text in texts {
+        if text.starts_with("pipewatch alerts") {
+            notices.extend(
+                text.split("\n\u{2022} ")
+                    .skip(1)
+                    .map(|line| format!("pipewatch alert {line}")),
+            );
+        } else {
+            notices.push(text.clone());
+        }
+    }
+    notices
+}
+
 /// A real HTTP server on loopback standing in for a Slack-compatible webhook: answers each
 /// request with the next of `statuses` (then 200) and sends each request's body to the channel.
 /// Returns its URL (with a path that looks like a Slack token) and the channel.
@@ -539,6 +558,32 @@ pub async fn webhook_server_stalling(
     stall: Option<std::time::Duration>,
 ) -> (String, tokio::sync::mpsc::UnboundedReceiver<String>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    serve_webhook(listener, statuses, stall)
+}
+
+/// A webhook's URL on a loopback port nothing listens on (yet): the webhook of a team whose
+/// listener is down. [`webhook_server_at`] starts it later.
+pub fn webhook_url_down() -> (String, u16) {
+    let port = closed_port();
+    (
+        format!("http://127.0.0.1:{port}/hooks/T000/B000/secret-token"),
+        port,
+    )
+}
+
+/// [`webhook_server`] on `port` (one [`webhook_url_down`] gave).
+pub async fn webhook_server_at(port: u16) -> tokio::sync::mpsc::UnboundedReceiver<String> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    serve_webhook(listener, Vec::new(), None).1
+}
+
+fn serve_webhook(
+    listener: tokio::net::TcpListener,
+    statuses: Vec<u16>,
+    stall: Option<std::time::Duration>,
+) -> (String, tokio::sync::mpsc::UnboundedReceiver<String>) {
     let url = format!(
         "http://{}/hooks/T000/B000/secret-token",
         listener.local_addr().unwrap()

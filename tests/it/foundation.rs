@@ -192,6 +192,7 @@ async fn every_table_and_column_is_documented_in_the_schema() {
         tables,
         [
             "alert_history",
+            "alert_notice",
             "alert_state",
             "dag_catalog",
             "dag_catalog_history",

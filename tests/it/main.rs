@@ -18,6 +18,7 @@ mod foundation;
 mod hostile;
 mod live_scheduler;
 mod report;
+mod routes;
 mod tasks;
 mod tls;
 mod transform;
