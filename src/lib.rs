@@ -23,6 +23,7 @@ pub mod load;
 pub mod logging;
 pub mod migrate;
 pub mod notify;
+pub mod objectives;
 pub mod report;
 pub mod reporting;
 pub mod retention;

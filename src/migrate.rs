@@ -133,6 +133,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0020_alert_routes.sql",
         sql: include_str!("../sql/schema/0020_alert_routes.sql"),
     },
+    Migration {
+        version: 21,
+        name: "0021_objectives.sql",
+        sql: include_str!("../sql/schema/0021_objectives.sql"),
+    },
 ];
 
 const BOOTSTRAP_SQL: &str = include_str!("../sql/migrate/bootstrap.sql");

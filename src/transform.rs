@@ -20,7 +20,7 @@ use std::time::Instant;
 use chrono::NaiveDate;
 use tokio_postgres::Client;
 
-use crate::config::{Identifier, RetrySettings};
+use crate::config::{Identifier, Objective, RetrySettings};
 use crate::context::RunContext;
 use crate::db::SqlError;
 use crate::reporting::{self, TimeZoneError};
@@ -112,6 +112,9 @@ pub enum TransformError {
     /// Expected runs (dag_schedule_daily) could not be computed.
     #[error(transparent)]
     ExpectedRuns(#[from] crate::expected_runs::ExpectedRunsError),
+    /// Objectives (objective_run) could not be judged.
+    #[error(transparent)]
+    Objectives(#[from] crate::objectives::ObjectiveError),
 }
 
 impl Transient for TransformError {
@@ -119,6 +122,7 @@ impl Transient for TransformError {
         match self {
             TransformError::Sql { source, .. } => source.is_transient(),
             TransformError::ExpectedRuns(e) => e.is_transient(),
+            TransformError::Objectives(e) => e.is_transient(),
             _ => false,
         }
     }
@@ -137,6 +141,8 @@ pub struct TransformReport {
     pub schedule_days: usize,
     /// Missing runs found on those days.
     pub missed_runs: u64,
+    /// Objectives judged, and their judgements written.
+    pub objectives: crate::objectives::ObjectivesReport,
     /// Model rows written.
     pub rows_written: u64,
     /// Wall time.
@@ -172,7 +178,17 @@ impl std::fmt::Display for TransformReport {
             self.rows_written,
             crate::format::plural(self.schedule_days as u64, "day", "days"),
             crate::format::plural(self.missed_runs, "missing run", "missing runs"),
-        )
+        )?;
+        if self.objectives.objectives > 0 {
+            write!(
+                f,
+                "; objectives: {} over {} ({})",
+                crate::format::plural(self.objectives.objectives as u64, "objective", "objectives"),
+                crate::format::plural(self.objectives.days as u64, "day", "days"),
+                crate::format::plural(self.objectives.judgements, "judgement", "judgements"),
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -182,6 +198,7 @@ pub async fn recompute_days(
     warehouse: &mut Client,
     schema: &Identifier,
     time_zone: &str,
+    objectives: &[Objective],
     full_refresh: bool,
     retry: RetrySettings,
     ctx: &RunContext,
@@ -193,7 +210,16 @@ pub async fn recompute_days(
         None,
         async |warehouse, record| {
             retry::with_retry(&retry, "Transform", async || {
-                recompute(warehouse, schema, time_zone, full_refresh, ctx, record).await
+                recompute(
+                    warehouse,
+                    schema,
+                    time_zone,
+                    objectives,
+                    full_refresh,
+                    ctx,
+                    record,
+                )
+                .await
             })
             .await
         },
@@ -224,6 +250,7 @@ async fn recompute(
     warehouse: &mut Client,
     schema: &Identifier,
     time_zone: &str,
+    objectives: &[Objective],
     full_refresh: bool,
     ctx: &RunContext,
     record: &StageRecord,
@@ -347,6 +374,10 @@ async fn recompute(
     let expected =
         crate::expected_runs::recompute(&tx, time_zone, full, &queued, &ctx.run_id).await?;
     rows_written += expected.rows;
+    // Objectives, after the expected runs (whose missing slots they count as missed).
+    let judged =
+        crate::objectives::judge(&tx, objectives, time_zone, full, &dag_days, &ctx.run_id).await?;
+    rows_written += judged.judgements;
     tx.execute(SAVE_STATE_SQL, &[&time_zone, &full, &ctx.run_id])
         .await
         .map_err(sql_error("save transform_state"))?;
@@ -356,6 +387,7 @@ async fn recompute(
         validation_days: validation_days.len(),
         schedule_days: expected.days,
         missed_runs: expected.missed,
+        objectives: judged,
         rows_written,
         seconds: started.elapsed().as_secs_f64(),
     };

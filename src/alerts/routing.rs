@@ -59,7 +59,7 @@ impl DagFacts {
         let mut facts = DagFacts::default();
         if !routes
             .iter()
-            .any(|r| !r.owners.is_empty() || !r.tags.is_empty())
+            .any(|r| !r.matcher.owners.is_empty() || !r.matcher.tags.is_empty())
         {
             return Ok(facts);
         }

@@ -210,20 +210,7 @@ async fn narrow(
         .map(|r| facts.routes_of(routes, r).contains(&label.as_str()));
     listed.alerts.retain(|_| keep.next().unwrap_or(false));
     let takes = match routes.iter().find(|r| &r.label == label) {
-        Some(r) => {
-            let mut parts = Vec::new();
-            for (key, names) in [
-                ("instance", &r.instances),
-                ("dag_id", &r.dag_ids),
-                ("owner", &r.owners),
-                ("tag", &r.tags),
-            ] {
-                if !names.is_empty() {
-                    parts.push(format!("{key} {}", names.join(", ")));
-                }
-            }
-            format!("[{}] takes {}", r.section, parts.join(" and "))
-        }
+        Some(r) => format!("[{}] takes {}", r.section, r.matcher.describe()),
         None => "the default route ([alerts] webhook_url) takes what no [route_<label>] takes"
             .to_string(),
     };

@@ -101,6 +101,8 @@ pub async fn run(settings: &Settings, ctx: &RunContext) -> CheckReport {
             // configuration error.
             let zone = reporting::today_in_zone(&client, &settings.time_zone).await;
             configuration_invalid = matches!(&zone, Err(TimeZoneError::Unknown { .. }));
+            let objectives = objective_checks(&client, settings).await;
+            configuration_invalid |= objectives.iter().any(|c| c.result.is_err());
             checks.push(Check {
                 name: "time zone".into(),
                 result: zone
@@ -112,6 +114,7 @@ pub async fn run(settings: &Settings, ctx: &RunContext) -> CheckReport {
                     })
                     .map_err(CheckFailure::from),
             });
+            checks.extend(objectives);
         }
     }
     if settings.sources().is_empty() {
@@ -280,6 +283,66 @@ async fn check_airflow(
 async fn check_stage(settings: &Settings) -> Result<String, CheckFailure> {
     let store = ObjectStore::from_settings(&settings.staging).await?;
     Ok(store.check().await?)
+}
+
+/// Each objective with the DAGs it matches in the warehouse's DAG catalogue; one that matches
+/// no DAG the catalogue ever held is a configuration error (a misspelt name). Before the first
+/// catalogue reading nothing can be matched, and that is said instead.
+async fn objective_checks(client: &tokio_postgres::Client, settings: &Settings) -> Vec<Check> {
+    if settings.objectives.is_empty() {
+        return Vec::new();
+    }
+    let dags = crate::objectives::catalogue(client).await;
+    settings
+        .objectives
+        .iter()
+        .map(|o| {
+            let result = match &dags {
+                Err(e) => Ok(format!(
+                    "{}; DAGs not matched: the warehouse has no catalogue to match them against yet ({})",
+                    o.describe(),
+                    db::error_chain(e)
+                )),
+                Ok(dags) if dags.is_empty() => Ok(format!(
+                    "{}; DAGs not matched yet: the DAG catalogue is empty until the first `pipewatch run`",
+                    o.describe()
+                )),
+                Ok(dags) => {
+                    let matched: Vec<String> = crate::objectives::matched(o, dags)
+                        .map(|d| {
+                            let gone = if d.in_airflow { "" } else { " (gone from Airflow)" };
+                            format!("{}/{}{gone}", d.instance, d.dag_id)
+                        })
+                        .collect();
+                    if matched.is_empty() {
+                        Err(format!(
+                            "[{}] matches no DAG of the catalogue ({}): fix its dag_id, owner, tag or instance",
+                            o.section,
+                            o.matcher.describe()
+                        )
+                        .into())
+                    } else {
+                        let shown = matched.len().min(20);
+                        let more = if matched.len() > shown {
+                            format!(", and {} more", matched.len() - shown)
+                        } else {
+                            String::new()
+                        };
+                        Ok(format!(
+                            "{}; matches {}: {}{more}",
+                            o.describe(),
+                            crate::format::plural(matched.len() as u64, "DAG", "DAGs"),
+                            matched[..shown].join(", ")
+                        ))
+                    }
+                }
+            };
+            Check {
+                name: format!("objective {}", o.label),
+                result,
+            }
+        })
+        .collect()
 }
 
 /// Whether alerts are on, which rules the configuration turns on, and where notices go: alerts

@@ -229,6 +229,7 @@ pub(super) async fn extract_load_transform(
         warehouse,
         &settings.warehouse.schema,
         &settings.time_zone,
+        &settings.objectives,
         false,
         settings.warehouse.retry,
         ctx,

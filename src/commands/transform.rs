@@ -51,6 +51,7 @@ pub async fn run(
         &mut warehouse,
         &settings.warehouse.schema,
         &settings.time_zone,
+        &settings.objectives,
         args.full_refresh,
         settings.warehouse.retry,
         ctx,

@@ -12,11 +12,11 @@ use super::alerts::{AlertOverride, AlertSettings};
 use super::connections::RetrySettings;
 use super::error::ConfigError;
 use super::ini::Parser;
+use super::matcher::DagMatcher;
 use super::reporting::DEFAULT_TIME_ZONE;
-use super::routes::Route;
 use super::sections::{
-    AIRFLOW_API_SECTION, AIRFLOW_SECTION, AIRFLOW_UI, ALERTS, EXTRACT, REPORTING, RETENTION, RETRY,
-    ROUTE, STAGING, VALIDATE, WAREHOUSE,
+    AIRFLOW_API_SECTION, AIRFLOW_SECTION, AIRFLOW_UI, ALERTS, EXTRACT, OBJECTIVE, REPORTING,
+    RETENTION, RETRY, ROUTE, STAGING, VALIDATE, WAREHOUSE,
 };
 use super::settings::Settings;
 use super::staging::{DEFAULT_LOCAL_DIRECTORY, StagingSettings};
@@ -38,6 +38,7 @@ impl Parser<'_> {
         let mut alerts: Option<AlertSettings> = None;
         let mut overrides = Vec::new();
         let mut routes = Vec::new();
+        let mut objectives = Vec::new();
         let mut airflow_ui = None;
         // One retry policy for every connection and request: read first, handed to the others.
         let retry = match sections.remove(RETRY) {
@@ -58,6 +59,7 @@ impl Parser<'_> {
                 ALERTS if section.name == ALERTS => alerts = Some(self.alerts(section)?),
                 ALERTS => overrides.push(self.alert_override(section)?),
                 ROUTE => routes.push(self.route(section)?),
+                OBJECTIVE => objectives.push(self.objective(section)?),
                 AIRFLOW_UI => airflow_ui = Some(self.airflow_ui(section)?),
                 other => unreachable!("section [{other}] is in SECTIONS but not parsed"),
             }
@@ -100,7 +102,13 @@ impl Parser<'_> {
             });
         }
         self.check_overrides(&overrides, &seen)?;
-        self.check_routes(&routes, &seen)?;
+        self.check_matchers(
+            routes
+                .iter()
+                .map(|r| (&r.section, &r.matcher))
+                .chain(objectives.iter().map(|o| (&o.section, &o.matcher))),
+            &seen,
+        )?;
         if let Some(a) = alerts.as_mut() {
             a.overrides = overrides;
             a.routes = routes;
@@ -123,26 +131,31 @@ impl Parser<'_> {
             validate: validate.unwrap_or_default(),
             retention: retention.unwrap_or_default(),
             alerts,
+            objectives,
             airflow_ui,
         })
     }
 }
 
 impl Parser<'_> {
-    /// A route's instances must be configured ones (a misspelt name would route nothing).
-    fn check_routes(
+    /// The instances of a route or an objective must be configured ones (a misspelt name would
+    /// match nothing).
+    fn check_matchers<'m>(
         &self,
-        routes: &[Route],
+        matchers: impl Iterator<Item = (&'m String, &'m DagMatcher)>,
         instances: &BTreeMap<String, String>,
     ) -> Result<(), ConfigError> {
-        for r in routes {
-            if let Some(instance) = r.instances.iter().find(|i| !instances.contains_key(*i)) {
+        for (section, matcher) in matchers {
+            if let Some(instance) = matcher
+                .instances
+                .iter()
+                .find(|i| !instances.contains_key(*i))
+            {
                 let configured: Vec<&str> = instances.keys().map(String::as_str).collect();
                 return Err(ConfigError::Rule {
                     path: self.path.to_path_buf(),
                     message: format!(
-                        "[{}] instance names `{instance}`, which no Airflow section configures (configured: {}): fix the name or remove it",
-                        r.section,
+                        "[{section}] instance names `{instance}`, which no Airflow section configures (configured: {}): fix the name or remove it",
                         if configured.is_empty() {
                             "none".to_string()
                         } else {
@@ -240,9 +253,9 @@ mod tests {
     fn every_key_the_parser_knows_is_documented_in_the_example() {
         let text = include_str!("../../pipeline.conf.example");
         for spec in SECTIONS {
-            // A route exists only with a label.
-            let header = if spec.name == ROUTE {
-                format!("[{ROUTE}_<label>]")
+            // A route and an objective exist only with a label.
+            let header = if spec.name == ROUTE || spec.name == OBJECTIVE {
+                format!("[{}_<label>]", spec.name)
             } else {
                 format!("[{}]", spec.name)
             };
@@ -328,6 +341,93 @@ mod tests {
     }
 
     #[test]
+    fn every_malformed_objective_is_refused_naming_its_section_and_key() {
+        let af = "[airflowdb_config]\nusername = etl\ndatabase = af\ninstance = prod\n";
+        let dag = "dag_id = orders\n";
+        for (body, wanted) in [
+            (
+                "lands_by = 6 am\n",
+                "[objective_a] lands_by = \"6 am\" is not valid",
+            ),
+            ("lands_by = 25:00\n", "[objective_a] lands_by"),
+            (
+                "lands_by = 06:00\ntime_zone = Europe/Berln\n",
+                "[objective_a] time_zone",
+            ),
+            (
+                "lands_by = 06:00\ndays = mon-funday\n",
+                "[objective_a] days",
+            ),
+            ("lands_by = 06:00\ndays = ,\n", "the list names no day"),
+            ("within = 2\n", "[objective_a] within"),
+            ("within = 0m\n", "[objective_a] within"),
+            ("within = 2h\nafter = start_date\n", "[objective_a] after"),
+            (
+                "runtime_within = mean + 3 sd\n",
+                "[objective_a] runtime_within",
+            ),
+            (
+                "runtime_within = median + 3 MAD\nruntime_runs = 2\n",
+                "[objective_a] runtime_runs",
+            ),
+            ("within = 2h\ntarget = 100%\n", "[objective_a] target"),
+            ("", "[objective_a] states no promise"),
+            (
+                "within = 2h\nlands_by = 06:00\n",
+                "states lands_by and within promises",
+            ),
+            (
+                "within = 2h\ndays = mon-fri\n",
+                "sets `days`, which goes with `lands_by`",
+            ),
+            (
+                "lands_by = 06:00\nafter = queued\n",
+                "sets `after`, which goes with `within`",
+            ),
+            ("within = 2h\nland_by = 06:00\n", "unknown key `land_by`"),
+        ] {
+            let err = parse(&format!("{MINIMAL}{af}[objective_a]\n{dag}{body}"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(wanted), "{body}: {wanted:?} not in {err}");
+        }
+        for (section, wanted) in [
+            (
+                "[objective_a]\nwithin = 2h\n",
+                "[objective_a] matches no DAG",
+            ),
+            (
+                "[objective_a]\ninstance = dev\nwithin = 2h\n",
+                "`dev`, which no Airflow section configures",
+            ),
+            (
+                "[objective]\ndag_id = x\nwithin = 2h\n",
+                "[objective] needs a label",
+            ),
+        ] {
+            let err = parse(&format!("{MINIMAL}{af}{section}"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(wanted), "{section}: {wanted:?} not in {err}");
+        }
+        let ok = parse(&format!(
+            "{MINIMAL}{af}[objective_orders_by_six]\nowner = finance\ntask_id = load\nlands_by = 06:00\ntime_zone = Europe/Berlin\ndays = mon-fri\ntarget = 95%\n\
+             [objective_fast]\ndag_id = orders\nruntime_within = median + 3 MAD\n\
+             [objective_soon]\ntag = core\nwithin = 1h30m\nafter = queued\n"
+        ))
+        .unwrap();
+        let described: Vec<String> = ok.objectives.iter().map(|o| o.describe()).collect();
+        assert_eq!(
+            described,
+            [
+                "the run runs within median + 3 MAD of its last 20 successful runs, target 99%",
+                "task load succeeds by 06:00 Europe/Berlin on mon-fri, target 95%",
+                "the run succeeds within 1h30m after queued, target 99%",
+            ]
+        );
+    }
+
+    #[test]
     fn every_malformed_route_is_refused_naming_its_section_and_key() {
         let af = "[airflowdb_config]\nusername = etl\ndatabase = af\ninstance = prod\n";
         let hook = "webhook_url = https://hooks.example.com/T/B/x\n";
@@ -378,8 +478,8 @@ mod tests {
         .unwrap();
         let routes = &ok.alerts.unwrap().routes;
         assert_eq!(routes[0].label, "a");
-        assert_eq!(routes[0].owners, ["x", "y"]);
-        assert_eq!(routes[0].instances, ["prod"]);
+        assert_eq!(routes[0].matcher.owners, ["x", "y"]);
+        assert_eq!(routes[0].matcher.instances, ["prod"]);
     }
 
     #[test]

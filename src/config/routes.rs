@@ -11,6 +11,7 @@
 
 use super::error::ConfigError;
 use super::ini::{Parser, Section};
+use super::matcher::{Addressee, DagMatcher};
 use super::types::Secret;
 
 /// The label `pipewatch alerts --route` gives the default route.
@@ -25,40 +26,14 @@ pub struct Route {
     pub section: String,
     /// Where its notices are posted (Slack-compatible JSON).
     pub webhook_url: Secret,
-    /// Airflow instances it takes (empty: any).
-    pub instances: Vec<String>,
-    /// DAG ids it takes (empty: any).
-    pub dag_ids: Vec<String>,
-    /// DAG owners it takes (empty: any).
-    pub owners: Vec<String>,
-    /// DAG tags it takes (empty: any).
-    pub tags: Vec<String>,
-}
-
-/// What a route is matched against: the alert's instance and, when it is about DAGs, each of
-/// them with its owners and tags as the catalogue last read them.
-#[derive(Debug, Clone, Default)]
-pub struct Addressee<'a> {
-    /// The Airflow instance (or a validation test's database).
-    pub instance: &'a str,
-    /// The DAGs the alert is about: (dag_id, owners, tags). Empty for alerts about no DAG.
-    pub dags: Vec<(&'a str, &'a [String], &'a [String])>,
+    /// The DAGs it takes.
+    pub matcher: DagMatcher,
 }
 
 impl Route {
     /// Whether the route takes an alert about `to`.
     pub fn takes(&self, to: &Addressee) -> bool {
-        if !self.instances.is_empty() && !self.instances.iter().any(|i| i == to.instance) {
-            return false;
-        }
-        if self.dag_ids.is_empty() && self.owners.is_empty() && self.tags.is_empty() {
-            return true;
-        }
-        to.dags.iter().any(|(dag_id, owners, tags)| {
-            (self.dag_ids.is_empty() || self.dag_ids.iter().any(|d| d == dag_id))
-                && (self.owners.is_empty() || owners.iter().any(|o| self.owners.contains(o)))
-                && (self.tags.is_empty() || tags.iter().any(|t| self.tags.contains(t)))
-        })
+        self.matcher.takes(to)
     }
 }
 
@@ -107,37 +82,16 @@ impl Parser<'_> {
                 s.name
             ),
         })?;
-        let mut list = |key: &str| -> Result<Vec<String>, ConfigError> {
-            let Some(text) = s.string(key)? else {
-                return Ok(Vec::new());
-            };
-            let names: Vec<String> = text
-                .split(',')
-                .map(str::trim)
-                .filter(|n| !n.is_empty())
-                .map(str::to_string)
-                .collect();
-            if names.is_empty() {
-                return Err(s.invalid(key, &text, "one or more names, separated by commas"));
-            }
-            Ok(names)
-        };
+        let matcher = DagMatcher::read(&mut s)?;
         let route = Route {
-            instances: list("instance")?,
-            dag_ids: list("dag_id")?,
-            owners: list("owner")?,
-            tags: list("tag")?,
             label,
             section: s.name.clone(),
             webhook_url,
+            matcher,
         };
         // A misspelt matcher key is the likelier cause of a route that matches nothing.
         s.finish()?;
-        if route.instances.is_empty()
-            && route.dag_ids.is_empty()
-            && route.owners.is_empty()
-            && route.tags.is_empty()
-        {
+        if route.matcher.is_empty() {
             return Err(ConfigError::Rule {
                 path: self.path.to_path_buf(),
                 message: format!(
@@ -160,10 +114,12 @@ mod tests {
             label: label.into(),
             section: format!("route_{label}"),
             webhook_url: Secret::new("https://hooks.example.com/x"),
-            instances: v(instances),
-            dag_ids: Vec::new(),
-            owners: v(owners),
-            tags: v(tags),
+            matcher: DagMatcher {
+                instances: v(instances),
+                dag_ids: Vec::new(),
+                owners: v(owners),
+                tags: v(tags),
+            },
         }
     }
 

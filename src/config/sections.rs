@@ -18,6 +18,8 @@ pub const RETENTION: &str = "retention";
 pub const ALERTS: &str = "alerts";
 /// `[route_<label>]`: where the alerts of some DAGs are posted (their team's webhook).
 pub const ROUTE: &str = "route";
+/// `[objective_<label>]`: a promise about some DAGs (lands by, within, runtime), judged per run.
+pub const OBJECTIVE: &str = "objective";
 /// `[airflow_ui]`: where people open Airflow, for links in alerts.
 pub const AIRFLOW_UI: &str = "airflow_ui";
 /// `[retry]`: the policy for transient failures.
@@ -195,6 +197,25 @@ pub const SECTIONS: &[SectionSpec] = &[
         ],
     },
     SectionSpec {
+        name: OBJECTIVE,
+        repeated: true,
+        keys: &[
+            "instance",
+            "dag_id",
+            "owner",
+            "tag",
+            "task_id",
+            "lands_by",
+            "time_zone",
+            "days",
+            "within",
+            "after",
+            "runtime_within",
+            "runtime_runs",
+            "target",
+        ],
+    },
+    SectionSpec {
         name: AIRFLOW_UI,
         repeated: false,
         keys: &["base_url"],
@@ -229,7 +250,7 @@ pub fn known_sections() -> String {
         .iter()
         .flat_map(|spec| {
             // Alert overrides are named by any label; the other repeated sections by instance.
-            let suffix = if spec.name == ALERTS || spec.name == ROUTE {
+            let suffix = if [ALERTS, ROUTE, OBJECTIVE].contains(&spec.name) {
                 "label"
             } else {
                 "instance"

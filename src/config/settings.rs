@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use super::alerts::AlertSettings;
 use super::connections::{AirflowApiSettings, AirflowSettings, PostgresSettings, SourceSettings};
+use super::objectives::Objective;
 use super::retention::RetentionSettings;
 use super::staging::{ExtractSettings, StagingSettings};
 use super::types::Secret;
@@ -39,6 +40,8 @@ pub struct Settings {
     pub retention: RetentionSettings,
     /// Alerts (`[alerts]`); None: no alert is evaluated.
     pub alerts: Option<AlertSettings>,
+    /// The objectives (`[objective_<label>]`), in label order.
+    pub objectives: Vec<Objective>,
     /// The Airflow web UI's address (`[airflow_ui] base_url`), for links in alerts.
     pub airflow_ui: Option<String>,
 }

@@ -11,7 +11,13 @@ use crate::common::*;
 /// `/tmp/realdags/cases.py` in the module docs: `schedule` is the dag table's text, `timetable`
 /// the serialized timetable (None where Airflow 2 serializes a preset or timedelta as
 /// schedule_interval instead).
-async fn dag(w: &World, dag_id: &str, schedule: Option<&str>, zone: &str, timetable: Option<&str>) {
+pub(crate) async fn dag(
+    w: &World,
+    dag_id: &str,
+    schedule: Option<&str>,
+    zone: &str,
+    timetable: Option<&str>,
+) {
     let sql = match w.major {
         2 => {
             "INSERT INTO AF.dag (dag_id, is_paused, is_active, owners, schedule_interval, \

@@ -208,6 +208,8 @@ async fn every_table_and_column_is_documented_in_the_schema() {
             "deadline_history",
             "extract_watermark",
             "import_error_history",
+            "objective_daily",
+            "objective_run",
             "pipewatch_run_log",
             "pipewatch_schema_migrations",
             "pool_history",

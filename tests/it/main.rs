@@ -17,6 +17,7 @@ mod faults;
 mod foundation;
 mod hostile;
 mod live_scheduler;
+mod objectives;
 mod report;
 mod routes;
 mod tasks;

@@ -1,0 +1,362 @@
+//! Objectives against the real PostgreSQL that `scripts/test` starts, on Airflow 2.10's own
+//! tables: each kind of promise judged on runs built to meet and to miss it, across the
+//! daylight-saving change of 30 March 2025 in Europe/Berlin, a weekend left out by `days`, a run
+//! that never came (a missing slot of the expected runs), a task-level promise with a retried
+//! and a mapped task, a run still running (at risk, then missed), and a DAG that leaves Airflow;
+//! every figure equals one counted by hand below.
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::common::*;
+use crate::expected_runs::dag;
+use crate::tasks::{Try, current, earlier};
+
+fn at(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text).unwrap().to_utc()
+}
+
+/// Seconds after 2025-03-01T01:00:00Z (the task helpers' base).
+fn since_base(text: &str) -> i64 {
+    (at(text) - at("2025-03-01T01:00:00Z")).num_seconds()
+}
+
+/// A finished scheduled daily run of `dag_id` whose data interval ends at `interval_end`.
+async fn daily_run(w: &World, dag_id: &str, interval_end: &str, end: &str, state: &str) -> String {
+    let logical = (at(interval_end) - Duration::days(1)).to_rfc3339();
+    let mut run = RunSpec::finished(dag_id, &logical, state);
+    run.start_date = Some((at(interval_end) + Duration::minutes(5)).to_rfc3339());
+    run.end_date = Some(end.to_string());
+    w.insert(&run).await;
+    w.exec(&format!(
+        "UPDATE AF.dag_run SET data_interval_end = data_interval_start + interval '1 day' \
+         WHERE dag_id = '{dag_id}' AND run_id = '{}'",
+        run.run_id
+    ))
+    .await;
+    run.run_id
+}
+
+#[tokio::test]
+async fn each_kind_of_objective_is_judged_as_counted_by_hand() {
+    let config = "[reporting]\ntime_zone = Europe/Berlin\n\
+         [objective_by_six]\ndag_id = orders\nlands_by = 06:00\ntime_zone = Europe/Berlin\ndays = mon-fri\ntarget = 90%\n\
+         [objective_soon]\ndag_id = orders\nwithin = 5h\n\
+         [objective_load]\ndag_id = orders\ntask_id = load\nwithin = 4h\n\
+         [objective_steady]\ndag_id = steady\nruntime_within = median + 3 MAD\nruntime_runs = 5\n\
+         [objective_live]\ndag_id = live\nwithin = 1h\n";
+    let w = World::new(2, config).await;
+    dag(&w, "orders", Some(r#""@daily""#), "UTC", None).await;
+    dag(&w, "steady", None, "UTC", None).await;
+    dag(&w, "live", None, "UTC", None).await;
+
+    // orders: daily, data intervals ending at 00:00 UTC. 1 April 2025 never came.
+    let mut runs = Vec::new();
+    for (interval_end, end) in [
+        ("2025-03-27T00:00:00Z", "2025-03-27T04:30:00Z"),
+        ("2025-03-28T00:00:00Z", "2025-03-28T05:30:00Z"),
+        ("2025-03-29T00:00:00Z", "2025-03-29T03:00:00Z"),
+        ("2025-03-30T00:00:00Z", "2025-03-30T03:30:00Z"),
+        ("2025-03-31T00:00:00Z", "2025-03-31T04:20:00Z"),
+        ("2025-04-02T00:00:00Z", "2025-04-02T03:00:00Z"),
+    ] {
+        runs.push(daily_run(&w, "orders", interval_end, end, "success").await);
+    }
+    // The task load of each run: 28 March retried (try 1 failed), 30 March mapped.
+    for (run, end) in [
+        (0, "2025-03-27T03:50:00Z"),
+        (1, "2025-03-28T04:10:00Z"),
+        (2, "2025-03-29T02:50:00Z"),
+        (4, "2025-03-31T04:10:00Z"),
+        (5, "2025-04-02T02:50:00Z"),
+    ] {
+        let start = since_base(end) - 600;
+        current(
+            &w,
+            "orders",
+            Try::new(&runs[run], "load", 1, Some("success")).ran(start, 600),
+        )
+        .await;
+    }
+    w.exec(&format!(
+        "UPDATE AF.task_instance SET try_number = 2 WHERE run_id = '{}'",
+        runs[1]
+    ))
+    .await;
+    earlier(
+        &w,
+        "orders",
+        Try::new(&runs[1], "load", 1, Some("failed")).ran(since_base("2025-03-28T02:50:00Z"), 600),
+    )
+    .await;
+    for (index, end) in [(0, "2025-03-30T02:00:00Z"), (1, "2025-03-30T03:20:00Z")] {
+        current(
+            &w,
+            "orders",
+            Try::new(&runs[3], "load", 1, Some("success"))
+                .ran(since_base(end) - 300, 300)
+                .map(index),
+        )
+        .await;
+    }
+
+    // steady: eight manual runs a day apart; runtimes 600, 610, 590, 600, 620, 580, 700, 615 s.
+    for (n, seconds) in [600, 610, 590, 600, 620, 580, 700, 615]
+        .into_iter()
+        .enumerate()
+    {
+        let start = at("2025-03-20T10:00:00Z") + Duration::days(n as i64);
+        let mut run = RunSpec::finished("steady", &start.to_rfc3339(), "success");
+        run.run_type = "manual".into();
+        run.run_id = format!("manual__{n}");
+        run.start_date = Some(start.to_rfc3339());
+        run.end_date = Some((start + Duration::seconds(seconds)).to_rfc3339());
+        w.insert(&run).await;
+    }
+
+    // live: three earlier runs of 90 minutes, and one running now, 25 minutes in, whose data
+    // interval ended 30 minutes ago (due in 30 minutes; 90 minutes expected).
+    let now = Utc::now();
+    for n in 1..=3 {
+        let start = now - Duration::days(n);
+        let mut run = RunSpec::finished(
+            "live",
+            &(start - Duration::hours(1)).to_rfc3339(),
+            "success",
+        );
+        run.start_date = Some(start.to_rfc3339());
+        run.end_date = Some((start + Duration::minutes(90)).to_rfc3339());
+        w.insert(&run).await;
+    }
+    let mut running = RunSpec::finished(
+        "live",
+        &(now - Duration::minutes(90)).to_rfc3339(),
+        "running",
+    );
+    running.start_date = Some((now - Duration::minutes(25)).to_rfc3339());
+    running.end_date = None;
+    w.insert(&running).await;
+
+    w.exec("INSERT INTO AF.job (job_type, state, latest_heartbeat) VALUES ('SchedulerJob', 'running', now())")
+        .await;
+    w.run_ok(&["run"]);
+    // check-config lists each objective with the DAGs it matches.
+    let check = w.pipewatch(&["check-config"]);
+    assert!(
+        check.stdout.contains(
+            "objective by_six"
+        ) && check.stdout.contains(
+            "the run succeeds by 06:00 Europe/Berlin on mon-fri, target 90%; matches 1 DAG: default/orders"
+        ),
+        "{check:?}"
+    );
+    assert!(
+        check.stdout.contains("task load succeeds within 4h after data_interval_end, target 99%; matches 1 DAG: default/orders"),
+        "{check:?}"
+    );
+
+    // The live run, due in 30 minutes and expected in 65: at risk, with its expected landing.
+    assert_eq!(
+        w.query_strings(
+            "SELECT concat_ws('|', status, round(extract(epoch FROM expected_at - due_at) / 60)) \
+             FROM WH.objective_run WHERE objective = 'live' AND landed_at IS NULL"
+        )
+        .await,
+        ["at_risk|35"]
+    );
+
+    // orders was catalogued just now: move its history back to noon on 26 March 2025, paused from noon
+    // on 2 April (no slot is expected after), so that expected runs know 1 April never came.
+    let columns = "airflow_instance, dag_id, is_stale, has_import_errors, owners, tags, \
+                   schedule, schedule_description, max_active_runs, fileloc, in_airflow, \
+                   recorded_by_run_id, timetable_kind, timetable_expression, \
+                   timetable_delta_seconds, timetable_trigger_interval_seconds, time_zone, \
+                   start_date, end_date";
+    w.exec(&format!(
+        "UPDATE WH.dag_catalog SET first_seen_at = '2025-03-26T12:00:00Z'; \
+         UPDATE WH.dag_catalog_history SET valid_from = '2025-03-26T12:00:00Z', \
+             valid_to = '2025-04-02T12:00:00Z', start_date = '2025-01-01T00:00:00Z' \
+             WHERE dag_id = 'orders'; \
+         INSERT INTO WH.dag_catalog_history (valid_from, valid_to, is_paused, {columns}) \
+             SELECT '2025-04-02T12:00:00Z', NULL, true, {columns} \
+             FROM WH.dag_catalog_history WHERE dag_id = 'orders'; \
+         DELETE FROM WH.dag_schedule_daily; DELETE FROM WH.dag_schedule_missed; \
+         DELETE FROM WH.dag_schedule_state;"
+    ))
+    .await;
+    let run = w.run_ok(&["transform", "--full-refresh"]);
+    assert!(run.stdout.contains("objectives: 5 objectives"), "{run:?}");
+    assert_eq!(
+        w.query_strings(
+            "SELECT data_interval_end::text FROM WH.missed_dag_run WHERE dag_id = 'orders'"
+        )
+        .await,
+        ["2025-04-01 00:00:00+00"],
+        "the expected runs know the missing run: {:?} {:?}",
+        w.query_strings(
+            "SELECT concat_ws('|', day, expected_runs, actual_runs, missing_runs, note) \
+             FROM WH.dag_schedule_daily WHERE dag_id = 'orders' AND day < '2025-04-05' ORDER BY day"
+        )
+        .await,
+        w.query_strings(
+            "SELECT concat_ws('|', valid_from, valid_to, is_paused, timetable_kind, timetable_expression, time_zone) \
+             FROM WH.dag_catalog_history WHERE dag_id = 'orders' ORDER BY valid_from"
+        )
+        .await
+    );
+
+    // by_six, 06:00 Berlin on weekdays: Thursday 27 March met (04:30 UTC, due 05:00 UTC);
+    // Friday 28 missed by 30 minutes; the weekend not judged; Monday 31 (summer time: due
+    // 04:00 UTC) missed by 20 minutes, although 04:20 UTC was in time the week before; Tuesday
+    // 1 April never came; Wednesday 2 met.
+    let by_six = w
+        .query_strings(
+            "SELECT concat_ws('|', day, to_char(due_at AT TIME ZONE 'UTC', 'HH24:MI'), status, \
+             CASE WHEN note LIKE '%never came%' THEN 'never came' \
+                  ELSE round(minutes_late::numeric, 1)::text END) \
+             FROM WH.objective_run WHERE objective = 'by_six' ORDER BY due_at",
+        )
+        .await;
+    assert_eq!(
+        by_six,
+        [
+            "2025-03-27|05:00|met|0.0",
+            "2025-03-28|05:00|missed|30.0",
+            "2025-03-31|04:00|missed|20.0",
+            "2025-04-01|04:00|missed|never came",
+            "2025-04-02|04:00|met|0.0",
+        ]
+    );
+    // soon: within 5 hours of the data interval's end (00:00 UTC): 28 March late by 30
+    // minutes, 1 April never came, the rest in time.
+    let soon = w
+        .query_strings(
+            "SELECT concat_ws('|', to_char(due_at AT TIME ZONE 'UTC', 'MM-DD HH24:MI'), status, \
+             CASE WHEN judged_key LIKE 'missing %' THEN 'never came' \
+                  ELSE round(minutes_late::numeric, 1)::text END) \
+             FROM WH.objective_run WHERE objective = 'soon' ORDER BY due_at",
+        )
+        .await;
+    assert_eq!(
+        soon,
+        [
+            "03-27 05:00|met|0.0",
+            "03-28 05:00|missed|30.0",
+            "03-29 05:00|met|0.0",
+            "03-30 05:00|met|0.0",
+            "03-31 05:00|met|0.0",
+            "04-01 05:00|missed|never came",
+            "04-02 05:00|met|0.0",
+        ]
+    );
+    // load: the task within 4 hours: 28 March's retry ended 04:10 (10 late); 30 March's two map
+    // indexes ended 02:00 and 03:20 (the last counts: met); 31 March 04:10 (10 late).
+    let load = w
+        .query_strings(
+            "SELECT concat_ws('|', to_char(due_at AT TIME ZONE 'UTC', 'MM-DD'), status, \
+             to_char(landed_at AT TIME ZONE 'UTC', 'HH24:MI'), round(minutes_late::numeric, 1)) \
+             FROM WH.objective_run WHERE objective = 'load' AND run_id IS NOT NULL ORDER BY due_at",
+        )
+        .await;
+    assert_eq!(
+        load,
+        [
+            "03-27|met|03:50|0.0",
+            "03-28|missed|04:10|10.0",
+            "03-29|met|02:50|0.0",
+            "03-30|met|03:20|0.0",
+            "03-31|missed|04:10|10.0",
+            "04-02|met|02:50|0.0",
+        ]
+    );
+    // steady: runs 6 to 8 have five predecessors. Run 6 (580 s) after 600, 610, 590, 600, 620:
+    // median 600, MAD 10, bound 630: met. Run 7 (700 s) after 610, 590, 600, 620, 580: median
+    // 600, MAD 10, bound 630: missed by 70 s. Run 8 (615 s) after 590, 600, 620, 580, 700:
+    // median 600, MAD 20, bound 660: met.
+    let steady = w
+        .query_strings(
+            "SELECT concat_ws('|', run_id, status, runtime_seconds, bound_seconds, \
+             round(minutes_late::numeric, 3)) \
+             FROM WH.objective_run WHERE objective = 'steady' ORDER BY due_at",
+        )
+        .await;
+    assert_eq!(
+        steady,
+        [
+            "manual__5|met|580|630|0.000",
+            "manual__6|missed|700|630|1.167",
+            "manual__7|met|615|660|0.000",
+        ]
+    );
+    // objective_daily: per day, as above; by_six's 28 March has p50 = p95 = 30.
+    assert_eq!(
+        w.query_strings(
+            "SELECT concat_ws('|', day, due, met, missed, compliance, p50_minutes_late, target) \
+             FROM WH.objective_daily WHERE objective = 'by_six' AND day < '2025-04-01' ORDER BY day"
+        )
+        .await,
+        [
+            "2025-03-27|1|1|0|1|0|0.9",
+            "2025-03-28|1|0|1|0|30|0.9",
+            "2025-03-31|1|0|1|0|20|0.9",
+        ]
+    );
+
+    // The live run passes its deadline (the promise tightened to 20 minutes stands for the
+    // time passing): missed while still running.
+    let tight = w.dir.path().join("tight.conf");
+    std::fs::write(
+        &tight,
+        std::fs::read_to_string(&w.config).unwrap().replace(
+            "dag_id = live\nwithin = 1h\n",
+            "dag_id = live\nwithin = 20m\n",
+        ),
+    )
+    .unwrap();
+    let run = pipewatch(
+        w.dir.path(),
+        &["--config", tight.to_str().unwrap(), "transform"],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        w.query_strings(
+            "SELECT concat_ws('|', status, note, round(minutes_late::numeric) >= 10) \
+             FROM WH.objective_run WHERE objective = 'live' AND landed_at IS NULL"
+        )
+        .await,
+        ["missed|not landed yet|t"]
+    );
+
+    // steady leaves Airflow: it is no longer judged, its judgements stay, the run succeeds.
+    w.exec("DELETE FROM AF.dag WHERE dag_id = 'steady'").await;
+    w.run_ok(&["run"]);
+    w.run_ok(&["transform", "--full-refresh"]);
+    assert_eq!(
+        w.count("SELECT count(*) FROM WH.objective_run WHERE objective = 'steady'")
+            .await,
+        3
+    );
+
+    // An objective that matches no DAG of the catalogue is a configuration error.
+    let typo = w.dir.path().join("typo.conf");
+    std::fs::write(
+        &typo,
+        format!(
+            "{}[objective_typo]\ndag_id = ordrs\nwithin = 1h\n",
+            std::fs::read_to_string(&w.config).unwrap()
+        ),
+    )
+    .unwrap();
+    let check = pipewatch(
+        w.dir.path(),
+        &["--config", typo.to_str().unwrap(), "check-config"],
+        &[],
+    );
+    assert_eq!(check.code, 2, "{check:?}");
+    assert!(
+        check
+            .stdout
+            .contains("[objective_typo] matches no DAG of the catalogue (dag_id ordrs)"),
+        "{check:?}"
+    );
+}
