@@ -78,7 +78,10 @@ SELECT $1::text, e.airflow_instance, e.dag_id,
             WHEN now() >= e.due_at THEN 'missed'
             WHEN e.slots > 0 OR e.failed OR e.expected_at > e.due_at THEN 'at_risk'
             ELSE 'pending' END,
-       greatest(0, extract(epoch FROM coalesce(e.landed_at, greatest(now(), e.due_at)) - e.due_at)) / 60,
+       CASE WHEN e.landed_at IS NOT NULL
+                THEN greatest(0, extract(epoch FROM e.landed_at - e.due_at)) / 60
+            WHEN e.slots > 0 OR e.failed THEN 0
+            ELSE greatest(0, extract(epoch FROM now() - e.due_at)) / 60 END,
        nullif(concat_ws('; ',
                  CASE WHEN e.slots > 0 THEN e.slots || ' scheduled run(s) never came' END,
                  CASE WHEN e.failed THEN 'failed' END,

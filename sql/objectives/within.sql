@@ -70,7 +70,10 @@ SELECT $1::text, j.airflow_instance, j.dag_id, j.judged_key, 'within', $6::text,
             WHEN now() >= j.due_at THEN 'missed'
             WHEN j.never_came OR j.failed OR j.expected_at > j.due_at THEN 'at_risk'
             ELSE 'pending' END,
-       greatest(0, extract(epoch FROM coalesce(j.landed_at, greatest(now(), j.due_at)) - j.due_at)) / 60,
+       CASE WHEN j.landed_at IS NOT NULL
+                THEN greatest(0, extract(epoch FROM j.landed_at - j.due_at)) / 60
+            WHEN j.never_came OR j.failed THEN 0
+            ELSE greatest(0, extract(epoch FROM now() - j.due_at)) / 60 END,
        CASE WHEN j.never_came THEN 'the scheduled run never came'
             WHEN j.failed THEN 'failed'
             WHEN j.landed_at IS NULL THEN 'not landed yet' END,

@@ -49,7 +49,7 @@ COMMENT ON COLUMN objective_run.due_at IS 'When it had to have landed (UTC): lan
 COMMENT ON COLUMN objective_run.landed_at IS 'When the run (or the task: its last map index) ended successfully; NULL while not landed or failed.';
 COMMENT ON COLUMN objective_run.expected_at IS 'While not landed: when it is expected to land (its start plus the median runtime of its last 20 successful runs), or NULL.';
 COMMENT ON COLUMN objective_run.status IS 'met, missed, at_risk or pending.';
-COMMENT ON COLUMN objective_run.minutes_late IS 'Minutes after due_at it landed (0 when met); not landed and due: minutes from due_at to the judgement.';
+COMMENT ON COLUMN objective_run.minutes_late IS 'Minutes after due_at it landed (0 when met); still running past due_at: minutes from due_at to the judgement; failed or never came: 0 (the note says why).';
 COMMENT ON COLUMN objective_run.runtime_seconds IS 'runtime: the run''s (task''s) runtime in seconds, or its elapsed time while running.';
 COMMENT ON COLUMN objective_run.bound_seconds IS 'runtime: the bound (median + K MAD of the earlier successful runs) in seconds.';
 COMMENT ON COLUMN objective_run.note IS 'Why, in words: failed, never came, still running, ...';
@@ -151,3 +151,12 @@ LANGUAGE sql STABLE SET search_path FROM CURRENT AS $$
 $$;
 COMMENT ON FUNCTION objective_unit(text, text, text, text, timestamptz, timestamptz, text) IS
     'What an objective judges of one run: the run, or one of its tasks (landed when every map index has a successful try, at the last end).';
+
+ALTER TABLE alert_history
+    DROP CONSTRAINT alert_history_rule_check,
+    ADD CONSTRAINT alert_history_rule_check CHECK (rule IN ('success_rate_drop',
+        'runtime_regression', 'freshness', 'landing_deadline', 'validation_failure', 'overdue',
+        'blocked', 'paused', 'import_error', 'scheduler_down', 'pool_empty', 'missed_runs',
+        'objective_missed', 'objective_at_risk', 'error_budget_spent'));
+COMMENT ON COLUMN alert_history.rule IS 'success_rate_drop, runtime_regression, freshness, landing_deadline, validation_failure, overdue, blocked, paused, import_error, scheduler_down, pool_empty, missed_runs, objective_missed, objective_at_risk or error_budget_spent.';
+COMMENT ON COLUMN alert_history.subject IS 'The DAG id, the validation test''s name, the DAG file, the pool, the instance''s part (scheduler), or for an objective''s alert "<dag_id> / <objective>".';

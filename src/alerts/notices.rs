@@ -195,6 +195,7 @@ fn notice_texts(settings: &Settings, row: &tokio_postgres::Row, kind: &str) -> (
     let day: NaiveDate = row.get("day");
     let message: String = row.get("message");
     let opened_at: DateTime<Utc> = row.get("opened_at");
+    let details: serde_json::Value = serde_json::from_str(row.get("details")).unwrap_or_default();
     let rule = rules::named(&rule);
     let title = rule.map_or("alert", |r| r.title());
     let subject_kind = rule.map_or(Subject::Dag, |r| r.subject());
@@ -224,12 +225,21 @@ fn notice_texts(settings: &Settings, row: &tokio_postgres::Row, kind: &str) -> (
             text_of(&instance),
             text_of(&subject)
         ),
+        Subject::Objective => format!(
+            "DAG {} on Airflow instance {}",
+            text_of(dag_of(&details).unwrap_or(&subject)),
+            text_of(&instance)
+        ),
     };
     let message = text_of(&message);
     // The DAG's page; Airflow's home page (which lists import errors and the scheduler's
     // health) for a file or the instance.
     let link = match (&settings.airflow_ui, subject_kind) {
         (Some(base), Subject::Dag) => format!(" {base}/dags/{}", url_segment(&subject)),
+        (Some(base), Subject::Objective) => format!(
+            " {base}/dags/{}",
+            url_segment(dag_of(&details).unwrap_or(&subject))
+        ),
         (Some(base), Subject::DagFile | Subject::Instance | Subject::Pool) => {
             format!(" {base}/")
         }
@@ -250,6 +260,11 @@ fn notice_texts(settings: &Settings, row: &tokio_postgres::Row, kind: &str) -> (
             format!("RESOLVED: {title} for {what} (opened {opened})"),
         )
     }
+}
+
+/// The DAG an alert's details name (an objective's alert).
+fn dag_of(details: &serde_json::Value) -> Option<&str> {
+    details["dag_id"].as_str()
 }
 
 /// A path segment with what URLs reserve percent-encoded.

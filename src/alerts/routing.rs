@@ -35,6 +35,10 @@ impl Routable {
                         .collect()
                 })
                 .unwrap_or_default(),
+            Subject::Objective => details["dag_id"]
+                .as_str()
+                .map(|d| vec![d.to_string()])
+                .unwrap_or_default(),
             Subject::Instance | Subject::Pool | Subject::ValidationTest => Vec::new(),
         };
         Routable {

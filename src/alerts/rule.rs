@@ -29,6 +29,8 @@ pub enum Subject {
     DagFile,
     /// A pool of an Airflow instance.
     Pool,
+    /// An objective for a DAG ("<dag_id> / <objective>"; the details name both).
+    Objective,
 }
 
 /// One alert rule: its name, what it judges, and how it judges every subject. A rule is one

@@ -298,10 +298,10 @@ async fn objective_checks(client: &tokio_postgres::Client, settings: &Settings) 
         .iter()
         .map(|o| {
             let result = match &dags {
-                Err(e) => Ok(format!(
-                    "{}; DAGs not matched: the warehouse has no catalogue to match them against yet ({})",
-                    o.describe(),
-                    db::error_chain(e)
+                // A warehouse not migrated yet has no catalogue (the first run makes it).
+                Err(_) => Ok(format!(
+                    "{}; DAGs not matched yet: the warehouse has no DAG catalogue until the first `pipewatch run`",
+                    o.describe()
                 )),
                 Ok(dags) if dags.is_empty() => Ok(format!(
                     "{}; DAGs not matched yet: the DAG catalogue is empty until the first `pipewatch run`",
@@ -366,16 +366,13 @@ fn alerts_note(settings: &Settings) -> String {
     let mut rules = match (set.is_empty(), catalogue.is_empty()) {
         (true, true) => "on, but every rule is off, so nothing is judged".to_string(),
         (true, false) => format!(
-            "rules on: {} (the DAG catalogue's, on by default); no run-history rule has its threshold set (set success_rate_drop, freshness_hours, ... in [alerts])",
+            "rules on: {} (on by default); no run-history rule has its threshold set (set success_rate_drop, freshness_hours, ... in [alerts])",
             catalogue.join(", ")
         ),
         (false, _) => format!("rules on: {}", set.join(", ")),
     };
     if !set.is_empty() && !catalogue.is_empty() {
-        rules.push_str(&format!(
-            ", and the DAG catalogue's {} (on by default)",
-            catalogue.join(", ")
-        ));
+        rules.push_str(&format!(", and {} (on by default)", catalogue.join(", ")));
     }
     let notices = match (&alerts.webhook_url, &settings.validate.webhook_url) {
         (Some(_), _) => "notices go to [alerts] webhook_url",
@@ -422,7 +419,7 @@ mod tests {
         assert!(nowhere.contains("no webhook"), "{nowhere}");
         let idle = alerts_note(&settings("[alerts]\n"));
         assert!(
-            idle.starts_with("rules on: scheduler_down, pool_empty, overdue, blocked, import_error, missed_runs (the DAG catalogue's, on by default); no run-history rule has its threshold set"),
+            idle.starts_with("rules on: scheduler_down, pool_empty, overdue, blocked, import_error, missed_runs (on by default); no run-history rule has its threshold set"),
             "{idle}"
         );
         let off = alerts_note(&settings(
@@ -442,7 +439,7 @@ mod tests {
         ));
         assert_eq!(
             posted,
-            "rules on: success_rate_drop, landing_deadline, and the DAG catalogue's scheduler_down, pool_empty, overdue, blocked, import_error, missed_runs (on by default); notices go to [validate] webhook_url"
+            "rules on: success_rate_drop, landing_deadline, and scheduler_down, pool_empty, overdue, blocked, import_error, missed_runs (on by default); notices go to [validate] webhook_url"
         );
     }
 }

@@ -86,6 +86,14 @@ pub struct AlertRules {
     pub missed_runs: Option<bool>,
     /// Hours back the missing runs count.
     pub missed_runs_hours: Option<u64>,
+    /// Objective missed: the newest judgement of an objective for the DAG was missed (on by
+    /// default).
+    pub objective_missed: Option<bool>,
+    /// Objective at risk: a judgement not due yet is expected to land late (on by default).
+    pub objective_at_risk: Option<bool>,
+    /// Error budget spent: an objective's 28-day misses reached what its target allows (on by
+    /// default).
+    pub error_budget_spent: Option<bool>,
     /// Evaluations in a row that must breach before an alert opens.
     pub consecutive_breaches: Option<u64>,
     /// Minutes after a resolution during which the alert does not reopen.
@@ -127,6 +135,9 @@ impl AlertRules {
             pool_empty: self.pool_empty.or(defaults.pool_empty),
             missed_runs: self.missed_runs.or(defaults.missed_runs),
             missed_runs_hours: self.missed_runs_hours.or(defaults.missed_runs_hours),
+            objective_missed: self.objective_missed.or(defaults.objective_missed),
+            objective_at_risk: self.objective_at_risk.or(defaults.objective_at_risk),
+            error_budget_spent: self.error_budget_spent.or(defaults.error_budget_spent),
             consecutive_breaches: self.consecutive_breaches.or(defaults.consecutive_breaches),
             cooldown_minutes: self.cooldown_minutes.or(defaults.cooldown_minutes),
         }
@@ -160,6 +171,9 @@ pub struct AlertSettings {
     pub webhook_url: Option<Secret>,
     /// The teams' routes (`[route_<label>]`), in label order.
     pub routes: Vec<Route>,
+    /// Whether any `[objective_<label>]` is configured (the objective rules judge nothing
+    /// without one).
+    pub objectives: bool,
 }
 
 impl AlertSettings {
@@ -183,6 +197,9 @@ impl AlertSettings {
             pool_empty: Some(true),
             missed_runs: Some(true),
             missed_runs_hours: Some(DEFAULT_MISSED_RUNS_HOURS),
+            objective_missed: Some(true),
+            objective_at_risk: Some(true),
+            error_budget_spent: Some(true),
             consecutive_breaches: Some(DEFAULT_CONSECUTIVE_BREACHES),
             cooldown_minutes: Some(DEFAULT_COOLDOWN_MINUTES),
             ..AlertRules::default()
@@ -240,6 +257,9 @@ impl Parser<'_> {
             pool_empty: s.boolean("pool_empty")?,
             missed_runs: s.boolean("missed_runs")?,
             missed_runs_hours: s.number("missed_runs_hours", 1, 366 * 24)?,
+            objective_missed: s.boolean("objective_missed")?,
+            objective_at_risk: s.boolean("objective_at_risk")?,
+            error_budget_spent: s.boolean("error_budget_spent")?,
             consecutive_breaches: s.number("consecutive_breaches", 1, 1000)?,
             cooldown_minutes: s.number("cooldown_minutes", 0, 366 * 24 * 60)?,
         })
@@ -263,6 +283,7 @@ impl Parser<'_> {
             rules,
             overrides: Vec::new(),
             routes: Vec::new(),
+            objectives: false,
             validation_failures: s.boolean("validation_failures")?.unwrap_or(false),
             webhook_url,
         };

@@ -112,6 +112,7 @@ impl Parser<'_> {
         if let Some(a) = alerts.as_mut() {
             a.overrides = overrides;
             a.routes = routes;
+            a.objectives = !objectives.is_empty();
         }
         let staging = match staging {
             Some(s) => s,

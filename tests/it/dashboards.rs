@@ -108,7 +108,7 @@ async fn every_dashboard_panel_query_runs_on_a_demo_warehouse_and_returns_rows()
     let config = write_config(
         dir.path(),
         &format!(
-            "{}{}",
+            "{}{}[objective_demo]\ninstance = default\nwithin = 6h\n",
             section("warehouse", "pipewatch"),
             section("airflowdb_config", "airflow")
         ),
@@ -129,7 +129,7 @@ async fn every_dashboard_panel_query_runs_on_a_demo_warehouse_and_returns_rows()
     let dashboard: serde_json::Value =
         serde_json::from_str(include_str!("../../dashboards/pipewatch.json")).unwrap();
     let panels = dashboard["panels"].as_array().unwrap();
-    assert_eq!(panels.len(), 10);
+    assert_eq!(panels.len(), 11);
     // Grafana's conventions: a data-source variable (no fixed uid), a schema and an instance
     // variable, the time picker's range.
     let variables = dashboard["templating"]["list"].as_array().unwrap();

@@ -3,10 +3,14 @@
 //! `pipewatch alerts` need nothing else.
 
 mod blocked;
+mod error_budget;
 mod freshness;
 mod import_error;
 mod landing_deadline;
 mod missed_runs;
+mod objective_at_risk;
+mod objective_missed;
+mod objectives;
 mod overdue;
 mod paused;
 mod pool_empty;
@@ -31,6 +35,9 @@ pub const ALL: &[&dyn AlertRule] = &[
     &paused::Paused,
     &import_error::ImportError,
     &missed_runs::MissedRuns,
+    &objective_at_risk::ObjectiveAtRisk,
+    &objective_missed::ObjectiveMissed,
+    &error_budget::ErrorBudgetSpent,
 ];
 
 /// The rule stored as `name`.

@@ -7,6 +7,7 @@ pub mod headline;
 pub mod health;
 pub mod not_running;
 pub mod open_alerts;
+pub mod promises;
 pub mod validation;
 
 use super::section::Gather;
@@ -16,6 +17,7 @@ pub const ALL: &[Gather] = &[
     headline::gather,
     not_running::gather,
     open_alerts::gather,
+    promises::gather,
     dags::gather,
     validation::gather,
     health::gather,
