@@ -118,6 +118,8 @@ pub struct ObjectivesReport {
     pub judgements: u64,
     /// Days judged.
     pub days: usize,
+    /// Seconds the judging took.
+    pub seconds: f64,
 }
 
 /// Judges every objective over the days to judge (see the module's documentation).
@@ -129,6 +131,7 @@ pub async fn judge(
     queued: &[NaiveDate],
     run_id: &Uuid,
 ) -> Result<ObjectivesReport, ObjectiveError> {
+    let started = std::time::Instant::now();
     let mut report = ObjectivesReport::default();
     if objectives.is_empty() {
         return Ok(report);
@@ -238,6 +241,7 @@ pub async fn judge(
             .await
             .map_err(sql_error(what("compute objective_daily")))?;
     }
+    report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }
 

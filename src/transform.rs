@@ -182,10 +182,11 @@ impl std::fmt::Display for TransformReport {
         if self.objectives.objectives > 0 {
             write!(
                 f,
-                "; objectives: {} over {} ({})",
+                "; objectives: {} over {} ({}, {:.2} s)",
                 crate::format::plural(self.objectives.objectives as u64, "objective", "objectives"),
                 crate::format::plural(self.objectives.days as u64, "day", "days"),
                 crate::format::plural(self.objectives.judgements, "judgement", "judgements"),
+                self.objectives.seconds,
             )?;
         }
         Ok(())
