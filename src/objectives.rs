@@ -6,7 +6,7 @@
 //! judgements are kept). The days judged are today and the two days before in the reporting
 //! time zone, the days a load queued (and the day after each), or with a full refresh every day
 //! since the first run; the judgements due on those days are written again, one statement per
-//! objective and stretch of consecutive days:
+//! kind of promise and stretch of consecutive days for every objective of that kind:
 //! - `lands_by`: per due time (the local time of a calendar day), the scheduled and backfill
 //!   runs whose data interval ends since the previous day's due time (`sql/objectives/lands_by.sql`);
 //! - `within`: per run, its reference time plus the delay (`within.sql`);
@@ -122,7 +122,43 @@ pub struct ObjectivesReport {
     pub seconds: f64,
 }
 
-/// Judges every objective over the days to judge (see the module's documentation).
+/// The matched DAGs of the objectives of one kind, as parallel arrays for the judging SQL.
+#[derive(Default)]
+struct Batch<'a> {
+    labels: Vec<&'a str>,
+    instances: Vec<&'a str>,
+    dag_ids: Vec<&'a str>,
+    tasks: Vec<Option<&'a str>>,
+    /// within: the delay in seconds; runtime: K.
+    number: Vec<f64>,
+    /// within: the reference.
+    reference: Vec<&'a str>,
+    /// runtime: N.
+    runs: Vec<i64>,
+}
+
+impl<'a> Batch<'a> {
+    fn push(&mut self, o: &'a Objective, d: &'a CatalogDag) {
+        self.labels.push(&o.label);
+        self.instances.push(&d.instance);
+        self.dag_ids.push(&d.dag_id);
+        self.tasks.push(o.task_id.as_deref());
+        match &o.promise {
+            Promise::Within { seconds, after } => {
+                self.number.push(*seconds as f64);
+                self.reference.push(after.as_str());
+            }
+            Promise::Runtime { mad_multiple, runs } => {
+                self.number.push(*mad_multiple);
+                self.runs.push(*runs as i64);
+            }
+            Promise::LandsBy { .. } => {}
+        }
+    }
+}
+
+/// Judges every objective over the days to judge (see the module's documentation): one
+/// statement per kind of promise and stretch of days, for every objective of that kind at once.
 pub async fn judge(
     tx: &Transaction<'_>,
     objectives: &[Objective],
@@ -136,6 +172,10 @@ pub async fn judge(
     if objectives.is_empty() {
         return Ok(report);
     }
+    // Short statements over few rows each: compiling them (JIT) costs more than it saves.
+    tx.batch_execute("SET LOCAL jit = off")
+        .await
+        .map_err(sql_error("switch JIT off for the judging"))?;
     let dags = catalogue(tx).await?;
     let days: Vec<NaiveDate> = tx
         .query(DAYS_SQL, &[&time_zone, &queued, &full])
@@ -152,95 +192,128 @@ pub async fn judge(
         .iter()
         .map(|r| (r.get("day"), r.get("starts_at"), r.get("ends_at")))
         .collect();
-    let stretches = stretches(&bounds);
+    let (mut lands_by, mut within, mut runtime, mut all) = (
+        Batch::default(),
+        Batch::default(),
+        Batch::default(),
+        Batch::default(),
+    );
+    // lands_by: each objective's local time, zone and days (a bit per day, Monday first).
+    let (mut at_labels, mut at_times, mut at_zones, mut at_days) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut labels, mut targets) = (Vec::new(), Vec::new());
     for objective in objectives {
-        let (instances, dag_ids): (Vec<&str>, Vec<&str>) = matched(objective, &dags)
-            .filter(|d| d.in_airflow)
-            .map(|d| (d.instance.as_str(), d.dag_id.as_str()))
-            .unzip();
-        if instances.is_empty() {
+        let mut matched_any = false;
+        for d in matched(objective, &dags).filter(|d| d.in_airflow) {
+            matched_any = true;
+            all.push(objective, d);
+            match &objective.promise {
+                Promise::LandsBy { .. } => lands_by.push(objective, d),
+                Promise::Within { .. } => within.push(objective, d),
+                Promise::Runtime { .. } => runtime.push(objective, d),
+            }
+        }
+        if !matched_any {
             continue;
         }
         report.objectives += 1;
-        let label = objective.label.as_str();
-        let what = |step: &str| format!("{step} of [{}]", objective.section);
-        for (from, to) in &stretches {
-            tx.execute(DELETE_RANGE_SQL, &[&label, &instances, &dag_ids, from, to])
-                .await
-                .map_err(sql_error(what("delete the judgements")))?;
-            let task = objective.task_id.as_deref();
-            report.judgements += match &objective.promise {
-                Promise::LandsBy {
-                    time,
-                    time_zone: zone,
-                    days,
-                } => {
-                    let zone = zone.as_deref().unwrap_or(time_zone);
-                    let iso_days: Vec<i32> = days.iter().map(|d| i32::from(*d) + 1).collect();
-                    let (dues, starts): (Vec<DateTime<Utc>>, Vec<DateTime<Utc>>) = tx
-                        .query(LANDS_BY_DUES_SQL, &[from, to, time, &zone, &iso_days])
-                        .await
-                        .map_err(sql_error(what("compute the due times")))?
-                        .iter()
-                        .map(|r| (r.get::<_, DateTime<Utc>>(0), r.get::<_, DateTime<Utc>>(1)))
-                        .unzip();
-                    if dues.is_empty() {
-                        continue;
-                    }
-                    tx.execute(
-                        LANDS_BY_SQL,
-                        &[
-                            &label, &instances, &dag_ids, &dues, &starts, &task, &time_zone, run_id,
-                        ],
-                    )
-                    .await
-                    .map_err(sql_error(what("judge lands_by")))?
-                }
-                Promise::Within { seconds, after } => tx
-                    .execute(
-                        WITHIN_SQL,
-                        &[
-                            &label,
-                            &instances,
-                            &dag_ids,
-                            from,
-                            to,
-                            &task,
-                            &time_zone,
-                            run_id,
-                            &(*seconds as f64),
-                            &after.as_str(),
-                        ],
-                    )
-                    .await
-                    .map_err(sql_error(what("judge within")))?,
-                Promise::Runtime { mad_multiple, runs } => tx
-                    .execute(
-                        RUNTIME_SQL,
-                        &[
-                            &label,
-                            &instances,
-                            &dag_ids,
-                            from,
-                            to,
-                            &task,
-                            &time_zone,
-                            run_id,
-                            mad_multiple,
-                            &(*runs as i64),
-                        ],
-                    )
-                    .await
-                    .map_err(sql_error(what("judge runtime_within")))?,
-            };
+        labels.push(objective.label.as_str());
+        targets.push(objective.target);
+        if let Promise::LandsBy {
+            time,
+            time_zone: zone,
+            days,
+        } = &objective.promise
+        {
+            at_labels.push(objective.label.as_str());
+            at_times.push(*time);
+            at_zones.push(zone.as_deref().unwrap_or(time_zone));
+            at_days.push(days.iter().fold(0i32, |mask, d| mask | (1 << d)));
         }
-        tx.execute(DAILY_DELETE_SQL, &[&label, &days])
-            .await
-            .map_err(sql_error(what("delete objective_daily")))?;
-        tx.execute(DAILY_SQL, &[&label, &days, &objective.target, run_id])
-            .await
-            .map_err(sql_error(what("compute objective_daily")))?;
     }
+    for (from, to) in stretches(&bounds) {
+        tx.execute(
+            DELETE_RANGE_SQL,
+            &[&all.labels, &all.instances, &all.dag_ids, &from, &to],
+        )
+        .await
+        .map_err(sql_error("delete the judgements to write again"))?;
+        if !lands_by.labels.is_empty() {
+            let dues = tx
+                .query(
+                    LANDS_BY_DUES_SQL,
+                    &[&at_labels, &at_times, &at_zones, &at_days, &from, &to],
+                )
+                .await
+                .map_err(sql_error("compute the lands_by due times"))?;
+            let due_labels: Vec<String> = dues.iter().map(|r| r.get(0)).collect();
+            let due_at: Vec<DateTime<Utc>> = dues.iter().map(|r| r.get(1)).collect();
+            let window_start: Vec<DateTime<Utc>> = dues.iter().map(|r| r.get(2)).collect();
+            report.judgements += tx
+                .execute(
+                    LANDS_BY_SQL,
+                    &[
+                        &lands_by.labels,
+                        &lands_by.instances,
+                        &lands_by.dag_ids,
+                        &lands_by.tasks,
+                        &due_labels,
+                        &due_at,
+                        &window_start,
+                        &time_zone,
+                        run_id,
+                    ],
+                )
+                .await
+                .map_err(sql_error("judge the lands_by objectives"))?;
+        }
+        if !within.labels.is_empty() {
+            report.judgements += tx
+                .execute(
+                    WITHIN_SQL,
+                    &[
+                        &within.labels,
+                        &within.instances,
+                        &within.dag_ids,
+                        &within.tasks,
+                        &within.number,
+                        &within.reference,
+                        &from,
+                        &to,
+                        &time_zone,
+                        run_id,
+                    ],
+                )
+                .await
+                .map_err(sql_error("judge the within objectives"))?;
+        }
+        if !runtime.labels.is_empty() {
+            report.judgements += tx
+                .execute(
+                    RUNTIME_SQL,
+                    &[
+                        &runtime.labels,
+                        &runtime.instances,
+                        &runtime.dag_ids,
+                        &runtime.tasks,
+                        &runtime.number,
+                        &runtime.runs,
+                        &from,
+                        &to,
+                        &time_zone,
+                        run_id,
+                    ],
+                )
+                .await
+                .map_err(sql_error("judge the runtime_within objectives"))?;
+        }
+    }
+    tx.execute(DAILY_DELETE_SQL, &[&labels, &days])
+        .await
+        .map_err(sql_error("delete objective_daily"))?;
+    tx.execute(DAILY_SQL, &[&labels, &targets, &days, run_id])
+        .await
+        .map_err(sql_error("compute objective_daily"))?;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }

@@ -1,25 +1,26 @@
--- Computes objective_daily for one objective and some days (deleted first: daily_delete.sql)
+-- Computes objective_daily for some objectives and days (deleted first: daily_delete.sql)
 -- from objective_run: judgements
 -- decided (met + missed), met, missed, at risk, pending, compliance, and the median and 95th
 -- percentile of minutes late over the decided ones (0 for a met one).
 -- Grain: one row per (objective, airflow_instance, dag_id, day) with a judgement.
--- Params: $1 objective label, $2 days, $3 target share, $4 run id.
+-- Params: $1 objective labels, $2 their target shares, $3 days, $4 run id.
 INSERT INTO objective_daily (objective, airflow_instance, dag_id, day, kind, target, due, met,
                              missed, at_risk, pending, compliance, p50_minutes_late,
                              p95_minutes_late, computed_by_run_id)
-SELECT objective, airflow_instance, dag_id, day, max(kind), $3::double precision,
-       count(*) FILTER (WHERE status IN ('met', 'missed')),
-       count(*) FILTER (WHERE status = 'met'),
-       count(*) FILTER (WHERE status = 'missed'),
-       count(*) FILTER (WHERE status = 'at_risk'),
-       count(*) FILTER (WHERE status = 'pending'),
-       (count(*) FILTER (WHERE status = 'met'))::double precision
-           / nullif(count(*) FILTER (WHERE status IN ('met', 'missed')), 0),
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY minutes_late)
-           FILTER (WHERE status IN ('met', 'missed')),
-       percentile_cont(0.95) WITHIN GROUP (ORDER BY minutes_late)
-           FILTER (WHERE status IN ('met', 'missed')),
+SELECT o.objective, o.airflow_instance, o.dag_id, o.day, max(o.kind), max(t.target),
+       count(*) FILTER (WHERE o.status IN ('met', 'missed')),
+       count(*) FILTER (WHERE o.status = 'met'),
+       count(*) FILTER (WHERE o.status = 'missed'),
+       count(*) FILTER (WHERE o.status = 'at_risk'),
+       count(*) FILTER (WHERE o.status = 'pending'),
+       (count(*) FILTER (WHERE o.status = 'met'))::double precision
+           / nullif(count(*) FILTER (WHERE o.status IN ('met', 'missed')), 0),
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY o.minutes_late)
+           FILTER (WHERE o.status IN ('met', 'missed')),
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY o.minutes_late)
+           FILTER (WHERE o.status IN ('met', 'missed')),
        $4::uuid
-FROM objective_run
-WHERE objective = $1::text AND day = ANY ($2::date[])
-GROUP BY objective, airflow_instance, dag_id, day
+FROM objective_run AS o
+JOIN unnest($1::text[], $2::double precision[]) AS t (objective, target) USING (objective)
+WHERE o.day = ANY ($3::date[])
+GROUP BY o.objective, o.airflow_instance, o.dag_id, o.day

@@ -1,39 +1,43 @@
--- Judges a lands_by objective: for each matched DAG and each due time (the local time of a day
--- of the objective's calendar), the scheduled and backfill runs whose data interval ends after
--- the previous day's due time and by this one must all have ended successfully by it (or, with
--- task_id, that task of each of them); a slot of dag_schedule_missed in that window (a run that
--- never came) makes it missed. A window with neither runs nor missing slots is not judged.
+-- Judges the lands_by objectives: for each matched DAG and each due time of its objective (the
+-- local time of a day of the objective's calendar), the scheduled and backfill runs whose data
+-- interval ends after the previous day's due time and by this one must all have ended
+-- successfully by it (or, with a task, that task of each of them); a slot of
+-- dag_schedule_missed in that window (a run that never came) makes it missed. A window with
+-- neither runs nor missing slots is not judged.
 -- Grain: one row written per (objective, airflow_instance, dag_id, due time) judged.
--- Params: $1 objective label, $2 instances and $3 dag ids (pairwise), $4 due times and $5 the
--- previous day's due times (pairwise), $6 task_id or NULL, $7 reporting time zone, $8 run id.
+-- Params: $1 objective labels, $2 instances, $3 dag ids, $4 task ids or NULL (one entry per
+-- objective and DAG), $5 objective labels, $6 due times, $7 the previous day's due times (one
+-- entry per objective and due time), $8 reporting time zone, $9 run id.
 INSERT INTO objective_run AS o (objective, airflow_instance, dag_id, judged_key, kind, task_id,
                                 run_id, runs, day, due_at, landed_at, expected_at, status,
                                 minutes_late, note, judged_at, judged_by_run_id)
 WITH dag AS (
-    SELECT * FROM unnest($2::text[], $3::text[]) AS d (airflow_instance, dag_id)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
+        AS d (objective, airflow_instance, dag_id, task_id)
 ), win AS (
-    SELECT * FROM unnest($4::timestamptz[], $5::timestamptz[]) AS w (due_at, window_start)
+    SELECT * FROM unnest($5::text[], $6::timestamptz[], $7::timestamptz[])
+        AS w (objective, due_at, window_start)
 ), unit AS (
-    SELECT d.airflow_instance, d.dag_id, w.due_at, r.run_id, r.state, r.data_interval_end,
-           u.ok, u.started_at, u.landed_at
+    SELECT d.objective, d.task_id, d.airflow_instance, d.dag_id, w.due_at, r.run_id, r.state,
+           r.data_interval_end, u.ok, u.started_at, u.landed_at
     FROM dag AS d
-    CROSS JOIN win AS w
+    JOIN win AS w ON w.objective = d.objective
     JOIN dag_run_history AS r
       ON r.airflow_instance = d.airflow_instance AND r.dag_id = d.dag_id
      AND r.run_type IN ('scheduled', 'backfill')
      AND r.data_interval_end > w.window_start AND r.data_interval_end <= w.due_at
     CROSS JOIN LATERAL objective_unit(r.airflow_instance, r.dag_id::text, r.run_id::text,
-                                      r.state::text, r.start_date, r.end_date, $6::text) AS u
+                                      r.state::text, r.start_date, r.end_date, d.task_id) AS u
 ), missing AS (
-    SELECT d.airflow_instance, d.dag_id, w.due_at, count(*) AS slots
+    SELECT d.objective, d.task_id, d.airflow_instance, d.dag_id, w.due_at, count(*) AS slots
     FROM dag AS d
-    CROSS JOIN win AS w
+    JOIN win AS w ON w.objective = d.objective
     JOIN dag_schedule_missed AS m
       ON m.airflow_instance = d.airflow_instance AND m.dag_id = d.dag_id
      AND m.due_at > w.window_start AND m.due_at <= w.due_at
-    GROUP BY d.airflow_instance, d.dag_id, w.due_at
+    GROUP BY d.objective, d.task_id, d.airflow_instance, d.dag_id, w.due_at
 ), runs AS (
-    SELECT airflow_instance, dag_id, due_at,
+    SELECT objective, task_id, airflow_instance, dag_id, due_at,
            count(*) AS runs,
            (array_agg(run_id ORDER BY data_interval_end DESC))[1] AS last_run_id,
            bool_and(coalesce(ok, false)) AS all_ok,
@@ -41,16 +45,21 @@ WITH dag AS (
            max(landed_at) AS landed_at,
            min(started_at) FILTER (WHERE landed_at IS NULL) AS waiting_since
     FROM unit
-    GROUP BY airflow_instance, dag_id, due_at
+    GROUP BY objective, task_id, airflow_instance, dag_id, due_at
 ), judged AS (
-    SELECT k.airflow_instance, k.dag_id, k.due_at, r.runs, r.last_run_id, r.failed,
+    SELECT k.objective, k.task_id, k.airflow_instance, k.dag_id, k.due_at, r.runs,
+           r.last_run_id, r.failed,
            coalesce(m.slots, 0) AS slots,
            CASE WHEN r.all_ok AND m.slots IS NULL THEN r.landed_at END AS landed_at,
            r.waiting_since
-    FROM (SELECT airflow_instance, dag_id, due_at FROM runs
-          UNION SELECT airflow_instance, dag_id, due_at FROM missing) AS k
-    LEFT JOIN runs AS r USING (airflow_instance, dag_id, due_at)
-    LEFT JOIN missing AS m USING (airflow_instance, dag_id, due_at)
+    FROM (SELECT objective, task_id, airflow_instance, dag_id, due_at FROM runs
+          UNION SELECT objective, task_id, airflow_instance, dag_id, due_at FROM missing) AS k
+    LEFT JOIN runs AS r
+           ON r.objective = k.objective AND r.airflow_instance = k.airflow_instance
+          AND r.dag_id = k.dag_id AND r.due_at = k.due_at
+    LEFT JOIN missing AS m
+           ON m.objective = k.objective AND m.airflow_instance = k.airflow_instance
+          AND m.dag_id = k.dag_id AND m.due_at = k.due_at
 ), expected AS (
     SELECT j.*,
            CASE WHEN j.landed_at IS NULL AND j.waiting_since IS NOT NULL
@@ -62,17 +71,18 @@ WITH dag AS (
               FROM dag_run_history AS p
               CROSS JOIN LATERAL objective_unit(p.airflow_instance, p.dag_id::text,
                                                 p.run_id::text, p.state::text, p.start_date,
-                                                p.end_date, $6::text) AS pu
-              WHERE p.airflow_instance = j.airflow_instance AND p.dag_id = j.dag_id
+                                                p.end_date, j.task_id) AS pu
+              WHERE j.landed_at IS NULL AND j.waiting_since IS NOT NULL
+                AND p.airflow_instance = j.airflow_instance AND p.dag_id = j.dag_id
                 AND p.start_date < j.waiting_since AND pu.ok
               ORDER BY p.start_date DESC
               LIMIT 20) AS x
-    ) AS t ON j.landed_at IS NULL AND j.waiting_since IS NOT NULL
+    ) AS t ON true
 )
-SELECT $1::text, e.airflow_instance, e.dag_id,
+SELECT e.objective, e.airflow_instance, e.dag_id,
        to_char(e.due_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
-       'lands_by', $6::text, e.last_run_id, coalesce(e.runs, 0),
-       (e.due_at AT TIME ZONE $7::text)::date, e.due_at, e.landed_at, e.expected_at,
+       'lands_by', e.task_id, e.last_run_id, coalesce(e.runs, 0),
+       (e.due_at AT TIME ZONE $8::text)::date, e.due_at, e.landed_at, e.expected_at,
        CASE WHEN e.landed_at IS NOT NULL
                 THEN CASE WHEN e.landed_at <= e.due_at THEN 'met' ELSE 'missed' END
             WHEN now() >= e.due_at THEN 'missed'
@@ -87,7 +97,7 @@ SELECT $1::text, e.airflow_instance, e.dag_id,
                  CASE WHEN e.failed THEN 'failed' END,
                  CASE WHEN e.landed_at IS NULL AND e.runs > 0 AND NOT coalesce(e.failed, false)
                       THEN 'not landed yet' END), ''),
-       now(), $8::uuid
+       now(), $9::uuid
 FROM expected AS e
 ON CONFLICT ON CONSTRAINT objective_run_pkey DO UPDATE
 SET kind = EXCLUDED.kind, task_id = EXCLUDED.task_id, run_id = EXCLUDED.run_id,

@@ -1,54 +1,55 @@
--- Judges a runtime objective: each run of a matched DAG (or, with task_id, that task of it)
+-- Judges the runtime objectives: each run of a matched DAG (or, with a task, that task of it)
 -- that succeeded, or is still running, must take no longer than the bound: the median plus K
 -- median absolute deviations of the runtimes of its last N successful runs (or tasks) that
 -- ended before it started, judged only with at least 5 of them. A failed one is not judged
 -- (the success rate says it). Due at its start plus the bound; only judgements due in
--- [$4, $5) are written (runs started up to 2 days before $4 are looked at).
+-- [$7, $8) are written (runs started up to 2 days before $7 are looked at).
 -- Grain: one row written per (objective, airflow_instance, dag_id, run) judged.
--- Params: $1 objective label, $2 instances and $3 dag ids (pairwise), $4 and $5 the due range,
--- $6 task_id or NULL, $7 reporting time zone, $8 run id, $9 K, $10 N.
+-- Params: $1 objective labels, $2 instances, $3 dag ids, $4 task ids or NULL, $5 K, $6 N (one
+-- entry per objective and DAG), $7 and $8 the due range, $9 reporting time zone, $10 run id.
 INSERT INTO objective_run AS o (objective, airflow_instance, dag_id, judged_key, kind, task_id,
                                 run_id, runs, day, due_at, landed_at, status, minutes_late,
                                 runtime_seconds, bound_seconds, note, judged_at,
                                 judged_by_run_id)
 WITH dag AS (
-    SELECT * FROM unnest($2::text[], $3::text[]) AS d (airflow_instance, dag_id)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::double precision[],
+                         $6::bigint[]) AS d (objective, airflow_instance, dag_id, task_id, k, n)
 ), unit AS (
-    SELECT d.airflow_instance, d.dag_id, r.run_id::text AS run_id, u.ok, u.started_at,
-           u.landed_at
+    SELECT d.objective, d.task_id, d.k, d.n, d.airflow_instance, d.dag_id,
+           r.run_id::text AS run_id, u.ok, u.started_at, u.landed_at
     FROM dag AS d
     JOIN dag_run_history AS r
       ON r.airflow_instance = d.airflow_instance AND r.dag_id = d.dag_id
-     AND r.start_date >= $4::timestamptz - interval '2 days' AND r.start_date < $5::timestamptz
+     AND r.start_date >= $7::timestamptz - interval '2 days' AND r.start_date < $8::timestamptz
     CROSS JOIN LATERAL objective_unit(r.airflow_instance, r.dag_id::text, r.run_id::text,
-                                      r.state::text, r.start_date, r.end_date, $6::text) AS u
+                                      r.state::text, r.start_date, r.end_date, d.task_id) AS u
     WHERE u.started_at IS NOT NULL AND (u.ok OR r.state = 'running')
 ), bounded AS (
-    SELECT u.*, b.n, b.median + $9::double precision * m.mad AS bound_seconds,
+    SELECT u.*, b.judged_by, b.median + u.k * m.mad AS bound_seconds,
            extract(epoch FROM coalesce(u.landed_at, now()) - u.started_at) AS runtime_seconds
     FROM unit AS u
     CROSS JOIN LATERAL (
-        SELECT count(*) AS n,
+        SELECT count(*) AS judged_by,
                percentile_cont(0.5) WITHIN GROUP (ORDER BY x.seconds) AS median,
                array_agg(x.seconds) AS xs
         FROM (SELECT extract(epoch FROM pu.landed_at - pu.started_at) AS seconds
               FROM dag_run_history AS p
               CROSS JOIN LATERAL objective_unit(p.airflow_instance, p.dag_id::text,
                                                 p.run_id::text, p.state::text, p.start_date,
-                                                p.end_date, $6::text) AS pu
+                                                p.end_date, u.task_id) AS pu
               WHERE p.airflow_instance = u.airflow_instance AND p.dag_id = u.dag_id
                 AND p.start_date < u.started_at AND pu.ok AND pu.landed_at <= u.started_at
               ORDER BY p.start_date DESC
-              LIMIT $10::bigint) AS x
+              LIMIT u.n) AS x
     ) AS b
     CROSS JOIN LATERAL (
         SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY abs(x - b.median)) AS mad
         FROM unnest(b.xs) AS x
     ) AS m
-    WHERE b.n >= 5
+    WHERE b.judged_by >= 5
 )
-SELECT $1::text, b.airflow_instance, b.dag_id, b.run_id, 'runtime', $6::text, b.run_id, 1,
-       ((b.started_at + make_interval(secs => b.bound_seconds)) AT TIME ZONE $7::text)::date,
+SELECT b.objective, b.airflow_instance, b.dag_id, b.run_id, 'runtime', b.task_id, b.run_id, 1,
+       ((b.started_at + make_interval(secs => b.bound_seconds)) AT TIME ZONE $9::text)::date,
        b.started_at + make_interval(secs => b.bound_seconds), b.landed_at,
        CASE WHEN b.runtime_seconds <= b.bound_seconds THEN CASE WHEN b.landed_at IS NULL
                                                              THEN 'pending' ELSE 'met' END
@@ -56,10 +57,10 @@ SELECT $1::text, b.airflow_instance, b.dag_id, b.run_id, 'runtime', $6::text, b.
        greatest(0, b.runtime_seconds - b.bound_seconds) / 60,
        b.runtime_seconds, b.bound_seconds,
        CASE WHEN b.landed_at IS NULL THEN 'still running' END,
-       now(), $8::uuid
+       now(), $10::uuid
 FROM bounded AS b
-WHERE b.started_at + make_interval(secs => b.bound_seconds) >= $4::timestamptz
-  AND b.started_at + make_interval(secs => b.bound_seconds) < $5::timestamptz
+WHERE b.started_at + make_interval(secs => b.bound_seconds) >= $7::timestamptz
+  AND b.started_at + make_interval(secs => b.bound_seconds) < $8::timestamptz
 ON CONFLICT ON CONSTRAINT objective_run_pkey DO UPDATE
 SET kind = EXCLUDED.kind, task_id = EXCLUDED.task_id, run_id = EXCLUDED.run_id,
     runs = EXCLUDED.runs, day = EXCLUDED.day, due_at = EXCLUDED.due_at,

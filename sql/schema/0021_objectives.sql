@@ -131,11 +131,13 @@ COMMENT ON COLUMN objective_compliance.compliance_28d IS 'met_28d / due_28d.';
 COMMENT ON COLUMN objective_compliance.error_budget_left IS '1 - missed_28d / ((1 - target) * due_28d): the share of the 28-day error budget left.';
 
 -- One unit judged: the run itself (p_task_id NULL), or its task p_task_id: landed when every
--- map index of the task has a successful try, at the last of their ends.
+-- map index of the task has a successful try, at the last of their ends. Internal to the
+-- transform (whose session's search_path is pipewatch's schema); without a SET clause so that
+-- PostgreSQL inlines it into the judging statements.
 CREATE FUNCTION objective_unit(p_instance text, p_dag_id text, p_run_id text, p_state text,
                                p_start timestamptz, p_end timestamptz, p_task_id text)
 RETURNS TABLE (ok boolean, started_at timestamptz, landed_at timestamptz)
-LANGUAGE sql STABLE SET search_path FROM CURRENT AS $$
+LANGUAGE sql STABLE AS $$
     SELECT p_state = 'success', p_start, CASE WHEN p_state = 'success' THEN p_end END
     WHERE p_task_id IS NULL
     UNION ALL
