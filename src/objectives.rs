@@ -249,6 +249,7 @@ pub async fn judge(
             let due_labels: Vec<String> = dues.iter().map(|r| r.get(0)).collect();
             let due_at: Vec<DateTime<Utc>> = dues.iter().map(|r| r.get(1)).collect();
             let window_start: Vec<DateTime<Utc>> = dues.iter().map(|r| r.get(2)).collect();
+            let kind_started = std::time::Instant::now();
             report.judgements += tx
                 .execute(
                     LANDS_BY_SQL,
@@ -266,8 +267,14 @@ pub async fn judge(
                 )
                 .await
                 .map_err(sql_error("judge the lands_by objectives"))?;
+            tracing::debug!(
+                kind = "lands_by",
+                seconds = kind_started.elapsed().as_secs_f64(),
+                "Judged objectives."
+            );
         }
         if !within.labels.is_empty() {
+            let kind_started = std::time::Instant::now();
             report.judgements += tx
                 .execute(
                     WITHIN_SQL,
@@ -286,8 +293,14 @@ pub async fn judge(
                 )
                 .await
                 .map_err(sql_error("judge the within objectives"))?;
+            tracing::debug!(
+                kind = "within",
+                seconds = kind_started.elapsed().as_secs_f64(),
+                "Judged objectives."
+            );
         }
         if !runtime.labels.is_empty() {
+            let kind_started = std::time::Instant::now();
             report.judgements += tx
                 .execute(
                     RUNTIME_SQL,
@@ -306,6 +319,11 @@ pub async fn judge(
                 )
                 .await
                 .map_err(sql_error("judge the runtime_within objectives"))?;
+            tracing::debug!(
+                kind = "runtime",
+                seconds = kind_started.elapsed().as_secs_f64(),
+                "Judged objectives."
+            );
         }
     }
     tx.execute(DAILY_DELETE_SQL, &[&labels, &days])
