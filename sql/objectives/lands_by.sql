@@ -17,25 +17,30 @@ WITH dag AS (
 ), win AS (
     SELECT * FROM unnest($5::text[], $6::timestamptz[], $7::timestamptz[])
         AS w (objective, due_at, window_start)
-), unit AS (
-    SELECT d.objective, d.task_id, d.airflow_instance, d.dag_id, w.due_at, r.run_id, r.state,
-           r.data_interval_end, u.ok, u.started_at, u.landed_at
+), pair AS MATERIALIZED (
+    -- Each DAG with each due time of its objective, first: joined the other way round (the
+    -- DAGs' runs first, then the windows), PostgreSQL compared every run with every window
+    -- (16.6 s at 10,000 DAGs).
+    SELECT d.objective, d.task_id, d.airflow_instance, d.dag_id, w.due_at, w.window_start
     FROM dag AS d
     JOIN win AS w ON w.objective = d.objective
+), unit AS (
+    SELECT d.objective, d.task_id, d.airflow_instance, d.dag_id, d.due_at, r.run_id, r.state,
+           r.data_interval_end, u.ok, u.started_at, u.landed_at
+    FROM pair AS d
     JOIN dag_run_history AS r
       ON r.airflow_instance = d.airflow_instance AND r.dag_id = d.dag_id
      AND r.run_type IN ('scheduled', 'backfill')
-     AND r.data_interval_end > w.window_start AND r.data_interval_end <= w.due_at
+     AND r.data_interval_end > d.window_start AND r.data_interval_end <= d.due_at
     CROSS JOIN LATERAL objective_unit(r.airflow_instance, r.dag_id::text, r.run_id::text,
                                       r.state::text, r.start_date, r.end_date, d.task_id) AS u
 ), missing AS (
-    SELECT d.objective, d.task_id, d.airflow_instance, d.dag_id, w.due_at, count(*) AS slots
-    FROM dag AS d
-    JOIN win AS w ON w.objective = d.objective
+    SELECT d.objective, d.task_id, d.airflow_instance, d.dag_id, d.due_at, count(*) AS slots
+    FROM pair AS d
     JOIN dag_schedule_missed AS m
       ON m.airflow_instance = d.airflow_instance AND m.dag_id = d.dag_id
-     AND m.due_at > w.window_start AND m.due_at <= w.due_at
-    GROUP BY d.objective, d.task_id, d.airflow_instance, d.dag_id, w.due_at
+     AND m.due_at > d.window_start AND m.due_at <= d.due_at
+    GROUP BY d.objective, d.task_id, d.airflow_instance, d.dag_id, d.due_at
 ), runs AS (
     SELECT objective, task_id, airflow_instance, dag_id, due_at,
            count(*) AS runs,
@@ -47,19 +52,21 @@ WITH dag AS (
     FROM unit
     GROUP BY objective, task_id, airflow_instance, dag_id, due_at
 ), judged AS (
-    SELECT k.objective, k.task_id, k.airflow_instance, k.dag_id, k.due_at, r.runs,
-           r.last_run_id, r.failed,
-           coalesce(m.slots, 0) AS slots,
-           CASE WHEN r.all_ok AND m.slots IS NULL THEN r.landed_at END AS landed_at,
-           r.waiting_since
-    FROM (SELECT objective, task_id, airflow_instance, dag_id, due_at FROM runs
-          UNION SELECT objective, task_id, airflow_instance, dag_id, due_at FROM missing) AS k
-    LEFT JOIN runs AS r
-           ON r.objective = k.objective AND r.airflow_instance = k.airflow_instance
-          AND r.dag_id = k.dag_id AND r.due_at = k.due_at
-    LEFT JOIN missing AS m
-           ON m.objective = k.objective AND m.airflow_instance = k.airflow_instance
-          AND m.dag_id = k.dag_id AND m.due_at = k.due_at
+    -- The runs and the missing slots of each window, put together by one aggregation (no join
+    -- between the two: its planner estimates go wrong with thousands of DAGs).
+    SELECT objective, task_id, airflow_instance, dag_id, due_at,
+           max(runs) AS runs, max(last_run_id) AS last_run_id, bool_or(failed) AS failed,
+           sum(slots) AS slots,
+           CASE WHEN bool_and(all_ok) AND sum(slots) = 0 THEN max(landed_at) END AS landed_at,
+           min(waiting_since) AS waiting_since
+    FROM (SELECT objective, task_id, airflow_instance, dag_id, due_at, runs, last_run_id,
+                 failed, 0 AS slots, all_ok, landed_at, waiting_since
+          FROM runs
+          UNION ALL
+          SELECT objective, task_id, airflow_instance, dag_id, due_at, NULL, NULL, NULL, slots,
+                 NULL, NULL, NULL
+          FROM missing) AS k
+    GROUP BY objective, task_id, airflow_instance, dag_id, due_at
 ), expected AS (
     SELECT j.*,
            CASE WHEN j.landed_at IS NULL AND j.waiting_since IS NOT NULL
