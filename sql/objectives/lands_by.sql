@@ -70,21 +70,10 @@ WITH dag AS (
 ), expected AS (
     SELECT j.*,
            CASE WHEN j.landed_at IS NULL AND j.waiting_since IS NOT NULL
-                THEN j.waiting_since + make_interval(secs => t.seconds) END AS expected_at
+                THEN j.waiting_since + make_interval(secs => objective_typical_seconds(
+                         j.airflow_instance, j.dag_id, j.task_id, j.waiting_since))
+           END AS expected_at
     FROM judged AS j
-    LEFT JOIN LATERAL (
-        SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x.seconds) AS seconds
-        FROM (SELECT extract(epoch FROM pu.landed_at - pu.started_at) AS seconds
-              FROM dag_run_history AS p
-              CROSS JOIN LATERAL objective_unit(p.airflow_instance, p.dag_id::text,
-                                                p.run_id::text, p.state::text, p.start_date,
-                                                p.end_date, j.task_id) AS pu
-              WHERE j.landed_at IS NULL AND j.waiting_since IS NOT NULL
-                AND p.airflow_instance = j.airflow_instance AND p.dag_id = j.dag_id
-                AND p.start_date < j.waiting_since AND pu.ok
-              ORDER BY p.start_date DESC
-              LIMIT 20) AS x
-    ) AS t ON true
 )
 SELECT e.objective, e.airflow_instance, e.dag_id,
        to_char(e.due_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),

@@ -49,22 +49,11 @@ WITH dag AS (
            u.run_id, 1 AS runs, u.due_at,
            u.landed_at, u.state IN ('failed', 'upstream_failed') AS failed,
            CASE WHEN u.landed_at IS NULL AND u.started_at IS NOT NULL
-                THEN u.started_at + make_interval(secs => t.seconds) END AS expected_at,
+                THEN u.started_at + make_interval(secs => objective_typical_seconds(
+                         u.airflow_instance, u.dag_id, u.task_id, u.started_at))
+           END AS expected_at,
            false AS never_came
     FROM unit AS u
-    LEFT JOIN LATERAL (
-        SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x.seconds) AS seconds
-        FROM (SELECT extract(epoch FROM pu.landed_at - pu.started_at) AS seconds
-              FROM dag_run_history AS p
-              CROSS JOIN LATERAL objective_unit(p.airflow_instance, p.dag_id::text,
-                                                p.run_id::text, p.state::text, p.start_date,
-                                                p.end_date, u.task_id) AS pu
-              WHERE u.landed_at IS NULL AND u.started_at IS NOT NULL
-                AND p.airflow_instance = u.airflow_instance AND p.dag_id = u.dag_id
-                AND p.start_date < u.started_at AND pu.ok
-              ORDER BY p.start_date DESC
-              LIMIT 20) AS x
-    ) AS t ON true
     UNION ALL
     SELECT d.objective, d.task_id, d.airflow_instance, d.dag_id,
            'missing ' || to_char(m.due_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),

@@ -154,6 +154,26 @@ $$;
 COMMENT ON FUNCTION objective_unit(text, text, text, text, timestamptz, timestamptz, text) IS
     'What an objective judges of one run: the run, or one of its tasks (landed when every map index has a successful try, at the last end).';
 
+-- The usual runtime of a unit (median of the last 20 successful runs, or tasks, that started
+-- before p_before), for when a run that has not landed is expected to. Internal to the transform.
+CREATE FUNCTION objective_typical_seconds(p_instance text, p_dag_id text, p_task_id text,
+                                          p_before timestamptz)
+RETURNS double precision
+LANGUAGE sql STABLE AS $$
+    SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x.seconds)
+    FROM (SELECT extract(epoch FROM pu.landed_at - pu.started_at) AS seconds
+          FROM dag_run_history AS p
+          CROSS JOIN LATERAL objective_unit(p.airflow_instance, p.dag_id::text, p.run_id::text,
+                                            p.state::text, p.start_date, p.end_date,
+                                            p_task_id) AS pu
+          WHERE p.airflow_instance = p_instance AND p.dag_id = p_dag_id
+            AND p.start_date < p_before AND pu.ok
+          ORDER BY p.start_date DESC
+          LIMIT 20) AS x
+$$;
+COMMENT ON FUNCTION objective_typical_seconds(text, text, text, timestamptz) IS
+    'The median runtime of the last 20 successful runs (or tasks) of a DAG that started before a time: how long a run that has not landed is expected to take.';
+
 ALTER TABLE alert_history
     DROP CONSTRAINT alert_history_rule_check,
     ADD CONSTRAINT alert_history_rule_check CHECK (rule IN ('success_rate_drop',

@@ -17,7 +17,7 @@ use super::ledger::AlertReport;
 use super::routing::{DagFacts, Routable};
 use super::rule::Subject;
 use super::rules;
-use crate::config::{DEFAULT_ROUTE, Secret, Settings};
+use crate::config::{DEFAULT_ROUTE, Settings};
 use crate::context::RunContext;
 use crate::notify::text_of;
 
@@ -123,7 +123,7 @@ pub async fn post(
         };
         for (i, chunk) in notices.chunks(MAX_NOTICES_PER_MESSAGE).enumerate() {
             let text = digest(route, chunk);
-            match deliver(settings, url, &text).await {
+            match crate::notify::post_text(&settings.validate, url, &text).await {
                 Ok(()) => {
                     report.messages += 1;
                     for n in chunk {
@@ -155,14 +155,6 @@ pub async fn post(
         }
     }
     Ok(())
-}
-
-async fn deliver(
-    settings: &Settings,
-    url: &Secret,
-    text: &str,
-) -> Result<(), crate::notify::NotifyError> {
-    crate::notify::post_text(&settings.validate, url, text).await
 }
 
 /// One message for a route: a lone notice's own text, else a count and one line per notice.
