@@ -138,6 +138,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0021_objectives.sql",
         sql: include_str!("../sql/schema/0021_objectives.sql"),
     },
+    Migration {
+        version: 22,
+        name: "0022_objective_judging.sql",
+        sql: include_str!("../sql/schema/0022_objective_judging.sql"),
+    },
 ];
 
 const BOOTSTRAP_SQL: &str = include_str!("../sql/migrate/bootstrap.sql");

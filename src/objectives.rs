@@ -16,7 +16,7 @@
 //! its due time is `at_risk` when it failed, never came, or its start plus its median runtime
 //! falls after the due time, else `pending`; past the due time it is missed.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use tokio_postgres::{GenericClient, Transaction};
@@ -34,6 +34,13 @@ const DELETE_RANGE_SQL: &str = include_str!("../sql/objectives/delete_range.sql"
 const LANDS_BY_SQL: &str = include_str!("../sql/objectives/lands_by.sql");
 const WITHIN_SQL: &str = include_str!("../sql/objectives/within.sql");
 const RUNTIME_SQL: &str = include_str!("../sql/objectives/runtime.sql");
+const SCOPE_SQL: &str = include_str!("../sql/objectives/scope.sql");
+const WATERMARK_SQL: &str = include_str!("../sql/objectives/watermark.sql");
+const WATERMARK_SET_SQL: &str = include_str!("../sql/objectives/watermark_set.sql");
+const WITHIN_SINCE_SQL: &str = include_str!("../sql/objectives/within_since.sql");
+const RUNTIME_SINCE_SQL: &str = include_str!("../sql/objectives/runtime_since.sql");
+const STALE_SQL: &str = include_str!("../sql/objectives/stale.sql");
+const PLAN_SQL: &str = include_str!("../sql/objectives/plan.sql");
 const DAILY_DELETE_SQL: &str = include_str!("../sql/objectives/daily_delete.sql");
 const DAILY_SQL: &str = include_str!("../sql/objectives/daily.sql");
 
@@ -123,7 +130,7 @@ pub struct ObjectivesReport {
 }
 
 /// The matched DAGs of the objectives of one kind, as parallel arrays for the judging SQL.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Batch<'a> {
     labels: Vec<&'a str>,
     instances: Vec<&'a str>,
@@ -134,7 +141,11 @@ struct Batch<'a> {
     /// within: the reference.
     reference: Vec<&'a str>,
     /// runtime: N.
-    runs: Vec<i64>,
+    runs: Vec<i32>,
+    /// What the objective promises (judged anew when it changes).
+    definitions: Vec<String>,
+    /// within: the earliest due time to judge; runtime: the earliest start (see [`Batch::since`]).
+    since: Vec<DateTime<Utc>>,
 }
 
 impl<'a> Batch<'a> {
@@ -143,6 +154,8 @@ impl<'a> Batch<'a> {
         self.instances.push(&d.instance);
         self.dag_ids.push(&d.dag_id);
         self.tasks.push(o.task_id.as_deref());
+        self.definitions
+            .push(format!("{:?} task {:?}", o.promise, o.task_id));
         match &o.promise {
             Promise::Within { seconds, after } => {
                 self.number.push(*seconds as f64);
@@ -150,15 +163,72 @@ impl<'a> Batch<'a> {
             }
             Promise::Runtime { mad_multiple, runs } => {
                 self.number.push(*mad_multiple);
-                self.runs.push(*runs as i64);
+                self.runs.push(i32::try_from(*runs).unwrap_or(i32::MAX));
             }
             Promise::LandsBy { .. } => {}
         }
     }
+
+    fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Whether each entry is judged anew: every one without a last judging, else those in
+    /// `anew`.
+    fn anew(
+        &self,
+        anew: &HashSet<(String, String, String)>,
+        watermark: Option<DateTime<Utc>>,
+    ) -> Vec<bool> {
+        (0..self.labels.len())
+            .map(|i| {
+                watermark.is_none()
+                    || anew.contains(&(
+                        self.labels[i].to_string(),
+                        self.instances[i].to_string(),
+                        self.dag_ids[i].to_string(),
+                    ))
+            })
+            .collect()
+    }
+
+    /// The entries with something to judge (rows of `objective, airflow_instance, dag_id,
+    /// since` from `within_since.sql` or `runtime_since.sql`), each with its earliest time.
+    fn since(&self, rows: &[tokio_postgres::Row]) -> Batch<'a> {
+        let wanted: HashMap<(String, String, String), DateTime<Utc>> = rows
+            .iter()
+            .map(|r| ((r.get(0), r.get(1), r.get(2)), r.get(3)))
+            .collect();
+        let mut out = Batch::default();
+        for i in 0..self.labels.len() {
+            let key = (
+                self.labels[i].to_string(),
+                self.instances[i].to_string(),
+                self.dag_ids[i].to_string(),
+            );
+            let Some(since) = wanted.get(&key) else {
+                continue;
+            };
+            out.labels.push(self.labels[i]);
+            out.instances.push(self.instances[i]);
+            out.dag_ids.push(self.dag_ids[i]);
+            out.tasks.push(self.tasks[i]);
+            out.number.push(self.number[i]);
+            if let Some(reference) = self.reference.get(i) {
+                out.reference.push(reference);
+            }
+            if let Some(runs) = self.runs.get(i) {
+                out.runs.push(*runs);
+            }
+            out.since.push(*since);
+        }
+        out
+    }
 }
 
-/// Judges every objective over the days to judge (see the module's documentation): one
-/// statement per kind of promise and stretch of days, for every objective of that kind at once.
+/// Judges every objective (see the module's documentation): lands_by over the days to judge,
+/// one statement per stretch of days for every objective of that kind at once; within and
+/// runtime for what changed since the last judging, one statement each.
 pub async fn judge(
     tx: &Transaction<'_>,
     objectives: &[Objective],
@@ -172,26 +242,38 @@ pub async fn judge(
     if objectives.is_empty() {
         return Ok(report);
     }
-    // Short statements over few rows each: compiling them (JIT) costs more than it saves.
-    tx.batch_execute("SET LOCAL jit = off")
+    tx.batch_execute(PLAN_SQL)
         .await
-        .map_err(sql_error("switch JIT off for the judging"))?;
+        .map_err(sql_error("set the planner for the judging"))?;
     let dags = catalogue(tx).await?;
-    let days: Vec<NaiveDate> = tx
+    let mut days: BTreeSet<NaiveDate> = tx
         .query(DAYS_SQL, &[&time_zone, &queued, &full])
         .await
         .map_err(sql_error("choose the days to judge"))?
         .iter()
         .map(|r| r.get("day"))
         .collect();
-    report.days = days.len();
+    let day_list: Vec<NaiveDate> = days.iter().copied().collect();
     let bounds: Vec<(NaiveDate, DateTime<Utc>, DateTime<Utc>)> = tx
-        .query(DAY_BOUNDS_SQL, &[&days, &time_zone])
+        .query(DAY_BOUNDS_SQL, &[&day_list, &time_zone])
         .await
         .map_err(sql_error("compute the days' bounds"))?
         .iter()
         .map(|r| (r.get("day"), r.get("starts_at"), r.get("ends_at")))
         .collect();
+    // What a DAG judged anew is judged from: the first day judged.
+    let first_start = bounds.iter().map(|b| b.1).min().unwrap_or_else(Utc::now);
+    // The runs loaded since the last judging are judged again; none kept: everything is.
+    let watermark: Option<DateTime<Utc>> = if full {
+        None
+    } else {
+        tx.query_opt(WATERMARK_SQL, &[])
+            .await
+            .map_err(sql_error(
+                "read when objectives were last judged (transform_state)",
+            ))?
+            .and_then(|r| r.get(0))
+    };
     let (mut lands_by, mut within, mut runtime, mut all) = (
         Batch::default(),
         Batch::default(),
@@ -231,14 +313,33 @@ pub async fn judge(
             at_days.push(days.iter().fold(0i32, |mask, d| mask | (1 << d)));
         }
     }
-    for (from, to) in stretches(&bounds) {
-        tx.execute(
-            DELETE_RANGE_SQL,
-            &[&all.labels, &all.instances, &all.dag_ids, &from, &to],
+    // The DAGs judged anew: new to their objective, or their objective changed.
+    let anew: HashSet<(String, String, String)> = tx
+        .query(
+            SCOPE_SQL,
+            &[&all.labels, &all.instances, &all.dag_ids, &all.definitions],
         )
         .await
-        .map_err(sql_error("delete the judgements to write again"))?;
-        if !lands_by.labels.is_empty() {
+        .map_err(sql_error(
+            "record the DAGs each objective judges (objective_scope)",
+        ))?
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    if !lands_by.is_empty() {
+        for (from, to) in stretches(&bounds) {
+            tx.execute(
+                DELETE_RANGE_SQL,
+                &[
+                    &lands_by.labels,
+                    &lands_by.instances,
+                    &lands_by.dag_ids,
+                    &from,
+                    &to,
+                ],
+            )
+            .await
+            .map_err(sql_error("delete the judgements to write again"))?;
             let dues = tx
                 .query(
                     LANDS_BY_DUES_SQL,
@@ -273,67 +374,150 @@ pub async fn judge(
                 "Judged objectives."
             );
         }
-        if !within.labels.is_empty() {
-            let kind_started = std::time::Instant::now();
-            report.judgements += tx
-                .execute(
+    }
+    if !within.is_empty() {
+        let kind_started = std::time::Instant::now();
+        let rows = tx
+            .query(
+                WITHIN_SINCE_SQL,
+                &[
+                    &within.labels,
+                    &within.instances,
+                    &within.dag_ids,
+                    &within.number,
+                    &within.reference,
+                    &within.anew(&anew, watermark),
+                    &watermark,
+                    &first_start,
+                ],
+            )
+            .await
+            .map_err(sql_error("find what the within objectives judge again"))?;
+        let batch = within.since(&rows);
+        if !batch.is_empty() {
+            for row in tx
+                .query(
                     WITHIN_SQL,
                     &[
-                        &within.labels,
-                        &within.instances,
-                        &within.dag_ids,
-                        &within.tasks,
-                        &within.number,
-                        &within.reference,
-                        &from,
-                        &to,
+                        &batch.labels,
+                        &batch.instances,
+                        &batch.dag_ids,
+                        &batch.tasks,
+                        &batch.number,
+                        &batch.reference,
+                        &batch.since,
                         &time_zone,
                         run_id,
                     ],
                 )
                 .await
-                .map_err(sql_error("judge the within objectives"))?;
-            tracing::debug!(
-                kind = "within",
-                seconds = kind_started.elapsed().as_secs_f64(),
-                "Judged objectives."
-            );
+                .map_err(sql_error("judge the within objectives"))?
+            {
+                days.insert(row.get(0));
+                report.judgements += row.get::<_, i64>(1) as u64;
+            }
+            days.extend(stale(tx, &batch, "within").await?);
         }
-        if !runtime.labels.is_empty() {
-            let kind_started = std::time::Instant::now();
-            report.judgements += tx
-                .execute(
+        tracing::debug!(
+            kind = "within",
+            dags = batch.labels.len(),
+            seconds = kind_started.elapsed().as_secs_f64(),
+            "Judged objectives."
+        );
+    }
+    if !runtime.is_empty() {
+        let kind_started = std::time::Instant::now();
+        let rows = tx
+            .query(
+                RUNTIME_SINCE_SQL,
+                &[
+                    &runtime.labels,
+                    &runtime.instances,
+                    &runtime.dag_ids,
+                    &runtime.anew(&anew, watermark),
+                    &watermark,
+                    &first_start,
+                ],
+            )
+            .await
+            .map_err(sql_error(
+                "find what the runtime_within objectives judge again",
+            ))?;
+        let batch = runtime.since(&rows);
+        if !batch.is_empty() {
+            for row in tx
+                .query(
                     RUNTIME_SQL,
                     &[
-                        &runtime.labels,
-                        &runtime.instances,
-                        &runtime.dag_ids,
-                        &runtime.tasks,
-                        &runtime.number,
-                        &runtime.runs,
-                        &from,
-                        &to,
+                        &batch.labels,
+                        &batch.instances,
+                        &batch.dag_ids,
+                        &batch.tasks,
+                        &batch.number,
+                        &batch.runs,
+                        &batch.since,
                         &time_zone,
                         run_id,
+                        &i64::from(batch.runs.iter().copied().max().unwrap_or(0)),
                     ],
                 )
                 .await
-                .map_err(sql_error("judge the runtime_within objectives"))?;
-            tracing::debug!(
-                kind = "runtime",
-                seconds = kind_started.elapsed().as_secs_f64(),
-                "Judged objectives."
-            );
+                .map_err(sql_error("judge the runtime_within objectives"))?
+            {
+                days.insert(row.get(0));
+                report.judgements += row.get::<_, i64>(1) as u64;
+            }
+            days.extend(stale(tx, &batch, "runtime").await?);
         }
+        tracing::debug!(
+            kind = "runtime",
+            dags = batch.labels.len(),
+            seconds = kind_started.elapsed().as_secs_f64(),
+            "Judged objectives."
+        );
     }
-    tx.execute(DAILY_DELETE_SQL, &[&labels, &days])
+    let day_list: Vec<NaiveDate> = days.into_iter().collect();
+    report.days = day_list.len();
+    tx.execute(DAILY_DELETE_SQL, &[&labels, &day_list])
         .await
         .map_err(sql_error("delete objective_daily"))?;
-    tx.execute(DAILY_SQL, &[&labels, &targets, &days, run_id])
+    tx.execute(DAILY_SQL, &[&labels, &targets, &day_list, run_id])
         .await
         .map_err(sql_error("compute objective_daily"))?;
+    tx.execute(WATERMARK_SET_SQL, &[&time_zone, run_id])
+        .await
+        .map_err(sql_error(
+            "record when objectives were judged (transform_state)",
+        ))?;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// Deletes the judgements of `kind` that were to be judged again and were not; returns the
+/// days they were due on.
+async fn stale(
+    tx: &Transaction<'_>,
+    batch: &Batch<'_>,
+    kind: &str,
+) -> Result<Vec<NaiveDate>, ObjectiveError> {
+    Ok(tx
+        .query(
+            STALE_SQL,
+            &[
+                &batch.labels,
+                &batch.instances,
+                &batch.dag_ids,
+                &batch.since,
+                &kind,
+            ],
+        )
+        .await
+        .map_err(sql_error(format!(
+            "delete the {kind} judgements no longer made"
+        )))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
 }
 
 /// Consecutive days joined into ranges of instants.

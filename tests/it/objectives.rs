@@ -421,3 +421,170 @@ async fn each_kind_of_objective_is_judged_as_counted_by_hand() {
         "{check:?}"
     );
 }
+
+/// One hourly run `n` hours after `base` (its data interval ends an hour after its logical
+/// date; it starts 2 minutes after that), with its task `load` starting a minute in; `seconds`
+/// None: still running, started 3 minutes ago, its data interval ended 5 minutes ago.
+async fn hourly_run(w: &World, base: DateTime<Utc>, n: i64, state: &str, seconds: Option<i64>) {
+    let (logical, start) = match seconds {
+        Some(_) => {
+            let logical = base + Duration::hours(n);
+            (logical, logical + Duration::hours(1) + Duration::minutes(2))
+        }
+        None => (
+            Utc::now() - Duration::minutes(65),
+            Utc::now() - Duration::minutes(3),
+        ),
+    };
+    let mut run = RunSpec::finished("hourly", &logical.to_rfc3339(), state);
+    run.start_date = Some(start.to_rfc3339());
+    run.end_date = seconds.map(|s| (start + Duration::seconds(s)).to_rfc3339());
+    w.insert(&run).await;
+    let task_start = since_base(&(start + Duration::minutes(1)).to_rfc3339());
+    let task = Try::new(&run.run_id, "load", 1, Some(state));
+    let task = match seconds {
+        Some(s) => task.ran(task_start, s - 120),
+        None => task.running(task_start),
+    };
+    current(w, "hourly", task).await;
+}
+
+/// Every judgement and daily row, without when they were made (a run still running shows no
+/// figure that moves with the clock).
+async fn judgements(w: &World) -> Vec<String> {
+    let mut rows = w
+        .query_strings(
+            "SELECT concat_ws('|', objective, judged_key, kind, run_id, runs, day, due_at, \
+                    landed_at, expected_at, status, note, \
+                    CASE WHEN landed_at IS NULL AND note IS NOT NULL THEN 'open' \
+                         ELSE round(minutes_late::numeric, 6)::text END, \
+                    CASE WHEN landed_at IS NULL THEN 'open' \
+                         ELSE round(runtime_seconds::numeric, 6)::text END, \
+                    round(bound_seconds::numeric, 6)) \
+             FROM WH.objective_run ORDER BY objective, judged_key",
+        )
+        .await;
+    rows.extend(
+        w.query_strings(
+            "SELECT concat_ws('|', 'daily', objective, day, kind, due, met, missed, at_risk, \
+                    pending, round(compliance::numeric, 6), round(p50_minutes_late::numeric, 6), \
+                    round(p95_minutes_late::numeric, 6)) \
+             FROM WH.objective_daily ORDER BY objective, day",
+        )
+        .await,
+    );
+    rows
+}
+
+/// An incremental transform judges only what changed since the last judging (new and changed
+/// runs, the runs after a changed one for runtime bounds, judgements not decided yet, DAGs
+/// whose objective changed); what it leaves in objective_run and objective_daily equals what a
+/// full recompute makes, through new runs, a failed run, a run changed after it was judged, a
+/// run still running that then lands, and an objective whose promise changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incremental_judging_equals_a_full_recompute() {
+    let objectives = "[objective_fast]\ndag_id = hourly\nwithin = 75m\n\
+         [objective_steady]\ndag_id = hourly\nruntime_within = median + 2 MAD\nruntime_runs = 5\n\
+         [objective_load]\ndag_id = hourly\ntask_id = load\nruntime_within = median + 1 MAD\nruntime_runs = 5\n\
+         [objective_morning]\ndag_id = hourly\nlands_by = 06:00\ntime_zone = UTC\n";
+    let w = World::new(2, objectives).await;
+    dag(&w, "hourly", None, "UTC", None).await;
+    let hour = Utc::now().timestamp() / 3600 * 3600;
+    let base = DateTime::from_timestamp(hour, 0).unwrap() - Duration::hours(30);
+    let seconds = |n: i64| 600 + (n * 37) % 120 + if n % 7 == 6 { 900 } else { 0 };
+
+    // Ten runs, judged for the first time.
+    for n in 0..10 {
+        hourly_run(&w, base, n, "success", Some(seconds(n))).await;
+    }
+    w.run_ok(&["run"]);
+    let first = judgements(&w).await;
+    assert!(
+        first.iter().any(|r| r.starts_with("steady|"))
+            && first.iter().any(|r| r.starts_with("load|")),
+        "{first:#?}"
+    );
+
+    // Fifteen more: one failed, the newest still running; and run 3 changes after it was
+    // judged (it took 15 minutes longer): the runtime bounds of the runs after it change.
+    for n in 10..25 {
+        match n {
+            15 => hourly_run(&w, base, n, "failed", Some(seconds(n))).await,
+            24 => hourly_run(&w, base, n, "running", None).await,
+            _ => hourly_run(&w, base, n, "success", Some(seconds(n))).await,
+        }
+    }
+    w.exec(
+        "UPDATE AF.dag_run SET end_date = end_date + interval '15 minutes', updated_at = now() \
+         WHERE run_id = (SELECT run_id FROM AF.dag_run ORDER BY start_date OFFSET 3 LIMIT 1)",
+    )
+    .await;
+    w.run_ok(&["run"]);
+    let incremental = judgements(&w).await;
+    assert!(
+        incremental
+            .iter()
+            .any(|r| r.contains("|pending|still running|"))
+            && incremental
+                .iter()
+                .any(|r| r.contains("|pending|not landed yet|")),
+        "the running run is judged: {incremental:#?}"
+    );
+    // A transform with nothing loaded judges again only what is not decided yet (and lands_by,
+    // by day).
+    w.run_ok(&["transform"]);
+    assert_eq!(
+        w.query_strings(
+            "SELECT concat_ws('|', objective, status, note) FROM WH.objective_run \
+             WHERE judged_at = (SELECT max(judged_at) FROM WH.objective_run) \
+               AND kind <> 'lands_by' ORDER BY objective"
+        )
+        .await,
+        [
+            "fast|pending|not landed yet",
+            "load|pending|still running",
+            "steady|pending|still running"
+        ]
+    );
+    w.run_ok(&["transform", "--full-refresh"]);
+    assert_eq!(incremental, judgements(&w).await);
+
+    // The running run lands; run 12 is cleared and fails (its runtime judgement goes, the
+    // bounds after it change); steady now bounds by its last 6 runs.
+    w.exec(
+        "UPDATE AF.dag_run SET state = 'failed', updated_at = now() \
+         WHERE run_id = (SELECT run_id FROM AF.dag_run ORDER BY start_date OFFSET 12 LIMIT 1); \
+         UPDATE AF.dag_run SET state = 'success', end_date = start_date + interval '11 minutes', \
+         updated_at = now() WHERE state = 'running'; \
+         UPDATE AF.task_instance SET state = 'success', end_date = start_date + interval '9 minutes', \
+         updated_at = now() WHERE state = 'running'",
+    )
+    .await;
+    std::fs::write(
+        &w.config,
+        std::fs::read_to_string(&w.config).unwrap().replace(
+            "median + 2 MAD\nruntime_runs = 5",
+            "median + 2 MAD\nruntime_runs = 6",
+        ),
+    )
+    .unwrap();
+    w.run_ok(&["run"]);
+    let incremental = judgements(&w).await;
+    assert!(
+        !incremental.iter().any(|r| r.contains("still running")),
+        "{incremental:#?}"
+    );
+    let run_12 = (base + Duration::hours(12)).to_rfc3339();
+    assert_eq!(
+        w.query_strings(&format!(
+            "SELECT concat_ws('|', objective, status, note) FROM WH.objective_run \
+             WHERE run_id = 'scheduled__{run_12}' AND objective <> 'load' ORDER BY objective"
+        ))
+        .await,
+        ["fast|missed|failed"],
+        "a run that failed after it was judged has no runtime judgement (its task load, which \
+         succeeded, keeps one)"
+    );
+    w.run_ok(&["transform", "--full-refresh"]);
+    assert_eq!(incremental, judgements(&w).await);
+}
