@@ -3,14 +3,23 @@
 //!
 //! Each `[objective_<label>]` ([`crate::config::Objective`]) is matched against the DAG
 //! catalogue (owners and tags as last read; a DAG Airflow no longer has is not judged, and its
-//! judgements are kept). The days judged are today and the two days before in the reporting
-//! time zone, the days a load queued (and the day after each), or with a full refresh every day
-//! since the first run; the judgements due on those days are written again, one statement per
-//! kind of promise and stretch of consecutive days for every objective of that kind:
+//! judgements are kept); `objective_scope` remembers each (objective, DAG) and the definition it
+//! was judged with. One statement per kind of promise judges every objective of that kind:
 //! - `lands_by`: per due time (the local time of a calendar day), the scheduled and backfill
-//!   runs whose data interval ends since the previous day's due time (`sql/objectives/lands_by.sql`);
+//!   runs whose data interval ends since the previous day's due time (`sql/objectives/lands_by.sql`),
+//!   for the days judged: today and the two days before in the reporting time zone, the days a
+//!   load queued (and the day after each), or with a full refresh every day since the first
+//!   run; written again per stretch of consecutive days;
 //! - `within`: per run, its reference time plus the delay (`within.sql`);
 //! - `runtime`: per run, its start plus the median + K MAD of its predecessors (`runtime.sql`).
+//!
+//! `within` and `runtime` judge incrementally: per DAG, from the earliest of what can have
+//! changed since the last judging (`transform_state.objectives_judged_at`): the runs loaded
+//! since (their `loaded_at`; the run lock keeps loads and transforms apart, so none commits
+//! behind the judging's back), the judgements not decided yet, the runs that never came; a DAG
+//! new to its objective, or whose objective changed, from the first day judged; with a full
+//! refresh, from the first day. Judgements from then on that were not written again are deleted
+//! (`stale.sql`). The days of what was written or deleted get their `objective_daily` again.
 //!
 //! A run that never came (a slot of `dag_schedule_missed`) is missed; a run not landed before
 //! its due time is `at_risk` when it failed, never came, or its start plus its median runtime
@@ -478,12 +487,19 @@ pub async fn judge(
     }
     let day_list: Vec<NaiveDate> = days.into_iter().collect();
     report.days = day_list.len();
+    let daily_started = std::time::Instant::now();
     tx.execute(DAILY_DELETE_SQL, &[&labels, &day_list])
         .await
         .map_err(sql_error("delete objective_daily"))?;
     tx.execute(DAILY_SQL, &[&labels, &targets, &day_list, run_id])
         .await
         .map_err(sql_error("compute objective_daily"))?;
+    tracing::debug!(
+        kind = "daily",
+        days = day_list.len(),
+        seconds = daily_started.elapsed().as_secs_f64(),
+        "Judged objectives."
+    );
     tx.execute(WATERMARK_SET_SQL, &[&time_zone, run_id])
         .await
         .map_err(sql_error(
