@@ -210,6 +210,7 @@ async fn every_table_and_column_is_documented_in_the_schema() {
             "import_error_history",
             "objective_daily",
             "objective_run",
+            "objective_scope",
             "pipewatch_run_log",
             "pipewatch_schema_migrations",
             "pool_history",

@@ -470,7 +470,7 @@ async fn a_bulk_first_load_builds_every_index_back_and_leaves_odd_values_to_post
     w.exec("COMMENT ON INDEX WH.dashboard_state_idx IS 'failed runs by DAG, for the board'")
         .await;
     let before = index_set(&w, "dag_run_history").await;
-    assert_eq!(before.len(), 6, "{before:?}");
+    assert_eq!(before.len(), 8, "{before:?}");
     w.exec(
         "INSERT INTO AF.dag_run (dag_id, run_id, execution_date, state, run_type, external_trigger,
                                  start_date, end_date, updated_at)
