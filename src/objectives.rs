@@ -404,7 +404,7 @@ pub async fn judge(
             .map_err(sql_error("find what the within objectives judge again"))?;
         let batch = within.since(&rows);
         if !batch.is_empty() {
-            for row in tx
+            let written = tx
                 .query(
                     WITHIN_SQL,
                     &[
@@ -420,12 +420,8 @@ pub async fn judge(
                     ],
                 )
                 .await
-                .map_err(sql_error("judge the within objectives"))?
-            {
-                days.insert(row.get(0));
-                report.judgements += row.get::<_, i64>(1) as u64;
-            }
-            days.extend(stale(tx, &batch, "within").await?);
+                .map_err(sql_error("judge the within objectives"))?;
+            report.judgements += settle(tx, &batch, "within", &written, &mut days).await?;
         }
         tracing::debug!(
             kind = "within",
@@ -454,7 +450,7 @@ pub async fn judge(
             ))?;
         let batch = runtime.since(&rows);
         if !batch.is_empty() {
-            for row in tx
+            let written = tx
                 .query(
                     RUNTIME_SQL,
                     &[
@@ -471,12 +467,8 @@ pub async fn judge(
                     ],
                 )
                 .await
-                .map_err(sql_error("judge the runtime_within objectives"))?
-            {
-                days.insert(row.get(0));
-                report.judgements += row.get::<_, i64>(1) as u64;
-            }
-            days.extend(stale(tx, &batch, "runtime").await?);
+                .map_err(sql_error("judge the runtime_within objectives"))?;
+            report.judgements += settle(tx, &batch, "runtime", &written, &mut days).await?;
         }
         tracing::debug!(
             kind = "runtime",
@@ -509,14 +501,22 @@ pub async fn judge(
     Ok(report)
 }
 
-/// Deletes the judgements of `kind` that were to be judged again and were not; returns the
-/// days they were due on.
-async fn stale(
+/// Takes in what a kind's judging statement wrote (rows of day and judgements) and deletes
+/// that kind's judgements that were to be judged again and were not; adds the days of both to
+/// `days` (their `objective_daily` is computed again) and returns the judgements written.
+async fn settle(
     tx: &Transaction<'_>,
     batch: &Batch<'_>,
     kind: &str,
-) -> Result<Vec<NaiveDate>, ObjectiveError> {
-    Ok(tx
+    written: &[tokio_postgres::Row],
+    days: &mut BTreeSet<NaiveDate>,
+) -> Result<u64, ObjectiveError> {
+    let mut judgements = 0;
+    for row in written {
+        days.insert(row.get(0));
+        judgements += row.get::<_, i64>(1) as u64;
+    }
+    let deleted = tx
         .query(
             STALE_SQL,
             &[
@@ -530,10 +530,9 @@ async fn stale(
         .await
         .map_err(sql_error(format!(
             "delete the {kind} judgements no longer made"
-        )))?
-        .iter()
-        .map(|r| r.get(0))
-        .collect())
+        )))?;
+    days.extend(deleted.iter().map(|r| r.get::<_, NaiveDate>(0)));
+    Ok(judgements)
 }
 
 /// Consecutive days joined into ranges of instants.

@@ -40,17 +40,8 @@ WITH dag AS (
     SELECT d.objective, d.airflow_instance, d.dag_id, d.task_id, d.k, d.n, h.run_id,
            h.start_date, NULL, NULL, h.seconds, false
     FROM dag AS d
-    CROSS JOIN LATERAL (
-        SELECT p.start_date, p.run_id::text AS run_id,
-               extract(epoch FROM pu.landed_at - pu.started_at) AS seconds
-        FROM dag_run_history AS p
-        CROSS JOIN LATERAL objective_unit(p.airflow_instance, p.dag_id::text, p.run_id::text,
-                                          p.state::text, p.start_date, p.end_date,
-                                          d.task_id) AS pu
-        WHERE p.airflow_instance = d.airflow_instance AND p.dag_id = d.dag_id
-          AND p.start_date < d.since AND pu.ok
-        ORDER BY p.start_date DESC
-        LIMIT d.n) AS h
+    CROSS JOIN LATERAL objective_recent_runs(d.airflow_instance, d.dag_id, d.task_id, d.since,
+                                             d.n) AS h
 ), framed AS (
     -- Each one's predecessors by a window (a lookup per run cost twice as much).
     SELECT s.*,
@@ -68,8 +59,9 @@ WITH dag AS (
     UNION ALL
     -- A run still running: the last N before it.
     SELECT u.objective, u.airflow_instance, u.dag_id, u.task_id, u.k, u.run_id, u.started_at,
-           u.landed_at, objective_recent_seconds(u.airflow_instance, u.dag_id, u.task_id,
-                                                 u.start_date, '-infinity', u.n)
+           u.landed_at, (SELECT array_agg(h.seconds)
+                         FROM objective_recent_runs(u.airflow_instance, u.dag_id, u.task_id,
+                                                    u.start_date, u.n) AS h)
     FROM unit AS u
     WHERE NOT u.ok
 ), bounded AS (

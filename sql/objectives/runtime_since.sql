@@ -9,11 +9,6 @@
 WITH pair AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::boolean[])
         AS p (objective, airflow_instance, dag_id, anew)
-), changed AS (
-    SELECT r.airflow_instance, r.dag_id::text AS dag_id, min(r.start_date) AS since
-    FROM dag_run_history AS r
-    WHERE r.loaded_at >= $5::timestamptz
-    GROUP BY r.airflow_instance, r.dag_id
 ), undecided AS (
     SELECT o.objective, o.airflow_instance, o.dag_id, min(r.start_date) AS since
     FROM objective_run AS o
@@ -24,10 +19,11 @@ WITH pair AS (
     GROUP BY o.objective, o.airflow_instance, o.dag_id
 )
 SELECT p.objective, p.airflow_instance, p.dag_id,
-       CASE WHEN p.anew THEN $6::timestamptz ELSE least(c.since, u.since) END AS since
+       CASE WHEN p.anew THEN $6::timestamptz ELSE least(c.first_start, u.since) END AS since
 FROM pair AS p
-LEFT JOIN changed AS c ON c.airflow_instance = p.airflow_instance AND c.dag_id = p.dag_id
+LEFT JOIN objective_changed_dags($5::timestamptz) AS c
+  ON c.airflow_instance = p.airflow_instance AND c.dag_id = p.dag_id
 LEFT JOIN undecided AS u
   ON u.objective = p.objective AND u.airflow_instance = p.airflow_instance
  AND u.dag_id = p.dag_id
-WHERE p.anew OR c.since IS NOT NULL OR u.since IS NOT NULL
+WHERE p.anew OR c.first_start IS NOT NULL OR u.since IS NOT NULL

@@ -12,16 +12,6 @@ WITH pair AS (
            make_interval(secs => p.seconds) AS delay
     FROM unnest($1::text[], $2::text[], $3::text[], $4::double precision[], $5::text[],
                 $6::boolean[]) AS p (objective, airflow_instance, dag_id, seconds, reference, anew)
-), changed AS (
-    -- The runs within.sql judges by each reference.
-    SELECT r.airflow_instance, r.dag_id::text AS dag_id,
-           min(r.data_interval_end) FILTER (WHERE r.run_type = 'scheduled') AS interval_end,
-           min(coalesce(r.run_after, r.data_interval_end))
-               FILTER (WHERE r.run_type = 'scheduled') AS run_after,
-           min(r.queued_at) FILTER (WHERE r.run_type <> 'backfill') AS queued
-    FROM dag_run_history AS r
-    WHERE r.loaded_at >= $7::timestamptz
-    GROUP BY r.airflow_instance, r.dag_id
 ), undecided AS (
     SELECT o.objective, o.airflow_instance, o.dag_id, min(o.due_at) AS since
     FROM objective_run AS o
@@ -43,12 +33,13 @@ WITH pair AS (
 )
 SELECT p.objective, p.airflow_instance, p.dag_id,
        CASE WHEN p.anew THEN $8::timestamptz
-            ELSE least(CASE p.reference WHEN 'data_interval_end' THEN c.interval_end
-                                        WHEN 'run_after' THEN c.run_after
-                                        ELSE c.queued END + p.delay,
+            ELSE least(CASE p.reference WHEN 'data_interval_end' THEN c.first_interval_end
+                                        WHEN 'run_after' THEN c.first_run_after
+                                        ELSE c.first_queued END + p.delay,
                        u.since, m.since) END AS since
 FROM pair AS p
-LEFT JOIN changed AS c ON c.airflow_instance = p.airflow_instance AND c.dag_id = p.dag_id
+LEFT JOIN objective_changed_dags($7::timestamptz) AS c
+  ON c.airflow_instance = p.airflow_instance AND c.dag_id = p.dag_id
 LEFT JOIN undecided AS u
   ON u.objective = p.objective AND u.airflow_instance = p.airflow_instance
  AND u.dag_id = p.dag_id
@@ -56,7 +47,7 @@ LEFT JOIN missing AS m
   ON m.objective = p.objective AND m.airflow_instance = p.airflow_instance
  AND m.dag_id = p.dag_id
 WHERE p.anew
-   OR CASE p.reference WHEN 'data_interval_end' THEN c.interval_end
-                       WHEN 'run_after' THEN c.run_after
-                       ELSE c.queued END IS NOT NULL
+   OR CASE p.reference WHEN 'data_interval_end' THEN c.first_interval_end
+                       WHEN 'run_after' THEN c.first_run_after
+                       ELSE c.first_queued END IS NOT NULL
    OR u.since IS NOT NULL OR m.since IS NOT NULL

@@ -43,48 +43,54 @@ ALTER TABLE transform_state ADD COLUMN objectives_judged_at timestamptz;
 COMMENT ON COLUMN transform_state.objectives_judged_at IS
     'When objectives were last judged (the transform''s clock): the next transform judges again the runs loaded since.';
 
--- The runtimes in seconds of the last p_runs successful runs of a DAG (or, with p_task_id, of
--- that task of them) that started before p_before and no earlier than p_after, newest first.
--- Internal to the transform.
-CREATE FUNCTION objective_recent_seconds(p_instance text, p_dag_id text, p_task_id text,
-                                         p_before timestamptz, p_after timestamptz,
-                                         p_runs integer)
-RETURNS double precision[]
+-- The last p_runs successful runs of a DAG (or, with p_task_id, of that task of them) that
+-- started before p_before, newest first, with their runtimes in seconds: the history a runtime
+-- objective bounds a run by, and a run's typical runtime. Internal to the transform; a single
+-- SELECT without a SET clause, so that PostgreSQL inlines it into the judging statements.
+CREATE FUNCTION objective_recent_runs(p_instance text, p_dag_id text, p_task_id text,
+                                      p_before timestamptz, p_runs integer)
+RETURNS TABLE (start_date timestamptz, run_id text, seconds double precision)
 LANGUAGE sql STABLE AS $$
-    SELECT CASE WHEN p_task_id IS NULL THEN (
-        SELECT array_agg(x.seconds ORDER BY x.started DESC)
-        FROM (SELECT extract(epoch FROM p.end_date - p.start_date)::double precision AS seconds,
-                     p.start_date AS started
-              FROM dag_run_history AS p
-              WHERE p.airflow_instance = p_instance AND p.dag_id = p_dag_id
-                AND p.start_date < p_before AND p.start_date >= p_after AND p.state = 'success'
-              ORDER BY p.start_date DESC
-              LIMIT p_runs) AS x)
-    ELSE (
-        SELECT array_agg(x.seconds ORDER BY x.started DESC)
-        FROM (SELECT extract(epoch FROM pu.landed_at - pu.started_at)::double precision AS seconds,
-                     p.start_date AS started
-              FROM dag_run_history AS p
-              CROSS JOIN LATERAL objective_unit(p.airflow_instance, p.dag_id::text,
-                                                p.run_id::text, p.state::text, p.start_date,
-                                                p.end_date, p_task_id) AS pu
-              WHERE p.airflow_instance = p_instance AND p.dag_id = p_dag_id
-                AND p.start_date < p_before AND p.start_date >= p_after AND pu.ok
-              ORDER BY p.start_date DESC
-              LIMIT p_runs) AS x)
-    END
+    SELECT p.start_date, p.run_id::text,
+           extract(epoch FROM pu.landed_at - pu.started_at)::double precision
+    FROM dag_run_history AS p
+    CROSS JOIN LATERAL objective_unit(p.airflow_instance, p.dag_id::text, p.run_id::text,
+                                      p.state::text, p.start_date, p.end_date, p_task_id) AS pu
+    WHERE p.airflow_instance = p_instance AND p.dag_id = p_dag_id
+      AND p.start_date < p_before AND pu.ok
+    ORDER BY p.start_date DESC
+    LIMIT p_runs
 $$;
-COMMENT ON FUNCTION objective_recent_seconds(text, text, text, timestamptz, timestamptz, integer) IS
-    'The runtimes (seconds, newest first) of the last N successful runs (or tasks) of a DAG that started in [p_after, p_before): the history a runtime objective bounds a run by.';
+COMMENT ON FUNCTION objective_recent_runs(text, text, text, timestamptz, integer) IS
+    'The last N successful runs (or tasks) of a DAG that started before a time, newest first, with their runtimes: the history a runtime objective bounds a run by.';
 
 CREATE OR REPLACE FUNCTION objective_typical_seconds(p_instance text, p_dag_id text,
                                                      p_task_id text, p_before timestamptz)
 RETURNS double precision
 LANGUAGE sql STABLE AS $$
-    SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x)
-    FROM unnest(objective_recent_seconds(p_instance, p_dag_id, p_task_id, p_before,
-                                         '-infinity', 20)) AS x
+    SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY r.seconds)
+    FROM objective_recent_runs(p_instance, p_dag_id, p_task_id, p_before, 20) AS r
 $$;
+
+-- Per DAG, the runs loaded (inserted or changed) since p_since: the earliest start, and the
+-- earliest reference time of each kind a within objective measures from (data interval end and
+-- run_after of scheduled runs, queued time of every run but backfills). What an incremental
+-- judging starts from. Internal to the transform; inlined like objective_recent_runs.
+CREATE FUNCTION objective_changed_dags(p_since timestamptz)
+RETURNS TABLE (airflow_instance text, dag_id text, first_start timestamptz,
+               first_interval_end timestamptz, first_run_after timestamptz,
+               first_queued timestamptz)
+LANGUAGE sql STABLE AS $$
+    SELECT r.airflow_instance, r.dag_id::text, min(r.start_date),
+           min(r.data_interval_end) FILTER (WHERE r.run_type = 'scheduled'),
+           min(coalesce(r.run_after, r.data_interval_end)) FILTER (WHERE r.run_type = 'scheduled'),
+           min(r.queued_at) FILTER (WHERE r.run_type <> 'backfill')
+    FROM dag_run_history AS r
+    WHERE r.loaded_at >= p_since
+    GROUP BY r.airflow_instance, r.dag_id
+$$;
+COMMENT ON FUNCTION objective_changed_dags(timestamptz) IS
+    'The DAGs with runs loaded since a time, with the earliest start and reference times of those runs: where an incremental judging of objectives starts.';
 
 -- The judged_key of a within objective's judgement of a run that never came: 'missing ' and the
 -- slot's due time in UTC. Internal to the transform.
