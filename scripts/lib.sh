@@ -191,6 +191,63 @@ pw_start_s3() {
   pw_wait_port "$port" 30 || { cat "$data.log" >&2; pw_die "s3s-fs did not start on port $port"; }
 }
 
+# Starts the Prometheus stack of the metrics tests, from Debian's packages (installed if
+# missing), on free loopback ports under $1, as plain processes (no root service): a Pushgateway,
+# a node_exporter with only its textfile collector (reading $1/textfile), and a Prometheus
+# scraping both every second (the Pushgateway with honor_labels, as its documentation asks).
+# Sets PW_PUSHGATEWAY_PORT, PW_PROMETHEUS_PORT, PW_TEXTFILE_DIR and PW_PROMETHEUS_PIDS.
+pw_start_prometheus_stack() {
+  local dir=$1 node_port
+  command -v prometheus >/dev/null 2>&1 && command -v prometheus-node-exporter >/dev/null 2>&1 \
+    && command -v prometheus-pushgateway >/dev/null 2>&1 \
+    || pw_apt_install prometheus prometheus-node-exporter prometheus-pushgateway
+  mkdir -p "$dir/textfile" "$dir/tsdb"
+  PW_TEXTFILE_DIR="$dir/textfile"
+  PW_PUSHGATEWAY_PORT=$(pw_free_port)
+  prometheus-pushgateway --web.listen-address="127.0.0.1:$PW_PUSHGATEWAY_PORT" \
+    >"$dir/pushgateway.log" 2>&1 &
+  PW_PROMETHEUS_PIDS="$!"
+  node_port=$(pw_free_port)
+  prometheus-node-exporter --web.listen-address="127.0.0.1:$node_port" --collector.disable-defaults \
+    --collector.textfile --collector.textfile.directory="$PW_TEXTFILE_DIR" \
+    >"$dir/node-exporter.log" 2>&1 &
+  PW_PROMETHEUS_PIDS="$PW_PROMETHEUS_PIDS $!"
+  PW_PROMETHEUS_PORT=$(pw_free_port)
+  cat >"$dir/prometheus.yml" <<YAML
+global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+scrape_configs:
+  - job_name: node
+    static_configs: [{targets: ['127.0.0.1:$node_port']}]
+  - job_name: pushgateway
+    honor_labels: true
+    static_configs: [{targets: ['127.0.0.1:$PW_PUSHGATEWAY_PORT']}]
+YAML
+  prometheus --config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/tsdb" \
+    --web.listen-address="127.0.0.1:$PW_PROMETHEUS_PORT" >"$dir/prometheus.log" 2>&1 &
+  PW_PROMETHEUS_PIDS="$PW_PROMETHEUS_PIDS $!"
+  local port
+  for port in "$PW_PUSHGATEWAY_PORT" "$node_port" "$PW_PROMETHEUS_PORT"; do
+    pw_wait_port "$port" 60 || { tail -n 20 "$dir"/*.log >&2; pw_die "the Prometheus stack did not start (port $port)"; }
+  done
+}
+
+# Installs maturin (the wheel builder) and ziglang (the linker for an older glibc) from PyPI into
+# a cached venv once, and prints the venv's path.
+pw_wheel_tools() {
+  local venv="$PW_CACHE_DIR/wheel-tools" python=${PYTHON:-python3}
+  if [ ! -f "$venv/.pipewatch-complete" ]; then
+    pw_log "installing maturin and ziglang into $venv (once)"
+    rm -rf "$venv"
+    "$python" -m venv "$venv" >&2
+    "$venv/bin/pip" install -q "maturin>=1.7,<2" "ziglang>=0.13,<0.14" >&2 \
+      || pw_die "could not install maturin and ziglang from PyPI"
+    touch "$venv/.pipewatch-complete"
+  fi
+  printf '%s\n' "$venv"
+}
+
 # The user scripts/test creates in each test Airflow.
 PW_AIRFLOW_USER="pipewatch"
 PW_AIRFLOW_PASSWORD="pipewatch test secret"

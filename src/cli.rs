@@ -303,12 +303,71 @@ pub enum Command {
     Migrate,
     /// Validate the configuration and try every connection.
     CheckConfig,
+    /// Print the metrics for Prometheus (text format) on standard output: what [prometheus]
+    /// publishes after every command that changes them.
+    Metrics,
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(
+        after_help = "Examples:\n  pipewatch completions bash > /etc/bash_completion.d/pipewatch\n  pipewatch completions zsh > \"${fpath[1]}/_pipewatch\"\n  pipewatch completions fish > ~/.config/fish/completions/pipewatch.fish"
+    )]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): pipewatch man > /usr/local/share/man/man1/pipewatch.1
+    Man {
+        /// Write every page (pipewatch.1 and one per command, pipewatch-run.1, ...) into this
+        /// folder instead.
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+    },
 }
 
-impl From<Command> for pipewatch::Command {
-    fn from(command: Command) -> Self {
+/// What the binary does with a parsed command line.
+pub enum Action {
+    /// Run a command of the library.
+    Run(pipewatch::Command),
+    /// Print a completion script.
+    Completions(clap_complete::Shell),
+    /// Print the manual page, or write every page into a folder.
+    Man(Option<PathBuf>),
+}
+
+impl Command {
+    /// The library command, or what the binary prints itself (completions, the manual page).
+    pub fn action(self) -> Action {
+        match self {
+            Command::Completions { shell } => Action::Completions(shell),
+            Command::Man { out_dir } => Action::Man(out_dir),
+            other => Action::Run(other.into_library()),
+        }
+    }
+}
+
+/// Writes `shell`'s completion script for the whole command line to `out`.
+pub fn completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
+    use clap::CommandFactory;
+    clap_complete::generate(shell, &mut Cli::command(), "pipewatch", out);
+}
+
+/// Writes the manual page (roff) of the whole command line to standard output, or every page
+/// (the top one and one per command) into `out_dir`.
+pub fn man(out_dir: Option<&std::path::Path>) -> std::io::Result<()> {
+    use clap::CommandFactory;
+    match out_dir {
+        None => clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()),
+        Some(dir) => {
+            std::fs::create_dir_all(dir)?;
+            clap_mangen::generate_to(Cli::command(), dir)
+        }
+    }
+}
+
+impl Command {
+    fn into_library(self) -> pipewatch::Command {
         use pipewatch::Command as C;
-        match command {
+        match self {
             Command::Run(a) => C::Run(a.into()),
             Command::Extract(a) => C::Extract(a.into()),
             Command::Load(a) => C::Load(commands::load::Args {
@@ -364,6 +423,10 @@ impl From<Command> for pipewatch::Command {
             Command::Retention => C::Retention,
             Command::Migrate => C::Migrate,
             Command::CheckConfig => C::CheckConfig,
+            Command::Metrics => C::Metrics,
+            Command::Completions { .. } | Command::Man { .. } => {
+                unreachable!("Command::action prints these in the binary")
+            }
         }
     }
 }
@@ -463,11 +526,10 @@ mod tests {
                     .wrapping_add(1442695040888963407);
                 line.push(words[(state >> 33) as usize % words.len()].to_string());
             }
-            if let Ok(cli) = Cli::try_parse_from(&line) {
-                let command = pipewatch::Command::from(cli.command);
-                if let pipewatch::Command::Validate(args) = &command {
-                    let _ = args.tests();
-                }
+            if let Ok(cli) = Cli::try_parse_from(&line)
+                && let Action::Run(pipewatch::Command::Validate(args)) = cli.command.action()
+            {
+                let _ = args.tests();
             }
         }
     }

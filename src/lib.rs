@@ -21,6 +21,7 @@ pub mod format;
 pub mod http;
 pub mod load;
 pub mod logging;
+pub mod metrics;
 pub mod migrate;
 pub mod notify;
 pub mod objectives;
@@ -106,6 +107,10 @@ pub fn exit_code_for(error: &anyhow::Error) -> u8 {
             error.downcast_ref::<commands::status::StatusError>(),
             Some(commands::status::StatusError::Migrate(m)) if m.is_usage()
         )
+        || matches!(
+            error.downcast_ref::<metrics::MetricsError>(),
+            Some(metrics::MetricsError::Warehouse(m)) if m.is_usage()
+        )
     {
         exit::USAGE
     } else if matches!(
@@ -147,6 +152,8 @@ pub enum Command {
     Migrate,
     /// Validate the configuration and try every connection.
     CheckConfig,
+    /// Print the metrics for Prometheus.
+    Metrics,
 }
 
 impl Command {
@@ -166,7 +173,17 @@ impl Command {
             Command::Retention => "retention",
             Command::Migrate => "migrate",
             Command::CheckConfig => "check-config",
+            Command::Metrics => "metrics",
         }
+    }
+
+    /// Whether the command changes what the metrics report, so that it publishes them when it
+    /// ends (`[prometheus]`): every command that writes the warehouse or its run log.
+    pub fn publishes_metrics(&self) -> bool {
+        !matches!(
+            self,
+            Command::Status(_) | Command::Report(_) | Command::CheckConfig | Command::Metrics
+        )
     }
 }
 
@@ -180,31 +197,45 @@ pub async fn run(
     quiet: bool,
 ) -> anyhow::Result<Outcome> {
     let show = |report: &dyn Report| print(report, quiet);
-    let settings = || -> Result<config::Settings, config::ConfigError> {
+    // The validation tests are checked before the configuration is even read.
+    let tests = match command {
+        Command::Validate(args) => Some(args.tests()?),
+        _ => None,
+    };
+    let settings = {
         let path = config::locate(config)?;
         let settings = config::load(&path)?;
         tracing::debug!(path = %path.display(), "Read configuration.");
-        Ok(settings)
+        settings
     };
-    match command {
-        Command::Run(args) => show(&commands::run::run(&settings()?, ctx, args).await?),
-        Command::Extract(args) => show(&commands::extract::run(&settings()?, ctx, args).await?),
-        Command::Load(args) => show(&commands::load::run(&settings()?, ctx, args).await?),
-        Command::Transform(args) => show(&commands::transform::run(&settings()?, ctx, args).await?),
-        Command::Backfill(args) => show(&commands::backfill::run(&settings()?, ctx, args).await?),
-        Command::Reconcile(args) => show(&commands::reconcile::run(&settings()?, ctx, args).await?),
-        Command::Validate(args) => {
-            // The tests are checked before the configuration is even read.
-            let tests = args.tests()?;
-            show(&commands::validate::run(&settings()?, ctx, &tests).await?)
+    let s = &settings;
+    // A block, so that a failed command still publishes its metrics below.
+    let result = async {
+        match command {
+            Command::Run(args) => show(&commands::run::run(s, ctx, args).await?),
+            Command::Extract(args) => show(&commands::extract::run(s, ctx, args).await?),
+            Command::Load(args) => show(&commands::load::run(s, ctx, args).await?),
+            Command::Transform(args) => show(&commands::transform::run(s, ctx, args).await?),
+            Command::Backfill(args) => show(&commands::backfill::run(s, ctx, args).await?),
+            Command::Reconcile(args) => show(&commands::reconcile::run(s, ctx, args).await?),
+            Command::Validate(_) => {
+                let tests = tests.expect("read above");
+                show(&commands::validate::run(s, ctx, &tests).await?)
+            }
+            Command::Status(args) => show(&commands::status::run(s, ctx, args).await?),
+            Command::Report(args) => show(&commands::report::run(s, ctx, args).await?),
+            Command::Alerts(args) => show(&commands::alerts::run(s, ctx, args).await?),
+            Command::Retention => show(&commands::retention::run(s, ctx).await?),
+            Command::Migrate => show(&commands::migrate::run(s, ctx).await?),
+            Command::CheckConfig => show(&commands::check_config::run(s, ctx).await),
+            Command::Metrics => show(&commands::metrics::run(s, ctx).await?),
         }
-        Command::Status(args) => show(&commands::status::run(&settings()?, ctx, args).await?),
-        Command::Report(args) => show(&commands::report::run(&settings()?, ctx, args).await?),
-        Command::Alerts(args) => show(&commands::alerts::run(&settings()?, ctx, args).await?),
-        Command::Retention => show(&commands::retention::run(&settings()?, ctx).await?),
-        Command::Migrate => show(&commands::migrate::run(&settings()?, ctx).await?),
-        Command::CheckConfig => show(&commands::check_config::run(&settings()?, ctx).await),
     }
+    .await;
+    if command.publishes_metrics() {
+        metrics::publish(s, ctx, matches!(result, Ok(Outcome::Success))).await;
+    }
+    result
 }
 
 /// Writes `report` on standard output (unless `quiet` and it succeeded) and returns its outcome.

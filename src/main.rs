@@ -15,6 +15,24 @@ use pipewatch::logging::{self, LogFormat};
 fn main() -> ExitCode {
     // Usage errors exit with clap's code 2, which is also pipewatch::exit::USAGE.
     let cli = cli::Cli::parse();
+    let command = match cli.command.action() {
+        cli::Action::Run(command) => command,
+        cli::Action::Completions(shell) => {
+            cli::completions(shell, &mut std::io::stdout());
+            return ExitCode::SUCCESS;
+        }
+        cli::Action::Man(out_dir) => {
+            return match cli::man(out_dir.as_deref()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    let place =
+                        out_dir.map_or("standard output".into(), |d| d.display().to_string());
+                    error_line(&format!("cannot write the manual pages to {place}: {e}"));
+                    ExitCode::from(pipewatch::exit::ERROR)
+                }
+            };
+        }
+    };
     let log_format = LogFormat::from(cli.log_format);
     // Quiet keeps standard error for what needs a person; a log file still gets the info lines.
     let log_level = cli
@@ -28,7 +46,6 @@ fn main() -> ExitCode {
         error_line(&e.to_string());
         return ExitCode::from(pipewatch::exit::USAGE);
     }
-    let command = pipewatch::Command::from(cli.command);
     let ctx = RunContext::new(command.name());
     // The root span is at ERROR level so that it is enabled at every --log-level: every event,
     // whatever its level, carries the run id (in JSON under "spans", in text as the prefix).

@@ -5,8 +5,11 @@ pipewatch: extract Airflow's DAG runs, load them into the warehouse, compute the
 then, side by side: delete what is past retention, check that no finished run was lost
 (reconcile), and run the validation suite on what was loaded.
 
-pipewatch must be installed on every Airflow worker (or in the worker image) at PIPEWATCH_BIN,
-with its configuration at /etc/pipewatch/pipeline.conf (or set PIPEWATCH_CONFIG in ENV below).
+pipewatch must be installed on every Airflow worker: `pip install pipewatch-<version>-*.whl`
+into the workers' Python environment (the README's Install section) puts it beside that
+environment's python, where this file finds it; otherwise it is called at
+/usr/local/bin/pipewatch (a binary copied into the worker image). Its configuration is read from
+/etc/pipewatch/pipeline.conf (or set PIPEWATCH_CONFIG in ENV below).
 The three paths below can also be set by environment variables of the DAG processor
 (PIPEWATCH_BIN, PIPEWATCH_CONFIG, PIPEWATCH_VALIDATION_SUITE), read when the file is parsed.
 
@@ -27,6 +30,8 @@ Imports work on Airflow 2.x (2.4 and newer) and Airflow 3.x.
 """
 
 import os
+import sys
+import sysconfig
 from datetime import datetime, timedelta, timezone
 
 try:  # Airflow 3: the task SDK and the standard provider.
@@ -39,8 +44,23 @@ try:
 except ImportError:  # Airflow 2 without the standard provider
     from airflow.operators.bash import BashOperator
 
-# Workers run tasks without your shell's PATH: call the binary by its full path.
-PIPEWATCH_BIN = os.environ.get("PIPEWATCH_BIN", "/usr/local/bin/pipewatch")
+
+def _installed_pipewatch():
+    """The pipewatch the wheel put into this Python environment, else /usr/local/bin/pipewatch.
+
+    Workers run tasks without your shell's PATH, so the binary is called by its full path: the
+    one beside the worker's python (sys.executable; pip puts a wheel's commands there in a venv),
+    or in this environment's scripts folder, else the system-wide install. This file is parsed
+    again on the worker that runs a task, so the path is the worker's own.
+    """
+    for folder in (os.path.dirname(sys.executable), sysconfig.get_path("scripts")):
+        candidate = os.path.join(folder or "", "pipewatch")
+        if folder and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return "/usr/local/bin/pipewatch"
+
+
+PIPEWATCH_BIN = os.environ.get("PIPEWATCH_BIN") or _installed_pipewatch()
 PIPEWATCH = f"{PIPEWATCH_BIN} --log-format json"
 ENV = {"PIPEWATCH_CONFIG": os.environ.get("PIPEWATCH_CONFIG", "/etc/pipewatch/pipeline.conf")}
 # The validation suite (see examples/validation/suite.ini); its scripts sit beside it.

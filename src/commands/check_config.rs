@@ -3,7 +3,8 @@
 //! The configuration is validated first (a problem there is a usage error, reported by the
 //! caller before this runs). Then each configured connection is tried on its own: the
 //! warehouse (and whether its schema is migrated), every Airflow metadata database (and which
-//! `dag_run` layout it has, and whether it keeps earlier task tries), and the stage. Each is reported as `ok` or with the exact failure;
+//! `dag_run` layout it has, and whether it keeps earlier task tries), the stage, and the
+//! `[prometheus]` destinations. Each is reported as `ok` or with the exact failure;
 //! nothing is written anywhere except a probe file in a local stage folder, removed at once.
 //! check-config does not migrate: it reports pending migrations instead.
 
@@ -136,6 +137,21 @@ pub async fn run(settings: &Settings, ctx: &RunContext) -> CheckReport {
         name: "staging".into(),
         result: check_stage(settings).await,
     });
+    let prometheus = &settings.prometheus;
+    if let Some(directory) = &prometheus.textfile_directory {
+        checks.push(Check {
+            name: "prometheus file".into(),
+            result: crate::metrics::check_textfile(directory).map_err(CheckFailure::from),
+        });
+    }
+    if let Some(url) = &prometheus.pushgateway_url {
+        checks.push(Check {
+            name: "pushgateway".into(),
+            result: crate::metrics::check_pushgateway(url, prometheus.pushgateway_timeout_seconds)
+                .await
+                .map_err(CheckFailure::from),
+        });
+    }
     checks.push(Check {
         name: "alerts".into(),
         result: Ok(alerts_note(settings)),

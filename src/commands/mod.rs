@@ -13,6 +13,7 @@ pub mod backfill;
 pub mod check_config;
 pub mod extract;
 pub mod load;
+pub mod metrics;
 pub mod migrate;
 pub mod reconcile;
 pub mod report;

@@ -220,14 +220,19 @@ async fn read(settings: &Settings, ctx: &RunContext, limit: i64) -> Result<Statu
 }
 
 async fn instances(client: &Client) -> Result<Vec<InstanceStatus>, StatusError> {
+    read_instances(client).await.map_err(|e| StatusError::Sql {
+        step: "read the instances",
+        source: e.into(),
+    })
+}
+
+/// Every Airflow instance the warehouse knows, with its watermark and extracts (also read by
+/// the Prometheus metrics).
+pub(crate) async fn read_instances(
+    client: &Client,
+) -> Result<Vec<InstanceStatus>, tokio_postgres::Error> {
     let now = Utc::now();
-    let rows = client
-        .query(INSTANCES_SQL, &[])
-        .await
-        .map_err(|e| StatusError::Sql {
-            step: "read the instances",
-            source: e.into(),
-        })?;
+    let rows = client.query(INSTANCES_SQL, &[]).await?;
     Ok(rows
         .iter()
         .map(|r| {

@@ -23,7 +23,7 @@
 //! and validation: [`connections`] (`[warehouse]`, `[airflowdb_config*]`, `[airflow_api*]`,
 //! `[retry]`), [`staging`] (`[staging]`, `[extract]`), [`reporting`] (`[reporting]`,
 //! `[airflow_ui]`), [`validate`] (`[validate]`), [`alerts`] (`[alerts]`, `[alerts_*]`),
-//! [`routes`] (`[route_*]`), [`objectives`] (`[objective_*]`), [`retention`] (`[retention]`); [`parse`] puts them together into [`Settings`]
+//! [`routes`] (`[route_*]`), [`objectives`] (`[objective_*]`), [`retention`] (`[retention]`), [`prometheus`] (`[prometheus]`); [`parse`] puts them together into [`Settings`]
 //! ([`settings`]); [`types`] holds the secret and identifier types; [`error`] what can be
 //! wrong. A new section is a row in the table, its keys read in its group's module, and one
 //! arm in `parse`.
@@ -36,6 +36,7 @@ mod ini;
 mod matcher;
 mod objectives;
 mod parse;
+mod prometheus;
 mod reporting;
 mod retention;
 mod routes;
@@ -55,6 +56,7 @@ pub use env::{DEFAULT_CONFIG_PATHS, ENV_PREFIX, ENV_SEPARATOR, env_var_name};
 pub use error::ConfigError;
 pub use matcher::{Addressee, DagMatcher};
 pub use objectives::*;
+pub use prometheus::*;
 pub use reporting::*;
 pub use retention::*;
 pub use routes::*;

@@ -15,8 +15,8 @@ use super::ini::Parser;
 use super::matcher::DagMatcher;
 use super::reporting::DEFAULT_TIME_ZONE;
 use super::sections::{
-    AIRFLOW_API_SECTION, AIRFLOW_SECTION, AIRFLOW_UI, ALERTS, EXTRACT, OBJECTIVE, REPORTING,
-    RETENTION, RETRY, ROUTE, STAGING, VALIDATE, WAREHOUSE,
+    AIRFLOW_API_SECTION, AIRFLOW_SECTION, AIRFLOW_UI, ALERTS, EXTRACT, OBJECTIVE, PROMETHEUS,
+    REPORTING, RETENTION, RETRY, ROUTE, STAGING, VALIDATE, WAREHOUSE,
 };
 use super::settings::Settings;
 use super::staging::{DEFAULT_LOCAL_DIRECTORY, StagingSettings};
@@ -33,6 +33,7 @@ impl Parser<'_> {
         let mut time_zone = None;
         let mut validate = None;
         let mut retention = None;
+        let mut prometheus = None;
         let mut airflow = Vec::new();
         let mut airflow_api = Vec::new();
         let mut alerts: Option<AlertSettings> = None;
@@ -54,6 +55,7 @@ impl Parser<'_> {
                 REPORTING => time_zone = Some(self.reporting(section)?),
                 VALIDATE => validate = Some(self.validate(section)?),
                 RETENTION => retention = Some(self.retention(section)?),
+                PROMETHEUS => prometheus = Some(self.prometheus(section)?),
                 AIRFLOW_SECTION => airflow.push(self.airflow(section, retry)?),
                 AIRFLOW_API_SECTION => airflow_api.push(self.airflow_api(section, retry)?),
                 ALERTS if section.name == ALERTS => alerts = Some(self.alerts(section)?),
@@ -131,6 +133,7 @@ impl Parser<'_> {
             time_zone: time_zone.unwrap_or_else(|| DEFAULT_TIME_ZONE.to_string()),
             validate: validate.unwrap_or_default(),
             retention: retention.unwrap_or_default(),
+            prometheus: prometheus.unwrap_or_default(),
             alerts,
             objectives,
             airflow_ui,

@@ -22,6 +22,8 @@ pub const ROUTE: &str = "route";
 pub const OBJECTIVE: &str = "objective";
 /// `[airflow_ui]`: where people open Airflow, for links in alerts.
 pub const AIRFLOW_UI: &str = "airflow_ui";
+/// `[prometheus]`: where pipewatch publishes metrics for Prometheus (textfile, Pushgateway).
+pub const PROMETHEUS: &str = "prometheus";
 /// `[retry]`: the policy for transient failures.
 pub const RETRY: &str = "retry";
 /// The section naming the (first) Airflow metadata database, as in the book; more as
@@ -227,6 +229,17 @@ pub const SECTIONS: &[SectionSpec] = &[
         name: RETENTION,
         repeated: false,
         keys: &["staged_extract_days", "run_log_days"],
+    },
+    SectionSpec {
+        name: PROMETHEUS,
+        repeated: false,
+        keys: &[
+            "textfile_directory",
+            "pushgateway_url",
+            "pushgateway_url_file",
+            "pushgateway_timeout_seconds",
+            "max_dags",
+        ],
     },
     SectionSpec {
         name: RETRY,

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use super::alerts::AlertSettings;
 use super::connections::{AirflowApiSettings, AirflowSettings, PostgresSettings, SourceSettings};
 use super::objectives::Objective;
+use super::prometheus::PrometheusSettings;
 use super::retention::RetentionSettings;
 use super::staging::{ExtractSettings, StagingSettings};
 use super::types::Secret;
@@ -38,6 +39,8 @@ pub struct Settings {
     pub validate: ValidateSettings,
     /// Retention.
     pub retention: RetentionSettings,
+    /// Metrics for Prometheus (`[prometheus]`; default: published nowhere, 500 DAGs).
+    pub prometheus: PrometheusSettings,
     /// Alerts (`[alerts]`); None: no alert is evaluated.
     pub alerts: Option<AlertSettings>,
     /// The objectives (`[objective_<label>]`), in label order.

@@ -140,10 +140,14 @@ async fn the_cron_lines_print_nothing_on_success_and_one_line_on_failure() {
 /// One task of the example DAG: its id, its bash command and its environment.
 type DagTask = (String, String, Vec<(String, String)>);
 
-/// The example DAG's tasks in an order that follows its dependencies, as real Airflow parses
-/// the file.
+/// The example DAG's tasks in an order that follows its dependencies, as real Airflow 3
+/// parses the file.
 fn example_dag_tasks(env: &[(&str, &str)]) -> Vec<DagTask> {
-    let python = crate::common::env("PIPEWATCH_TEST_AIRFLOW_PYTHON");
+    example_dag_tasks_in(&crate::common::env("PIPEWATCH_TEST_AIRFLOW_PYTHON"), env)
+}
+
+/// The example DAG's tasks as the Airflow of `python` (a venv's interpreter) parses the file.
+fn example_dag_tasks_in(python: &str, env: &[(&str, &str)]) -> Vec<DagTask> {
     let home = TempDir::new();
     let script = r#"
 import importlib.util, json, sys
@@ -160,7 +164,7 @@ while len(order) < len(dag.tasks):
             break
 print(json.dumps(order))
 "#;
-    let output = Command::new(&python)
+    let output = Command::new(python)
         .arg("-c")
         .arg(script)
         .arg(repo().join("examples/airflow/pipeline_performance.py"))
@@ -193,6 +197,90 @@ print(json.dumps(order))
         .collect()
 }
 
+/// Runs one task's command as BashOperator does: `bash -c`, the worker's bare environment plus
+/// the task's, in `dir`.
+fn run_task(dir: &Path, command: &str, env: &[(String, String)]) -> Run {
+    let output = Command::new("bash")
+        .args(["-c", command])
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .unwrap();
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// scripts/test builds the wheel of the binary under test (`scripts/wheel --ci`) and installs it
+/// into the real Airflow 2 and 3 venvs; parsed by each venv's Airflow without PIPEWATCH_BIN, the
+/// example DAG calls the pipewatch beside that venv's python, and its tasks run against a real
+/// warehouse.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wheel_in_airflow_2_and_3_venvs_runs_the_example_dag() {
+    let suite = repo().join("examples/validation/suite.ini");
+    for venv in [
+        env("PIPEWATCH_TEST_AIRFLOW2_VENV"),
+        env("PIPEWATCH_TEST_AIRFLOW3_VENV"),
+    ] {
+        let installed = Path::new(&venv).join("bin/pipewatch");
+        let version = Command::new(&installed)
+            .arg("--version")
+            .output()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{}: {e} (scripts/test installs the wheel)",
+                    installed.display()
+                )
+            });
+        assert_eq!(
+            String::from_utf8_lossy(&version.stdout).trim(),
+            format!("pipewatch {}", env!("CARGO_PKG_VERSION"))
+        );
+        let same = std::fs::read(&installed).unwrap().len() > 1_000_000;
+        assert!(
+            same,
+            "{} is the binary, not a launcher",
+            installed.display()
+        );
+        let db = OwnDatabase::with_airflow2().await;
+        let client = db.client().await;
+        let yesterday = (Utc::now() - Duration::days(1)).to_rfc3339();
+        insert_run(
+            &client,
+            "public",
+            2,
+            &RunSpec::finished("orders", &yesterday, "success"),
+        )
+        .await;
+        let dir = TempDir::new();
+        let config = write_config(dir.path(), &db.sections());
+        let tasks = example_dag_tasks_in(
+            &format!("{venv}/bin/python"),
+            &[
+                ("PIPEWATCH_CONFIG", config.to_str().unwrap()),
+                ("PIPEWATCH_VALIDATION_SUITE", suite.to_str().unwrap()),
+            ],
+        );
+        assert!(tasks.len() >= 5, "{tasks:?}");
+        for (task_id, command, env) in &tasks {
+            assert!(
+                command.starts_with(&format!("{} ", installed.display())),
+                "task {task_id} calls the venv's pipewatch: {command}"
+            );
+            let run = run_task(dir.path(), command, env);
+            assert_eq!(run.code, 0, "{venv}: task {task_id} ({command}): {run:?}");
+        }
+        let loaded = db
+            .strings("SELECT dag_id || ' ' || state FROM pipewatch.dag_run_history")
+            .await;
+        assert_eq!(loaded, ["orders success"], "{venv}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_example_dag_judges_the_alert_rules_after_its_transform() {
     let db = OwnDatabase::with_airflow2().await;
@@ -223,20 +311,7 @@ async fn the_example_dag_judges_the_alert_rules_after_its_transform() {
         .position(|id| *id == "dag_and_validator_history_models")
         .expect("the transform task");
     for (task_id, command, env) in &tasks {
-        // As BashOperator runs it: bash -c, the worker's environment plus the task's.
-        let output = Command::new("bash")
-            .args(["-c", command])
-            .current_dir(dir.path())
-            .env_clear()
-            .env("PATH", "/usr/bin:/bin")
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .output()
-            .unwrap();
-        let run = Run {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        };
+        let run = run_task(dir.path(), command, env);
         assert_eq!(run.code, 0, "task {task_id} ({command}): {run:?}");
         if task_id == ids[transform] {
             assert!(run.stdout.contains("alerts: "), "{run:?}");

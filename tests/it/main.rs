@@ -18,6 +18,8 @@ mod foundation;
 mod hostile;
 mod live_scheduler;
 mod objectives;
+mod packaging;
+mod prometheus;
 mod report;
 mod routes;
 mod tasks;
