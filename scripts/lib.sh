@@ -233,17 +233,22 @@ YAML
   done
 }
 
-# Installs maturin (the wheel builder) and ziglang (the linker for an older glibc) from PyPI into
-# a cached venv once, and prints the venv's path.
+# Installs maturin (the wheel builder) from PyPI into a cached venv once, and with the argument
+# `zig` ziglang too (the linker for an older glibc, about 350 MB: only the release wheel needs
+# it); prints the venv's path.
 pw_wheel_tools() {
   local venv="$PW_CACHE_DIR/wheel-tools" python=${PYTHON:-python3}
   if [ ! -f "$venv/.pipewatch-complete" ]; then
-    pw_log "installing maturin and ziglang into $venv (once)"
+    pw_log "installing maturin into $venv (once)"
     rm -rf "$venv"
     "$python" -m venv "$venv" >&2
-    "$venv/bin/pip" install -q "maturin>=1.7,<2" "ziglang>=0.13,<0.14" >&2 \
-      || pw_die "could not install maturin and ziglang from PyPI"
+    "$venv/bin/pip" install -q "maturin>=1.7,<2" >&2 || pw_die "could not install maturin from PyPI"
     touch "$venv/.pipewatch-complete"
+  fi
+  if [ "${1:-}" = zig ] && [ ! -f "$venv/.pipewatch-zig" ]; then
+    pw_log "installing ziglang into $venv (once)"
+    "$venv/bin/pip" install -q "ziglang>=0.13,<0.14" >&2 || pw_die "could not install ziglang from PyPI"
+    touch "$venv/.pipewatch-zig"
   fi
   printf '%s\n' "$venv"
 }

@@ -209,8 +209,9 @@ pub async fn run(
         settings
     };
     let s = &settings;
-    // A block, so that a failed command still publishes its metrics below.
-    let result = async {
+    // A block, so that a failed command still publishes its metrics below; the metrics'
+    // sessions open while it works, so publishing adds only its reads.
+    let command_run = async {
         match command {
             Command::Run(args) => show(&commands::run::run(s, ctx, args).await?),
             Command::Extract(args) => show(&commands::extract::run(s, ctx, args).await?),
@@ -230,10 +231,13 @@ pub async fn run(
             Command::CheckConfig => show(&commands::check_config::run(s, ctx).await),
             Command::Metrics => show(&commands::metrics::run(s, ctx).await?),
         }
-    }
-    .await;
+    };
+    let (result, early) = tokio::join!(
+        command_run,
+        metrics::Early::open(s, ctx, command.publishes_metrics())
+    );
     if command.publishes_metrics() {
-        metrics::publish(s, ctx, matches!(result, Ok(Outcome::Success))).await;
+        metrics::publish(s, ctx, matches!(result, Ok(Outcome::Success)), early).await;
     }
     result
 }

@@ -143,6 +143,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0022_objective_judging.sql",
         sql: include_str!("../sql/schema/0022_objective_judging.sql"),
     },
+    Migration {
+        version: 23,
+        name: "0023_indexes_for_few_dags.sql",
+        sql: include_str!("../sql/schema/0023_indexes_for_few_dags.sql"),
+    },
 ];
 
 const BOOTSTRAP_SQL: &str = include_str!("../sql/migrate/bootstrap.sql");

@@ -9,7 +9,6 @@ use super::Report;
 use crate::config::Settings;
 use crate::context::RunContext;
 use crate::metrics::{self, Metrics, MetricsError};
-use crate::migrate;
 
 /// The metrics, as text.
 #[derive(Debug, Clone)]
@@ -25,7 +24,7 @@ impl Report for MetricsReport {}
 
 /// Reads the metrics from the warehouse of `settings` (read only; the schema must be current).
 pub async fn run(settings: &Settings, ctx: &RunContext) -> Result<MetricsReport, MetricsError> {
-    let client = migrate::connect_reading(&settings.warehouse, ctx).await?;
-    let m = metrics::collect(&client, &settings.prometheus, &settings.time_zone).await?;
+    let sessions = metrics::Sessions::open(settings, ctx).await?;
+    let m = metrics::collect(&sessions, &settings.prometheus, &settings.time_zone).await?;
     Ok(MetricsReport(m))
 }

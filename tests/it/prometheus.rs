@@ -219,6 +219,15 @@ async fn prometheus_stores_the_warehouse_figures_from_the_textfile_and_the_pushg
         in_file,
     )
     .await;
+    // A rule with no open alert says 0 (a family missing from a push would keep stale values
+    // in the Pushgateway).
+    wait_for_value(
+        &format!(
+            "pipewatch_open_alerts{{job=\"pipewatch\",instance=\"{instance}\",rule=\"freshness\"}}"
+        ),
+        0.0,
+    )
+    .await;
 
     // A run that fails (Airflow's table is gone) exits 3 as before; the last-success gauge
     // keeps its value, in the file and in Prometheus; the failure is there.
