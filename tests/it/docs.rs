@@ -56,7 +56,7 @@ fn blocks(text: &str, language: &str) -> Vec<String> {
 }
 
 /// The command lines a user would copy: code spans and shell-block lines that start with
-/// `pipewatch `, up to the first `&&`, `|` or `;`. Synopses with `[...]`, elisions (`...`) and
+/// `pipewatch `, up to the first `&&`, `|`, `;` or `>` (a redirection). Synopses with `[...]`, elisions (`...`) and
 /// placeholders to fill in (`--days N`, `--object KEY`) are not commands as they stand.
 fn pipewatch_command_lines(text: &str) -> Vec<String> {
     // Code spans are looked for outside fenced blocks, whose fences are backticks too.
@@ -92,7 +92,7 @@ fn pipewatch_command_lines(text: &str) -> Vec<String> {
             c.starts_with("pipewatch ") && !c.contains("...") && !c.contains('[') && !placeholder
         })
         .map(|c| {
-            c.split(['|', ';'])
+            c.split(['|', ';', '>'])
                 .next()
                 .unwrap()
                 .split("&&")
