@@ -76,17 +76,10 @@ impl Parser<'_> {
 }
 
 /// What is wrong with a Pushgateway URL, or None: an http(s) URL with a host, credentials
-/// allowed (basic auth), no query or fragment (pipewatch appends the grouping key's path).
+/// allowed (basic auth), no query or fragment (pipewatch adds the grouping key's path).
 fn pushgateway_problem(text: &str) -> Option<String> {
-    let lower = text.to_ascii_lowercase();
-    if !(lower.starts_with("http://") || lower.starts_with("https://")) {
-        return Some("a URL starting with http:// or https://".to_string());
-    }
-    match reqwest::Url::parse(text) {
-        Err(e) => Some(format!("a valid http(s) URL ({e})")),
-        Ok(u) if u.host_str().is_none_or(str::is_empty) => {
-            Some("a URL with a host name or address".to_string())
-        }
+    match url::parsed(text) {
+        Err(problem) => Some(problem),
         Ok(u) if u.query().is_some() || u.fragment().is_some() => Some(
             "the Pushgateway's base URL without ?query or #fragment (pipewatch adds /metrics/job/...)"
                 .to_string(),

@@ -8,23 +8,27 @@ use reqwest::Url;
 /// What is wrong with `text` as an http(s) URL setting, in the words of "expected ...", or
 /// None when it is fine. `credentials` says where credentials go instead.
 pub(super) fn problem(text: &str, credentials: &str) -> Option<String> {
+    match parsed(text) {
+        Err(problem) => Some(problem),
+        Ok(url) if !url.username().is_empty() || url.password().is_some() => Some(format!(
+            "a URL without credentials (no user:password@ in it): {credentials}"
+        )),
+        Ok(_) => None,
+    }
+}
+
+/// `text` as an http(s) URL with a host (credentials allowed), or what is wrong with it in the
+/// words of "expected ...".
+pub(super) fn parsed(text: &str) -> Result<Url, String> {
     let lower = text.to_ascii_lowercase();
     if !(lower.starts_with("http://") || lower.starts_with("https://")) {
-        return Some("a URL starting with http:// or https://".to_string());
+        return Err("a URL starting with http:// or https://".to_string());
     }
-    let url = match Url::parse(text) {
-        Ok(url) => url,
-        Err(e) => return Some(format!("a valid http(s) URL ({e})")),
-    };
-    if !url.username().is_empty() || url.password().is_some() {
-        return Some(format!(
-            "a URL without credentials (no user:password@ in it): {credentials}"
-        ));
-    }
+    let url = Url::parse(text).map_err(|e| format!("a valid http(s) URL ({e})"))?;
     if url.host_str().is_none_or(str::is_empty) {
-        return Some("a URL with a host name or address".to_string());
+        return Err("a URL with a host name or address".to_string());
     }
-    None
+    Ok(url)
 }
 
 /// `text` as it may be shown: any `user:password@` replaced by `***@`.

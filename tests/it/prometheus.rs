@@ -385,3 +385,25 @@ async fn metrics_on_a_schema_never_migrated_is_a_usage_error() {
     let run = expect_code(&w, &["metrics"], 2);
     assert!(run.stderr.contains("migrate"), "{run:?}");
 }
+
+#[test]
+fn the_readmes_alerting_rules_pass_promtool() {
+    let readme =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .unwrap();
+    let rules: Vec<&str> = readme
+        .split("```yaml\n")
+        .skip(1)
+        .map(|b| &b[..b.find("```").unwrap()])
+        .filter(|b| b.contains("pipewatch_"))
+        .collect();
+    assert_eq!(rules.len(), 1, "the README shows one rules file");
+    let dir = TempDir::new();
+    let file = dir.path().join("pipewatch.rules.yml");
+    std::fs::write(&file, rules[0]).unwrap();
+    let out = std::process::Command::new(env("PIPEWATCH_TEST_PROMTOOL"))
+        .args(["check", "rules", file.to_str().unwrap()])
+        .output()
+        .expect("run promtool");
+    assert!(out.status.success(), "promtool check rules: {out:?}");
+}
