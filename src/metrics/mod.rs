@@ -12,7 +12,7 @@
 //! Publishing never changes the command's outcome: what fails is one warning naming the path or
 //! the URL (credentials redacted). Its two warehouse sessions open while the command works
 //! ([`Early`]), with their statements prepared, so that publishing adds only the reads (about
-//! 40 ms at 10,000 DAGs with `max_dags = 500`: `scripts/bench metrics`).
+//! 45 ms at 10,000 DAGs with `max_dags = 500`: `scripts/bench metrics`).
 //!
 //! Every family is listed once in [`FAMILIES`], with its help text; the README's table and the
 //! tests read it.
