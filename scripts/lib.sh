@@ -92,7 +92,10 @@ HBA
   if [ "$mode" = fast ]; then
     opts="$opts -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
   fi
-  pw_as_pg_owner "$PW_PG_BIN/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 -o "$opts" start >/dev/null \
+  # PW_PG_ENV: "NAME=value ..." for the server's environment (the alert replay preloads
+  # libfaketime to move the server's clock).
+  # shellcheck disable=SC2086
+  pw_as_pg_owner env ${PW_PG_ENV:-} "$PW_PG_BIN/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 -o "$opts" start >/dev/null \
     || { tail -n 20 "$dir/server.log" >&2; pw_die "PostgreSQL did not start in $dir (log above)"; }
   PGHOST=127.0.0.1 PGPORT=$port PGUSER=postgres "$PW_PG_BIN/psql" -X -q -d postgres -v ON_ERROR_STOP=1 <<SQL >/dev/null
 DO \$\$ BEGIN
@@ -148,7 +151,10 @@ HBA
   if pw_as_root; then chown postgres: "$dir/pg_hba.conf"; fi
   local opts="-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c ssl=on"
   opts="$opts -c ssl_cert_file=$certs/server.crt -c ssl_key_file=$certs/server.key -c ssl_ca_file=$certs/ca.crt"
-  pw_as_pg_owner "$PW_PG_BIN/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 -o "$opts" start >/dev/null \
+  # PW_PG_ENV: "NAME=value ..." for the server's environment (the alert replay preloads
+  # libfaketime to move the server's clock).
+  # shellcheck disable=SC2086
+  pw_as_pg_owner env ${PW_PG_ENV:-} "$PW_PG_BIN/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 -o "$opts" start >/dev/null \
     || { tail -n 20 "$dir/server.log" >&2; pw_die "the TLS PostgreSQL did not start in $dir (log above)"; }
   "$PW_PG_BIN/psql" -X -q -h "$dir" -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 \
     -c "CREATE ROLE pipewatch_cert LOGIN" -c "CREATE DATABASE pipewatch_tls OWNER pipewatch_cert" >/dev/null

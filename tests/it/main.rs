@@ -20,6 +20,7 @@ mod live_scheduler;
 mod objectives;
 mod packaging;
 mod prometheus;
+mod replay;
 mod report;
 mod routes;
 mod tasks;
