@@ -148,6 +148,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0023_indexes_for_few_dags.sql",
         sql: include_str!("../sql/schema/0023_indexes_for_few_dags.sql"),
     },
+    Migration {
+        version: 24,
+        name: "0024_alert_episodes.sql",
+        sql: include_str!("../sql/schema/0024_alert_episodes.sql"),
+    },
 ];
 
 const BOOTSTRAP_SQL: &str = include_str!("../sql/migrate/bootstrap.sql");

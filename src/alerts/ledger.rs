@@ -6,7 +6,7 @@
 //! judges any more (rule switched off, DAG or test gone). `alert_history` holds at most one open
 //! alert per rule and subject. Also lists the alerts for `pipewatch alerts`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use tokio_postgres::Client;
@@ -23,6 +23,7 @@ const RESOLVE_SQL: &str = include_str!("../../sql/alerts/resolve.sql");
 const OPEN_ALERTS_SQL: &str = include_str!("../../sql/alerts/open_alerts.sql");
 const LIST_SQL: &str = include_str!("../../sql/alerts/list.sql");
 const ACTIVE_SUBJECTS_SQL: &str = include_str!("../../sql/alerts/active_subjects.sql");
+const RECORD_EVALUATION_SQL: &str = include_str!("../../sql/alerts/record_evaluation.sql");
 
 /// What one evaluation did.
 #[derive(Debug, Clone, Default)]
@@ -45,6 +46,20 @@ pub struct AlertReport {
     pub no_webhook: bool,
 }
 
+/// The DAG rules whose alerts make one incident per DAG: while one of them has an alert open
+/// for a DAG, the others that breach for it add their names to it instead of opening their own
+/// (a run that never came is one alert, not a freshness, a missed-runs and an overdue alert),
+/// and it stays open while any of them breaches.
+pub const INCIDENT_RULES: &[&str] = &[
+    "success_rate_drop",
+    "runtime_regression",
+    "freshness",
+    "landing_deadline",
+    "missed_runs",
+    "overdue",
+    "blocked",
+];
+
 /// Records every finding in one transaction, adding what opened and resolved to `report`.
 pub async fn record(
     warehouse: &mut Client,
@@ -56,6 +71,9 @@ pub async fn record(
         .transaction()
         .await
         .map_err(sql_error("start the alert transaction"))?;
+    tx.execute(RECORD_EVALUATION_SQL, &[&ctx.run_id])
+        .await
+        .map_err(sql_error("record the evaluation (alert_evaluation)"))?;
     let mut evaluated = BTreeSet::new();
     // A subject that did not breach and has no breaches counted and no open alert has nothing
     // to record: it is skipped (one statement fewer per healthy DAG and rule).
@@ -66,98 +84,235 @@ pub async fn record(
         .iter()
         .map(|r| (r.get(0), r.get(1), r.get(2)))
         .collect();
+    let open: Vec<(String, String, String)> = tx
+        .query(OPEN_ALERTS_SQL, &[])
+        .await
+        .map_err(sql_error("read the open alerts"))?
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    // The incidents: a DAG's findings of the incident rules, in the order of the rules.
+    let mut incidents: BTreeMap<(&str, &str), Vec<&Finding>> = BTreeMap::new();
+    let mut ledger = Ledger {
+        tx: &tx,
+        ctx,
+        report,
+    };
     for f in findings {
-        let rule = f.rule;
-        let key = (rule.to_string(), f.instance.clone(), f.subject.clone());
-        if !f.breached && !active.contains(&key) {
-            evaluated.insert(key);
+        let key = (f.rule.to_string(), f.instance.clone(), f.subject.clone());
+        let counted = f.breached || active.contains(&key);
+        evaluated.insert(key);
+        if INCIDENT_RULES.contains(&f.rule) {
+            incidents
+                .entry((f.instance.as_str(), f.subject.as_str()))
+                .or_default()
+                .push(f);
+        } else if counted {
+            let (breaches, cooling) = ledger.count(f).await?;
+            if f.breached {
+                if !ledger.refresh(f.rule, f, &[]).await?
+                    && breaches as u64 >= f.consecutive
+                    && !cooling
+                {
+                    ledger.open(f, &[]).await?;
+                }
+            } else {
+                ledger
+                    .resolve(f.rule, &f.instance, &f.subject, f.cooldown_minutes)
+                    .await?;
+            }
+        }
+    }
+    for ((instance, subject), group) in incidents {
+        let mut counts = Vec::new();
+        for f in &group {
+            let key = (f.rule.to_string(), f.instance.clone(), f.subject.clone());
+            counts.push(if f.breached || active.contains(&key) {
+                ledger.count(f).await?
+            } else {
+                (0, false)
+            });
+        }
+        let breached: Vec<&Finding> = group.iter().copied().filter(|f| f.breached).collect();
+        let agreeing: Vec<&str> = breached.iter().map(|f| f.rule).collect();
+        let opened: Vec<&(String, String, String)> = open
+            .iter()
+            .filter(|(rule, i, s)| {
+                i == instance && s == subject && INCIDENT_RULES.contains(&rule.as_str())
+            })
+            .collect();
+        if !opened.is_empty() {
+            for (rule, _, _) in opened {
+                // Its own finding when it breaches, else the first rule that does.
+                let own = breached.iter().find(|f| f.rule == rule.as_str());
+                match own.or(breached.first()) {
+                    Some(f) => {
+                        ledger.refresh(rule, f, &agreeing).await?;
+                    }
+                    None => {
+                        let cooldown = group
+                            .iter()
+                            .find(|f| f.rule == rule.as_str())
+                            .map_or(0, |f| f.cooldown_minutes);
+                        ledger.resolve(rule, instance, subject, cooldown).await?;
+                    }
+                }
+            }
             continue;
         }
-        evaluated.insert(key);
-        let state = tx
+        // None open: the first breaching rule that held long enough and is not cooling down
+        // opens the incident.
+        if let Some(f) = group
+            .iter()
+            .zip(&counts)
+            .find(|(f, (breaches, cooling))| {
+                f.breached && *breaches as u64 >= f.consecutive && !cooling
+            })
+            .map(|(f, _)| *f)
+        {
+            ledger.open(f, &agreeing).await?;
+        }
+    }
+    // Open alerts nothing judged any more (rule switched off, DAG or test gone) are resolved.
+    for key in open {
+        if !evaluated.contains(&key) {
+            ledger.resolve(&key.0, &key.1, &key.2, 0).await?;
+        }
+    }
+    tx.commit()
+        .await
+        .map_err(sql_error("commit the alert transaction"))
+}
+
+/// The statements of one evaluation's transaction.
+struct Ledger<'a, 'r> {
+    tx: &'a tokio_postgres::Transaction<'a>,
+    ctx: &'a RunContext,
+    report: &'r mut AlertReport,
+}
+
+impl Ledger<'_, '_> {
+    /// Counts a finding's consecutive breaches: (breaches now, cooling down).
+    async fn count(&self, f: &Finding) -> Result<(i32, bool), AlertError> {
+        let state = self
+            .tx
             .query_one(
                 COUNT_BREACH_SQL,
-                &[&rule, &f.instance, &f.subject, &f.breached],
+                &[&f.rule, &f.instance, &f.subject, &f.breached],
             )
             .await
             .map_err(sql_error("count the breaches"))?;
-        let breaches: i32 = state.get("consecutive_breaches");
-        let cooling: Option<bool> = state.get("cooling_down");
-        let details = f.details.to_string();
-        if f.breached {
-            let refreshed = tx
-                .execute(
-                    REFRESH_SQL,
-                    &[&rule, &f.instance, &f.subject, &f.message, &details],
-                )
-                .await
-                .map_err(sql_error("refresh an open alert"))?;
-            if refreshed == 0 && breaches as u64 >= f.consecutive && cooling != Some(true) {
-                let opened = tx
-                    .query_opt(
-                        OPEN_SQL,
-                        &[
-                            &Uuid::now_v7(),
-                            &rule,
-                            &f.instance,
-                            &f.subject,
-                            &f.day,
-                            &ctx.run_id,
-                            &f.message,
-                            &details,
-                        ],
-                    )
-                    .await
-                    .map_err(sql_error("open an alert"))?;
-                if opened.is_some() {
-                    report.opened.push((
-                        rule.to_string(),
-                        f.instance.clone(),
-                        f.subject.clone(),
-                        f.message.clone(),
-                    ));
-                }
-            }
-        } else if tx
+        Ok((
+            state.get("consecutive_breaches"),
+            state.get::<_, Option<bool>>("cooling_down") == Some(true),
+        ))
+    }
+
+    /// Keeps the open alert of `rule` for the finding's subject with the finding's numbers (and
+    /// the other rules that agree); false when none is open.
+    async fn refresh(
+        &self,
+        rule: &str,
+        f: &Finding,
+        agreeing: &[&str],
+    ) -> Result<bool, AlertError> {
+        let (message, details) = with_agreeing(f, rule, agreeing);
+        Ok(self
+            .tx
+            .execute(
+                REFRESH_SQL,
+                &[&rule, &f.instance, &f.subject, &message, &details],
+            )
+            .await
+            .map_err(sql_error("refresh an open alert"))?
+            > 0)
+    }
+
+    /// Opens an alert for the finding (naming the other rules that agree).
+    async fn open(&mut self, f: &Finding, agreeing: &[&str]) -> Result<(), AlertError> {
+        let (message, details) = with_agreeing(f, f.rule, agreeing);
+        let opened = self
+            .tx
+            .query_opt(
+                OPEN_SQL,
+                &[
+                    &Uuid::now_v7(),
+                    &f.rule,
+                    &f.instance,
+                    &f.subject,
+                    &f.day,
+                    &self.ctx.run_id,
+                    &message,
+                    &details,
+                ],
+            )
+            .await
+            .map_err(sql_error("open an alert"))?;
+        if opened.is_some() {
+            self.report.opened.push((
+                f.rule.to_string(),
+                f.instance.clone(),
+                f.subject.clone(),
+                message,
+            ));
+        }
+        Ok(())
+    }
+
+    /// Resolves the open alert of a rule and subject, if any, starting its cooldown.
+    async fn resolve(
+        &mut self,
+        rule: &str,
+        instance: &str,
+        subject: &str,
+        cooldown_minutes: u64,
+    ) -> Result<(), AlertError> {
+        if self
+            .tx
             .query_opt(
                 RESOLVE_SQL,
                 &[
                     &rule,
-                    &f.instance,
-                    &f.subject,
-                    &ctx.run_id,
-                    &(f.cooldown_minutes as i32),
+                    &instance,
+                    &subject,
+                    &self.ctx.run_id,
+                    &(cooldown_minutes as i32),
                 ],
             )
             .await
             .map_err(sql_error("resolve an alert"))?
             .is_some()
         {
-            report
-                .resolved
-                .push((rule.to_string(), f.instance.clone(), f.subject.clone()));
+            self.report.resolved.push((
+                rule.to_string(),
+                instance.to_string(),
+                subject.to_string(),
+            ));
         }
+        Ok(())
     }
-    // Open alerts nothing judged any more (rule switched off, DAG or test gone) are resolved.
-    for row in tx
-        .query(OPEN_ALERTS_SQL, &[])
-        .await
-        .map_err(sql_error("read the open alerts"))?
+}
+
+/// The message and details of an incident's alert of `rule` from finding `f`: the finding's
+/// own when it is the rule's, else marked as the rule that breaches now; the other rules that
+/// agree are named in both.
+fn with_agreeing(f: &Finding, rule: &str, agreeing: &[&str]) -> (String, String) {
+    let mut message = if f.rule == rule {
+        f.message.clone()
+    } else {
+        format!("still breaching by {}: {}", f.rule, f.message)
+    };
+    let others: Vec<&str> = agreeing.iter().copied().filter(|r| *r != rule).collect();
+    if !others.is_empty() {
+        message.push_str(&format!("; also breaching: {}", others.join(", ")));
+    }
+    let mut details = f.details.clone();
+    if !agreeing.is_empty()
+        && let Some(map) = details.as_object_mut()
     {
-        let key: (String, String, String) = (row.get(0), row.get(1), row.get(2));
-        if !evaluated.contains(&key)
-            && tx
-                .query_opt(RESOLVE_SQL, &[&key.0, &key.1, &key.2, &ctx.run_id, &0i32])
-                .await
-                .map_err(sql_error("resolve an alert no longer judged"))?
-                .is_some()
-        {
-            report.resolved.push(key);
-        }
+        map.insert("agreeing_rules".into(), serde_json::json!(agreeing));
     }
-    tx.commit()
-        .await
-        .map_err(sql_error("commit the alert transaction"))
+    (message, details.to_string())
 }
 
 /// One alert as `pipewatch alerts` lists it.

@@ -10,20 +10,23 @@
 //! posted after the commit, and marked per route (`alert_notice`); one that could not be
 //! delivered to a route is posted to it by the next evaluation. `run` evaluates after its transform, under the run lock.
 //!
-//! The rules (each on when its threshold is set in `[alerts]` or a DAG's `[alerts_<label>]`),
-//! one module each under `rules/`:
-//! - success-rate drop: today's finished runs (at least `success_rate_min_runs`) succeeded less
-//!   often than over the `success_rate_baseline_days` before, by more than `success_rate_drop`;
-//! - landing deadline: the newest day whose deadline (`landing_deadline`, local time of the next
-//!   day) has passed has no successful run (DAGs with runs in the week before);
-//! - runtime regression: the median of the newest `runtime_recent_runs` successful runs is
-//!   above the baseline median plus `runtime_mad_multiple` median absolute deviations (at least
-//!   one second), the baseline being the successful runs of the `runtime_baseline_days` before
-//!   them (at least `runtime_baseline_min_runs`);
-//! - freshness: the newest successful run ended more than `freshness_hours` ago (DAGs with runs
-//!   in the last 30 days);
+//! The run-history rules, on in any `[alerts]` section unless switched off, judge each DAG
+//! against its own recent runs (read once, [`rule::Judging`]), one module each under `rules/`:
+//! - success-rate drop: a stretch of recent runs failed more often than the DAG's own failure
+//!   rate makes likely (a binomial tail, counted over every stretch it could pick);
+//! - runtime regression: the newest successful runs (the last 5, or for a DAG with few runs a
+//!   day the shorter of its last 2) took longer than the baseline median plus the larger of
+//!   `runtime_mad_multiple` MADs and `runtime_min_increase`;
+//! - freshness: no run started for longer than the DAG's rhythm allows (`auto`), or no
+//!   successful run within `freshness_hours`;
+//! - landing deadline (off unless set): the newest day whose deadline has passed has no
+//!   successful run;
 //! - validation failure: a test's latest execution failed or could not run
 //!   (`validation_failures = true`).
+//!
+//! They open on what happened since the previous evaluation (`alert_evaluation`) and, while an
+//! alert is open, judge the last day against the baseline they opened with. A DAG's
+//! run-history and schedule rules make one incident ([`ledger::INCIDENT_RULES`]).
 //!
 //! And the DAG catalogue's rules, on unless switched off (`paused` off unless switched on),
 //! judged on the last catalogue reading (view `dag_schedule_status`, `import_error_history`):

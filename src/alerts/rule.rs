@@ -15,6 +15,14 @@ use crate::config::{AlertRules, AlertSettings, Settings};
 const DAG_DAYS_SQL: &str = include_str!("../../sql/alerts/dag_days.sql");
 const LOCAL_NOW_SQL: &str = include_str!("../../sql/alerts/local_now.sql");
 const SCHEDULE_STATUS_SQL: &str = include_str!("../../sql/alerts/schedule_status.sql");
+const LAST_EVALUATION_SQL: &str = include_str!("../../sql/alerts/last_evaluation.sql");
+const WATCHING_SQL: &str = include_str!("../../sql/alerts/watching.sql");
+const RECENT_RUNS_SQL: &str = include_str!("../../sql/alerts/recent_runs.sql");
+
+/// Days of runs the run-history rules read (their baselines are at most this long).
+pub const HISTORY_DAYS: i32 = 29;
+/// Runs per DAG the run-history rules read, the newest.
+const HISTORY_RUNS: i64 = 400;
 
 /// What a rule judges.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +103,42 @@ pub struct Day {
 /// Every DAG's daily outcomes: (instance, dag_id) to day to figures.
 pub type DagDays = BTreeMap<(String, String), BTreeMap<NaiveDate, Day>>;
 
+/// A DAG run as the run-history rules see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunPoint {
+    /// Airflow's run_id.
+    pub run_id: String,
+    /// Its state when last read.
+    pub state: String,
+    /// When it started.
+    pub start: DateTime<Utc>,
+    /// When it ended (None while it runs).
+    pub end: Option<DateTime<Utc>>,
+}
+
+impl RunPoint {
+    /// Whether it finished (success or failed) with an end.
+    pub fn finished(&self) -> bool {
+        self.end.is_some() && matches!(self.state.as_str(), "success" | "failed")
+    }
+    /// Its runtime in seconds, when it ended.
+    pub fn runtime(&self) -> Option<f64> {
+        self.end
+            .map(|e| (e - self.start).num_milliseconds() as f64 / 1000.0)
+    }
+}
+
+/// What the run-history rules know of one DAG's alerts: whether one of its incident rules has
+/// an alert open or breaches counted (the rules then judge the whole last day), and when the
+/// open one opened (its baseline stays as it was then).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Watch {
+    /// An incident alert is open, or breaches are counted towards one.
+    pub watching: bool,
+    /// When the open incident alert opened.
+    pub opened_at: Option<DateTime<Utc>>,
+}
+
 /// One DAG at the last catalogue reading of its instance (view `dag_schedule_status`), for the
 /// catalogue's DAG rules.
 #[derive(Debug, Clone)]
@@ -141,6 +185,16 @@ pub struct Judging<'a> {
     pub dag_days: DagDays,
     /// Every catalogued DAG's schedule status (empty without a catalogue).
     pub scheduled: Vec<Scheduled>,
+    /// The warehouse's clock.
+    pub now: DateTime<Utc>,
+    /// The previous evaluation, at most a day back: the run-history rules open on what
+    /// happened since.
+    pub since: DateTime<Utc>,
+    /// Each DAG's runs of the last [`HISTORY_DAYS`] days, the oldest first.
+    pub runs: BTreeMap<(String, String), Vec<RunPoint>>,
+    /// Subjects with an alert open or breaches counted, by (rule, instance, subject), with
+    /// when the open alert opened.
+    pub watched: BTreeMap<(String, String, String), Option<DateTime<Utc>>>,
 }
 
 impl<'a> Judging<'a> {
@@ -163,7 +217,45 @@ impl<'a> Judging<'a> {
             local_now: NaiveDateTime::default(),
             dag_days: DagDays::new(),
             scheduled: Vec::new(),
+            now: Utc::now(),
+            since: Utc::now(),
+            runs: BTreeMap::new(),
+            watched: BTreeMap::new(),
         };
+        let clock = warehouse
+            .query_one(LAST_EVALUATION_SQL, &[])
+            .await
+            .map_err(sql_error("read the previous evaluation (alert_evaluation)"))?;
+        cx.now = clock.get("now");
+        let day_ago = cx.now - chrono::Duration::days(1);
+        cx.since = clock
+            .get::<_, Option<DateTime<Utc>>>("last_evaluated_at")
+            .map_or(day_ago, |t| t.max(day_ago));
+        for r in warehouse
+            .query(WATCHING_SQL, &[])
+            .await
+            .map_err(sql_error("read the open and pending alerts"))?
+        {
+            cx.watched.insert(
+                (r.get("rule"), r.get("airflow_instance"), r.get("subject")),
+                r.get("opened_at"),
+            );
+        }
+        for r in warehouse
+            .query(RECENT_RUNS_SQL, &[&HISTORY_DAYS, &HISTORY_RUNS])
+            .await
+            .map_err(sql_error("read the DAGs' recent runs"))?
+        {
+            cx.runs
+                .entry((r.get("airflow_instance"), r.get("dag_id")))
+                .or_default()
+                .push(RunPoint {
+                    run_id: r.get("run_id"),
+                    state: r.get::<_, Option<String>>("state").unwrap_or_default(),
+                    start: r.get("start_date"),
+                    end: r.get("end_date"),
+                });
+        }
         let back = cx.longest(|r| r.success_rate_baseline_days).max(7) + 9;
         for r in warehouse
             .query(DAG_DAYS_SQL, &[&(today - Days::new(back)), &today])
@@ -210,6 +302,48 @@ impl<'a> Judging<'a> {
             })
             .collect();
         Ok(cx)
+    }
+
+    /// What the DAG's incident rules have open or counted (see [`Watch`]).
+    pub fn watch(&self, instance: &str, dag_id: &str) -> Watch {
+        let mut watch = Watch::default();
+        for rule in super::ledger::INCIDENT_RULES {
+            let key = (rule.to_string(), instance.to_string(), dag_id.to_string());
+            if let Some(opened) = self.watched.get(&key) {
+                watch.watching = true;
+                watch.opened_at = match (watch.opened_at, *opened) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+        }
+        watch
+    }
+
+    /// Every DAG with recent runs whose alerts are on, with its runs, its rules and its watch.
+    pub fn dags_with_runs(
+        &self,
+    ) -> impl Iterator<Item = (&str, &str, &[RunPoint], AlertRules, Watch)> {
+        self.runs.iter().filter_map(|((instance, dag), runs)| {
+            let rules = self.rules_for(instance, dag)?;
+            Some((
+                instance.as_str(),
+                dag.as_str(),
+                runs.as_slice(),
+                rules,
+                self.watch(instance, dag),
+            ))
+        })
+    }
+
+    /// Where a DAG's judgement opens from: the previous evaluation, or a day back while it is
+    /// watched.
+    pub fn look_from(&self, watch: Watch) -> DateTime<Utc> {
+        if watch.watching {
+            self.now - chrono::Duration::days(1)
+        } else {
+            self.since
+        }
     }
 
     /// The largest value of a setting over `[alerts]` and every override (0 when none sets it).
@@ -342,6 +476,8 @@ pub fn median(values: &mut [f64]) -> Option<f64> {
 pub(crate) mod test_support {
     use super::*;
 
+    pub use crate::config::{Freshness, Threshold};
+
     /// A day of March 2025.
     pub fn d(day: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(2025, 3, day).unwrap()
@@ -350,14 +486,16 @@ pub(crate) mod test_support {
     /// Every rule on, with small thresholds.
     pub fn rules() -> AlertRules {
         AlertRules {
-            success_rate_drop: Some(0.2),
-            success_rate_baseline_days: Some(3),
-            success_rate_min_runs: Some(4),
-            runtime_mad_multiple: Some(3.0),
-            runtime_recent_runs: Some(3),
-            runtime_baseline_days: Some(10),
-            runtime_baseline_min_runs: Some(5),
-            freshness_hours: Some(24.0),
+            success_rate_drop: Some(Threshold::At(0.2)),
+            success_rate_baseline_days: Some(28),
+            success_rate_min_runs: Some(2),
+            success_rate_chance: Some(0.01),
+            runtime_mad_multiple: Some(Threshold::At(4.0)),
+            runtime_min_increase: Some(0.3),
+            runtime_recent_runs: Some(5),
+            runtime_baseline_days: Some(14),
+            runtime_baseline_min_runs: Some(10),
+            freshness_hours: Some(Freshness::Rhythm),
             landing_deadline: chrono::NaiveTime::from_hms_opt(6, 0, 0),
             ..AlertRules::default()
         }

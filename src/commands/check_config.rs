@@ -372,24 +372,12 @@ fn alerts_note(settings: &Settings) -> String {
         .iter()
         .filter(|r| r.configured(alerts))
         .collect();
-    let names = |by_default: bool| {
-        on.iter()
-            .filter(|r| r.on_by_default() == by_default)
-            .map(|r| r.name())
-            .collect::<Vec<_>>()
+    let rules = if on.is_empty() {
+        "on, but every rule is off, so nothing is judged".to_string()
+    } else {
+        let names: Vec<&str> = on.iter().map(|r| r.name()).collect();
+        format!("rules on: {}", names.join(", "))
     };
-    let (set, catalogue) = (names(false), names(true));
-    let mut rules = match (set.is_empty(), catalogue.is_empty()) {
-        (true, true) => "on, but every rule is off, so nothing is judged".to_string(),
-        (true, false) => format!(
-            "rules on: {} (on by default); no run-history rule has its threshold set (set success_rate_drop, freshness_hours, ... in [alerts])",
-            catalogue.join(", ")
-        ),
-        (false, _) => format!("rules on: {}", set.join(", ")),
-    };
-    if !set.is_empty() && !catalogue.is_empty() {
-        rules.push_str(&format!(", and {} (on by default)", catalogue.join(", ")));
-    }
     let notices = match (&alerts.webhook_url, &settings.validate.webhook_url) {
         (Some(_), _) => "notices go to [alerts] webhook_url",
         (None, Some(_)) => "notices go to [validate] webhook_url",
@@ -431,15 +419,16 @@ mod tests {
     fn alerts_that_are_off_or_go_nowhere_are_said_so() {
         assert!(alerts_note(&settings("")).starts_with("off: no [alerts] section"));
         let nowhere = alerts_note(&settings("[alerts]\nfreshness_hours = 26\n"));
-        assert!(nowhere.contains("rules on: freshness"), "{nowhere}");
+        assert!(nowhere.contains("freshness"), "{nowhere}");
         assert!(nowhere.contains("no webhook"), "{nowhere}");
+        // An [alerts] section without keys turns every rule on that is on by default.
         let idle = alerts_note(&settings("[alerts]\n"));
         assert!(
-            idle.starts_with("rules on: scheduler_down, pool_empty, overdue, blocked, import_error, missed_runs (on by default); no run-history rule has its threshold set"),
+            idle.starts_with("rules on: success_rate_drop, runtime_regression, freshness, scheduler_down, pool_empty, overdue, blocked, import_error, missed_runs;"),
             "{idle}"
         );
         let off = alerts_note(&settings(
-            "[alerts]\noverdue = false\nblocked = false\nimport_error = false\nscheduler_down = false\npool_empty = false\nmissed_runs = false\n",
+            "[alerts]\nsuccess_rate_drop = false\nruntime_mad_multiple = off\nfreshness_hours = false\noverdue = false\nblocked = false\nimport_error = false\nscheduler_down = false\npool_empty = false\nmissed_runs = false\n",
         ));
         assert!(off.contains("nothing is judged"), "{off}");
         let routed = alerts_note(&settings(
@@ -455,7 +444,7 @@ mod tests {
         ));
         assert_eq!(
             posted,
-            "rules on: success_rate_drop, landing_deadline, and scheduler_down, pool_empty, overdue, blocked, import_error, missed_runs (on by default); notices go to [validate] webhook_url"
+            "rules on: success_rate_drop, landing_deadline, runtime_regression, freshness, scheduler_down, pool_empty, overdue, blocked, import_error, missed_runs; notices go to [validate] webhook_url"
         );
     }
 }

@@ -6,16 +6,27 @@ use super::ini::{Parser, Section};
 use super::routes::Route;
 use super::types::Secret;
 
-/// Default days of baseline before the day a success-rate drop is judged on.
-pub const DEFAULT_SUCCESS_RATE_BASELINE_DAYS: u64 = 7;
-/// Default fewest finished runs on the day for a success-rate drop to count.
-pub const DEFAULT_SUCCESS_RATE_MIN_RUNS: u64 = 3;
-/// Default successful runs whose median is compared with the baseline.
+/// Default drop of a stretch's success rate below the baseline's (a share) for a success-rate
+/// drop.
+pub const DEFAULT_SUCCESS_RATE_DROP: f64 = 0.2;
+/// Default days of finished runs before the judged ones that make the failure baseline.
+pub const DEFAULT_SUCCESS_RATE_BASELINE_DAYS: u64 = 28;
+/// Default fewest finished runs in a stretch of failures.
+pub const DEFAULT_SUCCESS_RATE_MIN_RUNS: u64 = 2;
+/// Default chance, under the DAG's baseline failure rate, below which a stretch of failures
+/// alerts (over every stretch judged at once).
+pub const DEFAULT_SUCCESS_RATE_CHANCE: f64 = 0.01;
+/// Default median absolute deviations above the baseline median for a runtime regression.
+pub const DEFAULT_RUNTIME_MAD_MULTIPLE: f64 = 4.0;
+/// Default least increase over the baseline median (a share) for a runtime regression.
+pub const DEFAULT_RUNTIME_MIN_INCREASE: f64 = 0.3;
+/// Default successful runs whose median is compared with the baseline (DAGs with at least 4
+/// successful runs in the last day; the others: their last 2).
 pub const DEFAULT_RUNTIME_RECENT_RUNS: u64 = 5;
 /// Default days of successful runs before the recent ones that make the runtime baseline.
 pub const DEFAULT_RUNTIME_BASELINE_DAYS: u64 = 14;
 /// Default fewest baseline runs for a runtime regression to be judged.
-pub const DEFAULT_RUNTIME_BASELINE_MIN_RUNS: u64 = 20;
+pub const DEFAULT_RUNTIME_BASELINE_MIN_RUNS: u64 = 10;
 /// Default evaluations in a row that must breach before an alert opens.
 pub const DEFAULT_CONSECUTIVE_BREACHES: u64 = 1;
 /// Default minutes after an alert resolves during which the same alert does not reopen.
@@ -31,30 +42,67 @@ pub const DEFAULT_PAUSED_RAN_WITHIN_DAYS: u64 = 7;
 /// Hours back `missed_runs` counts missing runs.
 pub const DEFAULT_MISSED_RUNS_HOURS: u64 = 24;
 
-/// The alert rules for one DAG (or the defaults of all): each rule is on when its threshold
-/// is set. None in an override means "as in [alerts]".
+/// A rule's threshold, or `false`: the rule off.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Threshold {
+    /// The rule is off.
+    Off,
+    /// The rule is on with this threshold.
+    At(f64),
+}
+
+impl Threshold {
+    /// The threshold, None when the rule is off.
+    pub fn value(self) -> Option<f64> {
+        match self {
+            Threshold::Off => None,
+            Threshold::At(v) => Some(v),
+        }
+    }
+}
+
+/// What the freshness rule judges.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Freshness {
+    /// Off.
+    Off,
+    /// The DAG's own rhythm: no run started for longer than its usual gap allows (`auto`, the
+    /// default).
+    Rhythm,
+    /// A fixed age: no successful run ended within this many hours.
+    Hours(f64),
+}
+
+/// The alert rules for one DAG (or the defaults of all). None in an override means "as in
+/// [alerts]"; `rules_for` fills in the defaults.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AlertRules {
     /// Whether alerts are evaluated for the DAG at all.
     pub enabled: Option<bool>,
-    /// Success-rate drop: open when the day's rate is below the baseline's by more than this
-    /// (a share, 0.2 = 20 points).
-    pub success_rate_drop: Option<f64>,
-    /// Days before the day that make the baseline.
+    /// Success-rate drop: open when a stretch of recent runs failed more often than the DAG's
+    /// baseline failure rate makes likely (`success_rate_chance`) and its success rate is below
+    /// the baseline's by more than this (a share, 0.2 = 20 points); `false`: off.
+    pub success_rate_drop: Option<Threshold>,
+    /// Days of finished runs before the judged ones that make the baseline.
     pub success_rate_baseline_days: Option<u64>,
-    /// Fewest finished runs on the day.
+    /// Fewest finished runs in the stretch.
     pub success_rate_min_runs: Option<u64>,
+    /// The chance below which the stretch's failures alert.
+    pub success_rate_chance: Option<f64>,
     /// Runtime regression: open when the median of the recent successful runs exceeds the
-    /// baseline median by more than this many median absolute deviations.
-    pub runtime_mad_multiple: Option<f64>,
+    /// baseline median by more than this many median absolute deviations; `false`: off.
+    pub runtime_mad_multiple: Option<Threshold>,
+    /// ... and by at least this share of the baseline median.
+    pub runtime_min_increase: Option<f64>,
     /// Recent successful runs compared.
     pub runtime_recent_runs: Option<u64>,
     /// Days of baseline runs before the recent ones.
     pub runtime_baseline_days: Option<u64>,
     /// Fewest baseline runs.
     pub runtime_baseline_min_runs: Option<u64>,
-    /// Freshness: open when the DAG's newest successful run ended longer ago than this.
-    pub freshness_hours: Option<f64>,
+    /// Freshness: open when the DAG's runs stopped or came late for its rhythm (`auto`), or
+    /// when its newest successful run ended longer ago than a number of hours; `false`: off.
+    pub freshness_hours: Option<Freshness>,
     /// Landing deadline: open when a day's run has not succeeded by this local time of the
     /// next day (reporting time zone).
     pub landing_deadline: Option<chrono::NaiveTime>,
@@ -112,7 +160,9 @@ impl AlertRules {
             success_rate_min_runs: self
                 .success_rate_min_runs
                 .or(defaults.success_rate_min_runs),
+            success_rate_chance: self.success_rate_chance.or(defaults.success_rate_chance),
             runtime_mad_multiple: self.runtime_mad_multiple.or(defaults.runtime_mad_multiple),
+            runtime_min_increase: self.runtime_min_increase.or(defaults.runtime_min_increase),
             runtime_recent_runs: self.runtime_recent_runs.or(defaults.runtime_recent_runs),
             runtime_baseline_days: self
                 .runtime_baseline_days
@@ -181,8 +231,13 @@ impl AlertSettings {
     pub fn rules_for(&self, instance: &str, dag_id: &str) -> AlertRules {
         let defaults = AlertRules {
             enabled: Some(true),
+            success_rate_drop: Some(Threshold::At(DEFAULT_SUCCESS_RATE_DROP)),
             success_rate_baseline_days: Some(DEFAULT_SUCCESS_RATE_BASELINE_DAYS),
             success_rate_min_runs: Some(DEFAULT_SUCCESS_RATE_MIN_RUNS),
+            success_rate_chance: Some(DEFAULT_SUCCESS_RATE_CHANCE),
+            runtime_mad_multiple: Some(Threshold::At(DEFAULT_RUNTIME_MAD_MULTIPLE)),
+            runtime_min_increase: Some(DEFAULT_RUNTIME_MIN_INCREASE),
+            freshness_hours: Some(Freshness::Rhythm),
             runtime_recent_runs: Some(DEFAULT_RUNTIME_RECENT_RUNS),
             runtime_baseline_days: Some(DEFAULT_RUNTIME_BASELINE_DAYS),
             runtime_baseline_min_runs: Some(DEFAULT_RUNTIME_BASELINE_MIN_RUNS),
@@ -220,6 +275,44 @@ impl AlertSettings {
     }
 }
 
+/// A threshold from 0 to `max`, or `false` / `off` (the rule off).
+fn threshold(s: &mut Section, key: &str, max: f64) -> Result<Option<Threshold>, ConfigError> {
+    let Some(text) = s.string(key)? else {
+        return Ok(None);
+    };
+    match text.to_ascii_lowercase().as_str() {
+        "false" | "off" | "no" => Ok(Some(Threshold::Off)),
+        t => match t.parse::<f64>() {
+            Ok(v) if v.is_finite() && (0.0..=max).contains(&v) => Ok(Some(Threshold::At(v))),
+            _ => Err(s.invalid(
+                key,
+                &text,
+                &format!("a number from 0 to {max}, or false (the rule off)"),
+            )),
+        },
+    }
+}
+
+/// `freshness_hours`: `auto` (the DAG's rhythm), hours, or `false` / `off`.
+fn freshness(s: &mut Section) -> Result<Option<Freshness>, ConfigError> {
+    let key = "freshness_hours";
+    let Some(text) = s.string(key)? else {
+        return Ok(None);
+    };
+    match text.to_ascii_lowercase().as_str() {
+        "false" | "off" | "no" => Ok(Some(Freshness::Off)),
+        "auto" => Ok(Some(Freshness::Rhythm)),
+        t => match t.parse::<f64>() {
+            Ok(v) if v.is_finite() && v > 0.0 && v <= 24.0 * 366.0 => Ok(Some(Freshness::Hours(v))),
+            _ => Err(s.invalid(
+                key,
+                &text,
+                "auto (the DAG's own rhythm), hours from 0 to 8784, or false (the rule off)",
+            )),
+        },
+    }
+}
+
 impl Parser<'_> {
     /// The rule keys of `[alerts]` and `[alerts_*]`.
     pub(super) fn alert_rules(&self, s: &mut Section) -> Result<AlertRules, ConfigError> {
@@ -237,14 +330,16 @@ impl Parser<'_> {
         };
         Ok(AlertRules {
             enabled: s.boolean("enabled")?,
-            success_rate_drop: s.fraction("success_rate_drop", 0.0, 1.0)?,
+            success_rate_drop: threshold(s, "success_rate_drop", 1.0)?,
             success_rate_baseline_days: s.number("success_rate_baseline_days", 1, 366)?,
-            success_rate_min_runs: s.number("success_rate_min_runs", 1, 100_000)?,
-            runtime_mad_multiple: s.fraction("runtime_mad_multiple", 0.0, 1000.0)?,
+            success_rate_min_runs: s.number("success_rate_min_runs", 2, 1000)?,
+            success_rate_chance: s.fraction("success_rate_chance", 0.0, 1.0)?,
+            runtime_mad_multiple: threshold(s, "runtime_mad_multiple", 1000.0)?,
+            runtime_min_increase: s.fraction("runtime_min_increase", 0.0, 100.0)?,
             runtime_recent_runs: s.number("runtime_recent_runs", 1, 1000)?,
             runtime_baseline_days: s.number("runtime_baseline_days", 1, 366)?,
             runtime_baseline_min_runs: s.number("runtime_baseline_min_runs", 1, 100_000)?,
-            freshness_hours: s.fraction("freshness_hours", 0.0, 24.0 * 366.0)?,
+            freshness_hours: freshness(s)?,
             landing_deadline,
             overdue: s.boolean("overdue")?,
             blocked: s.boolean("blocked")?,

@@ -517,8 +517,14 @@ mod tests {
         ))
         .unwrap();
         let alerts = s.alerts.unwrap();
-        assert_eq!(alerts.rules_for("default", "d").freshness_hours, Some(5.0));
-        assert_eq!(alerts.rules_for("other", "d").freshness_hours, Some(9.0));
+        assert_eq!(
+            alerts.rules_for("default", "d").freshness_hours,
+            Some(Freshness::Hours(5.0))
+        );
+        assert_eq!(
+            alerts.rules_for("other", "d").freshness_hours,
+            Some(Freshness::Hours(9.0))
+        );
     }
 
     #[test]

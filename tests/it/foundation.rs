@@ -191,6 +191,7 @@ async fn every_table_and_column_is_documented_in_the_schema() {
     assert_eq!(
         tables,
         [
+            "alert_evaluation",
             "alert_history",
             "alert_notice",
             "alert_state",

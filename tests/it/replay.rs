@@ -59,9 +59,19 @@ fn a_small_replay_runs_pipewatch_hour_by_hour_and_scores_its_alerts() {
     // day (and at the first step) for the daily one.
     assert_eq!(figure(&text, "hourly_example_pipewatch_runs"), "73");
     assert_eq!(figure(&text, "daily_example_pipewatch_runs"), "4");
-    // An hourly DAG failing every run is caught the same day by the example's rules.
-    assert_eq!(
-        figure(&text, "hourly_example_caught_within_24h_failure_burst"),
-        "1 of 1"
-    );
+    // An hourly DAG failing every run and one that stops are each caught within hours, at
+    // both cadences, by one alert each, and nothing else alerts.
+    for cadence in ["hourly", "daily"] {
+        let name = |figure_name: &str| format!("{cadence}_example_{figure_name}");
+        assert_eq!(figure(&text, &name("caught_within_24h")), "2 of 2 (100%)");
+        assert_eq!(
+            figure(&text, &name("false_alerts_per_100_dag_days")),
+            "0.00 (0 in 18 DAG-days)"
+        );
+        assert_eq!(figure(&text, &name("extra_episodes")), "0");
+    }
+    let latency: f64 = figure(&text, "hourly_example_latency_max_hours")
+        .parse()
+        .unwrap();
+    assert!(latency <= 6.0, "hourly replay caught them late: {text}");
 }

@@ -1,17 +1,33 @@
-//! Success-rate drop: today's finished runs (at least `success_rate_min_runs`) succeeded less
-//! often than over the `success_rate_baseline_days` before, by more than `success_rate_drop`.
+//! Success-rate drop: a stretch of the DAG's recent runs failed more often than its own failure
+//! rate makes likely.
+//!
+//! The runs judged are those finished in the last day (at least the newest 2, at most the
+//! newest [`MAX_JUDGED`]); a stretch is any run of consecutive ones among them that starts and
+//! ends with a failure, holds at least `success_rate_min_runs` runs and 2 failures, and whose
+//! success rate is below the baseline's by more than `success_rate_drop`. The baseline is the
+//! DAG's finished runs of the `success_rate_baseline_days` before the judged ones (at least
+//! [`MIN_BASELINE`] runs; its failure rate counted as (failures + 1) / (runs + 2), so a clean
+//! baseline is not taken for a perfect one). The chance of so many failures in a stretch under
+//! that rate (the binomial tail), multiplied by the number of stretches that could have been
+//! picked, must be below `success_rate_chance` (1 %): one random failure of an hourly DAG stays
+//! quiet; three failures in four runs against a 1 % baseline alert; a daily DAG alerts on its
+//! second failure in a row. It opens when the stretch's last failure finished since the
+//! previous evaluation; while it is open it judges the whole last day, against the baseline as
+//! it was when it opened.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-
-use chrono::{Days, NaiveDate};
+use chrono::{DateTime, Duration, Utc};
 use futures_util::future::BoxFuture;
 
-use crate::alerts::error::{AlertError, sql_error};
-use crate::alerts::rule::{AlertRule, Day, Finding, Judgement, Judging, any_sets, rate};
-use crate::config::{AlertRules, AlertSettings};
+use crate::alerts::error::AlertError;
+use crate::alerts::rule::{AlertRule, Finding, Judgement, Judging, RunPoint, Watch, on_unless_off};
+use crate::config::{AlertRules, AlertSettings, Threshold};
 
-const FAILED_RUNS_SQL: &str = include_str!("../../../sql/alerts/failed_runs_of_day.sql");
+/// The most runs judged at once (the newest).
+const MAX_JUDGED: usize = 48;
+/// The fewest baseline runs for a judgement.
+const MIN_BASELINE: usize = 10;
+/// The most baseline runs (the newest).
+const MAX_BASELINE: usize = 200;
 
 /// The rule.
 pub struct SuccessRateDrop;
@@ -26,129 +42,273 @@ impl AlertRule for SuccessRateDrop {
     }
 
     fn configured(&self, alerts: &AlertSettings) -> bool {
-        any_sets(alerts, |r| r.success_rate_drop)
+        on_unless_off(alerts, |r| r.success_rate_drop.map(|t| t != Threshold::Off))
+    }
+
+    fn on_by_default(&self) -> bool {
+        true
     }
 
     fn judge<'a>(&'a self, cx: &'a Judging<'a>) -> BoxFuture<'a, Result<Vec<Finding>, AlertError>> {
         Box::pin(async move {
             let mut findings = Vec::new();
-            for (instance, dag, dag_days, rules) in cx.dags_with_days() {
-                let Some(mut judged) = judge_day(&rules, dag_days, cx.today) else {
-                    continue;
-                };
-                if judged.0 {
-                    let failed: Vec<String> = cx
-                        .warehouse
-                        .query(FAILED_RUNS_SQL, &[&instance, &dag, &cx.today, &cx.zone])
-                        .await
-                        .map_err(sql_error("read the failed runs of the day"))?
-                        .iter()
-                        .map(|r| r.get(0))
-                        .collect();
-                    let _ = write!(judged.1, "; failed runs: {}", failed.join(", "));
-                    judged.2["failed_runs"] = serde_json::json!(failed);
+            for (instance, dag, runs, rules, watch) in cx.dags_with_runs() {
+                if let Some(judged) = judge_runs(&rules, runs, cx.now, cx.look_from(watch), watch) {
+                    findings.push(Judging::finding(
+                        self, instance, dag, cx.today, &rules, judged,
+                    ));
                 }
-                findings.push(Judging::finding(
-                    self, instance, dag, cx.today, &rules, judged,
-                ));
             }
             Ok(findings)
         })
     }
 }
 
-/// Judges one DAG: today against the days before.
-fn judge_day(
+/// P(X >= k) for X ~ Binomial(n, p).
+pub fn binomial_tail(k: usize, n: usize, p: f64) -> f64 {
+    if k == 0 {
+        return 1.0;
+    }
+    if k > n {
+        return 0.0;
+    }
+    // Summed in logs from k to n: no overflow for n up to thousands.
+    let ln_p = p.ln();
+    let ln_q = (1.0 - p).ln();
+    let mut ln_choose = ln_binomial(n, k);
+    let mut total = 0.0;
+    for i in k..=n {
+        total += (ln_choose + i as f64 * ln_p + (n - i) as f64 * ln_q).exp();
+        ln_choose += ((n - i) as f64).ln() - ((i + 1) as f64).ln();
+    }
+    total.min(1.0)
+}
+
+fn ln_binomial(n: usize, k: usize) -> f64 {
+    (1..=k).map(|i| ((n - k + i) as f64 / i as f64).ln()).sum()
+}
+
+/// Judges one DAG from its runs (the oldest first) at `now`.
+fn judge_runs(
     rules: &AlertRules,
-    days: &BTreeMap<NaiveDate, Day>,
-    today: NaiveDate,
+    runs: &[RunPoint],
+    now: DateTime<Utc>,
+    look_from: DateTime<Utc>,
+    watch: Watch,
 ) -> Option<Judgement> {
-    let drop = rules.success_rate_drop?;
-    let baseline_days = rules.success_rate_baseline_days.unwrap_or(7);
-    let min_runs = rules.success_rate_min_runs.unwrap_or(1) as i64;
-    let day = days.get(&today).copied().unwrap_or_default();
-    let first = today - Days::new(baseline_days);
-    let (base_successful, base_finished) = days
-        .range(first..today)
-        .fold((0, 0), |(s, f), (_, d)| (s + d.successful, f + d.finished));
-    let now = rate(day.successful, day.finished);
-    let base = rate(base_successful, base_finished);
-    let breached =
-        day.finished >= min_runs && matches!((now, base), (Some(n), Some(b)) if n < b - drop);
-    let message = format!(
-        "{} of {} finished runs succeeded today ({}), against {} over the {baseline_days} days before ({} of {}); alert below a drop of {:.0} points, from {min_runs} finished runs",
-        day.successful,
-        day.finished,
-        now.map_or("–".into(), |r| format!("{:.1} %", r * 100.0)),
-        base.map_or("–".into(), |r| format!("{:.1} %", r * 100.0)),
-        base_successful,
-        base_finished,
-        drop * 100.0
-    );
+    let drop = rules.success_rate_drop?.value()?;
+    let baseline_days = rules.success_rate_baseline_days.unwrap_or(28);
+    let min_runs = rules.success_rate_min_runs.unwrap_or(2).max(2) as usize;
+    let chance = rules.success_rate_chance.unwrap_or(0.01);
+    let mut finished: Vec<&RunPoint> = runs
+        .iter()
+        .filter(|r| r.finished() && r.end.is_some_and(|e| e <= now))
+        .collect();
+    finished.sort_by_key(|r| (r.end, r.start));
+    let day_ago = now - Duration::days(1);
+    let in_day = finished
+        .iter()
+        .filter(|r| r.end.is_some_and(|e| e > day_ago))
+        .count();
+    let judged_n = in_day.clamp(2, MAX_JUDGED).min(finished.len());
+    let (before, judged) = finished.split_at(finished.len() - judged_n);
+    let first_judged = judged.first()?.end?;
+    let freeze = watch.opened_at.unwrap_or(now);
+    let baseline_from = first_judged - Duration::days(baseline_days as i64);
+    let baseline: Vec<&&RunPoint> = before
+        .iter()
+        .filter(|r| r.end.is_some_and(|e| e >= baseline_from && e <= freeze))
+        .collect();
+    let baseline = &baseline[baseline.len().saturating_sub(MAX_BASELINE)..];
+    if baseline.len() < MIN_BASELINE {
+        return None;
+    }
+    let base_failed = baseline.iter().filter(|r| r.state == "failed").count();
+    let p0 = (base_failed as f64 + 1.0) / (baseline.len() as f64 + 2.0);
+    let failed: Vec<bool> = judged.iter().map(|r| r.state == "failed").collect();
+    // Every stretch [i, j] that starts and ends with a failure; the most unlikely one counts,
+    // its chance multiplied by the stretches of at least 2 runs there were to pick from.
+    let picks = (judged.len() * (judged.len() - 1) / 2).max(1) as f64;
+    let mut best: Option<(f64, usize, usize, usize)> = None;
+    for i in (0..judged.len()).filter(|&i| failed[i]) {
+        let mut f = 0;
+        for j in i..judged.len() {
+            f += usize::from(failed[j]);
+            let m = j - i + 1;
+            let ends_new = judged[j].end.is_some_and(|e| e > look_from);
+            if !failed[j] || !ends_new || f < 2 || m < min_runs {
+                continue;
+            }
+            if (f as f64 / m as f64) <= p0 + drop {
+                continue;
+            }
+            let p = binomial_tail(f, m, p0) * picks;
+            if best.is_none_or(|(b, ..)| p < b) {
+                best = Some((p, i, j, f));
+            }
+        }
+    }
+    let breached = best.is_some_and(|(p, ..)| p < chance);
+    let base_rate = 1.0 - base_failed as f64 / baseline.len() as f64;
+    let (message, stretch) = match best {
+        Some((p, i, j, f)) => {
+            let m = j - i + 1;
+            let ids: Vec<&str> = judged[i..=j]
+                .iter()
+                .filter(|r| r.state == "failed")
+                .map(|r| r.run_id.as_str())
+                .collect();
+            (
+                format!(
+                    "{f} of {m} runs failed (success {:.0} %, from {} to {} UTC) against a success rate of {:.1} % over the {} runs before; so many failures happen by chance {}; alert below {}; failed runs: {}",
+                    100.0 * (m - f) as f64 / m as f64,
+                    judged[i].start.format("%Y-%m-%d %H:%M"),
+                    judged[j].end.unwrap_or(now).format("%Y-%m-%d %H:%M"),
+                    base_rate * 100.0,
+                    baseline.len(),
+                    odds(p),
+                    odds(chance),
+                    ids.join(", ")
+                ),
+                serde_json::json!({"runs": m, "failed": f, "chance": p, "failed_runs": ids}),
+            )
+        }
+        None => (
+            format!(
+                "no stretch of recent runs failed beyond chance (success rate {:.1} % over the {} runs before)",
+                base_rate * 100.0,
+                baseline.len()
+            ),
+            serde_json::Value::Null,
+        ),
+    };
     let details = serde_json::json!({
-        "finished_runs": day.finished, "successful_runs": day.successful, "success_rate": now,
-        "baseline_success_rate": base, "baseline_days": baseline_days,
-        "baseline_finished_runs": base_finished, "drop_threshold": drop, "min_runs": min_runs,
+        "stretch": stretch, "baseline_runs": baseline.len(), "baseline_failed_runs": base_failed,
+        "baseline_success_rate": base_rate, "drop_threshold": drop, "chance_threshold": chance,
+        "min_runs": min_runs,
     });
     Some((breached, message, details))
+}
+
+/// A chance in words: "about once in 1,200 evaluations".
+fn odds(p: f64) -> String {
+    if p >= 1.0 {
+        return "always".into();
+    }
+    let n = (1.0 / p.max(1e-12)).round();
+    if n >= 1e6 {
+        "less than once in a million evaluations".into()
+    } else {
+        format!("about once in {n} evaluations")
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alerts::rule::test_support::{d, rules};
+    use crate::alerts::rule::test_support::rules;
+
+    fn at(h: i64) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2025-03-20T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+            + Duration::hours(h)
+    }
+
+    /// An hourly DAG's runs from `from` hours to `to` (exclusive), 10 minutes each, failing
+    /// where `fails` says.
+    fn hourly(from: i64, to: i64, fails: impl Fn(i64) -> bool) -> Vec<RunPoint> {
+        (from..to)
+            .map(|h| RunPoint {
+                run_id: format!("r{h}"),
+                state: if fails(h) { "failed" } else { "success" }.into(),
+                start: at(h),
+                end: Some(at(h) + Duration::minutes(10)),
+            })
+            .collect()
+    }
 
     #[test]
-    fn a_success_rate_drop_needs_the_minimum_runs_and_the_margin() {
-        let mut days = BTreeMap::new();
-        for day in 1..=3 {
-            days.insert(
-                d(day),
-                Day {
-                    finished: 10,
-                    successful: 10,
-                },
-            );
-        }
-        days.insert(
-            d(4),
-            Day {
-                finished: 4,
-                successful: 2,
-            },
-        );
-        let (breached, message, _) = judge_day(&rules(), &days, d(4)).unwrap();
+    fn the_binomial_tail_is_the_sum_of_the_upper_terms() {
+        assert!((binomial_tail(1, 4, 0.02) - (1.0 - 0.98f64.powi(4))).abs() < 1e-12);
+        assert!((binomial_tail(3, 4, 0.01) - (4.0 * 0.01f64.powi(3) * 0.99 + 1e-8)).abs() < 1e-12);
+        assert_eq!(binomial_tail(0, 5, 0.3), 1.0);
+        assert_eq!(binomial_tail(6, 5, 0.3), 0.0);
+        assert!(binomial_tail(300, 2000, 0.05) < 1e-30);
+    }
+
+    #[test]
+    fn a_single_early_failure_of_an_hourly_dag_stays_quiet() {
+        // Two weeks at about 2 % failures, then today's first four runs with one failure.
+        let mut runs = hourly(-14 * 24, 0, |h| h % 50 == 0);
+        runs.extend(hourly(0, 4, |h| h == 1));
+        let (breached, message, _) =
+            judge_runs(&rules(), &runs, at(4), at(3), Watch::default()).unwrap();
+        assert!(!breached, "{message}");
+    }
+
+    #[test]
+    fn three_failures_in_four_runs_against_a_one_percent_baseline_alert() {
+        let mut runs = hourly(-14 * 24, 0, |h| h % 100 == 0);
+        runs.extend(hourly(0, 4, |h| h != 1));
+        let (breached, message, details) =
+            judge_runs(&rules(), &runs, at(4), at(3), Watch::default()).unwrap();
         assert!(breached, "{message}");
         assert!(
-            message.contains("2 of 4 finished runs succeeded today (50.0 %)"),
+            message.starts_with("3 of 4 runs failed (success 25 %"),
             "{message}"
         );
-        days.insert(
-            d(4),
-            Day {
-                finished: 3,
-                successful: 0,
-            },
+        assert_eq!(
+            details["stretch"]["failed_runs"],
+            serde_json::json!(["r0", "r2", "r3"])
         );
+        // Judged again an hour later with nothing new: nothing ended since the previous
+        // evaluation, so it does not open again; while watched, the last day still breaches.
         assert!(
-            !judge_day(&rules(), &days, d(4)).unwrap().0,
-            "below the minimum runs"
+            !judge_runs(&rules(), &runs, at(5), at(4), Watch::default())
+                .unwrap()
+                .0
         );
-        days.insert(
-            d(4),
-            Day {
-                finished: 10,
-                successful: 9,
-            },
-        );
+        let watched = Watch {
+            watching: true,
+            opened_at: Some(at(4)),
+        };
         assert!(
-            !judge_day(&rules(), &days, d(4)).unwrap().0,
-            "within the margin"
+            judge_runs(&rules(), &runs, at(5), at(-19), watched)
+                .unwrap()
+                .0
         );
+    }
+
+    #[test]
+    fn a_daily_dag_alerts_on_its_second_failure_in_a_row() {
+        let daily = |days: std::ops::Range<i64>, fails: &dyn Fn(i64) -> bool| -> Vec<RunPoint> {
+            days.map(|d| RunPoint {
+                run_id: format!("d{d}"),
+                state: if fails(d) { "failed" } else { "success" }.into(),
+                start: at(24 * d + 2),
+                end: Some(at(24 * d + 3)),
+            })
+            .collect()
+        };
+        let mut runs = daily(-14..0, &|_| false);
+        runs.extend(daily(0..1, &|_| true));
+        let one = judge_runs(&rules(), &runs, at(5), at(0), Watch::default()).unwrap();
+        assert!(!one.0, "one failure: {}", one.1);
+        runs.extend(daily(1..2, &|_| true));
+        let two = judge_runs(&rules(), &runs, at(24 + 5), at(24), Watch::default()).unwrap();
+        assert!(two.0, "two failures in a row: {}", two.1);
+    }
+
+    #[test]
+    fn too_little_history_or_the_rule_off_judges_nothing() {
+        let runs = hourly(0, 5, |_| true);
+        assert!(judge_runs(&rules(), &runs, at(6), at(5), Watch::default()).is_none());
+        let runs = hourly(-48, 5, |h| h >= 0);
         let off = AlertRules {
-            success_rate_drop: None,
+            success_rate_drop: Some(Threshold::Off),
             ..rules()
         };
-        assert!(judge_day(&off, &days, d(4)).is_none());
+        assert!(judge_runs(&off, &runs, at(6), at(5), Watch::default()).is_none());
     }
 }
