@@ -336,11 +336,12 @@ impl<'a> Judging<'a> {
         })
     }
 
-    /// Where a DAG's judgement opens from: the previous evaluation, or a day back while it is
-    /// watched.
-    pub fn look_from(&self, watch: Watch) -> DateTime<Utc> {
+    /// Where a DAG's judgement opens from: the previous evaluation, or while it is watched
+    /// `resolve_after_hours` back (an open alert resolves once that span is clean).
+    pub fn look_from(&self, rules: &AlertRules, watch: Watch) -> DateTime<Utc> {
         if watch.watching {
-            self.now - chrono::Duration::days(1)
+            let hours = rules.resolve_after_hours.unwrap_or(24) as i64;
+            self.now - chrono::Duration::hours(hours)
         } else {
             self.since
         }
@@ -496,6 +497,7 @@ pub(crate) mod test_support {
             runtime_baseline_days: Some(14),
             runtime_baseline_min_runs: Some(10),
             freshness_hours: Some(Freshness::Rhythm),
+            resolve_after_hours: Some(24),
             landing_deadline: chrono::NaiveTime::from_hms_opt(6, 0, 0),
             ..AlertRules::default()
         }

@@ -31,6 +31,9 @@ pub const DEFAULT_RUNTIME_BASELINE_MIN_RUNS: u64 = 10;
 pub const DEFAULT_CONSECUTIVE_BREACHES: u64 = 1;
 /// Default minutes after an alert resolves during which the same alert does not reopen.
 pub const DEFAULT_COOLDOWN_MINUTES: u64 = 60;
+/// Default hours the run-history rules judge back while an alert is open: it resolves once
+/// they are clean.
+pub const DEFAULT_RESOLVE_AFTER_HOURS: u64 = 24;
 /// Default minutes a DAG must be blocked (its oldest queued or running run that old) before
 /// the `blocked` alert opens.
 pub const DEFAULT_BLOCKED_MINUTES: u64 = 60;
@@ -146,6 +149,9 @@ pub struct AlertRules {
     pub consecutive_breaches: Option<u64>,
     /// Minutes after a resolution during which the alert does not reopen.
     pub cooldown_minutes: Option<u64>,
+    /// Hours the run-history rules judge back while an alert is open (it resolves once they
+    /// are clean).
+    pub resolve_after_hours: Option<u64>,
 }
 
 impl AlertRules {
@@ -190,6 +196,7 @@ impl AlertRules {
             error_budget_spent: self.error_budget_spent.or(defaults.error_budget_spent),
             consecutive_breaches: self.consecutive_breaches.or(defaults.consecutive_breaches),
             cooldown_minutes: self.cooldown_minutes.or(defaults.cooldown_minutes),
+            resolve_after_hours: self.resolve_after_hours.or(defaults.resolve_after_hours),
         }
     }
 }
@@ -257,6 +264,7 @@ impl AlertSettings {
             error_budget_spent: Some(true),
             consecutive_breaches: Some(DEFAULT_CONSECUTIVE_BREACHES),
             cooldown_minutes: Some(DEFAULT_COOLDOWN_MINUTES),
+            resolve_after_hours: Some(DEFAULT_RESOLVE_AFTER_HOURS),
             ..AlertRules::default()
         };
         let global = self.rules.over(&defaults);
@@ -357,6 +365,7 @@ impl Parser<'_> {
             error_budget_spent: s.boolean("error_budget_spent")?,
             consecutive_breaches: s.number("consecutive_breaches", 1, 1000)?,
             cooldown_minutes: s.number("cooldown_minutes", 0, 366 * 24 * 60)?,
+            resolve_after_hours: s.number("resolve_after_hours", 1, 7 * 24)?,
         })
     }
 

@@ -185,6 +185,7 @@ pub const SECTIONS: &[SectionSpec] = &[
             "objective_at_risk",
             "error_budget_spent",
             "consecutive_breaches",
+            "resolve_after_hours",
             "cooldown_minutes",
             "validation_failures",
             "webhook_url",

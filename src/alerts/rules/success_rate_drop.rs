@@ -6,10 +6,11 @@
 //! ends with a failure, holds at least `success_rate_min_runs` runs and 2 failures, and whose
 //! success rate is below the baseline's by more than `success_rate_drop`. The baseline is the
 //! DAG's finished runs of the `success_rate_baseline_days` before the judged ones (at least
-//! [`MIN_BASELINE`] runs; its failure rate counted as (failures + 1) / (runs + 2), so a clean
-//! baseline is not taken for a perfect one). The chance of so many failures in a stretch under
-//! that rate (the binomial tail), multiplied by the number of stretches that could have been
-//! picked, must be below `success_rate_chance` (1 %): one random failure of an hourly DAG stays
+//! [`MIN_BASELINE`] runs). The chance of so many failures in the stretch, for a failure rate as
+//! uncertain as the baseline leaves it (the beta-binomial tail: a uniform prior updated with
+//! the baseline's failures and successes, so a short or clean baseline is not taken for a
+//! certain low rate), multiplied by the number of stretches of at least 2 runs that could have
+//! been picked, must be below `success_rate_chance` (1 %): one random failure of an hourly DAG stays
 //! quiet; three failures in four runs against a 1 % baseline alert; a daily DAG alerts on its
 //! second failure in a row. It opens when the stretch's last failure finished since the
 //! previous evaluation; while it is open it judges the whole last day, against the baseline as
@@ -53,7 +54,7 @@ impl AlertRule for SuccessRateDrop {
         Box::pin(async move {
             let mut findings = Vec::new();
             for (instance, dag, runs, rules, watch) in cx.dags_with_runs() {
-                if let Some(judged) = judge_runs(&rules, runs, cx.now, cx.look_from(watch), watch) {
+                if let Some(judged) = judge_runs(&rules, runs, cx.now, cx.look_from(&rules, watch), watch) {
                     findings.push(Judging::finding(
                         self, instance, dag, cx.today, &rules, judged,
                     ));
@@ -64,28 +65,48 @@ impl AlertRule for SuccessRateDrop {
     }
 }
 
-/// P(X >= k) for X ~ Binomial(n, p).
-pub fn binomial_tail(k: usize, n: usize, p: f64) -> f64 {
+/// ln(n!) for n up to what the rule needs (the baseline and the judged runs), computed once.
+fn ln_factorial(n: usize) -> f64 {
+    static TABLE: std::sync::OnceLock<Vec<f64>> = std::sync::OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        let mut t = vec![0.0; MAX_BASELINE + MAX_JUDGED + 4];
+        for i in 1..t.len() {
+            t[i] = t[i - 1] + (i as f64).ln();
+        }
+        t
+    });
+    table.get(n).copied().unwrap_or_else(|| {
+        // Beyond the table (never with the rule's limits): Stirling's series.
+        let x = n as f64;
+        x * x.ln() - x + 0.5 * (2.0 * std::f64::consts::PI * x).ln() + 1.0 / (12.0 * x)
+    })
+}
+
+/// ln B(a, b) for whole a, b >= 1.
+fn ln_beta(a: usize, b: usize) -> f64 {
+    ln_factorial(a - 1) + ln_factorial(b - 1) - ln_factorial(a + b - 1)
+}
+
+/// The chance of at least `k` failures in `m` runs for a DAG whose baseline had `failed` of
+/// `runs` runs fail: the beta-binomial tail, the failure rate being uncertain as much as the
+/// baseline leaves it (a uniform prior updated with the baseline), so a short or clean baseline
+/// is not taken for a certain low rate.
+pub fn failures_chance(k: usize, m: usize, failed: usize, runs: usize) -> f64 {
     if k == 0 {
         return 1.0;
     }
-    if k > n {
+    if k > m {
         return 0.0;
     }
-    // Summed in logs from k to n: no overflow for n up to thousands.
-    let ln_p = p.ln();
-    let ln_q = (1.0 - p).ln();
-    let mut ln_choose = ln_binomial(n, k);
-    let mut total = 0.0;
-    for i in k..=n {
-        total += (ln_choose + i as f64 * ln_p + (n - i) as f64 * ln_q).exp();
-        ln_choose += ((n - i) as f64).ln() - ((i + 1) as f64).ln();
-    }
+    let (a, b) = (failed + 1, runs - failed + 1);
+    let ln_prior = ln_beta(a, b);
+    let total: f64 = (k..=m)
+        .map(|i| {
+            let ln_choose = ln_factorial(m) - ln_factorial(i) - ln_factorial(m - i);
+            (ln_choose + ln_beta(i + a, m - i + b) - ln_prior).exp()
+        })
+        .sum();
     total.min(1.0)
-}
-
-fn ln_binomial(n: usize, k: usize) -> f64 {
-    (1..=k).map(|i| ((n - k + i) as f64 / i as f64).ln()).sum()
 }
 
 /// Judges one DAG from its runs (the oldest first) at `now`.
@@ -105,10 +126,12 @@ fn judge_runs(
         .filter(|r| r.finished() && r.end.is_some_and(|e| e <= now))
         .collect();
     finished.sort_by_key(|r| (r.end, r.start));
-    let day_ago = now - Duration::days(1);
+    // The runs judged: those finished in the last day, or since `look_from` when that is
+    // further back (an open alert's span).
+    let window_from = look_from.min(now - Duration::days(1));
     let in_day = finished
         .iter()
-        .filter(|r| r.end.is_some_and(|e| e > day_ago))
+        .filter(|r| r.end.is_some_and(|e| e > window_from))
         .count();
     let judged_n = in_day.clamp(2, MAX_JUDGED).min(finished.len());
     let (before, judged) = finished.split_at(finished.len() - judged_n);
@@ -124,6 +147,7 @@ fn judge_runs(
         return None;
     }
     let base_failed = baseline.iter().filter(|r| r.state == "failed").count();
+    // The baseline's failure rate, as the stretch's share of failures must exceed it by the drop.
     let p0 = (base_failed as f64 + 1.0) / (baseline.len() as f64 + 2.0);
     let failed: Vec<bool> = judged.iter().map(|r| r.state == "failed").collect();
     // Every stretch [i, j] that starts and ends with a failure; the most unlikely one counts,
@@ -142,7 +166,7 @@ fn judge_runs(
             if (f as f64 / m as f64) <= p0 + drop {
                 continue;
             }
-            let p = binomial_tail(f, m, p0) * picks;
+            let p = failures_chance(f, m, base_failed, baseline.len()) * picks;
             if best.is_none_or(|(b, ..)| p < b) {
                 best = Some((p, i, j, f));
             }
@@ -229,12 +253,17 @@ mod tests {
     }
 
     #[test]
-    fn the_binomial_tail_is_the_sum_of_the_upper_terms() {
-        assert!((binomial_tail(1, 4, 0.02) - (1.0 - 0.98f64.powi(4))).abs() < 1e-12);
-        assert!((binomial_tail(3, 4, 0.01) - (4.0 * 0.01f64.powi(3) * 0.99 + 1e-8)).abs() < 1e-12);
-        assert_eq!(binomial_tail(0, 5, 0.3), 1.0);
-        assert_eq!(binomial_tail(6, 5, 0.3), 0.0);
-        assert!(binomial_tail(300, 2000, 0.05) < 1e-30);
+    fn the_chance_of_failures_is_the_beta_binomial_tail() {
+        // A clean baseline of 28 runs: two failures in two runs, (1 * 2) / (30 * 31).
+        assert!((failures_chance(2, 2, 0, 28) - 2.0 / 930.0).abs() < 1e-12);
+        // One of 4 with a clean baseline of 200: 1 - (201 * 202 * 203 * 204) / (202..206).
+        let none = (201.0 * 202.0 * 203.0 * 204.0) / (202.0 * 203.0 * 204.0 * 205.0);
+        assert!((failures_chance(1, 4, 0, 200) - (1.0 - none)).abs() < 1e-12);
+        assert_eq!(failures_chance(0, 5, 3, 100), 1.0);
+        assert_eq!(failures_chance(6, 5, 3, 100), 0.0);
+        assert!(failures_chance(40, 48, 2, 200) < 1e-30);
+        // The more the baseline failed, the likelier the same failures.
+        assert!(failures_chance(3, 4, 10, 200) > failures_chance(3, 4, 1, 200));
     }
 
     #[test]
