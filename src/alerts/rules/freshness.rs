@@ -61,7 +61,8 @@ impl AlertRule for Freshness {
                 {
                     continue;
                 }
-                if let Some(judged) = judge_rhythm(runs, cx.now, cx.look_from(&rules, watch), watch) {
+                if let Some(judged) = judge_rhythm(runs, cx.now, cx.look_from(&rules, watch), watch)
+                {
                     findings.push(Judging::finding(
                         self, instance, dag, cx.today, &rules, judged,
                     ));

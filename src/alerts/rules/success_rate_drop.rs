@@ -54,7 +54,9 @@ impl AlertRule for SuccessRateDrop {
         Box::pin(async move {
             let mut findings = Vec::new();
             for (instance, dag, runs, rules, watch) in cx.dags_with_runs() {
-                if let Some(judged) = judge_runs(&rules, runs, cx.now, cx.look_from(&rules, watch), watch) {
+                if let Some(judged) =
+                    judge_runs(&rules, runs, cx.now, cx.look_from(&rules, watch), watch)
+                {
                     findings.push(Judging::finding(
                         self, instance, dag, cx.today, &rules, judged,
                     ));
