@@ -143,6 +143,9 @@ pub async fn record(
             .collect();
         if !opened.is_empty() {
             for (rule, _, _) in opened {
+                // Judged here, whether its own rule judged the DAG or not: not resolved below as
+                // an alert nothing judges.
+                evaluated.insert((rule.clone(), instance.to_string(), subject.to_string()));
                 // Its own finding when it breaches, else the first rule that does.
                 let own = breached.iter().find(|f| f.rule == rule.as_str());
                 match own.or(breached.first()) {
