@@ -49,15 +49,17 @@ pub struct AlertReport {
 /// The DAG rules whose alerts make one incident per DAG: while one of them has an alert open
 /// for a DAG, the others that breach for it add their names to it instead of opening their own
 /// (a run that never came is one alert, not a freshness, a missed-runs and an overdue alert),
-/// and it stays open while any of them breaches.
+/// and it stays open while any of them breaches. When several breach at once, the first in
+/// this order opens it: the catalogue's facts (the schedule's own slots, the scheduler's state)
+/// before what the DAG's history suggests.
 pub const INCIDENT_RULES: &[&str] = &[
-    "success_rate_drop",
-    "runtime_regression",
-    "freshness",
-    "landing_deadline",
     "missed_runs",
     "overdue",
     "blocked",
+    "landing_deadline",
+    "success_rate_drop",
+    "runtime_regression",
+    "freshness",
 ];
 
 /// Records every finding in one transaction, adding what opened and resolved to `report`.
@@ -133,6 +135,11 @@ pub async fn record(
                 (0, false)
             });
         }
+        // The incident's findings in the order of INCIDENT_RULES (which rule leads).
+        let mut order: Vec<usize> = (0..group.len()).collect();
+        order.sort_by_key(|&i| INCIDENT_RULES.iter().position(|r| *r == group[i].rule));
+        let group: Vec<&Finding> = order.iter().map(|&i| group[i]).collect();
+        let counts: Vec<(i32, bool)> = order.iter().map(|&i| counts[i]).collect();
         let breached: Vec<&Finding> = group.iter().copied().filter(|f| f.breached).collect();
         let agreeing: Vec<&str> = breached.iter().map(|f| f.rule).collect();
         let opened: Vec<&(String, String, String)> = open

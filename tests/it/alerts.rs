@@ -41,6 +41,7 @@ async fn a_success_rate_drop_opens_once_notifies_each_transition_and_resolves() 
         &format!(
             "[validate]\nwebhook_url = {url}\n\
              [alerts]\nsuccess_rate_drop = 0.2\nsuccess_rate_min_runs = 3\nconsecutive_breaches = 2\ncooldown_minutes = 0\n\
+             freshness_hours = false\nruntime_mad_multiple = false\n\
              [alerts_quiet]\ndag_id = Quiet_DAG\nenabled = false\n\
              [airflow_ui]\nbase_url = https://airflow.example.com/\n"
         ),
