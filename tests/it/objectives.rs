@@ -574,11 +574,14 @@ async fn incremental_judging_equals_a_full_recompute() {
         !incremental.iter().any(|r| r.contains("still running")),
         "{incremental:#?}"
     );
+    // (Run 12 is also the run of the 06:00 lands_by promise when the test runs in the 23:00
+    // UTC hour, and then rightly missed by it: that objective is left out here.)
     let run_12 = (base + Duration::hours(12)).to_rfc3339();
     assert_eq!(
         w.query_strings(&format!(
             "SELECT concat_ws('|', objective, status, note) FROM WH.objective_run \
-             WHERE run_id = 'scheduled__{run_12}' AND objective <> 'load' ORDER BY objective"
+             WHERE run_id = 'scheduled__{run_12}' AND objective NOT IN ('load', 'morning') \
+             ORDER BY objective"
         ))
         .await,
         ["fast|missed|failed"],
