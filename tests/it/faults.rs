@@ -638,12 +638,17 @@ async fn a_warehouse_restart_during_alert_evaluation_loses_no_alert_and_no_notic
     // the README documents as at-least-once delivery).
     let cluster = Cluster::with_airflow2();
     let airflow = cluster.client("airflow").await;
-    let today = chrono::Utc::now().date_naive();
-    // orders: 4 successful runs a day for a week, then 1 of 4 today (a success-rate drop).
+    // orders: 4 successful runs a day for a week, then 1 of 4 in the last day (a success-rate
+    // drop). Times count back from now, not from midnight: in the first hours of a UTC day,
+    // runs at today's 01:00-03:00 would lie in the future and the drop would not be seen yet.
+    let base =
+        chrono::DurationRound::duration_trunc(chrono::Utc::now(), chrono::Duration::hours(1))
+            .unwrap()
+            - chrono::Duration::hours(6);
     for days_ago in 0..=7 {
-        let day = today - chrono::Duration::days(days_ago);
-        for n in 0..4u32 {
-            let logical = day.and_hms_opt(n, 0, 0).unwrap().and_utc().to_rfc3339();
+        for n in 0..4i64 {
+            let logical =
+                (base - chrono::Duration::days(days_ago) + chrono::Duration::hours(n)).to_rfc3339();
             let state = if days_ago > 0 || n == 0 {
                 "success"
             } else {
@@ -676,6 +681,7 @@ async fn a_warehouse_restart_during_alert_evaluation_loses_no_alert_and_no_notic
         std::fs::read_to_string(&quiet).unwrap()
             + &format!(
                 "[alerts]\nwebhook_url = {url}\nsuccess_rate_drop = 0.2\nsuccess_rate_min_runs = 3\n\
+                 freshness_hours = false\nruntime_mad_multiple = false\n\
                  consecutive_breaches = 1\ncooldown_minutes = 0\n"
             ),
     )
