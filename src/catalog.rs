@@ -28,6 +28,8 @@ const MERGE_DEADLINES_SQL: &str = include_str!("../sql/catalog/merge_deadlines.s
 const MERGE_OWNER_LINKS_SQL: &str = include_str!("../sql/catalog/merge_owner_links.sql");
 const LAST_READING_SQL: &str = include_str!("../sql/catalog/last_reading.sql");
 const KNOWN_TIMETABLES_SQL: &str = include_str!("../sql/catalog/known_timetables.sql");
+const KNOWN_GRAPHS_SQL: &str = include_str!("../sql/catalog/known_graphs.sql");
+const MERGE_GRAPHS_SQL: &str = include_str!("../sql/catalog/merge_graphs.sql");
 const ANALYZE_SQL: &str = include_str!("../sql/catalog/analyze.sql");
 const NOT_ON_SCHEDULE_SQL: &str = include_str!("../sql/catalog/not_on_schedule.sql");
 
@@ -86,6 +88,8 @@ pub struct CatalogReport {
     pub deadlines: Option<i64>,
     /// Airflow 3 deadlines found met (gone from Airflow before their time) at this reading.
     pub deadlines_met: i64,
+    /// Task graphs of DAG versions kept for the first time (dag_graph_version).
+    pub graphs_added: i64,
     /// Wall time.
     pub seconds: f64,
 }
@@ -155,25 +159,47 @@ pub async fn read_recently(
 }
 
 /// Reads `source`'s catalogue and keeps it, as the `catalog` stage of the run log.
+/// With `read_graphs`, the task graphs of DAG versions not kept yet are read too (database
+/// source), for the critical paths of the task tries `[extract] task_instances` reads.
 pub async fn refresh(
     source: &Source<'_>,
     max_clock_skew_seconds: u64,
+    read_graphs: bool,
     warehouse: &mut Client,
     ctx: &RunContext,
 ) -> Result<CatalogReport, CatalogError> {
     let instance = source.instance();
-    let known = warehouse
+    let warehouse_error = |step: &'static str| {
+        move |e: tokio_postgres::Error| CatalogError::Warehouse {
+            instance: instance.to_string(),
+            step,
+            source: e.into(),
+        }
+    };
+    let timetables = warehouse
         .query_one(KNOWN_TIMETABLES_SQL, &[&instance])
         .await
-        .map(|r| crate::source::KnownTimetables {
-            dag_ids: r.get("dag_ids"),
-            keys: r.get("keys"),
-        })
-        .map_err(|e| CatalogError::Warehouse {
-            instance: instance.to_string(),
-            step: "read which timetables are known (dag_catalog)",
-            source: e.into(),
-        })?;
+        .map_err(warehouse_error(
+            "read which timetables are known (dag_catalog)",
+        ))?;
+    let (graph_dag_ids, graph_versions) = if read_graphs {
+        let r = warehouse
+            .query_one(KNOWN_GRAPHS_SQL, &[&instance])
+            .await
+            .map_err(warehouse_error(
+                "read which graphs are kept (dag_graph_version)",
+            ))?;
+        (r.get("dag_ids"), r.get("versions"))
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let known = crate::source::KnownKeys {
+        dag_ids: timetables.get("dag_ids"),
+        keys: timetables.get("keys"),
+        read_graphs,
+        graph_dag_ids,
+        graph_versions,
+    };
     let snapshot = source
         .read_catalog(max_clock_skew_seconds, &known, ctx)
         .await
@@ -198,6 +224,7 @@ pub async fn refresh(
         import_errors = report.import_errors,
         errors_opened = report.errors_opened,
         errors_resolved = report.errors_resolved,
+        graphs_added = report.graphs_added,
         seconds = report.seconds,
         "Read the DAG catalogue."
     );
@@ -276,6 +303,37 @@ async fn keep(
             .await
             .map_err(error("merge the owner links into dag_catalog"))?;
     }
+    let graphs_added = if snapshot.graphs.is_empty() {
+        0
+    } else {
+        let g = &snapshot.graphs;
+        let tasks: Vec<String> = g
+            .iter()
+            .map(|g| serde_json::to_string(&g.graph.tasks).unwrap_or_else(|_| "[]".to_string()))
+            .collect();
+        tx.query_one(
+            MERGE_GRAPHS_SQL,
+            &[
+                &instance,
+                &g.iter().map(|g| g.dag_id.as_str()).collect::<Vec<_>>(),
+                &g.iter().map(|g| g.dag_version.as_str()).collect::<Vec<_>>(),
+                &g.iter().map(|g| g.version_kind).collect::<Vec<_>>(),
+                &g.iter().map(|g| g.updated_at).collect::<Vec<_>>(),
+                &g.iter()
+                    .map(|g| g.graph.tasks.len() as i32)
+                    .collect::<Vec<_>>(),
+                &tasks,
+                &g.iter()
+                    .map(|g| g.graph.problem.as_deref())
+                    .collect::<Vec<_>>(),
+                &read_at,
+                &ctx.run_id,
+            ],
+        )
+        .await
+        .map_err(error("keep the new task graphs in dag_graph_version"))?
+        .get::<_, i64>("added")
+    };
     let deadlines = match &snapshot.deadlines {
         None => None,
         Some(reading) => Some(
@@ -311,6 +369,7 @@ async fn keep(
         errors_resolved: errors.get("resolved"),
         deadlines: deadlines.as_ref().map(|d| d.get("read")),
         deadlines_met: deadlines.as_ref().map_or(0, |d| d.get("met")),
+        graphs_added,
         seconds: started.elapsed().as_secs_f64(),
     })
 }

@@ -14,6 +14,7 @@ pub mod catalog;
 pub mod commands;
 pub mod config;
 pub mod context;
+pub mod critical_path;
 pub mod db;
 pub mod expected_runs;
 pub mod extract;

@@ -153,6 +153,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0024_alert_episodes.sql",
         sql: include_str!("../sql/schema/0024_alert_episodes.sql"),
     },
+    Migration {
+        version: 25,
+        name: "0025_critical_path.sql",
+        sql: include_str!("../sql/schema/0025_critical_path.sql"),
+    },
 ];
 
 const BOOTSTRAP_SQL: &str = include_str!("../sql/migrate/bootstrap.sql");

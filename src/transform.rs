@@ -115,6 +115,9 @@ pub enum TransformError {
     /// Objectives (objective_run) could not be judged.
     #[error(transparent)]
     Objectives(#[from] crate::objectives::ObjectiveError),
+    /// Critical paths (dag_run_critical_path) could not be computed.
+    #[error(transparent)]
+    CriticalPaths(#[from] crate::critical_path::CriticalPathError),
 }
 
 impl Transient for TransformError {
@@ -123,6 +126,7 @@ impl Transient for TransformError {
             TransformError::Sql { source, .. } => source.is_transient(),
             TransformError::ExpectedRuns(e) => e.is_transient(),
             TransformError::Objectives(e) => e.is_transient(),
+            TransformError::CriticalPaths(e) => e.is_transient(),
             _ => false,
         }
     }
@@ -358,6 +362,20 @@ async fn recompute(
             .await
             .map_err(sql_error("compute task_daily"))?;
     }
+    // The critical path of every finished run of the days (after task_daily, from the same
+    // tries); a full refresh first clears every day's.
+    let paths_started = Instant::now();
+    let paths =
+        crate::critical_path::recompute(&tx, &instances, &dag_days, time_zone, full, &ctx.run_id)
+            .await?;
+    rows_written += paths.runs + paths.steps;
+    tracing::debug!(
+        runs = paths.runs,
+        computed = paths.computed,
+        steps = paths.steps,
+        seconds = paths_started.elapsed().as_secs_f64(),
+        "critical paths"
+    );
     if !validation_days.is_empty() {
         for (model, sql) in VALIDATION_MODELS {
             rows_written += tx

@@ -5,5 +5,5 @@
 COPY dag_run_history (
     airflow_instance, airflow_major_version, id, dag_id, run_id, execution_date, run_after,
     state, run_type, external_trigger, queued_at, start_date, end_date, data_interval_start,
-    data_interval_end, clear_number, source_updated_at, source_read_at)
+    data_interval_end, clear_number, dag_version, source_updated_at, source_read_at)
 FROM STDIN WITH (FORMAT csv, HEADER true)

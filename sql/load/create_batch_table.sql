@@ -17,6 +17,7 @@ CREATE TEMPORARY TABLE dag_run_extract_batch (
     data_interval_start   timestamptz,
     data_interval_end     timestamptz,
     clear_number          integer,
+    dag_version           text,
     source_updated_at     timestamptz,
     source_read_at        timestamptz
 ) ON COMMIT DROP

@@ -19,6 +19,7 @@ CREATE TEMPORARY TABLE task_instance_extract_batch (
     operator              text,
     hostname              text,
     max_tries             integer,
+    dag_version           text,
     from_history          boolean,
     source_updated_at     timestamptz,
     source_read_at        timestamptz

@@ -13,10 +13,10 @@ WITH changed AS (
 INSERT INTO dag_run_history AS h (
     airflow_instance, airflow_major_version, id, dag_id, run_id, execution_date, run_after,
     state, run_type, external_trigger, queued_at, start_date, end_date, data_interval_start,
-    data_interval_end, clear_number, source_updated_at, source_read_at, loaded_by_run_id)
+    data_interval_end, clear_number, dag_version, source_updated_at, source_read_at, loaded_by_run_id)
 SELECT airflow_instance, airflow_major_version, id, dag_id, run_id, execution_date, run_after,
        state, run_type, external_trigger, queued_at, start_date, end_date, data_interval_start,
-       data_interval_end, clear_number, source_updated_at, source_read_at, $1::uuid
+       data_interval_end, clear_number, dag_version, source_updated_at, source_read_at, $1::uuid
 FROM dag_run_extract_batch
 ON CONFLICT (airflow_instance, dag_id, run_id) DO UPDATE
 SET airflow_major_version = EXCLUDED.airflow_major_version,
@@ -32,6 +32,7 @@ SET airflow_major_version = EXCLUDED.airflow_major_version,
     data_interval_start   = EXCLUDED.data_interval_start,
     data_interval_end     = EXCLUDED.data_interval_end,
     clear_number          = EXCLUDED.clear_number,
+    dag_version           = EXCLUDED.dag_version,
     source_updated_at     = EXCLUDED.source_updated_at,
     source_read_at        = EXCLUDED.source_read_at,
     loaded_at             = now(),
@@ -39,12 +40,13 @@ SET airflow_major_version = EXCLUDED.airflow_major_version,
 WHERE (EXCLUDED.source_read_at >= h.source_read_at OR h.source_read_at > now() + interval '1 hour')
   AND (h.airflow_major_version, h.id, h.execution_date, h.run_after, h.state, h.run_type,
        h.external_trigger, h.queued_at, h.start_date, h.end_date, h.data_interval_start,
-       h.data_interval_end, h.clear_number, h.source_updated_at)
+       h.data_interval_end, h.clear_number, h.dag_version, h.source_updated_at)
       IS DISTINCT FROM
       (EXCLUDED.airflow_major_version, EXCLUDED.id, EXCLUDED.execution_date, EXCLUDED.run_after,
        EXCLUDED.state, EXCLUDED.run_type, EXCLUDED.external_trigger, EXCLUDED.queued_at,
        EXCLUDED.start_date, EXCLUDED.end_date, EXCLUDED.data_interval_start,
-       EXCLUDED.data_interval_end, EXCLUDED.clear_number, EXCLUDED.source_updated_at)
+       EXCLUDED.data_interval_end, EXCLUDED.clear_number, EXCLUDED.dag_version,
+       EXCLUDED.source_updated_at)
 RETURNING h.airflow_instance, coalesce(h.execution_date, h.run_after) AS run_instant
 ),
 queued AS (

@@ -16,10 +16,11 @@ WITH changed AS (
 INSERT INTO task_run_history AS h (
     airflow_instance, airflow_major_version, dag_id, run_id, task_id, map_index, try_number,
     state, start_date, end_date, queued_at, scheduled_at, pool, pool_slots, queue, operator,
-    hostname, max_tries, from_history, source_updated_at, source_read_at, loaded_by_run_id)
+    hostname, max_tries, dag_version, from_history, source_updated_at, source_read_at,
+    loaded_by_run_id)
 SELECT airflow_instance, airflow_major_version, dag_id, run_id, task_id, map_index, try_number,
        state, start_date, end_date, queued_at, scheduled_at, pool, pool_slots, queue, operator,
-       hostname, max_tries, from_history, source_updated_at, source_read_at, $1::uuid
+       hostname, max_tries, dag_version, from_history, source_updated_at, source_read_at, $1::uuid
 FROM task_instance_extract_batch AS b
 -- Tries already stored as read, or read later, are left out before the INSERT: the conflict
 -- clause below would skip them too, but only after locking each stored row (an incremental
@@ -32,11 +33,11 @@ WHERE NOT EXISTS (
       AND ((b.source_read_at < s.source_read_at AND s.source_read_at <= now() + interval '1 hour')
            OR (s.airflow_major_version, s.state, s.start_date, s.end_date, s.queued_at,
                s.scheduled_at, s.pool, s.pool_slots, s.queue, s.operator, s.hostname,
-               s.max_tries, s.from_history, s.source_updated_at)
+               s.max_tries, s.dag_version, s.from_history, s.source_updated_at)
               IS NOT DISTINCT FROM
               (b.airflow_major_version, b.state, b.start_date, b.end_date, b.queued_at,
                b.scheduled_at, b.pool, b.pool_slots, b.queue, b.operator, b.hostname,
-               b.max_tries, b.from_history, b.source_updated_at)))
+               b.max_tries, b.dag_version, b.from_history, b.source_updated_at)))
 ON CONFLICT (airflow_instance, dag_id, run_id, task_id, map_index, try_number) DO UPDATE
 SET airflow_major_version = EXCLUDED.airflow_major_version,
     state                 = EXCLUDED.state,
@@ -50,6 +51,7 @@ SET airflow_major_version = EXCLUDED.airflow_major_version,
     operator              = EXCLUDED.operator,
     hostname              = EXCLUDED.hostname,
     max_tries             = EXCLUDED.max_tries,
+    dag_version           = EXCLUDED.dag_version,
     from_history          = EXCLUDED.from_history,
     source_updated_at     = EXCLUDED.source_updated_at,
     source_read_at        = EXCLUDED.source_read_at,
@@ -57,13 +59,13 @@ SET airflow_major_version = EXCLUDED.airflow_major_version,
     loaded_by_run_id      = EXCLUDED.loaded_by_run_id
 WHERE (EXCLUDED.source_read_at >= h.source_read_at OR h.source_read_at > now() + interval '1 hour')
   AND (h.airflow_major_version, h.state, h.start_date, h.end_date, h.queued_at, h.scheduled_at,
-       h.pool, h.pool_slots, h.queue, h.operator, h.hostname, h.max_tries, h.from_history,
-       h.source_updated_at)
+       h.pool, h.pool_slots, h.queue, h.operator, h.hostname, h.max_tries, h.dag_version,
+       h.from_history, h.source_updated_at)
       IS DISTINCT FROM
       (EXCLUDED.airflow_major_version, EXCLUDED.state, EXCLUDED.start_date, EXCLUDED.end_date,
        EXCLUDED.queued_at, EXCLUDED.scheduled_at, EXCLUDED.pool, EXCLUDED.pool_slots,
        EXCLUDED.queue, EXCLUDED.operator, EXCLUDED.hostname, EXCLUDED.max_tries,
-       EXCLUDED.from_history, EXCLUDED.source_updated_at)
+       EXCLUDED.dag_version, EXCLUDED.from_history, EXCLUDED.source_updated_at)
 RETURNING h.airflow_instance, h.dag_id, h.run_id
 ),
 runs AS (

@@ -204,6 +204,7 @@ pub(super) async fn extract_load_transform(
                     match crate::catalog::refresh(
                         &source,
                         settings.extract.max_clock_skew_seconds,
+                        settings.extract.task_instances,
                         warehouse,
                         ctx,
                     )

@@ -25,7 +25,7 @@ use crate::source::ObjectKind;
 use crate::stage::{ObjectReader, StageError};
 
 /// The warehouse type of each CSV column of a DAG-run object (`DAG_RUN_COLUMNS` order).
-const DAG_RUN_TYPES: [Type; 18] = [
+const DAG_RUN_TYPES: [Type; 19] = [
     Type::TEXT,        // airflow_instance
     Type::INT2,        // airflow_major_version
     Type::INT4,        // id
@@ -42,12 +42,13 @@ const DAG_RUN_TYPES: [Type; 18] = [
     Type::TIMESTAMPTZ, // data_interval_start
     Type::TIMESTAMPTZ, // data_interval_end
     Type::INT4,        // clear_number
+    Type::TEXT,        // dag_version
     Type::TIMESTAMPTZ, // source_updated_at
     Type::TIMESTAMPTZ, // source_read_at
 ];
 
 /// The warehouse type of each CSV column of a task-instance object (`TASK_INSTANCE_COLUMNS`).
-const TASK_INSTANCE_TYPES: [Type; 21] = [
+const TASK_INSTANCE_TYPES: [Type; 22] = [
     Type::TEXT,        // airflow_instance
     Type::INT2,        // airflow_major_version
     Type::TEXT,        // dag_id
@@ -66,6 +67,7 @@ const TASK_INSTANCE_TYPES: [Type; 21] = [
     Type::TEXT,        // operator
     Type::TEXT,        // hostname
     Type::INT4,        // max_tries
+    Type::TEXT,        // dag_version
     Type::BOOL,        // from_history
     Type::TIMESTAMPTZ, // source_updated_at
     Type::TIMESTAMPTZ, // source_read_at

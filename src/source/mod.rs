@@ -25,7 +25,7 @@ use crate::stage::{ObjectStore, ObjectWriter, StageError};
 
 /// The columns of every DAG-run extract, in order: the header row of each staged object, and
 /// what every source yields.
-pub const DAG_RUN_COLUMNS: [&str; 18] = [
+pub const DAG_RUN_COLUMNS: [&str; 19] = [
     "airflow_instance",
     "airflow_major_version",
     "id",
@@ -42,13 +42,14 @@ pub const DAG_RUN_COLUMNS: [&str; 18] = [
     "data_interval_start",
     "data_interval_end",
     "clear_number",
+    "dag_version",
     "source_updated_at",
     "source_read_at",
 ];
 
 /// The columns of every task-instance extract, in order: one row per try of a task instance of
 /// the DAG runs in the same extract.
-pub const TASK_INSTANCE_COLUMNS: [&str; 21] = [
+pub const TASK_INSTANCE_COLUMNS: [&str; 22] = [
     "airflow_instance",
     "airflow_major_version",
     "dag_id",
@@ -67,6 +68,7 @@ pub const TASK_INSTANCE_COLUMNS: [&str; 21] = [
     "operator",
     "hostname",
     "max_tries",
+    "dag_version",
     "from_history",
     "source_updated_at",
     "source_read_at",
@@ -451,24 +453,51 @@ pub struct CatalogSnapshot {
     /// The DAGs' owner links (dag_owner_attributes): a JSON array; None when not read (the
     /// table absent or unreadable, or the REST API).
     pub owner_links: Option<String>,
-    /// The timetables read afresh (DAGs whose key differs from [`KnownTimetables`]): a JSON
+    /// The timetables read afresh (DAGs whose key differs from [`KnownKeys`]): a JSON
     /// array in the shape `sql/catalog/merge_dags.sql` reads as `$5`.
     pub timetables: String,
+    /// The task graphs of the DAG versions not in [`KnownKeys`] (database source; empty
+    /// through the REST API, which gives only the latest version's tasks and no run's version
+    /// on Airflow 2).
+    pub graphs: Vec<ReadGraph>,
 }
 
-/// What pipewatch read each DAG's timetable facts from, at an earlier reading: the serialized
-/// DAG's `dag_hash` (database) or the schedule text (REST API). A source reads the timetable
-/// again only for DAGs whose key changed, which keeps a reading of 10,000 unchanged DAGs from
-/// parsing 10,000 serialized DAGs (or asking for 10,000 DAG details).
+/// One DAG version's task graph as a catalogue reading found it.
+#[derive(Debug, Clone)]
+pub struct ReadGraph {
+    pub dag_id: String,
+    /// The version key: Airflow 2 `dag_hash`, Airflow 3 `dag_version_id`.
+    pub dag_version: String,
+    /// `dag_hash` or `dag_version_id`.
+    pub version_kind: &'static str,
+    /// `serialized_dag.last_updated`.
+    pub updated_at: Option<DateTime<Utc>>,
+    pub graph: crate::critical_path::graph::Graph,
+}
+
+/// What pipewatch read at earlier readings, so a source reads again only what changed.
+///
+/// Timetables: what each DAG's timetable facts were read from, the serialized DAG's `dag_hash`
+/// (database) or the schedule text (REST API). A source reads the timetable again only for
+/// DAGs whose key changed, which keeps a reading of 10,000 unchanged DAGs from parsing 10,000
+/// serialized DAGs (or asking for 10,000 DAG details). Graphs: the DAG versions whose task
+/// graph is kept (`dag_graph_version`); only other versions' serialized DAGs are read.
 #[derive(Debug, Clone, Default)]
-pub struct KnownTimetables {
+pub struct KnownKeys {
     /// The DAGs' ids.
     pub dag_ids: Vec<String>,
-    /// Their keys, in the same order.
+    /// Their timetable keys, in the same order.
     pub keys: Vec<String>,
+    /// Whether to read task graphs at all (`[extract] task_instances`: a graph serves the
+    /// critical paths of task tries).
+    pub read_graphs: bool,
+    /// The DAG ids of the graph versions kept.
+    pub graph_dag_ids: Vec<String>,
+    /// Their versions, in the same order.
+    pub graph_versions: Vec<String>,
 }
 
-impl KnownTimetables {
+impl KnownKeys {
     /// Each DAG's key, by DAG id.
     pub fn by_dag(&self) -> std::collections::HashMap<&str, &str> {
         self.dag_ids
@@ -624,7 +653,7 @@ impl<'a> Source<'a> {
     pub async fn read_catalog(
         &self,
         max_clock_skew_seconds: u64,
-        known: &KnownTimetables,
+        known: &KnownKeys,
         ctx: &RunContext,
     ) -> Result<CatalogSnapshot, SourceError> {
         match self {

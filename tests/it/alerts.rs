@@ -8,16 +8,17 @@ use chrono::{Duration, Utc};
 
 use crate::common::*;
 
-/// Finished runs of `dag` on the day `days_ago` (UTC, the reporting zone here): `ok`
-/// successful then `failed` failed, an hour apart.
+/// Finished runs of `dag` in the 24 hours `days_ago` days back: `ok` successful then `failed`
+/// failed, an hour apart, the last of `days_ago` = 0 six hours before now (it ended 4 h 50 min
+/// ago). Counted back from now, not from midnight: in the first hours of a UTC day, runs at
+/// today's 01:00-03:00 would lie in the future (the alerts tests failed at 00:40 UTC).
 async fn day_of_runs(w: &World, dag: &str, days_ago: i64, ok: usize, failed: usize) {
-    let day = (Utc::now() - Duration::days(days_ago)).date_naive();
-    for n in 0..ok + failed {
-        let logical = day
-            .and_hms_opt(n as u32, 0, 0)
-            .unwrap()
-            .and_utc()
-            .to_rfc3339();
+    let anchor = chrono::DurationRound::duration_trunc(Utc::now(), Duration::hours(1)).unwrap()
+        - Duration::hours(6)
+        - Duration::days(days_ago);
+    let count = ok + failed;
+    for n in 0..count {
+        let logical = (anchor - Duration::hours((count - 1 - n) as i64)).to_rfc3339();
         let state = if n < ok { "success" } else { "failed" };
         w.insert(&RunSpec::finished(dag, &logical, state)).await;
     }
@@ -133,7 +134,7 @@ async fn a_success_rate_drop_opens_once_notifies_each_transition_and_resolves() 
     // The data recovers (the failed runs are cleared and succeed): resolved, one notice.
     w.exec(
         "UPDATE AF.dag_run SET state = 'success', updated_at = now() \
-         WHERE dag_id = 'orders' AND state = 'failed' AND execution_date >= date_trunc('day', now())",
+         WHERE dag_id = 'orders' AND state = 'failed' AND execution_date >= now() - interval '1 day'",
     )
     .await;
     w.run_ok(&["run", "--full"]);

@@ -8,6 +8,7 @@ mod alerts;
 mod api;
 mod catalog;
 mod common;
+mod critical_path;
 mod dag_runs;
 mod dashboards;
 mod docs;

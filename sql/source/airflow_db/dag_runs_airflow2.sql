@@ -20,6 +20,7 @@ SELECT current_setting('pipewatch.airflow_instance') AS airflow_instance,
        dr.data_interval_start,
        dr.data_interval_end,
        dr.clear_number,
+       dr.dag_hash            AS dag_version,
        dr.updated_at          AS source_updated_at,
        now()                  AS source_read_at
 FROM dag_run AS dr

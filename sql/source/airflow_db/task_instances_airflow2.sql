@@ -26,6 +26,7 @@ SELECT current_setting('pipewatch.airflow_instance') AS airflow_instance,
        t.operator,
        t.hostname,
        t.max_tries,
+       NULL::text             AS dag_version,
        t.from_history,
        t.updated_at           AS source_updated_at,
        now()                  AS source_read_at

@@ -26,13 +26,14 @@ SELECT current_setting('pipewatch.airflow_instance') AS airflow_instance,
        t.operator,
        t.hostname,
        t.max_tries,
+       t.dag_version_id::text AS dag_version,
        t.from_history,
        t.updated_at           AS source_updated_at,
        now()                  AS source_read_at
 FROM (
     SELECT ti.dag_id, ti.run_id, ti.task_id, ti.map_index, ti.try_number,
            ti.state, ti.start_date, ti.end_date, ti.queued_dttm, ti.scheduled_dttm, ti.pool, ti.pool_slots,
-           ti.queue, ti.operator, ti.hostname, ti.max_tries, false AS from_history, ti.updated_at
+           ti.queue, ti.operator, ti.hostname, ti.max_tries, ti.dag_version_id, false AS from_history, ti.updated_at
     FROM selected_runs AS r
     JOIN task_instance AS ti ON ti.dag_id = r.dag_id AND ti.run_id = r.run_id
     WHERE NOT EXISTS (
@@ -42,7 +43,7 @@ FROM (
     UNION ALL
     SELECT h.dag_id, h.run_id, h.task_id, h.map_index, h.try_number,
            h.state, h.start_date, h.end_date, h.queued_dttm, h.scheduled_dttm, h.pool, h.pool_slots,
-           h.queue, h.operator, h.hostname, h.max_tries, true AS from_history, h.updated_at
+           h.queue, h.operator, h.hostname, h.max_tries, h.dag_version_id, true AS from_history, h.updated_at
     FROM selected_runs AS r
     JOIN task_instance AS ti ON ti.dag_id = r.dag_id AND ti.run_id = r.run_id
     JOIN task_instance_history AS h

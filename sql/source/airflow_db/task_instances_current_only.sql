@@ -23,6 +23,7 @@ SELECT current_setting('pipewatch.airflow_instance') AS airflow_instance,
        ti.operator,
        ti.hostname,
        ti.max_tries,
+       NULL::text                 AS dag_version,
        false                      AS from_history,
        ti.updated_at              AS source_updated_at,
        now()                      AS source_read_at

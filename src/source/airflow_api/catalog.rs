@@ -34,7 +34,7 @@ use serde_json::{Value, json};
 use super::client::{Generation, Session};
 use super::error::ApiError;
 use super::paging::{PageFacts, Pager, fingerprint};
-use crate::source::{CatalogSnapshot, KnownTimetables, MAX_STACKTRACE_CHARS};
+use crate::source::{CatalogSnapshot, KnownKeys, MAX_STACKTRACE_CHARS};
 
 /// DAGs or import errors asked for per page (Airflow caps it at its `maximum_page_limit`, 100
 /// by default; the pager copes with a smaller cap).
@@ -156,7 +156,7 @@ impl Session<'_> {
     /// Reads the catalogue: every DAG, the current import errors, the health.
     pub(super) async fn read_catalog(
         &mut self,
-        known: &KnownTimetables,
+        known: &KnownKeys,
     ) -> Result<CatalogSnapshot, ApiError> {
         let read_at = self.server_now;
         let stale_too = match self.generation {
@@ -194,6 +194,7 @@ impl Session<'_> {
             deadlines: None,
             owner_links: None,
             timetables: timetables.to_string(),
+            graphs: Vec::new(),
         })
     }
 
@@ -206,7 +207,7 @@ impl Session<'_> {
     /// (cron schedules then stay unexpanded; interval schedules need no zone). No class is
     /// known either: Airflow's defaults are assumed (Airflow 2: data-interval timetables,
     /// Airflow 3: trigger timetables with an empty data interval).
-    fn read_timetables(&self, dags: &Value, known: &KnownTimetables) -> Value {
+    fn read_timetables(&self, dags: &Value, known: &KnownKeys) -> Value {
         let Some(zone) = self.settings.dag_time_zone.as_deref() else {
             return Value::Array(Vec::new());
         };

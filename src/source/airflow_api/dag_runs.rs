@@ -84,6 +84,16 @@ pub(super) struct ApiDagRun {
     pub(super) data_interval_start: Option<String>,
     #[serde(default)]
     pub(super) data_interval_end: Option<String>,
+    /// Airflow 3: the DAG versions the run used, the one that created it first.
+    #[serde(default)]
+    pub(super) dag_versions: Vec<ApiDagVersion>,
+}
+
+/// A DAG version as Airflow 3's API names it (`dag_versions` of a run, `dag_version` of a task
+/// instance): its id is `dag_version.id`, the key of its serialized DAG.
+#[derive(Debug, Clone, Deserialize)]
+pub(super) struct ApiDagVersion {
+    pub(super) id: String,
 }
 
 impl ApiDagRun {
@@ -209,7 +219,7 @@ impl<'a> RowWriter<'a> {
             ),
         };
         let major = self.generation.major_version().to_string();
-        let fields: [Option<String>; 18] = [
+        let fields: [Option<String>; 19] = [
             Some(self.instance.to_string()),
             Some(major),
             None, // id: not in the API
@@ -226,6 +236,8 @@ impl<'a> RowWriter<'a> {
             time("data_interval_start", run.data_interval_start.as_deref())?,
             time("data_interval_end", run.data_interval_end.as_deref())?,
             None, // clear_number: not in the API
+            // Airflow 2's API does not say which dag_hash made the run.
+            run.dag_versions.first().map(|v| v.id.clone()),
             None, // source_updated_at: not in the API
             Some(self.read_at.clone()),
         ];
@@ -421,12 +433,20 @@ mod tests {
             assert_eq!(rows.written as usize, page.dag_runs.len());
             let text = String::from_utf8(rows.buffer.clone()).unwrap();
             let first = text.lines().next().unwrap();
-            // 18 fields; id, clear_number and source_updated_at are NULL (unquoted, empty).
+            // 19 fields; id, clear_number and source_updated_at are NULL (unquoted, empty),
+            // and dag_version on Airflow 2.
             let fields: Vec<&str> = first.split(',').collect();
-            assert_eq!(fields.len(), 18, "{first}");
+            assert_eq!(fields.len(), 19, "{first}");
             assert_eq!(fields[2], "");
             assert_eq!(fields[15], "");
-            assert_eq!(fields[16], "");
+            assert_eq!(fields[17], "");
+            match generation {
+                Generation::V1 => assert_eq!(fields[16], ""),
+                Generation::V2 => assert_eq!(
+                    fields[16],
+                    format!("\"{}\"", page.dag_runs[0].dag_versions[0].id)
+                ),
+            }
         }
     }
 

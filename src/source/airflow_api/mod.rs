@@ -94,7 +94,7 @@ impl AirflowApi<'_> {
     pub async fn read_catalog(
         &self,
         max_clock_skew_seconds: u64,
-        known: &super::KnownTimetables,
+        known: &super::KnownKeys,
     ) -> Result<super::CatalogSnapshot, SourceError> {
         let started = std::time::Instant::now();
         let mut session = Session::open(self.settings).await.map_err(self.error())?;

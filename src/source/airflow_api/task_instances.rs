@@ -48,6 +48,9 @@ pub(super) struct ApiTaskInstance {
     pub(super) hostname: Option<String>,
     #[serde(default)]
     pub(super) max_tries: Option<i64>,
+    /// Airflow 3 only: the DAG version the try ran with.
+    #[serde(default)]
+    pub(super) dag_version: Option<super::dag_runs::ApiDagVersion>,
 }
 
 pub(super) fn no_map_index() -> i64 {
@@ -108,7 +111,7 @@ impl TaskWriter<'_> {
             Generation::V1 => None,
             Generation::V2 => time("scheduled_when", ti.scheduled_when.as_deref())?,
         };
-        let fields: [Option<String>; 21] = [
+        let fields: [Option<String>; 22] = [
             Some(self.instance.to_string()),
             Some(self.generation.major_version().to_string()),
             Some(ti.dag_id.clone()),
@@ -127,6 +130,7 @@ impl TaskWriter<'_> {
             ti.operator.clone(),
             ti.hostname.clone(),
             ti.max_tries.map(|n| n.to_string()),
+            ti.dag_version.as_ref().map(|v| v.id.clone()),
             Some(if from_history { "t" } else { "f" }.to_string()),
             None, // source_updated_at: not in the API
             Some(self.read_at.clone()),
