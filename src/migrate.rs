@@ -158,6 +158,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0025_critical_path.sql",
         sql: include_str!("../sql/schema/0025_critical_path.sql"),
     },
+    Migration {
+        version: 26,
+        name: "0026_blame_and_cost.sql",
+        sql: include_str!("../sql/schema/0026_blame_and_cost.sql"),
+    },
 ];
 
 const BOOTSTRAP_SQL: &str = include_str!("../sql/migrate/bootstrap.sql");

@@ -77,6 +77,8 @@ const DAG_RUN_MODELS: [(&str, &str); 4] = [
 /// The task model, keyed by its DAG run's day: an INSERT over `task_tries_on_days` with the
 /// parameters of [`DAG_RUN_MODELS`], incremental or full.
 const TASK_DAILY_SQL: &str = include_str!("../sql/transform/task_daily.sql");
+/// task_cost_daily, with the parameters of task_daily.
+const TASK_COST_DAILY_SQL: &str = include_str!("../sql/transform/task_cost_daily.sql");
 
 /// The validation models, each an INSERT over `validation_results_on_days($1, $2)`.
 const VALIDATION_MODELS: [(&str, &str); 2] = [
@@ -361,6 +363,10 @@ async fn recompute(
             .execute(TASK_DAILY_SQL, &params)
             .await
             .map_err(sql_error("compute task_daily"))?;
+        rows_written += tx
+            .execute(TASK_COST_DAILY_SQL, &params)
+            .await
+            .map_err(sql_error("compute task_cost_daily"))?;
     }
     // The critical path of every finished run of the days (after task_daily, from the same
     // tries); a full refresh first clears every day's.
@@ -368,7 +374,7 @@ async fn recompute(
     let paths =
         crate::critical_path::recompute(&tx, &instances, &dag_days, time_zone, full, &ctx.run_id)
             .await?;
-    rows_written += paths.runs + paths.steps;
+    rows_written += paths.runs + paths.steps + paths.daily_rows;
     tracing::debug!(
         runs = paths.runs,
         computed = paths.computed,

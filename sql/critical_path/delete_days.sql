@@ -1,6 +1,6 @@
--- Deletes the critical paths of the runs of some days before the transform computes them again
--- (every day when full).
--- Grain: deletes dag_run_critical_path and dag_run_critical_path_run rows. Params: $1 text[]
+-- Deletes the critical paths of the runs of some days, and critical_path_daily's rows of those
+-- days, before the transform computes them again (every day when full).
+-- Grain: deletes dag_run_critical_path, dag_run_critical_path_run and critical_path_daily rows. Params: $1 text[]
 -- instances and $2 date[] days (pairs), $3 boolean: every day. Returns: one row, the runs deleted.
 WITH steps AS (
     DELETE FROM dag_run_critical_path AS s
@@ -9,6 +9,14 @@ WITH steps AS (
 ),
 all_steps AS (
     DELETE FROM dag_run_critical_path WHERE $3::boolean
+),
+daily AS (
+    DELETE FROM critical_path_daily AS d
+    USING unnest($1::text[], $2::date[]) AS p (airflow_instance, day)
+    WHERE NOT $3::boolean AND d.airflow_instance = p.airflow_instance AND d.day = p.day
+),
+all_daily AS (
+    DELETE FROM critical_path_daily WHERE $3::boolean
 ),
 runs AS (
     DELETE FROM dag_run_critical_path_run AS r

@@ -17,7 +17,6 @@ pub mod walk;
 use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use futures_util::{TryStreamExt, pin_mut};
 use tokio_postgres::Transaction;
 use uuid::Uuid;
 
@@ -30,9 +29,13 @@ const DELETE_DAYS_SQL: &str = include_str!("../../sql/critical_path/delete_days.
 const TRIES_ON_DAYS_SQL: &str = include_str!("../../sql/critical_path/tries_on_days.sql");
 const GRAPHS_FOR_DAYS_SQL: &str = include_str!("../../sql/critical_path/graphs_for_days.sql");
 const INSERT_PATHS_SQL: &str = include_str!("../../sql/critical_path/insert_paths.sql");
+const DAILY_SQL: &str = include_str!("../../sql/critical_path/critical_path_daily.sql");
 
-/// Runs written per insert statement.
+/// Runs written per insert statement (at least; written between two fetches).
 const BATCH_RUNS: usize = 2_000;
+
+/// Task tries fetched from the portal at a time.
+const FETCH_ROWS: i32 = 20_000;
 
 /// Why critical paths could not be computed; the transform rolls back.
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +74,8 @@ pub struct CriticalPathReport {
     pub computed: u64,
     /// Steps written.
     pub steps: u64,
+    /// critical_path_daily rows written.
+    pub daily_rows: u64,
 }
 
 /// One run's rows, gathered while the tries stream.
@@ -276,65 +281,76 @@ pub async fn recompute(
             graph,
         );
     }
-    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&instances, &days, &time_zone];
-    let rows = tx
-        .query_raw(TRIES_ON_DAYS_SQL, params)
+    // The tries come through a portal, a chunk at a time: between two fetches the transaction
+    // is free for the inserts (a query streamed to its end would hold the connection, and an
+    // insert sent meanwhile would wait behind rows nobody reads).
+    let portal = tx
+        .bind(TRIES_ON_DAYS_SQL, &[&instances, &days, &time_zone])
         .await
         .map_err(sql_error("read the runs' task tries"))?;
-    pin_mut!(rows);
     let mut batch = Batch::default();
     let mut current: Option<RunRows> = None;
-    while let Some(r) = rows
-        .try_next()
-        .await
-        .map_err(sql_error("read the runs' task tries"))?
-    {
-        let (instance, dag_id, run): (String, String, String) =
-            (r.get("airflow_instance"), r.get("dag_id"), r.get("run_id"));
-        let same = current
-            .as_ref()
-            .is_some_and(|c| c.instance == instance && c.dag_id == dag_id && c.run_id == run);
-        if !same {
-            if let Some(done) = current.take() {
-                judge(&done, &graphs, &mut batch);
-                if batch.instance.len() >= BATCH_RUNS {
-                    batch.write(tx, run_id, &mut report).await?;
-                }
-            }
-            current = Some(RunRows {
-                instance,
-                dag_id,
-                run_id: run,
-                day: r.get("day"),
-                start: r.get("run_start"),
-                end: r.get("run_end"),
-                version: r.get("run_version"),
-                tries: Vec::new(),
-            });
+    loop {
+        let chunk = tx
+            .query_portal(&portal, FETCH_ROWS)
+            .await
+            .map_err(sql_error("read the runs' task tries"))?;
+        if chunk.is_empty() {
+            break;
         }
-        if let (Some(c), Some(task_id)) = (current.as_mut(), r.get::<_, Option<String>>("task_id"))
-        {
-            c.tries.push((
-                Try {
-                    task_id,
-                    map_index: r.get("map_index"),
-                    try_number: r.get("try_number"),
-                    start: r.get("start_date"),
-                    end: r.get("end_date"),
-                    queued: r.get("queued_at"),
-                    scheduled: r.get("scheduled_at"),
-                    pool: r.get("pool"),
-                    pool_slots: r.get("pool_slots"),
-                    queue: r.get("queue"),
-                },
-                r.get("dag_version"),
-            ));
+        for r in &chunk {
+            let (instance, dag_id, run): (String, String, String) =
+                (r.get("airflow_instance"), r.get("dag_id"), r.get("run_id"));
+            let same = current
+                .as_ref()
+                .is_some_and(|c| c.instance == instance && c.dag_id == dag_id && c.run_id == run);
+            if !same {
+                if let Some(done) = current.take() {
+                    judge(&done, &graphs, &mut batch);
+                }
+                current = Some(RunRows {
+                    instance,
+                    dag_id,
+                    run_id: run,
+                    day: r.get("day"),
+                    start: r.get("run_start"),
+                    end: r.get("run_end"),
+                    version: r.get("run_version"),
+                    tries: Vec::new(),
+                });
+            }
+            if let (Some(c), Some(task_id)) =
+                (current.as_mut(), r.get::<_, Option<String>>("task_id"))
+            {
+                c.tries.push((
+                    Try {
+                        task_id,
+                        map_index: r.get("map_index"),
+                        try_number: r.get("try_number"),
+                        start: r.get("start_date"),
+                        end: r.get("end_date"),
+                        queued: r.get("queued_at"),
+                        scheduled: r.get("scheduled_at"),
+                        pool: r.get("pool"),
+                        pool_slots: r.get("pool_slots"),
+                        queue: r.get("queue"),
+                    },
+                    r.get("dag_version"),
+                ));
+            }
+        }
+        if batch.instance.len() >= BATCH_RUNS {
+            batch.write(tx, run_id, &mut report).await?;
         }
     }
     if let Some(done) = current.take() {
         judge(&done, &graphs, &mut batch);
     }
     batch.write(tx, run_id, &mut report).await?;
+    report.daily_rows = tx
+        .execute(DAILY_SQL, &[&instances, &days, run_id])
+        .await
+        .map_err(sql_error("compute critical_path_daily"))?;
     Ok(report)
 }
 

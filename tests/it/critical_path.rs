@@ -276,6 +276,17 @@ async fn each_run_is_walked_on_its_own_graph_version_and_its_parts_add_up() {
             ))
             .await;
         }
+        // A slow run: left waits 10 minutes for a slot, and join and the run end that much later.
+        run_with_tasks(&w, "scheduled__2025-03-05", "2025-03-05T00:00:00Z", v1).await;
+        let scheduled = if major == 3 {
+            ", scheduled_dttm = start_date + interval '10 min' - interval '7 seconds'"
+        } else {
+            ""
+        };
+        w.exec(&format!(
+            "UPDATE AF.task_instance SET start_date = start_date + interval '10 min',                end_date = end_date + interval '10 min'              WHERE run_id = 'scheduled__2025-03-05' AND task_id = 'left';              UPDATE AF.task_instance SET start_date = start_date + interval '10 min',                end_date = end_date + interval '10 min',                queued_dttm = start_date + interval '10 min' - interval '5 seconds'{scheduled}              WHERE run_id = 'scheduled__2025-03-05' AND task_id = 'join';              UPDATE AF.dag_run SET end_date = end_date + interval '10 min'              WHERE run_id = 'scheduled__2025-03-05';"
+        ))
+        .await;
         w.run_ok(&["run"]);
         let (steps, status) = path(&w, "scheduled__2025-03-03").await;
         assert_eq!(steps, "");
@@ -291,6 +302,56 @@ async fn each_run_is_walked_on_its_own_graph_version_and_its_parts_add_up() {
             status,
             "task_not_in_graph: task renamed_task ran in the run but is not in its graph"
         );
+
+        // Blame: the slow run is put on left's queue wait, against its own median.
+        let blamed = w
+            .query_strings(&format!(
+                "SELECT run_id || ' ' || task_id || ' ' || grew_in || ' ' || excess_seconds || ': ' \
+                 || explanation FROM {}.run_lateness_attribution WHERE dag_id = 'pw_graph'",
+                w.warehouse
+            ))
+            .await;
+        assert_eq!(
+            blamed,
+            [
+                "scheduled__2025-03-05 left queue wait 600: left waited 10.1 min for a slot in pool \
+              default_pool (usually 5.1 min)"
+            ],
+            "Airflow {major}"
+        );
+        // How often and how much each task held the day's runs up.
+        let daily = w
+            .query_strings(&format!(
+                "SELECT day || ' ' || task_id || ' ' || runs_on_path || '/' || runs_computed || ' ' \
+                 || contribution_seconds::float8 || ' ' || round(duration_share::numeric, 4) \
+                 FROM {}.critical_path_daily WHERE task_id IN ('extract_a', 'left', 'right') \
+                 ORDER BY day, task_id",
+                w.warehouse
+            ))
+            .await;
+        assert_eq!(
+            daily,
+            [
+                "2025-03-01 extract_a 1/1 420 0.3333",
+                "2025-03-01 left 1/1 180 0.1429",
+                "2025-03-02 extract_a 1/1 420 0.3333",
+                "2025-03-02 right 1/1 0 0.0000",
+                "2025-03-05 extract_a 1/1 420 0.2258",
+                "2025-03-05 left 1/1 780 0.4194",
+            ],
+            "Airflow {major}"
+        );
+        // Cost of the first day, by hand: 13 tries, 1,410 slot-seconds of which extract_a's
+        // failed first try is 60, 5 s of queue per try on Airflow's queued time.
+        let cost = w
+            .query_strings(&format!(
+                "SELECT tries || ' ' || slot_seconds || ' ' || wasted_slot_seconds || ' ' \
+                 || round(wasted_share::numeric, 4) || ' ' || queue_slot_seconds \
+                 FROM {}.dag_cost_daily WHERE day = '2025-03-01'",
+                w.warehouse
+            ))
+            .await;
+        assert_eq!(cost, ["13 1410 60 0.0426 65"], "Airflow {major}");
 
         // The README's query runs as shipped, on this warehouse, this DAG and these days.
         let readme =
@@ -311,7 +372,7 @@ async fn each_run_is_walked_on_its_own_graph_version_and_its_parts_add_up() {
             .map(|r| (r.get("task_id"), r.get("runs_on_path")))
             .collect();
         assert!(
-            shares.contains(&("extract_a".to_string(), 2))
+            shares.contains(&("extract_a".to_string(), 3))
                 && shares.contains(&("right".to_string(), 1)),
             "{shares:?}"
         );
