@@ -1,5 +1,7 @@
 -- Benchmark source: :rows realistic Airflow 2 dag_run rows (200 hourly DAGs, about 4% failed,
 -- runtimes from 30 s to 10 min, the newest few still queued or running), for scripts/bench.
+-- Each DAG has one version: dag_hash is md5 of its dag_id (benches/airflow2_graphs.sql writes
+-- the serialized DAG of that version).
 -- Grain: one row per DAG run. Params: psql variable rows (how many), first_id (ids start here).
 -- Requires the dag_run table of tests/fixtures/airflow/dag_run_airflow2.sql.
 INSERT INTO dag_run (id, dag_id, queued_at, execution_date, start_date, end_date, state, run_id,
@@ -26,7 +28,8 @@ SELECT n,
        ts,
        ts + interval '1 hour',
        ts + interval '1 hour 1 minute',
-       md5(n::text)::varchar(32),
+       md5('dag_' || lpad((n % 200)::text, 3, '0') || '_'
+           || (ARRAY['ingest_events', 'transform_orders', 'export_finance', 'report_daily'])[1 + n % 4])::varchar(32),
        1,
        ts + interval '1 hour 15 minutes',
        0

@@ -359,14 +359,21 @@ async fn recompute(
                     .map_err(sql_error(format!("compute {model}")))?;
             }
         }
-        rows_written += tx
-            .execute(TASK_DAILY_SQL, &params)
-            .await
-            .map_err(sql_error("compute task_daily"))?;
-        rows_written += tx
-            .execute(TASK_COST_DAILY_SQL, &params)
-            .await
-            .map_err(sql_error("compute task_cost_daily"))?;
+        for (model, sql) in [
+            ("task_daily", TASK_DAILY_SQL),
+            ("task_cost_daily", TASK_COST_DAILY_SQL),
+        ] {
+            let started = Instant::now();
+            rows_written += tx
+                .execute(sql, &params)
+                .await
+                .map_err(sql_error(format!("compute {model}")))?;
+            tracing::debug!(
+                model,
+                seconds = started.elapsed().as_secs_f64(),
+                "computed a task model"
+            );
+        }
     }
     // The critical path of every finished run of the days (after task_daily, from the same
     // tries); a full refresh first clears every day's.

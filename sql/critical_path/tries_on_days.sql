@@ -1,6 +1,7 @@
 -- The finished DAG runs of some days with every task try, for the critical-path walk
--- (src/critical_path): one row per try, a run without tries once with NULL try columns; in
--- run order, so pipewatch walks one run at a time while the rows stream.
+-- (src/critical_path): one row per try, in run order, so pipewatch walks one run at a time
+-- while the rows stream. A run without any try in task_run_history (task instances not
+-- extracted, or not yet) is left out: there is nothing to walk, and no row is written for it.
 -- Grain: one row per (run, try). Params: $1 text[] instances and $2 date[] days (pairs), $3
 -- reporting time zone. A finished run is in state success or failed with a start and an end.
 SELECT r.airflow_instance, r.dag_id, r.run_id, r.day, h.start_date AS run_start,
@@ -20,6 +21,6 @@ FROM (
 ) AS r
 JOIN dag_run_history AS h
   ON h.airflow_instance = r.airflow_instance AND h.dag_id = r.dag_id AND h.run_id = r.run_id
-LEFT JOIN task_run_history AS t
+JOIN task_run_history AS t
   ON t.airflow_instance = r.airflow_instance AND t.dag_id = r.dag_id AND t.run_id = r.run_id
 ORDER BY r.airflow_instance, r.dag_id, r.run_id

@@ -55,6 +55,19 @@ FROM dag_graph_version AS g
 CROSS JOIN LATERAL jsonb_array_elements(g.tasks) AS t(task);
 COMMENT ON VIEW dag_graph_task IS
     'One row per task of each graph version in dag_graph_version: its upstream and downstream task ids, pool, pool slots, queue, operator, whether it is mapped, its trigger rule and retries.';
+COMMENT ON COLUMN dag_graph_task.airflow_instance IS 'The Airflow installation.';
+COMMENT ON COLUMN dag_graph_task.dag_id IS 'The DAG.';
+COMMENT ON COLUMN dag_graph_task.dag_version IS 'The version (dag_graph_version.dag_version).';
+COMMENT ON COLUMN dag_graph_task.task_id IS 'The task.';
+COMMENT ON COLUMN dag_graph_task.upstream_task_ids IS 'The tasks it depends on directly.';
+COMMENT ON COLUMN dag_graph_task.downstream_task_ids IS 'The tasks that depend on it directly.';
+COMMENT ON COLUMN dag_graph_task.pool IS 'Its pool (default_pool when Airflow left it out).';
+COMMENT ON COLUMN dag_graph_task.pool_slots IS 'Pool slots a try takes (1 when left out).';
+COMMENT ON COLUMN dag_graph_task.queue IS 'Its executor queue (NULL: the executor''s default).';
+COMMENT ON COLUMN dag_graph_task.operator IS 'The operator class.';
+COMMENT ON COLUMN dag_graph_task.is_mapped IS 'Whether it is a mapped task (expand).';
+COMMENT ON COLUMN dag_graph_task.trigger_rule IS 'Its trigger rule (all_success when left out).';
+COMMENT ON COLUMN dag_graph_task.retries IS 'Retries allowed, when the serialized DAG says.';
 
 CREATE TABLE dag_run_critical_path_run (
     airflow_instance          text          NOT NULL,
@@ -80,7 +93,7 @@ CREATE TABLE dag_run_critical_path_run (
 CREATE INDEX dag_run_critical_path_run_day_idx ON dag_run_critical_path_run (airflow_instance, day);
 
 COMMENT ON TABLE dag_run_critical_path_run IS
-    'One row per finished DAG run (success or failed, with start and end) on the days the transform computed: whether its critical path is known, and the parts of its duration outside the steps. For a computed path, scheduling_delay_seconds + the steps'' dependency_wait, queue_wait, run and retry seconds + finish_delay_seconds = duration_seconds exactly (microseconds).';
+    'One row per finished DAG run (success or failed, with start and end) with task tries in task_run_history, on the days the transform computed (a run without tries has no row): whether its critical path is known, and the parts of its duration outside the steps. For a computed path, scheduling_delay_seconds + the steps'' dependency_wait, queue_wait, run and retry seconds + finish_delay_seconds = duration_seconds exactly (microseconds).';
 COMMENT ON COLUMN dag_run_critical_path_run.airflow_instance IS 'The Airflow installation.';
 COMMENT ON COLUMN dag_run_critical_path_run.dag_id IS 'The DAG.';
 COMMENT ON COLUMN dag_run_critical_path_run.run_id IS 'The DAG run (dag_run_history.run_id).';

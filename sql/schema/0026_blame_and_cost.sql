@@ -115,6 +115,22 @@ ORDER BY r.airflow_instance, r.dag_id, r.day, r.run_id,
          s.contribution::float8 - t.median_contribution_seconds DESC, s.step;
 COMMENT ON VIEW run_lateness_attribution IS
     'For each run with a computed critical path that took longer than its DAG''s median (over its computed runs of the 28 days up to its day): the step whose contribution grew most against that task''s own median on the path over the same days (contribution_growth_seconds), the part of it that grew most against that part''s median (grew_in: dependency wait, retries, queue wait or run time) and a sentence saying so. Filter by dag_id (and day): it computes the medians of the runs it returns.';
+COMMENT ON COLUMN run_lateness_attribution.airflow_instance IS 'The Airflow installation.';
+COMMENT ON COLUMN run_lateness_attribution.dag_id IS 'The DAG.';
+COMMENT ON COLUMN run_lateness_attribution.day IS 'The run''s day (reporting time zone).';
+COMMENT ON COLUMN run_lateness_attribution.run_id IS 'The slow run.';
+COMMENT ON COLUMN run_lateness_attribution.duration_seconds IS 'The run''s duration.';
+COMMENT ON COLUMN run_lateness_attribution.median_duration_seconds IS 'The median duration of the DAG''s computed runs of the 28 days up to the run''s day.';
+COMMENT ON COLUMN run_lateness_attribution.excess_seconds IS 'duration_seconds less that median.';
+COMMENT ON COLUMN run_lateness_attribution.task_id IS 'The step blamed: the one whose contribution grew most against its task''s median.';
+COMMENT ON COLUMN run_lateness_attribution.step IS 'Its position on the path.';
+COMMENT ON COLUMN run_lateness_attribution.pool IS 'Its pool.';
+COMMENT ON COLUMN run_lateness_attribution.contribution_seconds IS 'Its contribution to this run (dependency wait + retries + queue wait + run time).';
+COMMENT ON COLUMN run_lateness_attribution.median_contribution_seconds IS 'The task''s median contribution on the DAG''s paths over the same 28 days.';
+COMMENT ON COLUMN run_lateness_attribution.contribution_growth_seconds IS 'contribution_seconds less that median.';
+COMMENT ON COLUMN run_lateness_attribution.grew_in IS 'The part that grew most against its own median: dependency wait, retries, queue wait or run time.';
+COMMENT ON COLUMN run_lateness_attribution.part_growth_seconds IS 'How much that part grew, in seconds.';
+COMMENT ON COLUMN run_lateness_attribution.explanation IS 'A sentence saying so, for a notice or a dashboard.';
 
 CREATE TABLE task_cost_daily (
     airflow_instance      text             NOT NULL,
@@ -153,6 +169,14 @@ FROM task_cost_daily
 GROUP BY airflow_instance, day, dag_id;
 COMMENT ON VIEW dag_cost_daily IS
     'task_cost_daily rolled up per instance, day and DAG, with the wasted share of the slot-seconds.';
+COMMENT ON COLUMN dag_cost_daily.airflow_instance IS 'The Airflow installation.';
+COMMENT ON COLUMN dag_cost_daily.day IS 'The day of the runs.';
+COMMENT ON COLUMN dag_cost_daily.dag_id IS 'The DAG.';
+COMMENT ON COLUMN dag_cost_daily.tries IS 'Tries counted.';
+COMMENT ON COLUMN dag_cost_daily.slot_seconds IS 'Slot-seconds (task_cost_daily.slot_seconds summed).';
+COMMENT ON COLUMN dag_cost_daily.wasted_slot_seconds IS 'Of them, in failed or retried tries.';
+COMMENT ON COLUMN dag_cost_daily.wasted_share IS 'wasted_slot_seconds / slot_seconds (NULL when 0).';
+COMMENT ON COLUMN dag_cost_daily.queue_slot_seconds IS 'Slot-seconds waited for in the queue.';
 
 CREATE VIEW owner_cost_daily AS
 SELECT c.airflow_instance, c.day, o.owner, sum(c.slot_seconds) AS slot_seconds,
@@ -166,6 +190,13 @@ CROSS JOIN LATERAL unnest(CASE WHEN cardinality(d.owners) > 0 THEN d.owners
 GROUP BY c.airflow_instance, c.day, o.owner;
 COMMENT ON VIEW owner_cost_daily IS
     'dag_cost_daily per owner of the DAG (dag_catalog.owners; a DAG with two owners counts for each, so owners do not add up to the total). DAGs not in the catalogue are left out.';
+COMMENT ON COLUMN owner_cost_daily.airflow_instance IS 'The Airflow installation.';
+COMMENT ON COLUMN owner_cost_daily.day IS 'The day of the runs.';
+COMMENT ON COLUMN owner_cost_daily.owner IS 'An owner of the DAGs ((no owner) for DAGs without one).';
+COMMENT ON COLUMN owner_cost_daily.slot_seconds IS 'Slot-seconds (task_cost_daily.slot_seconds summed).';
+COMMENT ON COLUMN owner_cost_daily.wasted_slot_seconds IS 'Of them, in failed or retried tries.';
+COMMENT ON COLUMN owner_cost_daily.wasted_share IS 'wasted_slot_seconds / slot_seconds (NULL when 0).';
+COMMENT ON COLUMN owner_cost_daily.dags IS 'DAGs of the owner with tries that day.';
 
 CREATE VIEW tag_cost_daily AS
 SELECT c.airflow_instance, c.day, t.tag, sum(c.slot_seconds) AS slot_seconds,
@@ -178,6 +209,13 @@ CROSS JOIN LATERAL unnest(d.tags) AS t(tag)
 GROUP BY c.airflow_instance, c.day, t.tag;
 COMMENT ON VIEW tag_cost_daily IS
     'dag_cost_daily per tag of the DAG (dag_catalog.tags; a DAG counts for each of its tags). Untagged DAGs and DAGs not in the catalogue are left out.';
+COMMENT ON COLUMN tag_cost_daily.airflow_instance IS 'The Airflow installation.';
+COMMENT ON COLUMN tag_cost_daily.day IS 'The day of the runs.';
+COMMENT ON COLUMN tag_cost_daily.tag IS 'A tag of the DAGs.';
+COMMENT ON COLUMN tag_cost_daily.slot_seconds IS 'Slot-seconds (task_cost_daily.slot_seconds summed).';
+COMMENT ON COLUMN tag_cost_daily.wasted_slot_seconds IS 'Of them, in failed or retried tries.';
+COMMENT ON COLUMN tag_cost_daily.wasted_share IS 'wasted_slot_seconds / slot_seconds (NULL when 0).';
+COMMENT ON COLUMN tag_cost_daily.dags IS 'DAGs with the tag and tries that day.';
 
 CREATE VIEW pool_cost_daily AS
 SELECT airflow_instance, day, pool, queue, sum(tries)::bigint AS tries,
@@ -188,3 +226,12 @@ FROM task_cost_daily
 GROUP BY airflow_instance, day, pool, queue;
 COMMENT ON VIEW pool_cost_daily IS
     'task_cost_daily rolled up per instance, day, pool and queue.';
+COMMENT ON COLUMN pool_cost_daily.airflow_instance IS 'The Airflow installation.';
+COMMENT ON COLUMN pool_cost_daily.day IS 'The day of the runs.';
+COMMENT ON COLUMN pool_cost_daily.pool IS 'The pool (empty when unrecorded).';
+COMMENT ON COLUMN pool_cost_daily.queue IS 'The queue (empty when unrecorded).';
+COMMENT ON COLUMN pool_cost_daily.tries IS 'Tries counted.';
+COMMENT ON COLUMN pool_cost_daily.slot_seconds IS 'Slot-seconds (task_cost_daily.slot_seconds summed).';
+COMMENT ON COLUMN pool_cost_daily.wasted_slot_seconds IS 'Of them, in failed or retried tries.';
+COMMENT ON COLUMN pool_cost_daily.wasted_share IS 'wasted_slot_seconds / slot_seconds (NULL when 0).';
+COMMENT ON COLUMN pool_cost_daily.queue_slot_seconds IS 'Slot-seconds waited for in the queue.';
